@@ -1,0 +1,23 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Local state lives here; deleting the folder resets the local stack. */
+export const LOCAL_DIR = join(process.cwd(), '.local');
+
+/**
+ * The secret that signs local dev tokens: DEV_TOKEN_SECRET, else a random one kept in .local/ so
+ * `npm run token` and `npm start` agree without configuration.
+ */
+export function devTokenSecret(): string {
+  if (process.env.DEV_TOKEN_SECRET) return process.env.DEV_TOKEN_SECRET;
+  const file = join(LOCAL_DIR, 'dev-token-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(LOCAL_DIR, { recursive: true });
+    const secret = randomBytes(32).toString('base64url');
+    writeFileSync(file, secret, { mode: 0o600 });
+    return secret;
+  }
+}

@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+
+export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+export interface Route {
+  method: string;
+  /** API Gateway resource path, e.g. /api/webhooks/shopify */
+  resource: string;
+  handler: ProxyHandler;
+}
+
+/** API Gateway REST's payload limit; larger requests never reach a Lambda. */
+const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
+
+/**
+ * A local stand-in for the REST API: it builds the same proxy events API Gateway sends (body
+ * base64-encoded, as with binary media type *\/*) and writes the handler's result back.
+ */
+export function createRestApi(options: { routes: Route[]; stage: string; isReady: () => boolean }): Server {
+  return createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname === '/health') {
+        const ready = options.isReady();
+        return send(res, {
+          statusCode: ready ? 200 : 503,
+          body: JSON.stringify({ status: ready ? 'ok' : 'starting' }),
+        });
+      }
+      const sameResource = options.routes.filter((route) => route.resource === url.pathname);
+      if (sameResource.length === 0) return send(res, jsonError(404, 'not_found', 'No such route'));
+      const route = sameResource.find((r) => r.method === req.method);
+      if (!route)
+        return send(
+          res,
+          jsonError(405, 'method_not_allowed', `Use ${sameResource.map((r) => r.method).join(', ')}`),
+        );
+      const body = await readBody(req);
+      if (body === undefined) return send(res, jsonError(413, 'payload_too_large', 'Request body too large'));
+      send(res, await route.handler(toProxyEvent(req, url, route, options.stage, body)));
+    } catch {
+      send(res, jsonError(502, 'bad_gateway', 'Internal server error'));
+    }
+  });
+}
+
+function toProxyEvent(
+  req: IncomingMessage,
+  url: URL,
+  route: Route,
+  stage: string,
+  body: Buffer,
+): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] as string;
+    const value = req.rawHeaders[i + 1] as string;
+    headers[name] = value;
+    multiValueHeaders[name] = [...(multiValueHeaders[name] ?? []), value];
+  }
+  const query: Record<string, string> = {};
+  const multiQuery: Record<string, string[]> = {};
+  for (const [name, value] of url.searchParams) {
+    query[name] = value;
+    multiQuery[name] = [...(multiQuery[name] ?? []), value];
+  }
+  const hasQuery = url.searchParams.size > 0;
+  const sourceIp = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1';
+  return {
+    resource: route.resource,
+    path: url.pathname,
+    httpMethod: req.method ?? 'GET',
+    headers,
+    multiValueHeaders,
+    queryStringParameters: hasQuery ? query : null,
+    multiValueQueryStringParameters: hasQuery ? multiQuery : null,
+    pathParameters: null,
+    stageVariables: null,
+    body: body.length > 0 ? body.toString('base64') : null,
+    isBase64Encoded: body.length > 0,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      authorizer: null,
+      protocol: `HTTP/${req.httpVersion}`,
+      httpMethod: req.method ?? 'GET',
+      identity: {
+        sourceIp,
+        userAgent: req.headers['user-agent'] ?? null,
+      } as APIGatewayProxyEvent['requestContext']['identity'],
+      path: `/${stage}${url.pathname}`,
+      stage,
+      requestId: randomUUID(),
+      requestTimeEpoch: Date.now(),
+      resourceId: 'local',
+      resourcePath: route.resource,
+    },
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REQUEST_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function send(res: ServerResponse, result: APIGatewayProxyResult): void {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+  res.writeHead(result.statusCode, headers);
+  res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+}
+
+function jsonError(statusCode: number, code: string, message: string): APIGatewayProxyResult {
+  return {
+    statusCode,
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ success: false, error: { code, message } }),
+  };
+}

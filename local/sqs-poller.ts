@@ -1,0 +1,125 @@
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
+
+export interface PollerOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  region: string;
+  handler: SqsHandler;
+  batchSize: number;
+  /** Concurrent batches, like the event source mapping's maximum concurrency. */
+  concurrency: number;
+  /** The Lambda timeout the handler sees through context.getRemainingTimeInMillis(). */
+  timeoutMs: number;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * A local stand-in for the Lambda SQS event source mapping: long-polls the queue, invokes the
+ * handler with the same event shape, deletes the records that succeeded and leaves reported batch
+ * item failures (or a whole failed batch) to reappear after their visibility timeout.
+ */
+export function startSqsPoller(options: PollerOptions): { stop: () => Promise<void> } {
+  const abort = new AbortController();
+  const loops = Array.from({ length: options.concurrency }, () => pollLoop(options, abort.signal));
+  return {
+    stop: async () => {
+      abort.abort();
+      await Promise.allSettled(loops);
+    },
+  };
+}
+
+async function pollLoop(options: PollerOptions, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const { Messages } = await options.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: options.queueUrl,
+          MaxNumberOfMessages: options.batchSize,
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+        { abortSignal: signal },
+      );
+      if (Messages?.length) await deliver(options, Messages);
+    } catch (error) {
+      if (signal.aborted) return;
+      options.onError?.(error);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+async function deliver(options: PollerOptions, messages: Message[]): Promise<void> {
+  const records = messages.map((message) => toRecord(message, options));
+  let failed: Set<string>;
+  try {
+    const response = await options.handler({ Records: records }, lambdaContext(options.timeoutMs));
+    failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+  } catch (error) {
+    // A thrown handler fails the whole batch, as with Lambda.
+    options.onError?.(error);
+    return;
+  }
+  const done = messages.filter((m) => !failed.has(m.MessageId ?? ''));
+  if (done.length === 0) return;
+  await options.sqs.send(
+    new DeleteMessageBatchCommand({
+      QueueUrl: options.queueUrl,
+      Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+    }),
+  );
+}
+
+function toRecord(message: Message, options: PollerOptions): SQSRecord {
+  const attributes = (message.Attributes ?? {}) as Record<string, string>;
+  return {
+    messageId: message.MessageId ?? '',
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      ...(attributes.SequenceNumber ? { SequenceNumber: attributes.SequenceNumber } : {}),
+      ...(attributes.MessageGroupId ? { MessageGroupId: attributes.MessageGroupId } : {}),
+      ...(attributes.MessageDeduplicationId
+        ? { MessageDeduplicationId: attributes.MessageDeduplicationId }
+        : {}),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: options.queueArn,
+    awsRegion: options.region,
+  };
+}
+
+function lambdaContext(timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'local-processor',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local-processor',
+    memoryLimitInMB: '512',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

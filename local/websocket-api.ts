@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocketEvent, WebSocketResult } from '../functions/ws/event';
+
+export type WebSocketHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
+
+export interface WebSocketRoutes {
+  $connect: WebSocketHandler;
+  $disconnect: WebSocketHandler;
+  $default: WebSocketHandler;
+  /** Other routes, chosen like API Gateway's `$request.body.type` route selection. */
+  [routeKey: string]: WebSocketHandler;
+}
+
+/** API Gateway's frame limit for WebSocket messages. */
+const MAX_MESSAGE_BYTES = 128 * 1024;
+
+/**
+ * A local stand-in for the API Gateway WebSocket API: clients connect at /ws, each event goes to
+ * the same handlers as in AWS, and the same process serves the `@connections` management endpoint
+ * that ApiGatewayManagementApiClient posts to.
+ */
+export function createWebSocketApi(routes: WebSocketRoutes): Server {
+  const sockets = new Map<string, WebSocket>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+
+  const server = createServer((req, res) => {
+    manageConnection(req, res, sockets).catch(() => reply(res, 500));
+  });
+
+  server.on('upgrade', async (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/ws') return refuse(socket, 404);
+    const connectionId = randomBytes(12).toString('base64url');
+    const query = Object.fromEntries(url.searchParams);
+    const result = await routes
+      .$connect({ requestContext: { connectionId, routeKey: '$connect' }, queryStringParameters: query })
+      .catch(() => ({ statusCode: 500 }));
+    if (result.statusCode !== 200) return refuse(socket, result.statusCode);
+
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.set(connectionId, ws);
+      ws.on('message', (data) => {
+        const body = data.toString();
+        const routeKey = selectRoute(body, routes);
+        void routes[routeKey]?.({ requestContext: { connectionId, routeKey }, body }).catch(() => undefined);
+      });
+      ws.on('close', () => {
+        sockets.delete(connectionId);
+        void routes
+          .$disconnect({ requestContext: { connectionId, routeKey: '$disconnect' } })
+          .catch(() => undefined);
+      });
+    });
+  });
+
+  server.on('close', () => {
+    for (const ws of sockets.values()) ws.terminate();
+    wss.close();
+  });
+  return server;
+}
+
+function selectRoute(body: string, routes: WebSocketRoutes): string {
+  try {
+    const type: unknown = JSON.parse(body)?.type;
+    if (typeof type === 'string' && !type.startsWith('$') && Object.hasOwn(routes, type)) return type;
+  } catch {
+    // Not JSON: API Gateway falls back to $default too.
+  }
+  return '$default';
+}
+
+/** POST/GET/DELETE /@connections/{id}, answering like the management API (410 when gone). */
+async function manageConnection(req: IncomingMessage, res: ServerResponse, sockets: Map<string, WebSocket>) {
+  const match = /^\/@connections\/([^/?]+)$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+  if (!match?.[1]) return reply(res, 404);
+  const ws = sockets.get(decodeURIComponent(match[1]));
+  if (!ws || ws.readyState !== ws.OPEN) return reply(res, 410, { message: 'Gone' });
+  if (req.method === 'POST') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    ws.send(Buffer.concat(chunks).toString());
+    return reply(res, 200);
+  }
+  if (req.method === 'DELETE') {
+    ws.close(1000);
+    return reply(res, 204);
+  }
+  if (req.method === 'GET') return reply(res, 200, { connectedAt: new Date().toISOString() });
+  return reply(res, 405);
+}
+
+function reply(res: ServerResponse, status: number, body?: unknown) {
+  res.writeHead(status, body === undefined ? {} : { 'Content-Type': 'application/json' });
+  res.end(body === undefined ? undefined : JSON.stringify(body));
+}
+
+function refuse(socket: import('node:stream').Duplex, status: number) {
+  const reason =
+    status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Error';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const PROVIDER_NAMES = ['hubspot', 'shopify', 'salesforce'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+export const PRIORITIES = ['high', 'medium', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/**
+ * The normalized message that travels from ingest to the processors. One envelope per business
+ * event: provider batches are split before they are enqueued.
+ */
+export const envelopeSchema = z.object({
+  version: z.literal(1),
+  provider: z.enum(PROVIDER_NAMES),
+  eventType: z.string().min(1),
+  objectType: z.string().min(1),
+  /** The provider's id exactly as sent (a string, never a rounded JS number). */
+  objectId: z.string().min(1),
+  /** Source time of the change; monotonic upserts compare it. */
+  occurredAt: z.iso.datetime({ offset: true }),
+  deliveryId: z.string().min(1),
+  /** Unique per delivery; the event log and SQS deduplicate on it. */
+  dedupKey: z.string().min(1),
+  /** Events sharing it are processed in order (SQS message group). */
+  orderingKey: z.string().min(1),
+  priority: z.enum(PRIORITIES),
+  receivedAt: z.iso.datetime({ offset: true }),
+  meta: z.record(z.string(), z.string()),
+  payload: z.unknown(),
+});
+
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+const SQS_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** SQS group and deduplication ids allow 128 printable ASCII characters; longer keys are hashed. */
+export function toSqsId(key: string): string {
+  return SQS_ID.test(key) ? key : createHash('sha256').update(key).digest('hex');
+}

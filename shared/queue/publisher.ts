@@ -1,0 +1,74 @@
+import {
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { type Envelope, type Priority, toSqsId } from '../envelope';
+import { EnqueueFailedError } from '../errors';
+
+export interface EnvelopePublisher {
+  /** Resolves only once SQS has acknowledged every envelope; otherwise throws EnqueueFailedError. */
+  publish(envelopes: readonly Envelope[]): Promise<void>;
+}
+
+export type QueueUrls = Readonly<Record<Priority, string>>;
+
+const BATCH_SIZE = 10;
+
+/** Sends envelopes to the FIFO queue of their priority, ordered per object and deduplicated per delivery. */
+export class SqsEnvelopePublisher implements EnvelopePublisher {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrls: QueueUrls,
+  ) {}
+
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    const batches: { queueUrl: string; entries: SendMessageBatchRequestEntry[] }[] = [];
+    for (const [priority, group] of groupBy(envelopes, (e) => e.priority)) {
+      for (let start = 0; start < group.length; start += BATCH_SIZE) {
+        const entries = group
+          .slice(start, start + BATCH_SIZE)
+          .map((envelope, index) => toEntry(envelope, index));
+        batches.push({ queueUrl: this.queueUrls[priority], entries });
+      }
+    }
+    await Promise.all(batches.map(({ queueUrl, entries }) => this.sendAll(queueUrl, entries)));
+  }
+
+  /** Retries the entries SQS reported as failed once; FIFO deduplication makes a resend harmless. */
+  private async sendAll(queueUrl: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
+    let pending = entries;
+    for (let attempt = 0; attempt < 2 && pending.length > 0; attempt++) {
+      const result = await this.sqs
+        .send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }))
+        .catch((error: unknown) => {
+          throw new EnqueueFailedError(`SQS SendMessageBatch failed: ${(error as Error).name}`, {
+            cause: error,
+          });
+        });
+      const failed = new Set((result.Failed ?? []).map((f) => f.Id));
+      pending = pending.filter((entry) => failed.has(entry.Id));
+    }
+    if (pending.length > 0) throw new EnqueueFailedError(`${pending.length} message(s) were not enqueued`);
+  }
+}
+
+function toEntry(envelope: Envelope, index: number): SendMessageBatchRequestEntry {
+  return {
+    Id: String(index),
+    MessageBody: JSON.stringify(envelope),
+    MessageGroupId: toSqsId(envelope.orderingKey),
+    MessageDeduplicationId: toSqsId(envelope.dedupKey),
+  };
+}
+
+function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
