@@ -53,30 +53,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // fauxqs queue URLs use sqs.<region>.localhost hosts, which not every resolver maps to loopback.
     const restoreDns = interceptLocalhostDns();
     stops.push(async () => restoreDns());
-    const fauxqs = await startFauxqs({ port: 0, logger: false, defaultRegion: REGION });
-    stops.push(() => fauxqs.stop());
-    const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    const dynamoUrl = `http://127.0.0.1:${await listen(dynamo, 0)}`;
-    stops.push(() => close(dynamo));
-
-    let databaseUrl = options.databaseUrl;
-    if (!databaseUrl) {
-      const pglite = new PGlite();
-      const pgServer = new PGLiteSocketServer({ db: pglite, port: 0, host: '127.0.0.1', maxConnections: 16 });
-      await pgServer.start();
-      stops.push(async () => {
-        await pgServer.stop();
-        await pglite.close();
-      });
-      databaseUrl = `postgres://postgres@${pgServer.getServerConn()}/postgres?sslmode=disable`;
-    }
+    // The stand-ins start side by side; PGlite's first start (initdb in WASM) takes the longest.
+    const [fauxqs, dynamoUrl, databaseUrl] = await Promise.all([
+      startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
+        stops.push(() => server.stop());
+        return server;
+      }),
+      startDynalite(stops),
+      options.databaseUrl ?? startPglite(stops),
+    ]);
+    // The same host as the queue URLs fauxqs hands out, so the SDK never has to pick between them.
+    const sqsEndpoint = `http://sqs.${REGION}.localhost:${fauxqs.port}`;
 
     // The handlers read their configuration from the environment, exactly as in Lambda.
     Object.assign(process.env, {
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_ENDPOINT_URL_SQS: fauxqs.address,
+      AWS_ENDPOINT_URL_SQS: sqsEndpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
       DATABASE_URL: databaseUrl,
       EVENT_LOG_TABLE: TABLES.eventLog,
@@ -89,7 +83,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (secret) process.env[`${provider.toUpperCase()}_WEBHOOK_SECRET`] = secret;
     }
 
-    const sqs = new SQSClient({ region: REGION, endpoint: fauxqs.address });
+    const sqs = new SQSClient({ region: REGION, endpoint: sqsEndpoint });
     const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamoUrl });
     const processorTimeoutMs = options.processorTimeoutMs ?? 30_000;
     const queues = await createQueues(sqs, {
@@ -178,6 +172,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw error;
   }
+}
+
+async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<string> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const port = await listen(server, 0);
+  stops.push(() => close(server));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** An in-memory Postgres reachable over the wire protocol, like any server DATABASE_URL names. */
+async function startPglite(stops: (() => Promise<unknown>)[]): Promise<string> {
+  const pglite = new PGlite();
+  const server = new PGLiteSocketServer({ db: pglite, port: 0, host: '127.0.0.1', maxConnections: 16 });
+  await server.start();
+  stops.push(async () => {
+    await server.stop();
+    await pglite.close();
+  });
+  return `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
 }
 
 function listen(server: Server, port: number): Promise<number> {

@@ -4,6 +4,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { numberEnv, optionalEnv, requireEnv } from '../env';
+import { logger } from '../observability';
 import { schema } from './schema';
 
 /** One typed Postgres handle whatever the transport; queries are written once against it. */
@@ -17,6 +18,8 @@ export function dbFromEnv(): Db {
   const url = optionalEnv('DATABASE_URL');
   if (url) {
     const pool = new pg.Pool({ connectionString: url, max: numberEnv('DATABASE_POOL_MAX', 4) });
+    // An idle connection dropped by the server must not crash the process; the pool reconnects.
+    pool.on('error', (error) => logger.warn('idle Postgres connection closed', { error }));
     return drizzlePg(pool, { schema }) as unknown as Db;
   }
   return drizzleDataApi(new RDSDataClient({}), {
