@@ -6,8 +6,9 @@ import { isSafeNumber, parse } from 'lossless-json';
  * JSON value, so the result can be re-serialized and validated like the output of JSON.parse.
  */
 export function parseJsonExact(text: string): unknown {
-  // Fast path: no integer literal long enough to be unsafe, so the native parser is exact.
-  if (!/\d{16}/.test(text)) return JSON.parse(text);
+  // Fast path: no run of 16 digits (dots allowed between them), so every number literal has at
+  // most 15 significant digits and the native parser reads it exactly.
+  if (!/(?:\d\.?){16}/.test(text)) return JSON.parse(text);
   return parse(text, null, (digits) => (isSafeNumber(digits) ? Number(digits) : digits));
 }
 

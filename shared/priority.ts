@@ -1,17 +1,26 @@
 import type { Priority, ProviderName } from './envelope';
 
-/** Keys are `provider:eventType`; unlisted events get the fallback. Overridable through config. */
+/**
+ * Keys are `provider:eventType`, or a prefix ending in `*` (`hubspot:contact.*`); the exact key wins,
+ * then the longest matching prefix, then the fallback. Overridable through config.
+ */
 export const DEFAULT_PRIORITIES: Readonly<Record<string, Priority>> = {
   'shopify:orders/create': 'high',
   'shopify:orders/paid': 'high',
   'shopify:orders/cancelled': 'high',
-  'shopify:orders/updated': 'medium',
-  'shopify:orders/fulfilled': 'medium',
-  'shopify:customers/create': 'medium',
-  'shopify:customers/update': 'medium',
-  'shopify:products/create': 'low',
-  'shopify:products/update': 'low',
-  'shopify:inventory_levels/update': 'low',
+  'shopify:orders/*': 'medium',
+  'shopify:customers/*': 'medium',
+  'shopify:products/*': 'low',
+  'shopify:inventory_levels/*': 'low',
+  'hubspot:deal.stageChange': 'high',
+  'hubspot:deal.*': 'medium',
+  'hubspot:contact.*': 'medium',
+  'hubspot:company.*': 'medium',
+  'salesforce:OpportunityChangeEvent': 'high',
+  'salesforce:LeadChangeEvent': 'medium',
+  'salesforce:AccountChangeEvent': 'medium',
+  'salesforce:CaseChangeEvent': 'medium',
+  'salesforce:TaskChangeEvent': 'low',
 };
 
 export const FALLBACK_PRIORITY: Priority = 'medium';
@@ -22,5 +31,15 @@ export function priorityOf(
   overrides: Readonly<Record<string, Priority>> = {},
 ): Priority {
   const key = `${provider}:${eventType}`;
-  return overrides[key] ?? DEFAULT_PRIORITIES[key] ?? FALLBACK_PRIORITY;
+  const exact = overrides[key] ?? DEFAULT_PRIORITIES[key];
+  if (exact) return exact;
+  let best: { length: number; priority: Priority } | undefined;
+  for (const table of [DEFAULT_PRIORITIES, overrides]) {
+    for (const [pattern, priority] of Object.entries(table)) {
+      if (!pattern.endsWith('*') || !key.startsWith(pattern.slice(0, -1))) continue;
+      // Later tables (overrides) win ties.
+      if (!best || pattern.length >= best.length) best = { length: pattern.length, priority };
+    }
+  }
+  return best?.priority ?? FALLBACK_PRIORITY;
 }

@@ -18,12 +18,18 @@ export function secretSource(options: {
 }
 
 export function parseSecrets(value: string | undefined): readonly string[] {
-  if (!value) return [];
-  const trimmed = value.trim();
+  const trimmed = value?.trim() ?? '';
+  // An empty key would let anyone sign: blank values mean "no secret configured".
+  if (trimmed === '') return [];
   if (trimmed.startsWith('[')) {
     try {
       const list: unknown = JSON.parse(trimmed);
-      if (Array.isArray(list)) return list.filter((s): s is string => typeof s === 'string' && s.length > 0);
+      if (Array.isArray(list)) {
+        return list
+          .filter((s): s is string => typeof s === 'string')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+      }
     } catch {
       // Not a JSON list: the whole value is one secret.
     }

@@ -19,7 +19,7 @@ export function dbFromEnv(): Db {
   if (url) {
     const pool = new pg.Pool({ connectionString: url, max: numberEnv('DATABASE_POOL_MAX', 4) });
     // An idle connection dropped by the server must not crash the process; the pool reconnects.
-    pool.on('error', (error) => logger.warn('idle Postgres connection closed', { error }));
+    pool.on('error', (error) => logger.warn('idle Postgres connection closed', { reason: error.message }));
     return drizzlePg(pool, { schema }) as unknown as Db;
   }
   return drizzleDataApi(new RDSDataClient({}), {

@@ -22,8 +22,30 @@ export function entityHandlerFor(envelope: Envelope): EntityHandler | undefined 
 async function upsertOrder(db: Db, envelope: Envelope): Promise<boolean> {
   const order = isJsonObject(envelope.payload) ? envelope.payload : {};
   const customer = isJsonObject(order.customer) ? order.customer : {};
-  const row = {
-    id: envelope.objectId,
+  const source = {
+    sourceEventType: envelope.eventType,
+    sourceUpdatedAt: new Date(envelope.occurredAt),
+  };
+  // orders/delete carries only the id: it marks the row deleted and keeps the last known fields.
+  if (envelope.eventType === 'orders/delete') {
+    const tombstone = { ...source, deletedAt: source.sourceUpdatedAt };
+    const written = await db
+      .insert(syncedOrders)
+      .values({
+        id: envelope.objectId,
+        shopDomain: envelope.meta.shopDomain ?? '',
+        payload: envelope.payload,
+        ...tombstone,
+      })
+      .onConflictDoUpdate({
+        target: syncedOrders.id,
+        set: { ...tombstone, updatedAt: sql`now()` },
+        setWhere: sql`${syncedOrders.sourceUpdatedAt} <= excluded.source_updated_at`,
+      })
+      .returning({ id: syncedOrders.id });
+    return written.length > 0;
+  }
+  const changes = {
     shopDomain: envelope.meta.shopDomain ?? '',
     orderNumber: text(order.order_number) ?? text(order.name),
     totalPrice: decimal(order.total_price),
@@ -32,14 +54,12 @@ async function upsertOrder(db: Db, envelope: Envelope): Promise<boolean> {
     fulfillmentStatus: text(order.fulfillment_status),
     customerEmail: text(order.email) ?? text(customer.email),
     payload: envelope.payload,
-    sourceEventType: envelope.eventType,
-    sourceUpdatedAt: new Date(envelope.occurredAt),
-    deletedAt: envelope.eventType === 'orders/delete' ? new Date(envelope.occurredAt) : null,
+    ...source,
+    deletedAt: null,
   };
-  const { id: _id, ...changes } = row;
   const written = await db
     .insert(syncedOrders)
-    .values(row)
+    .values({ id: envelope.objectId, ...changes })
     .onConflictDoUpdate({
       target: syncedOrders.id,
       set: { ...changes, updatedAt: sql`now()` },

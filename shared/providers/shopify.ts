@@ -105,7 +105,10 @@ function sourceTime(
   for (const candidate of [payload.updated_at, payload.created_at, triggeredAt]) {
     if (typeof candidate !== 'string') continue;
     const time = Date.parse(candidate);
-    if (!Number.isNaN(time)) return new Date(time).toISOString();
+    // Years outside 0000-9999 parse but have no ISO 8601 form the envelope accepts.
+    if (Number.isNaN(time)) continue;
+    const iso = new Date(time).toISOString();
+    if (/^\d{4}-/.test(iso)) return iso;
   }
   return receivedAt.toISOString();
 }

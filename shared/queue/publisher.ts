@@ -23,16 +23,18 @@ export class SqsEnvelopePublisher implements EnvelopePublisher {
   ) {}
 
   async publish(envelopes: readonly Envelope[]): Promise<void> {
-    const batches: { queueUrl: string; entries: SendMessageBatchRequestEntry[] }[] = [];
-    for (const [priority, group] of groupBy(envelopes, (e) => e.priority)) {
-      for (let start = 0; start < group.length; start += BATCH_SIZE) {
-        const entries = group
-          .slice(start, start + BATCH_SIZE)
-          .map((envelope, index) => toEntry(envelope, index));
-        batches.push({ queueUrl: this.queueUrls[priority], entries });
-      }
-    }
-    await Promise.all(batches.map(({ queueUrl, entries }) => this.sendAll(queueUrl, entries)));
+    // Queues in parallel; within a queue, batches one after another so each message group keeps
+    // the provider's order (processing is monotonic anyway; this avoids needless stale writes).
+    await Promise.all(
+      [...groupBy(envelopes, (e) => e.priority)].map(async ([priority, group]) => {
+        for (let start = 0; start < group.length; start += BATCH_SIZE) {
+          const entries = group
+            .slice(start, start + BATCH_SIZE)
+            .map((envelope, index) => toEntry(envelope, index));
+          await this.sendAll(this.queueUrls[priority], entries);
+        }
+      }),
+    );
   }
 
   /** Retries the entries SQS reported as failed once; FIFO deduplication makes a resend harmless. */

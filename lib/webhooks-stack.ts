@@ -1,0 +1,106 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
+import { Auth } from './constructs/auth';
+import { Database } from './constructs/database';
+import type { FunctionDefaults } from './constructs/house-function';
+import { Ingestion } from './constructs/ingestion';
+import { Processing } from './constructs/processing';
+import { PriorityQueues } from './constructs/queues';
+import { Realtime } from './constructs/realtime';
+import { Storage } from './constructs/storage';
+
+export interface WebhooksStackProps extends StackProps {
+  readonly config: WebhooksConfig;
+}
+
+/** The whole system in one stack: one construct per concern, wired together here and nowhere else. */
+export class WebhooksStack extends Stack {
+  public readonly storage: Storage;
+  public readonly queues: PriorityQueues;
+  public readonly database: Database;
+  public readonly auth: Auth;
+  public readonly realtime: Realtime;
+  public readonly ingestion: Ingestion;
+  public readonly processing: Processing;
+
+  constructor(scope: Construct, id: string, props: WebhooksStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const functionDefaults: FunctionDefaults = {
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: removalPolicy,
+      memorySize: config.lambda.memorySize,
+      tracing: config.lambda.tracing,
+    };
+
+    this.storage = new Storage(this, 'Storage', { removalPolicy });
+    this.queues = new PriorityQueues(this, 'Queues', {
+      processorTimeouts: Object.fromEntries(
+        PRIORITIES.map((priority) => [
+          priority,
+          Duration.seconds(config.processors[priority].timeoutSeconds),
+        ]),
+      ) as Record<Priority, Duration>,
+      maxReceiveCount: config.queues.maxReceiveCount,
+      retention: Duration.days(config.queues.retentionDays),
+      removalPolicy,
+    });
+    this.database = new Database(this, 'Database', {
+      config: config.database,
+      removalPolicy,
+      functionDefaults,
+    });
+    this.auth = new Auth(this, 'Auth', { removalPolicy });
+    this.realtime = new Realtime(this, 'Realtime', {
+      stageName: config.stage,
+      connections: this.storage.connectionsRef,
+      auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
+      functionDefaults,
+    });
+    this.ingestion = new Ingestion(this, 'Ingestion', {
+      providers: config.providers,
+      queues: this.queues.queues,
+      stageName: config.stage,
+      throttling: { rateLimit: config.api.throttlingRateLimit, burstLimit: config.api.throttlingBurstLimit },
+      tracing: config.api.tracing,
+      removalPolicy,
+      functionDefaults,
+    });
+    this.processing = new Processing(this, 'Processing', {
+      queues: this.queues.queues,
+      processors: config.processors,
+      eventLog: this.storage.eventLogRef,
+      connections: this.storage.connectionsRef,
+      database: this.database,
+      realtime: this.realtime,
+      eventLogRetentionDays: config.eventLogRetentionDays,
+      functionDefaults,
+    });
+
+    new CfnOutput(this, 'WebhookBaseUrl', {
+      description: 'Base of every provider webhook URL (REST API stage)',
+      value: this.ingestion.baseUrl,
+    });
+    for (const [provider, ingest] of Object.entries(this.ingestion.providers)) {
+      const title = provider.charAt(0).toUpperCase() + provider.slice(1);
+      new CfnOutput(this, `${title}WebhookUrl`, {
+        description: `Register this URL with ${title}`,
+        value: ingest.url,
+      });
+      new CfnOutput(this, `${title}SecretArn`, {
+        description: `Secret to set to the ${title} app's signing secret`,
+        value: ingest.secret.secretArn,
+      });
+    }
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'Dashboard WebSocket URL',
+      value: this.realtime.webSocketUrl,
+    });
+    new CfnOutput(this, 'UserPoolId', { value: this.auth.userPool.userPoolId });
+    new CfnOutput(this, 'UserPoolClientId', { value: this.auth.client.userPoolClientId });
+    new CfnOutput(this, 'DbClusterArn', { value: this.database.cluster.clusterArn });
+    new CfnOutput(this, 'DbSecretArn', { value: this.database.secret.secretArn });
+  }
+}

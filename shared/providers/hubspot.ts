@@ -1,0 +1,203 @@
+import { z } from 'zod';
+import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
+import { BadRequestError, UnauthorizedError } from '../errors';
+import { parseJsonExact } from '../json';
+import type { ProviderEvent, WebhookProvider, WebhookRequest } from './types';
+
+/** HubSpot rejects nothing older than this itself; we refuse replays outside the same window. */
+export const HUBSPOT_MAX_AGE_MS = 5 * 60 * 1000;
+/** Tolerated clock difference for timestamps from the future. */
+export const HUBSPOT_MAX_FUTURE_SKEW_MS = 60 * 1000;
+export const HUBSPOT_MAX_BATCH = 100;
+
+/** HubSpot's v3 rule: only these escapes are decoded in the URI before signing. */
+const V3_URI_DECODES: Record<string, string> = {
+  '%3A': ':',
+  '%2F': '/',
+  '%3F': '?',
+  '%40': '@',
+  '%21': '!',
+  '%24': '$',
+  '%27': "'",
+  '%28': '(',
+  '%29': ')',
+  '%2A': '*',
+  '%2C': ',',
+  '%3B': ';',
+};
+
+export function hubspotV3Uri(uri: string): string {
+  return uri.replace(
+    /%(3A|2F|3F|40|21|24|27|28|29|2A|2C|3B)/g,
+    (sequence) => V3_URI_DECODES[sequence] ?? sequence,
+  );
+}
+
+/** base64 HMAC-SHA256 of method + uri + body + timestamp (the MAC alone; the age check is separate). */
+export function hubspotV3Signature(
+  secret: string,
+  method: string,
+  uri: string,
+  body: Buffer,
+  timestamp: string,
+): string {
+  const signed = Buffer.concat([Buffer.from(method + hubspotV3Uri(uri)), body, Buffer.from(timestamp)]);
+  return hmacSha256(secret, signed).toString('base64');
+}
+
+/** v1: sha256(secret + body); v2: sha256(secret + method + uri + body); both hex. */
+export function hubspotLegacySignature(
+  version: 'v1' | 'v2',
+  secret: string,
+  method: string,
+  uri: string,
+  body: Buffer,
+): string {
+  const prefix = version === 'v1' ? secret : secret + method + uri;
+  return sha256Hex(Buffer.concat([Buffer.from(prefix), body]));
+}
+
+/** HubSpot's generic `object.*` subscriptions name the type by id. */
+const OBJECT_TYPE_IDS: Record<string, string> = {
+  '0-1': 'contact',
+  '0-2': 'company',
+  '0-3': 'deal',
+  '0-5': 'ticket',
+};
+
+const idSchema = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String);
+
+const eventSchema = z
+  .object({
+    eventId: idSchema.optional(),
+    subscriptionId: idSchema.optional(),
+    portalId: idSchema.optional(),
+    appId: idSchema.optional(),
+    occurredAt: z.number().int().nonnegative().optional(),
+    subscriptionType: z.string().min(3).max(100).optional(),
+    eventType: z.string().min(3).max(100).optional(),
+    attemptNumber: z.number().int().nonnegative().optional(),
+    objectId: idSchema.optional(),
+    objectTypeId: z.string().max(20).optional(),
+    propertyName: z.string().max(200).optional(),
+    changeSource: z.string().max(100).optional(),
+    primaryObjectId: idSchema.optional(),
+    fromObjectId: idSchema.optional(),
+  })
+  .loose();
+
+type HubSpotEvent = z.infer<typeof eventSchema>;
+
+export const hubspot: WebhookProvider = {
+  name: 'hubspot',
+  mediaTypes: ['application/json'],
+
+  verify(request, secrets, now) {
+    const v3 = request.headers['x-hubspot-signature-v3'];
+    if (v3) return verifyV3(request, v3, secrets, now);
+    const legacy = request.headers['x-hubspot-signature'];
+    if (!legacy) throw new UnauthorizedError('Missing X-HubSpot-Signature-v3 or X-HubSpot-Signature header');
+    const version = (request.headers['x-hubspot-signature-version'] ?? 'v1').toLowerCase();
+    if (version !== 'v1' && version !== 'v2')
+      throw new UnauthorizedError(`Unsupported signature version ${version}`);
+    // The seed's examples write the header as "sha256=<hex>".
+    const given = Buffer.from(legacy.replace(/^sha256=/i, '').toLowerCase(), 'utf8');
+    const valid = secrets.some((secret) =>
+      safeEqual(
+        Buffer.from(hubspotLegacySignature(version, secret, request.method, request.url, request.body)),
+        given,
+      ),
+    );
+    if (!valid) throw new UnauthorizedError('Invalid X-HubSpot-Signature');
+  },
+
+  parse(request, receivedAt) {
+    let body: unknown;
+    try {
+      body = parseJsonExact(new TextDecoder('utf-8', { fatal: true }).decode(request.body));
+    } catch {
+      throw new BadRequestError('Body must be valid UTF-8 JSON');
+    }
+    const items = Array.isArray(body) ? body : [body];
+    if (items.length === 0) throw new BadRequestError('Body must hold at least one event');
+    if (items.length > HUBSPOT_MAX_BATCH)
+      throw new BadRequestError(`At most ${HUBSPOT_MAX_BATCH} events per request`);
+    return items.map((item, index) => toEvent(item, index, receivedAt));
+  },
+};
+
+function verifyV3(request: WebhookRequest, signature: string, secrets: readonly string[], now: Date): void {
+  const timestamp = request.headers['x-hubspot-request-timestamp'];
+  if (!timestamp || !/^\d{1,15}$/.test(timestamp))
+    throw new UnauthorizedError('Missing X-HubSpot-Request-Timestamp');
+  const age = now.getTime() - Number(timestamp);
+  if (age > HUBSPOT_MAX_AGE_MS) throw new UnauthorizedError('Request timestamp is older than 5 minutes');
+  if (age < -HUBSPOT_MAX_FUTURE_SKEW_MS) throw new UnauthorizedError('Request timestamp is in the future');
+  const given = Buffer.from(signature, 'base64');
+  const valid = secrets.some((secret) =>
+    safeEqual(
+      Buffer.from(hubspotV3Signature(secret, request.method, request.url, request.body, timestamp), 'base64'),
+      given,
+    ),
+  );
+  if (!valid) throw new UnauthorizedError('Invalid X-HubSpot-Signature-v3');
+}
+
+function toEvent(item: unknown, index: number, receivedAt: Date): ProviderEvent {
+  const parsed = eventSchema.safeParse(item);
+  if (!parsed.success)
+    throw new BadRequestError(`Event ${index} is not a HubSpot event: ${parsed.error.issues[0]?.message}`);
+  const event = parsed.data;
+  const subscriptionType = event.subscriptionType ?? event.eventType;
+  if (!subscriptionType) throw new BadRequestError(`Event ${index} has no subscriptionType`);
+  const { objectType, eventType } = classify(subscriptionType, event);
+  const objectId = event.objectId ?? event.primaryObjectId ?? event.fromObjectId;
+  if (!objectId) throw new BadRequestError(`Event ${index} has no objectId`);
+
+  const occurredAt = event.occurredAt === undefined ? receivedAt : new Date(event.occurredAt);
+  if (Number.isNaN(occurredAt.getTime()))
+    throw new BadRequestError(`Event ${index} has an invalid occurredAt`);
+  const portal = event.portalId ?? '-';
+  // eventId alone is not unique; HubSpot's own dedup tuple is portal, subscription, event and time.
+  const deliveryId = [
+    portal,
+    event.appId ?? '-',
+    event.subscriptionId ?? '-',
+    event.eventId ?? '-',
+    event.occurredAt ?? '-',
+  ].join(':');
+  const meta: Record<string, string> = { subscriptionType };
+  if (event.attemptNumber !== undefined) meta.attemptNumber = String(event.attemptNumber);
+  if (event.propertyName) meta.propertyName = event.propertyName;
+  if (event.changeSource) meta.changeSource = event.changeSource;
+  if (event.portalId) meta.portalId = event.portalId;
+
+  return {
+    eventType,
+    objectType,
+    objectId,
+    occurredAt: occurredAt.toISOString(),
+    deliveryId,
+    dedupKey: `hubspot:${deliveryId}`,
+    orderingKey: `hubspot:${portal}:${objectType}:${objectId}`,
+    meta,
+    payload: item,
+  };
+}
+
+/**
+ * Names the object and the event the way our users do: `deal.propertyChange` of `dealstage` is a
+ * `deal.stageChange`; generic `object.creation` with objectTypeId 0-1 is a `contact.creation`.
+ */
+function classify(subscriptionType: string, event: HubSpotEvent): { objectType: string; eventType: string } {
+  const dot = subscriptionType.indexOf('.');
+  if (dot <= 0) throw new BadRequestError(`Unknown subscriptionType ${subscriptionType}`);
+  let objectType = subscriptionType.slice(0, dot);
+  const action = subscriptionType.slice(dot + 1);
+  if (objectType === 'object') {
+    objectType = OBJECT_TYPE_IDS[event.objectTypeId ?? ''] ?? `object-${event.objectTypeId ?? 'unknown'}`;
+  }
+  const isStageChange =
+    objectType === 'deal' && action === 'propertyChange' && event.propertyName === 'dealstage';
+  return { objectType, eventType: isStageChange ? 'deal.stageChange' : `${objectType}.${action}` };
+}

@@ -1,0 +1,46 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { type BuiltApp, buildApp } from '../../lib/app';
+import type { WebhooksConfigInput } from '../../lib/config';
+import { REPO_ROOT } from '../../lib/paths';
+
+export interface SynthFixture extends BuiltApp {
+  readonly outdir: string;
+  /** Removes the cloud assembly (bundles included). */
+  readonly cleanup: () => void;
+}
+
+/**
+ * Builds the app as `cdk synth` does: the feature flags of cdk.json, the cdk-nag plugin, and (by
+ * default) every function bundled by the local esbuild. That takes seconds: build once per test file.
+ */
+export function buildTestApp(
+  config: WebhooksConfigInput = {},
+  options: {
+    /** CDK's built-in template schema validation (on in `cdk synth`); it costs seconds per synth. */
+    readonly cloudFormationValidation?: boolean;
+    /** Bundle every function with esbuild (on in `cdk synth`); off, assets are placeholders. */
+    readonly bundling?: boolean;
+  } = {},
+): SynthFixture {
+  const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  const outdir = mkdtempSync(path.join(tmpdir(), 'webhooks-cdk-'));
+  const cleanup = () => rmSync(outdir, { recursive: true, force: true });
+  try {
+    const built = buildApp({
+      config,
+      appProps: {
+        outdir,
+        context: { ...cdkJson.context, ...(options.bundling === false && { 'aws:cdk:bundling-stacks': [] }) },
+        builtinCloudFormationValidation: options.cloudFormationValidation ?? true,
+      },
+    });
+    return { ...built, outdir, cleanup };
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+}

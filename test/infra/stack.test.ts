@@ -1,0 +1,483 @@
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRIORITIES } from '../../lib/config';
+import { MIGRATIONS_DIR, migrationsHash } from '../../lib/constructs/database';
+import { buildTestApp, type SynthFixture } from './fixture';
+
+type Json = Record<string, unknown>;
+interface CfnResource {
+  Type: string;
+  Properties?: Json;
+  DependsOn?: string[];
+}
+
+let fixture: SynthFixture;
+let template: Template;
+let resources: Record<string, CfnResource>;
+
+beforeAll(() => {
+  fixture = buildTestApp({}, { cloudFormationValidation: false });
+  template = Template.fromStack(fixture.stack);
+  resources = template.toJSON().Resources as Record<string, CfnResource>;
+});
+
+afterAll(() => fixture?.cleanup());
+
+function ofType(type: string): [string, CfnResource][] {
+  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
+}
+
+function props(logicalId: string): Json {
+  const resource = resources[logicalId];
+  if (!resource) throw new Error(`No resource ${logicalId}`);
+  return resource.Properties ?? {};
+}
+
+/** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
+function target(value: unknown): string {
+  const ref = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+  const id = ref.Ref ?? ref['Fn::GetAtt']?.[0];
+  if (!id) throw new Error(`Not a reference: ${JSON.stringify(value)}`);
+  return id;
+}
+
+function env(functionId: string): Record<string, unknown> {
+  return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Record<string, unknown>;
+}
+
+/** House functions by POWERTOOLS_SERVICE_NAME (the three processors share one). */
+function functionsByService(): Map<string, string[]> {
+  const byService = new Map<string, string[]>();
+  for (const [id] of ofType('AWS::Lambda::Function')) {
+    const service = env(id).POWERTOOLS_SERVICE_NAME;
+    if (typeof service !== 'string') continue;
+    byService.set(service, [...(byService.get(service) ?? []), id]);
+  }
+  return byService;
+}
+
+function functionOf(service: string): string {
+  const [id, ...others] = functionsByService().get(service) ?? [];
+  if (!id || others.length > 0) throw new Error(`Expected exactly one ${service} function`);
+  return id;
+}
+
+/** Statements of every policy attached to the role of a function. */
+function statementsOf(functionId: string): Json[] {
+  const roleId = target(props(functionId).Role);
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
+    .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
+}
+
+function actionsOf(statement: Json): string[] {
+  const action = statement.Action as string | string[];
+  return Array.isArray(action) ? action : [action];
+}
+
+function resourcesOf(statement: Json): unknown[] {
+  const resource = statement.Resource;
+  return Array.isArray(resource) ? resource : [resource];
+}
+
+const SERVICES = ['ingest-shopify', 'process', 'ws-connect', 'ws-disconnect', 'ws-message', 'migrate'];
+
+describe('priority queues', () => {
+  const mainQueues = () =>
+    ofType('AWS::SQS::Queue').filter(([, q]) => q.Properties?.RedrivePolicy !== undefined);
+  const dlqs = () => ofType('AWS::SQS::Queue').filter(([, q]) => q.Properties?.RedrivePolicy === undefined);
+
+  it('creates three high-throughput FIFO queues that deduplicate per message group', () => {
+    expect(mainQueues()).toHaveLength(3);
+    for (const [, queue] of mainQueues()) {
+      expect(queue.Properties).toMatchObject({
+        FifoQueue: true,
+        ContentBasedDeduplication: false,
+        DeduplicationScope: 'messageGroup',
+        FifoThroughputLimit: 'perMessageGroupId',
+        SqsManagedSseEnabled: true,
+      });
+    }
+  });
+
+  it('gives every queue its own FIFO dead-letter queue after 5 receives', () => {
+    expect(dlqs()).toHaveLength(3);
+    const targets = mainQueues().map(([, queue]) => {
+      const redrive = queue.Properties?.RedrivePolicy as {
+        deadLetterTargetArn: unknown;
+        maxReceiveCount: number;
+      };
+      expect(redrive.maxReceiveCount).toBe(5);
+      return target(redrive.deadLetterTargetArn);
+    });
+    expect(new Set(targets)).toEqual(new Set(dlqs().map(([id]) => id)));
+    for (const [, dlq] of dlqs()) {
+      expect(dlq.Properties).toMatchObject({
+        FifoQueue: true,
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 1_209_600,
+      });
+    }
+  });
+
+  it('denies every request to every queue that is not over TLS', () => {
+    const queueIds = ofType('AWS::SQS::Queue').map(([id]) => id);
+    const protectedIds = ofType('AWS::SQS::QueuePolicy')
+      .filter(([id]) =>
+        (props(id).PolicyDocument as { Statement: Json[] }).Statement.some(
+          (s) =>
+            s.Effect === 'Deny' && JSON.stringify(s.Condition) === '{"Bool":{"aws:SecureTransport":"false"}}',
+        ),
+      )
+      .flatMap(([id]) => (props(id).Queues as unknown[]).map(target));
+    expect(new Set(protectedIds)).toEqual(new Set(queueIds));
+  });
+
+  it('keeps each queue invisible for more than six times its processor timeout', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(3);
+    for (const [, mapping] of mappings) {
+      const queue = props(target(mapping.Properties?.EventSourceArn));
+      const fn = props(target(mapping.Properties?.FunctionName));
+      expect(queue.VisibilityTimeout as number).toBeGreaterThan(6 * (fn.Timeout as number));
+    }
+  });
+});
+
+describe('processors', () => {
+  it('consumes each priority with partial batch responses and its configured batch size and concurrency', () => {
+    const processors = functionsByService().get('process') ?? [];
+    expect(processors).toHaveLength(3);
+    const { queues } = fixture.stack.queues;
+    for (const priority of PRIORITIES) {
+      const queueId = fixture.stack.getLogicalId(queues[priority].queue.node.defaultChild as never);
+      const config = fixture.config.processors[priority];
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: config.batchSize,
+        ScalingConfig: { MaximumConcurrency: config.maxConcurrency },
+      });
+    }
+  });
+
+  it('lets processors post to WebSocket connections of their stage only', () => {
+    for (const id of functionsByService().get('process') ?? []) {
+      const manage = statementsOf(id).filter((s) => actionsOf(s).includes('execute-api:ManageConnections'));
+      expect(manage).toHaveLength(1);
+      expect(JSON.stringify(resourcesOf(manage[0] as Json))).toMatch(/\/prod\/POST\/@connections\/\*"/);
+    }
+  });
+
+  it('lets processors read and delete connections but not write them', () => {
+    const connectionsId = fixture.stack.getLogicalId(
+      fixture.stack.storage.connections.node.defaultChild as never,
+    );
+    for (const id of functionsByService().get('process') ?? []) {
+      const onConnections = statementsOf(id).filter((s) =>
+        JSON.stringify(s.Resource).includes(connectionsId),
+      );
+      const actions = onConnections.flatMap(actionsOf);
+      expect(actions).toEqual(
+        expect.arrayContaining(['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:DeleteItem']),
+      );
+      expect(actions).not.toContain('dynamodb:PutItem');
+      expect(actions).not.toContain('dynamodb:UpdateItem');
+    }
+  });
+});
+
+describe('functions', () => {
+  it('builds exactly the expected functions, plus the custom-resource framework', () => {
+    const byService = functionsByService();
+    expect([...byService.keys()].sort()).toEqual([...SERVICES].sort());
+    const others = ofType('AWS::Lambda::Function').filter(
+      ([id]) => ![...byService.values()].flat().includes(id),
+    );
+    expect(others.map(([, fn]) => fn.Properties?.Handler)).toEqual(['framework.onEvent']);
+  });
+
+  it('runs every function on Node.js 22, arm64, handler index.handler, with source maps', () => {
+    for (const id of [...functionsByService().values()].flat()) {
+      expect(props(id)).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        MemorySize: 512,
+      });
+      expect(env(id)).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_METRICS_NAMESPACE: 'Webhooks',
+      });
+    }
+  });
+
+  it('logs every function to its own log group with 30 days retention', () => {
+    const logGroups = new Set<string>();
+    for (const id of [...functionsByService().values()].flat()) {
+      const logGroupId = target((props(id).LoggingConfig as Json).LogGroup);
+      logGroups.add(logGroupId);
+      expect(props(logGroupId).RetentionInDays).toBe(30);
+    }
+    expect(logGroups.size).toBe(8);
+  });
+
+  it('gives no function role an AWS managed policy', () => {
+    for (const id of [...functionsByService().values()].flat()) {
+      expect(props(target(props(id).Role)).ManagedPolicyArns).toBeUndefined();
+    }
+  });
+
+  it.each([
+    [
+      'ingest-shopify',
+      ['QUEUE_URL_HIGH', 'QUEUE_URL_MEDIUM', 'QUEUE_URL_LOW', 'WEBHOOK_BASE_URL', 'SHOPIFY_SECRET_ARN'],
+    ],
+    [
+      'process',
+      [
+        'EVENT_LOG_TABLE',
+        'CONNECTIONS_TABLE',
+        'DB_CLUSTER_ARN',
+        'DB_SECRET_ARN',
+        'DB_NAME',
+        'WEBSOCKET_ENDPOINT',
+        'EVENT_LOG_RETENTION_DAYS',
+      ],
+    ],
+    ['ws-connect', ['CONNECTIONS_TABLE', 'AUTH_ISSUER', 'AUTH_JWKS_URL', 'AUTH_AUDIENCE']],
+    ['ws-disconnect', ['CONNECTIONS_TABLE']],
+    ['ws-message', ['CONNECTIONS_TABLE', 'WEBSOCKET_ENDPOINT']],
+    ['migrate', ['DB_CLUSTER_ARN', 'DB_SECRET_ARN', 'DB_NAME']],
+  ])('gives %s the environment its handler reads', (service, names) => {
+    for (const id of functionsByService().get(service) ?? []) {
+      expect(Object.keys(env(id))).toEqual(expect.arrayContaining(names));
+    }
+  });
+
+  it('points the ingest function at the three main queues and its own API stage without referencing the stage', () => {
+    const variables = env(functionOf('ingest-shopify'));
+    const { queues } = fixture.stack.queues;
+    for (const priority of PRIORITIES) {
+      const queueId = fixture.stack.getLogicalId(queues[priority].queue.node.defaultChild as never);
+      expect(variables[`QUEUE_URL_${priority.toUpperCase()}`]).toEqual({ Ref: queueId });
+    }
+    const restApiId = ofType('AWS::ApiGateway::RestApi')[0]?.[0];
+    const baseUrl = JSON.stringify(variables.WEBHOOK_BASE_URL);
+    expect(baseUrl).toContain(`{"Ref":"${restApiId}"}`);
+    expect(baseUrl).toMatch(/\/prod"\]\]\}$/);
+    for (const [id] of [...ofType('AWS::ApiGateway::Stage'), ...ofType('AWS::ApiGateway::Deployment')]) {
+      expect(baseUrl).not.toContain(id);
+    }
+  });
+
+  it('passes the event log retention to the processors', () => {
+    for (const id of functionsByService().get('process') ?? []) {
+      expect(env(id).EVENT_LOG_RETENTION_DAYS).toBe('30');
+    }
+  });
+});
+
+describe('ingest permissions', () => {
+  it('lets the ingest role send to the three main queues and nothing else on SQS', () => {
+    const sqsStatements = statementsOf(functionOf('ingest-shopify')).filter((s) =>
+      actionsOf(s).some((action) => action.startsWith('sqs:')),
+    );
+    expect(new Set(sqsStatements.flatMap(actionsOf))).toEqual(new Set(['sqs:SendMessage']));
+    const mainQueueIds = PRIORITIES.map((p) =>
+      fixture.stack.getLogicalId(fixture.stack.queues.queues[p].queue.node.defaultChild as never),
+    );
+    expect(new Set(sqsStatements.flatMap(resourcesOf).map(target))).toEqual(new Set(mainQueueIds));
+  });
+
+  it('lets the ingest role read its provider secret', () => {
+    const secretRef = env(functionOf('ingest-shopify')).SHOPIFY_SECRET_ARN;
+    const reads = statementsOf(functionOf('ingest-shopify')).filter((s) =>
+      actionsOf(s).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(reads.flatMap(resourcesOf)).toEqual([secretRef]);
+  });
+});
+
+describe('storage', () => {
+  it('creates the event log and connections tables on demand with PITR, encryption and TTL', () => {
+    const tables = ofType('AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(2);
+    for (const [, table] of tables) {
+      expect(table.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      });
+    }
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    });
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: 'byUser', KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }] }),
+      ],
+    });
+  });
+});
+
+describe('database', () => {
+  it('runs Aurora PostgreSQL Serverless v2 with the Data API, encryption and a generated secret', () => {
+    template.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      EngineVersion: Match.stringLikeRegexp('^16\\.'),
+      EnableHttpEndpoint: true,
+      StorageEncrypted: true,
+      DeletionProtection: true,
+      DatabaseName: 'webhooks',
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+      MasterUserPassword: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+    });
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless' });
+    template.resourceCountIs('AWS::SecretsManager::SecretTargetAttachment', 1);
+  });
+
+  it('keeps the database in a VPC without any route to the internet', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    for (const [, subnet] of ofType('AWS::EC2::Subnet'))
+      expect(subnet.Properties?.MapPublicIpOnLaunch).toBe(false);
+  });
+
+  it('applies the migrations through a custom resource that waits for the writer and re-runs when they change', () => {
+    const [[, migrations] = []] = ofType('Custom::DatabaseMigrations');
+    expect(migrations?.Properties?.migrationsHash).toBe(migrationsHash());
+    const writerId = ofType('AWS::RDS::DBInstance')[0]?.[0];
+    expect(migrations?.DependsOn).toContain(writerId);
+  });
+
+  it('bundles the SQL migrations next to the migrate handler', () => {
+    const code = props(functionOf('migrate')).Code as { S3Key: string };
+    const assetDir = path.join(fixture.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
+    expect(existsSync(path.join(assetDir, 'index.mjs'))).toBe(true);
+    const expected = readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.sql'));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(readdirSync(path.join(assetDir, 'migrations')).sort()).toEqual(expected.sort());
+  });
+});
+
+describe('webhook REST API', () => {
+  it('is regional and passes every media type through as binary', () => {
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      EndpointConfiguration: { Types: ['REGIONAL'] },
+      BinaryMediaTypes: ['*/*'],
+    });
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+
+  it('routes POST /api/webhooks/shopify to the Shopify ingest function', () => {
+    const pathOf = (resourceId: string): string => {
+      const resource = props(resourceId);
+      const parent = resource.ParentId as { Ref?: string };
+      return `${parent.Ref ? pathOf(parent.Ref) : ''}/${resource.PathPart as string}`;
+    };
+    const methods = ofType('AWS::ApiGateway::Method');
+    expect(methods).toHaveLength(1);
+    const method = props(methods[0]?.[0] ?? '');
+    expect(method).toMatchObject({ HttpMethod: 'POST', Integration: { Type: 'AWS_PROXY' } });
+    expect(pathOf(target(method.ResourceId))).toBe('/api/webhooks/shopify');
+    expect(JSON.stringify((method.Integration as Json).Uri)).toContain(functionOf('ingest-shopify'));
+  });
+
+  it('logs access and throttles the stage', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'prod',
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+      MethodSettings: [
+        Match.objectLike({
+          DataTraceEnabled: false,
+          LoggingLevel: 'ERROR',
+          ThrottlingRateLimit: 100,
+          ThrottlingBurstLimit: 200,
+        }),
+      ],
+    });
+  });
+});
+
+describe('WebSocket API', () => {
+  it('selects routes on the message type and serves $connect, $disconnect, subscribe and $default', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.type',
+    });
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties?.RouteKey);
+    expect(routes.sort()).toEqual(['$connect', '$default', '$disconnect', 'subscribe']);
+  });
+
+  it('sends subscribe and $default to the message function', () => {
+    const functionOfRoute = (routeKey: string): string => {
+      const route = ofType('AWS::ApiGatewayV2::Route').find(
+        ([, r]) => r.Properties?.RouteKey === routeKey,
+      )?.[1];
+      const integrationId = JSON.stringify(route?.Properties?.Target).match(/"Ref":"([^"]+)"/)?.[1] ?? '';
+      const uri = JSON.stringify(props(integrationId).IntegrationUri);
+      const fn = [...functionsByService().values()].flat().find((id) => uri.includes(`"${id}"`));
+      return env(fn ?? '').POWERTOOLS_SERVICE_NAME as string;
+    };
+    expect(functionOfRoute('$connect')).toBe('ws-connect');
+    expect(functionOfRoute('$disconnect')).toBe('ws-disconnect');
+    expect(functionOfRoute('subscribe')).toBe('ws-message');
+    expect(functionOfRoute('$default')).toBe('ws-message');
+  });
+
+  it('deploys a stage with access logs', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'prod',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+    });
+  });
+});
+
+describe('auth', () => {
+  it('requires TOTP MFA, admin-created users and strong passwords', () => {
+    template.hasResourceProperties('AWS::Cognito::UserPool', {
+      MfaConfiguration: 'ON',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      Policies: {
+        PasswordPolicy: Match.objectLike({
+          MinimumLength: 12,
+          RequireLowercase: true,
+          RequireUppercase: true,
+          RequireNumbers: true,
+          RequireSymbols: true,
+        }),
+      },
+    });
+    const clients = ofType('AWS::Cognito::UserPoolClient');
+    expect(clients).toHaveLength(1);
+    const [[, client] = []] = clients;
+    expect(client?.Properties?.GenerateSecret).toBe(false);
+    expect(client?.Properties?.AllowedOAuthFlows).toBeUndefined();
+    expect(client?.Properties?.ExplicitAuthFlows).toEqual(
+      expect.arrayContaining(['ALLOW_USER_SRP_AUTH', 'ALLOW_USER_PASSWORD_AUTH']),
+    );
+  });
+});
+
+describe('outputs', () => {
+  it('outputs every URL and identifier an operator needs', () => {
+    const outputs = Object.keys(template.toJSON().Outputs as Json);
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        'WebhookBaseUrl',
+        'ShopifyWebhookUrl',
+        'WebSocketUrl',
+        'UserPoolId',
+        'UserPoolClientId',
+        'DbClusterArn',
+      ]),
+    );
+  });
+});

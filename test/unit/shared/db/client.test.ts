@@ -1,0 +1,77 @@
+import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { dbFromEnv } from '../../../../shared/db/client';
+import { entityHandlerFor } from '../../../../shared/process/entities';
+import { shopifyEnvelope } from '../../support/envelopes';
+
+const ORDER_ID = '820982911946154508';
+const rdsMock = mockClient(RDSDataClient);
+
+beforeAll(() => {
+  vi.stubEnv('AWS_REGION', 'eu-west-1');
+  vi.stubEnv('DATABASE_URL', '');
+  vi.stubEnv('DB_CLUSTER_ARN', 'arn:aws:rds:eu-west-1:123456789012:cluster:webhooks');
+  vi.stubEnv('DB_SECRET_ARN', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks-db-AbCdEf');
+  vi.stubEnv('DB_NAME', 'webhooks');
+});
+
+afterAll(() => {
+  vi.unstubAllEnvs();
+});
+
+afterEach(() => {
+  rdsMock.reset();
+});
+
+async function upsertThroughDataApi() {
+  const envelope = shopifyEnvelope('orders-create.json');
+  const upsert = entityHandlerFor(envelope);
+  if (!upsert) throw new Error('no handler for shopify orders');
+  return upsert(dbFromEnv(), envelope);
+}
+
+describe('dbFromEnv over the RDS Data API', () => {
+  it('sends the monotonic order upsert as one ExecuteStatement to the configured cluster', async () => {
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ stringValue: ORDER_ID }]] });
+
+    const changed = await upsertThroughDataApi();
+
+    expect(changed).toBe(true);
+    const calls = rdsMock.commandCalls(ExecuteStatementCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]?.args[0].input;
+    expect(input).toMatchObject({
+      resourceArn: 'arn:aws:rds:eu-west-1:123456789012:cluster:webhooks',
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks-db-AbCdEf',
+      database: 'webhooks',
+    });
+    const statement = input?.sql?.toLowerCase() ?? '';
+    expect(statement).toContain('insert into "synced_orders"');
+    expect(statement).toContain('on conflict ("id") do update');
+    expect(statement).toMatch(/where "synced_orders"\."source_updated_at" <= excluded\.source_updated_at/);
+    expect(statement).toContain('returning "id"');
+  });
+
+  it('passes the order id as a string parameter and the source time in UTC', async () => {
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ stringValue: ORDER_ID }]] });
+
+    await upsertThroughDataApi();
+
+    const parameters = rdsMock.commandCalls(ExecuteStatementCommand)[0]?.args[0].input.parameters ?? [];
+    expect(parameters[0]?.value).toEqual({ stringValue: ORDER_ID });
+    const payload = parameters.find((p) => p.value?.stringValue?.startsWith('{'));
+    expect(payload?.value?.stringValue).toContain(`"id":"${ORDER_ID}"`);
+    expect(parameters).toContainEqual({
+      name: '11',
+      value: { stringValue: '2022-01-01 00:00:00.000' },
+      typeHint: 'TIMESTAMP',
+    });
+  });
+
+  it('reports a stale event when the upsert returns no row', async () => {
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [] });
+
+    await expect(upsertThroughDataApi()).resolves.toBe(false);
+  });
+});

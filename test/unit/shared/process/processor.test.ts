@@ -1,0 +1,371 @@
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../../../../shared/db/client';
+import { loadMigrations, migrate } from '../../../../shared/db/migrate';
+import { syncedOrders } from '../../../../shared/db/schema';
+import type { Envelope } from '../../../../shared/envelope';
+import { logger } from '../../../../shared/observability';
+import { type ProcessorDeps, processEnvelope } from '../../../../shared/process/processor';
+import { Broadcaster } from '../../../../shared/realtime/broadcaster';
+import { ConnectionStore } from '../../../../shared/stores/connections';
+import { EventLog } from '../../../../shared/stores/event-log';
+import { shopifyEnvelope } from '../../support/envelopes';
+import { type InMemoryDb, inMemoryDb } from '../../support/pglite';
+
+const ORDER_ID = '820982911946154508';
+const PROCESSED_AT = new Date('2022-01-01T00:00:09.000Z');
+
+const ddbMock = mockClient(DynamoDBDocumentClient);
+const apiMock = mockClient(ApiGatewayManagementApiClient);
+
+let db: Db;
+let rows: InMemoryDb['rows'];
+let closeDb: () => Promise<void>;
+let deps: ProcessorDeps;
+let firstMigration: string[];
+
+beforeAll(async () => {
+  logger.setLogLevel('SILENT');
+  // One PGlite per run: starting it costs seconds, and vitest runs files one at a time on 2-CPU machines,
+  // so the migrator's database tests share this instance too.
+  ({ db, rows, close: closeDb } = await inMemoryDb());
+  firstMigration = await migrate(db, await loadMigrations());
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' }));
+  const connections = new ConnectionStore(ddb, 'connections');
+  deps = {
+    eventLog: new EventLog(ddb, 'event-log', 30),
+    db,
+    broadcaster: new Broadcaster(
+      connections,
+      new ApiGatewayManagementApiClient({
+        region: 'eu-west-1',
+        endpoint: 'https://ws123.execute-api.eu-west-1.amazonaws.com/prod',
+      }),
+    ),
+    now: () => PROCESSED_AT,
+  };
+});
+
+afterAll(async () => {
+  await closeDb();
+});
+
+beforeEach(async () => {
+  await db.execute(sql`TRUNCATE synced_orders`);
+  ddbMock.on(UpdateCommand).resolves({});
+  ddbMock.on(ScanCommand).resolves({
+    Items: [
+      { connectionId: 'conn-a', userId: 'user-1', events: ['webhook-event'] },
+      { connectionId: 'conn-b', userId: 'user-2', events: ['webhook-event', 'webhook-alert'] },
+    ],
+  });
+  apiMock.on(PostToConnectionCommand).resolves({});
+});
+
+afterEach(() => {
+  ddbMock.reset();
+  apiMock.reset();
+});
+
+function orderEnvelope(overrides: { occurredAt?: string; payload?: Record<string, unknown> } = {}): Envelope {
+  const base = shopifyEnvelope('orders-create.json');
+  return {
+    ...base,
+    ...(overrides.occurredAt ? { occurredAt: overrides.occurredAt } : {}),
+    ...(overrides.payload ? { payload: { ...(base.payload as object), ...overrides.payload } } : {}),
+  };
+}
+
+async function storedOrders() {
+  return db.select().from(syncedOrders);
+}
+
+async function storedOrder(id = ORDER_ID) {
+  const [row] = await db.select().from(syncedOrders).where(eq(syncedOrders.id, id));
+  return row;
+}
+
+function withoutUpdatedAt(row: Awaited<ReturnType<typeof storedOrder>>) {
+  const { updatedAt: _updatedAt, ...rest } = row ?? ({} as NonNullable<typeof row>);
+  return rest;
+}
+
+function postedMessages() {
+  return apiMock.commandCalls(PostToConnectionCommand).map((call) => ({
+    connectionId: call.args[0].input.ConnectionId,
+    message: JSON.parse(Buffer.from(call.args[0].input.Data as Uint8Array).toString('utf8')),
+  }));
+}
+
+describe('processEnvelope', () => {
+  it('upserts a Shopify order with its exact id and fields', async () => {
+    const envelope = orderEnvelope();
+
+    const outcome = await processEnvelope(deps, envelope, 1);
+
+    expect(outcome).toBe('applied');
+    const row = await storedOrder();
+    expect(row).toMatchObject({
+      id: ORDER_ID,
+      shopDomain: 'jsmith.myshopify.com',
+      orderNumber: '1234',
+      totalPrice: '403.00',
+      currency: 'USD',
+      financialStatus: 'paid',
+      fulfillmentStatus: null,
+      customerEmail: 'jon@example.com',
+      sourceEventType: 'orders/create',
+      sourceUpdatedAt: new Date('2022-01-01T00:00:00.000Z'),
+      deletedAt: null,
+    });
+    expect(row?.payload).toMatchObject({
+      id: ORDER_ID,
+      name: '#9999',
+      customer: { id: '706405506930370084', email: 'john@example.com' },
+      line_items: [{ id: '866550311766439020' }, { id: '141249953214522974' }],
+    });
+  });
+
+  it("falls back to the customer's email when the order has none", async () => {
+    const envelope = orderEnvelope({ payload: { email: null, contact_email: null } });
+
+    await processEnvelope(deps, envelope, 1);
+
+    expect((await storedOrder())?.customerEmail).toBe('john@example.com');
+  });
+
+  it('stores a null total_price rather than a value that is not a decimal', async () => {
+    const envelope = orderEnvelope({ payload: { total_price: '403.00; drop table synced_orders' } });
+
+    await processEnvelope(deps, envelope, 1);
+
+    expect((await storedOrder())?.totalPrice).toBeNull();
+  });
+
+  it('leaves the row unchanged and returns stale for an event older than the stored one', async () => {
+    const newer = orderEnvelope({
+      occurredAt: '2022-01-01T01:00:00.000Z',
+      payload: { financial_status: 'refunded' },
+    });
+    const older = orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' });
+    await processEnvelope(deps, newer, 1);
+    const before = await storedOrder();
+
+    const outcome = await processEnvelope(deps, older, 1);
+
+    expect(outcome).toBe('stale');
+    expect(await storedOrder()).toEqual(before);
+    expect(before?.financialStatus).toBe('refunded');
+  });
+
+  it('applies a newer event over an older one', async () => {
+    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }), 1);
+
+    const outcome = await processEnvelope(
+      deps,
+      orderEnvelope({ occurredAt: '2022-01-01T01:00:00.000Z', payload: { financial_status: 'refunded' } }),
+      1,
+    );
+
+    expect(outcome).toBe('applied');
+    expect(await storedOrder()).toMatchObject({
+      financialStatus: 'refunded',
+      sourceUpdatedAt: new Date('2022-01-01T01:00:00.000Z'),
+    });
+  });
+
+  it('returns applied and keeps the same state when the same event is replayed', async () => {
+    const envelope = orderEnvelope();
+    await processEnvelope(deps, envelope, 1);
+    const before = await storedOrder();
+
+    const outcome = await processEnvelope(deps, envelope, 2);
+
+    expect(outcome).toBe('applied');
+    expect(withoutUpdatedAt(await storedOrder())).toEqual(withoutUpdatedAt(before));
+    expect(await storedOrders()).toHaveLength(1);
+  });
+
+  it('returns duplicate and writes nothing when the event log already has the delivery', async () => {
+    ddbMock
+      .on(UpdateCommand)
+      .rejects(
+        new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
+      );
+
+    const outcome = await processEnvelope(deps, orderEnvelope(), 3);
+
+    expect(outcome).toBe('duplicate');
+    expect(await storedOrders()).toEqual([]);
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
+    expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
+  });
+
+  it('records the attempt before and the completion after applying the event', async () => {
+    const envelope = orderEnvelope();
+
+    await processEnvelope(deps, envelope, 2);
+
+    const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(updates).toHaveLength(2);
+    expect(updates[0]).toMatchObject({
+      TableName: 'event-log',
+      Key: { pk: envelope.dedupKey },
+      ExpressionAttributeValues: { ':attempt': 2, ':objectId': ORDER_ID },
+    });
+    expect(updates[1]).toMatchObject({
+      Key: { pk: envelope.dedupKey },
+      ExpressionAttributeValues: { ':processed': 'processed', ':now': PROCESSED_AT.toISOString() },
+    });
+  });
+
+  it('throws, writing nothing, when the event log is unavailable so the record is retried', async () => {
+    ddbMock.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceededException'));
+
+    await expect(processEnvelope(deps, orderEnvelope(), 1)).rejects.toThrow();
+
+    expect(await storedOrders()).toEqual([]);
+  });
+
+  it('posts a webhook-event message to every subscribed connection', async () => {
+    const envelope = orderEnvelope();
+
+    await processEnvelope(deps, envelope, 1);
+
+    const scan = ddbMock.commandCalls(ScanCommand)[0]?.args[0].input;
+    expect(scan?.ExpressionAttributeValues).toEqual({ ':type': 'webhook-event' });
+    const posted = postedMessages();
+    expect(posted.map((p) => p.connectionId).sort()).toEqual(['conn-a', 'conn-b']);
+    expect(posted[0]?.message).toEqual({
+      type: 'webhook-event',
+      timestamp: PROCESSED_AT.toISOString(),
+      data: {
+        provider: 'shopify',
+        eventType: 'orders/create',
+        objectType: 'order',
+        objectId: ORDER_ID,
+        deliveryId: envelope.deliveryId,
+        status: 'processed',
+        outcome: 'applied',
+        occurredAt: '2022-01-01T00:00:00.000Z',
+        receivedAt: envelope.receivedAt,
+        processedAt: PROCESSED_AT.toISOString(),
+        processingTimeMs: expect.any(Number),
+      },
+    });
+  });
+
+  it('still succeeds when the connections cannot be read for the live push', async () => {
+    ddbMock.on(ScanCommand).rejects(new Error('connections table unavailable'));
+
+    const outcome = await processEnvelope(deps, orderEnvelope(), 1);
+
+    expect(outcome).toBe('applied');
+    expect(await storedOrder()).toBeDefined();
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(2);
+  });
+
+  it('still succeeds when posting to a connection fails', async () => {
+    apiMock.on(PostToConnectionCommand).rejects(new Error('ThrottlingException'));
+
+    await expect(processEnvelope(deps, orderEnvelope(), 1)).resolves.toBe('applied');
+  });
+
+  it('returns ignored for an object type without a table, and still reports it', async () => {
+    const customer = shopifyEnvelope('customers-create.json', { topic: 'customers/create' });
+
+    const outcome = await processEnvelope(deps, customer, 1);
+
+    expect(outcome).toBe('ignored');
+    expect(await storedOrders()).toEqual([]);
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(2);
+    expect(postedMessages()[0]?.message.data).toMatchObject({
+      objectType: 'customer',
+      objectId: '706405506930370084',
+      outcome: 'ignored',
+    });
+  });
+
+  it('marks an order deleted by orders/delete', async () => {
+    await processEnvelope(deps, orderEnvelope(), 1);
+    const deletion = {
+      ...orderEnvelope({ occurredAt: '2022-01-02T00:00:00.000Z' }),
+      eventType: 'orders/delete',
+      payload: { id: ORDER_ID },
+    };
+
+    const outcome = await processEnvelope(deps, deletion, 1);
+
+    expect(outcome).toBe('applied');
+    expect((await storedOrder())?.deletedAt).toEqual(new Date('2022-01-02T00:00:00.000Z'));
+  });
+
+  it('keeps the last known fields of an order marked deleted', async () => {
+    await processEnvelope(deps, orderEnvelope(), 1);
+    const before = await storedOrder();
+    const deletion = {
+      ...orderEnvelope({ occurredAt: '2022-01-02T00:00:00.000Z' }),
+      eventType: 'orders/delete',
+      payload: { id: ORDER_ID },
+    };
+
+    await processEnvelope(deps, deletion, 1);
+
+    const after = await storedOrder();
+    expect(after?.orderNumber).toBe(before?.orderNumber);
+    expect(after?.totalPrice).toBe(before?.totalPrice);
+    expect(after?.customerEmail).toBe(before?.customerEmail);
+    expect(after?.payload).toEqual(before?.payload);
+  });
+
+  it('does not resurrect an order with an update older than its deletion', async () => {
+    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }), 1);
+    const deletion = {
+      ...orderEnvelope({ occurredAt: '2022-01-03T00:00:00.000Z' }),
+      eventType: 'orders/delete',
+      payload: { id: ORDER_ID },
+    };
+    await processEnvelope(deps, deletion, 1);
+    const lateUpdate = {
+      ...orderEnvelope({ occurredAt: '2022-01-02T00:00:00.000Z' }),
+      dedupKey: 'shopify:late-update',
+    };
+
+    const outcome = await processEnvelope(deps, lateUpdate, 1);
+
+    expect(outcome).toBe('stale');
+    expect((await storedOrder())?.deletedAt).toEqual(new Date('2022-01-03T00:00:00.000Z'));
+  });
+});
+
+describe('migrate (on the same PGlite database)', () => {
+  it('applied 0001_init to the empty database and applies nothing when run again', async () => {
+    const again = await migrate(db, await loadMigrations());
+
+    expect(firstMigration).toEqual(['0001_init']);
+    expect(again).toEqual([]);
+    const tables = await rows(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+    );
+    expect(tables).toEqual([{ table_name: 'schema_migrations' }, { table_name: 'synced_orders' }]);
+  });
+
+  it('rolls back a failing migration and does not record it', async () => {
+    const broken = {
+      id: '0999_broken',
+      statements: ['CREATE TABLE half_done (id int)', 'SELECT * FROM missing'],
+    };
+
+    await expect(migrate(db, [broken])).rejects.toThrow();
+
+    expect(await rows("SELECT to_regclass('half_done') AS found")).toEqual([{ found: null }]);
+    expect(await rows("SELECT id FROM schema_migrations WHERE id = '0999_broken'")).toEqual([]);
+  });
+});
