@@ -1,6 +1,6 @@
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { dynamoDb, managementApi } from '../shared/aws';
+import { dynamoDb, managementApi, payloadStoreFromEnv } from '../shared/aws';
 import { dbFromEnv } from '../shared/db/client';
 import { numberEnv, requireEnv } from '../shared/env';
 import { envelopeSchema } from '../shared/envelope';
@@ -46,6 +46,7 @@ export function processDepsFromEnv(): ProcessorDeps {
     ),
     db: dbFromEnv(),
     broadcaster: new Broadcaster(connections, managementApi(requireEnv('WEBSOCKET_ENDPOINT'))),
+    payloads: payloadStoreFromEnv(),
   };
 }
 

@@ -1,12 +1,22 @@
 /** `npm start`: the whole system on this machine, with the seed's defaults. */
+
 import { numberEnv, optionalEnv } from '../shared/env';
+import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
 import { startLocalStack } from './stack';
 
-const DEV_SECRETS = { shopify: 'dev-shopify-secret' };
-
-const secrets = {
-  shopify: optionalEnv('SHOPIFY_WEBHOOK_SECRET') ?? DEV_SECRETS.shopify,
+/** Local-only defaults so a fresh clone works; real secrets come from the *_WEBHOOK_SECRET variables. */
+const DEV_SECRETS: Record<ProviderName, string> = {
+  hubspot: 'dev-hubspot-secret',
+  shopify: 'dev-shopify-secret',
+  salesforce: 'dev-salesforce-secret',
 };
+
+const secrets = Object.fromEntries(
+  PROVIDER_NAMES.map((name) => [
+    name,
+    optionalEnv(`${name.toUpperCase()}_WEBHOOK_SECRET`) ?? DEV_SECRETS[name],
+  ]),
+) as Record<ProviderName, string>;
 
 const started = performance.now();
 const stack = await startLocalStack({
@@ -18,13 +28,17 @@ const stack = await startLocalStack({
   log: (line) => console.log(`  ${line}`),
 });
 
-const usingDevSecret = secrets.shopify === DEV_SECRETS.shopify;
+const endpoints = PROVIDER_NAMES.map((name) => {
+  const devSecret = secrets[name] === DEV_SECRETS[name] ? `  (dev secret "${DEV_SECRETS[name]}")` : '';
+  return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}`;
+});
 console.log(`
 Webhooks system running locally (ready in ${Math.round(performance.now() - started)} ms)
   Health        ${stack.httpUrl}/health
-  Shopify       POST ${stack.httpUrl}/api/webhooks/shopify${usingDevSecret ? `  (secret "${DEV_SECRETS.shopify}"; set SHOPIFY_WEBHOOK_SECRET to change)` : ''}
+${endpoints.join('\n')}
   WebSocket     ${stack.wsUrl}?token=<token from: npm run token -- <userId>>
   Postgres      ${stack.databaseUrl}
+Send a signed sample: npm run send -- shopify orders/create
 Press Ctrl-C to stop.`);
 
 let stopping = false;

@@ -5,6 +5,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
 export interface Route {
+  /** An HTTP method, or ANY as in API Gateway. */
   method: string;
   /** API Gateway resource path, e.g. /api/webhooks/shopify */
   resource: string;
@@ -31,7 +32,7 @@ export function createRestApi(options: { routes: Route[]; stage: string; isReady
       }
       const sameResource = options.routes.filter((route) => route.resource === url.pathname);
       if (sameResource.length === 0) return send(res, jsonError(404, 'not_found', 'No such route'));
-      const route = sameResource.find((r) => r.method === req.method);
+      const route = sameResource.find((r) => r.method === req.method || r.method === 'ANY');
       if (!route)
         return send(
           res,

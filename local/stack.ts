@@ -38,6 +38,7 @@ export interface LocalStack {
 }
 
 const REGION = 'us-east-1';
+const PAYLOAD_BUCKET = 'webhook-payloads';
 const STAGE = 'local';
 
 /**
@@ -71,6 +72,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_SQS: sqsEndpoint,
+      AWS_ENDPOINT_URL_S3: `http://s3.localhost:${fauxqs.port}`,
+      PAYLOAD_BUCKET: PAYLOAD_BUCKET,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
       DATABASE_URL: databaseUrl,
       EVENT_LOG_TABLE: TABLES.eventLog,
@@ -91,6 +94,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       maxReceiveCount: 5,
     });
     await createTables(ddb);
+    fauxqs.createBucket(PAYLOAD_BUCKET);
 
     const { migrate, loadMigrations } = await import('../shared/db/migrate');
     const { dbFromEnv } = await import('../shared/db/client');
@@ -119,8 +123,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const { ingestHandlerFromEnv } = await import('../functions/ingest/handler');
     for (const name of Object.keys(providers) as (keyof typeof providers)[]) {
+      // ANY, as in lib/constructs/ingestion.ts: the handler itself answers 405 to other methods.
       restRoutes.push({
-        method: 'POST',
+        method: 'ANY',
         resource: `/api/webhooks/${name}`,
         handler: ingestHandlerFromEnv(name),
       });

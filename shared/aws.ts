@@ -1,6 +1,9 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { optionalEnv } from './env';
+import { PayloadStore } from './stores/payload-store';
 
 /** SDK clients are created once per process; endpoints come from the standard AWS_ENDPOINT_URL_* variables. */
 export const dynamoDb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
@@ -10,4 +13,10 @@ export const dynamoDb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
 /** The WebSocket API's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`). */
 export function managementApi(endpoint: string): ApiGatewayManagementApiClient {
   return new ApiGatewayManagementApiClient({ endpoint });
+}
+
+/** The claim-check store, when PAYLOAD_BUCKET is configured. */
+export function payloadStoreFromEnv(): PayloadStore | undefined {
+  const bucket = optionalEnv('PAYLOAD_BUCKET');
+  return bucket ? new PayloadStore(new S3Client({}), bucket) : undefined;
 }

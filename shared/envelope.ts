@@ -28,7 +28,9 @@ export const envelopeSchema = z.object({
   priority: z.enum(PRIORITIES),
   receivedAt: z.iso.datetime({ offset: true }),
   meta: z.record(z.string(), z.string()),
+  /** The event body; absent when it was too large for SQS and sits in S3 at `payloadRef`. */
   payload: z.unknown(),
+  payloadRef: z.object({ bucket: z.string().min(1), key: z.string().min(1) }).optional(),
 });
 
 export type Envelope = z.infer<typeof envelopeSchema>;

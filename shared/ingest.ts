@@ -1,15 +1,25 @@
 import { type Envelope, envelopeSchema, type Priority } from './envelope';
-import { MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
+import {
+  EnqueueFailedError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from './errors';
 import { priorityOf } from './priority';
-import type { WebhookProvider, WebhookRequest } from './providers/types';
+import type { VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
 import type { EnvelopePublisher } from './queue/publisher';
+import type { PayloadStore } from './stores/payload-store';
 
 export interface IngestDeps {
   provider: WebhookProvider;
   /** Accepted signing secrets, current first (rotation keeps the previous one valid). */
   secrets: () => Promise<readonly string[]>;
+  /** Provider-specific verification settings besides the secrets (public key, audience, org id...). */
+  settings?: Omit<VerifySettings, 'secrets'>;
   publisher: EnvelopePublisher;
   maxBodyBytes: number;
+  /** Envelopes larger than this put their payload in the store and travel with a pointer. */
+  claimCheck?: { store: PayloadStore; thresholdBytes: number };
   priorities?: Readonly<Record<string, Priority>>;
   now?: () => Date;
 }
@@ -28,10 +38,12 @@ export async function ingest(deps: IngestDeps, request: WebhookRequest): Promise
   if (request.body.length > deps.maxBodyBytes) throw new PayloadTooLargeError(deps.maxBodyBytes);
   assertMediaType(request, deps.provider.mediaTypes);
 
-  const secrets = await deps.secrets();
-  if (secrets.length === 0) throw new Error(`No signing secret configured for ${deps.provider.name}`);
+  const settings: VerifySettings = { ...deps.settings, secrets: await deps.secrets() };
+  if (settings.secrets.length === 0 && !settings.publicKey) {
+    throw new Error(`No signing secret or key configured for ${deps.provider.name}`);
+  }
   const now = deps.now?.() ?? new Date();
-  deps.provider.verify(request, secrets, now);
+  await deps.provider.verify(request, settings, now);
 
   const envelopes: Envelope[] = deps.provider.parse(request, now).map((event) =>
     envelopeSchema.parse({
@@ -42,8 +54,33 @@ export async function ingest(deps: IngestDeps, request: WebhookRequest): Promise
       ...event,
     }),
   );
+  // A body under half the threshold cannot make an envelope over it: skip measuring on the hot path.
+  if (deps.claimCheck && request.body.length * 2 > deps.claimCheck.thresholdBytes) {
+    await checkLargePayloads(envelopes, deps.claimCheck, now);
+  }
   await deps.publisher.publish(envelopes);
   return { accepted: envelopes.length, deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))] };
+}
+
+async function checkLargePayloads(
+  envelopes: Envelope[],
+  claimCheck: NonNullable<IngestDeps['claimCheck']>,
+  now: Date,
+): Promise<void> {
+  await Promise.all(
+    envelopes.map(async (envelope, index) => {
+      if (Buffer.byteLength(JSON.stringify(envelope)) <= claimCheck.thresholdBytes) return;
+      const payloadRef = await claimCheck.store.put(
+        envelope.provider,
+        envelope.dedupKey,
+        envelope.payload,
+        now,
+      );
+      envelopes[index] = { ...envelope, payload: undefined, payloadRef };
+    }),
+  ).catch((error: unknown) => {
+    throw new EnqueueFailedError('Could not store a large payload, retry later', { cause: error });
+  });
 }
 
 function assertMediaType(request: WebhookRequest, accepted: readonly string[]): void {

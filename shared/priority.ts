@@ -16,11 +16,12 @@ export const DEFAULT_PRIORITIES: Readonly<Record<string, Priority>> = {
   'hubspot:deal.*': 'medium',
   'hubspot:contact.*': 'medium',
   'hubspot:company.*': 'medium',
-  'salesforce:OpportunityChangeEvent': 'high',
-  'salesforce:LeadChangeEvent': 'medium',
-  'salesforce:AccountChangeEvent': 'medium',
-  'salesforce:CaseChangeEvent': 'medium',
-  'salesforce:TaskChangeEvent': 'low',
+  // Change events and Outbound Messages alike (OpportunityChangeEvent, OpportunityOutboundMessage).
+  'salesforce:Opportunity*': 'high',
+  'salesforce:Lead*': 'medium',
+  'salesforce:Account*': 'medium',
+  'salesforce:Case*': 'medium',
+  'salesforce:Task*': 'low',
 };
 
 export const FALLBACK_PRIORITY: Priority = 'medium';

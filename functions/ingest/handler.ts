@@ -1,7 +1,9 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { payloadStoreFromEnv } from '../../shared/aws';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env';
-import type { ProviderName } from '../../shared/envelope';
+import { PRIORITIES, type ProviderName } from '../../shared/envelope';
 import { HttpError } from '../../shared/errors';
 import { errorResponse, jsonResponse, toWebhookRequest } from '../../shared/http/api-gateway';
 import { type IngestDeps, ingest } from '../../shared/ingest';
@@ -10,8 +12,10 @@ import { providerNamed } from '../../shared/providers/registry';
 import { SqsEnvelopePublisher } from '../../shared/queue/publisher';
 import { secretSource } from '../../shared/secrets';
 
-/** SQS rejects messages over 256 KiB; bodies above this limit are refused before any work. */
-const DEFAULT_MAX_BODY_BYTES = 200 * 1024;
+/** Lambda's 6 MB synchronous payload limit holds about 4 MiB once API Gateway base64-encodes the body. */
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Envelopes above this go through S3; SQS's limit is 256 KiB per message. */
+const DEFAULT_CLAIM_CHECK_BYTES = 192 * 1024;
 
 export type IngestHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
@@ -25,6 +29,8 @@ export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): Inge
         accepted: result.accepted,
         deliveryIds: result.deliveryIds,
       });
+      const ack = deps.provider.acknowledge?.(request);
+      if (ack) return { statusCode: 200, headers: { 'Content-Type': ack.contentType }, body: ack.body };
       return jsonResponse(200, { success: true, accepted: result.accepted });
     } catch (error) {
       if (error instanceof HttpError && error.statusCode < 500) {
@@ -44,23 +50,43 @@ export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): Inge
 
 const sqs = new SQSClient({});
 
-/** Builds the handler of one provider's ingest Lambda from its environment. */
+const priorityOverridesSchema = z.record(z.string(), z.enum(PRIORITIES));
+
+/**
+ * Builds the handler of one provider's ingest Lambda from its environment. Settings are named
+ * after the provider: SHOPIFY_SECRET_ARN (or SHOPIFY_WEBHOOK_SECRET locally), SALESFORCE_ORG_ID...
+ */
 export function ingestHandlerFromEnv(providerName: ProviderName): IngestHandler {
   const provider = providerNamed(providerName);
   if (!provider) throw new Error(`Unknown provider ${providerName}`);
-  const envPrefix = providerName.toUpperCase();
+  const prefix = providerName.toUpperCase();
+  const payloads = payloadStoreFromEnv();
   const deps: IngestDeps = {
     provider,
     secrets: secretSource({
-      secretArn: optionalEnv(`${envPrefix}_SECRET_ARN`),
-      envValue: optionalEnv(`${envPrefix}_WEBHOOK_SECRET`),
+      secretArn: optionalEnv(`${prefix}_SECRET_ARN`),
+      envValue: optionalEnv(`${prefix}_WEBHOOK_SECRET`),
     }),
+    settings: {
+      publicKey: optionalEnv(`${prefix}_PUBLIC_KEY`),
+      audience: optionalEnv(`${prefix}_AUDIENCE`),
+      orgId: optionalEnv(`${prefix}_ORG_ID`),
+      acceptLegacySignatures: optionalEnv(`${prefix}_ACCEPT_LEGACY_SIGNATURES`) !== 'false',
+    },
     publisher: new SqsEnvelopePublisher(sqs, {
       high: requireEnv('QUEUE_URL_HIGH'),
       medium: requireEnv('QUEUE_URL_MEDIUM'),
       low: requireEnv('QUEUE_URL_LOW'),
     }),
-    maxBodyBytes: numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES),
+    // Without a claim-check bucket, nothing larger than one SQS message can be accepted.
+    maxBodyBytes: payloads
+      ? numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES)
+      : Math.min(numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES), DEFAULT_CLAIM_CHECK_BYTES),
+    claimCheck: payloads && {
+      store: payloads,
+      thresholdBytes: numberEnv('CLAIM_CHECK_BYTES', DEFAULT_CLAIM_CHECK_BYTES),
+    },
+    priorities: priorityOverridesSchema.parse(JSON.parse(optionalEnv('PRIORITY_OVERRIDES') ?? '{}')),
   };
   return makeIngestHandler(deps, requireEnv('WEBHOOK_BASE_URL'));
 }

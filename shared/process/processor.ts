@@ -4,12 +4,15 @@ import { logger } from '../observability';
 import type { Broadcaster } from '../realtime/broadcaster';
 import { serverMessage } from '../realtime/messages';
 import type { EventLog } from '../stores/event-log';
+import type { PayloadStore } from '../stores/payload-store';
 import { entityHandlerFor } from './entities';
 
 export interface ProcessorDeps {
   eventLog: EventLog;
   db: Db;
   broadcaster: Broadcaster;
+  /** Resolves claim-check pointers of payloads too large for SQS. */
+  payloads?: PayloadStore;
   now?: () => Date;
 }
 
@@ -23,12 +26,13 @@ export type Outcome = 'applied' | 'stale' | 'ignored' | 'duplicate';
  */
 export async function processEnvelope(
   deps: ProcessorDeps,
-  envelope: Envelope,
+  received: Envelope,
   attempt: number,
 ): Promise<Outcome> {
   const now = deps.now ?? (() => new Date());
   const started = performance.now();
-  if (!(await deps.eventLog.begin(envelope, attempt, now()))) return 'duplicate';
+  if (!(await deps.eventLog.begin(received, attempt, now()))) return 'duplicate';
+  const envelope = await withPayload(deps, received);
 
   const handler = entityHandlerFor(envelope);
   const outcome: Outcome = handler ? ((await handler(deps.db, envelope)) ? 'applied' : 'stale') : 'ignored';
@@ -59,4 +63,11 @@ export async function processEnvelope(
     )
     .catch((error: unknown) => logger.warn('live push failed', { error: error as Error }));
   return outcome;
+}
+
+async function withPayload(deps: ProcessorDeps, envelope: Envelope): Promise<Envelope> {
+  if (!envelope.payloadRef) return envelope;
+  if (!deps.payloads)
+    throw new Error('Envelope has a claim-check pointer but no payload store is configured');
+  return { ...envelope, payload: await deps.payloads.get(envelope.payloadRef) };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { parseJsonExact } from '../json';
+import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider, WebhookRequest } from './types';
 
 /** HubSpot rejects nothing older than this itself; we refuse replays outside the same window. */
@@ -92,11 +93,12 @@ export const hubspot: WebhookProvider = {
   name: 'hubspot',
   mediaTypes: ['application/json'],
 
-  verify(request, secrets, now) {
+  verify(request, { secrets, acceptLegacySignatures = true }, now) {
     const v3 = request.headers['x-hubspot-signature-v3'];
     if (v3) return verifyV3(request, v3, secrets, now);
     const legacy = request.headers['x-hubspot-signature'];
     if (!legacy) throw new UnauthorizedError('Missing X-HubSpot-Signature-v3 or X-HubSpot-Signature header');
+    if (!acceptLegacySignatures) throw new UnauthorizedError('Only X-HubSpot-Signature-v3 is accepted');
     const version = (request.headers['x-hubspot-signature-version'] ?? 'v1').toLowerCase();
     if (version !== 'v1' && version !== 'v2')
       throw new UnauthorizedError(`Unsupported signature version ${version}`);
@@ -154,9 +156,8 @@ function toEvent(item: unknown, index: number, receivedAt: Date): ProviderEvent 
   const objectId = event.objectId ?? event.primaryObjectId ?? event.fromObjectId;
   if (!objectId) throw new BadRequestError(`Event ${index} has no objectId`);
 
-  const occurredAt = event.occurredAt === undefined ? receivedAt : new Date(event.occurredAt);
-  if (Number.isNaN(occurredAt.getTime()))
-    throw new BadRequestError(`Event ${index} has an invalid occurredAt`);
+  const occurredAt = event.occurredAt === undefined ? receivedAt.toISOString() : toIsoTime(event.occurredAt);
+  if (!occurredAt) throw new BadRequestError(`Event ${index} has an invalid occurredAt`);
   const portal = event.portalId ?? '-';
   // eventId alone is not unique; HubSpot's own dedup tuple is portal, subscription, event and time.
   const deliveryId = [
@@ -176,7 +177,7 @@ function toEvent(item: unknown, index: number, receivedAt: Date): ProviderEvent 
     eventType,
     objectType,
     objectId,
-    occurredAt: occurredAt.toISOString(),
+    occurredAt,
     deliveryId,
     dedupKey: `hubspot:${deliveryId}`,
     orderingKey: `hubspot:${portal}:${objectType}:${objectId}`,

@@ -1,6 +1,7 @@
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { isJsonObject, parseJsonExact } from '../json';
+import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider } from './types';
 
 const TOPIC = /^[a-z_]+\/[a-z_]+$/;
@@ -17,7 +18,7 @@ export const shopify: WebhookProvider = {
   name: 'shopify',
   mediaTypes: ['application/json'],
 
-  verify(request, secrets) {
+  verify(request, { secrets }) {
     const header = request.headers['x-shopify-hmac-sha256'];
     if (!header) throw new UnauthorizedError('Missing X-Shopify-Hmac-Sha256 header');
     const given = Buffer.from(header, 'base64');
@@ -103,12 +104,9 @@ function sourceTime(
   receivedAt: Date,
 ): string {
   for (const candidate of [payload.updated_at, payload.created_at, triggeredAt]) {
-    if (typeof candidate !== 'string') continue;
-    const time = Date.parse(candidate);
-    // Years outside 0000-9999 parse but have no ISO 8601 form the envelope accepts.
-    if (Number.isNaN(time)) continue;
-    const iso = new Date(time).toISOString();
-    if (/^\d{4}-/.test(iso)) return iso;
+    // Only strings: a bare number here is not a Shopify timestamp.
+    const iso = typeof candidate === 'string' ? toIsoTime(candidate) : undefined;
+    if (iso) return iso;
   }
   return receivedAt.toISOString();
 }

@@ -23,13 +23,35 @@ export interface ProviderEvent {
   payload: unknown;
 }
 
+/** What a provider checks a request against; only `secrets` is common to all of them. */
+export interface VerifySettings {
+  /** Shared signing secrets, current first (the previous one stays valid during a rotation). */
+  secrets: readonly string[];
+  /** Salesforce: PEM public key (SPKI) for RS256 bearer tokens. */
+  publicKey?: string;
+  /** Salesforce: expected `aud` of bearer tokens. */
+  audience?: string;
+  /** Salesforce: the org id bearer tokens and Outbound Messages must carry. */
+  orgId?: string;
+  /** HubSpot: also accept the v1/v2 signatures, which carry no timestamp. */
+  acceptLegacySignatures?: boolean;
+}
+
+/** The 2xx body a provider expects once everything is enqueued. */
+export interface Acknowledgement {
+  contentType: string;
+  body: string;
+}
+
 /** The one interface every provider module implements; see shared/providers/registry.ts. */
 export interface WebhookProvider {
   readonly name: ProviderName;
   /** Content types this provider sends (compared without parameters such as charset). */
   readonly mediaTypes: readonly string[];
-  /** Throws UnauthorizedError unless the request is signed with one of `secrets`. */
-  verify(request: WebhookRequest, secrets: readonly string[], now: Date): void;
+  /** Throws (or rejects with) UnauthorizedError unless the request is authentic. */
+  verify(request: WebhookRequest, settings: VerifySettings, now: Date): void | Promise<void>;
   /** Throws BadRequestError for bodies that are not a valid delivery of this provider. */
   parse(request: WebhookRequest, receivedAt: Date): ProviderEvent[];
+  /** The success answer, when the provider requires a specific one (Salesforce's SOAP Ack). */
+  acknowledge?(request: WebhookRequest): Acknowledgement | undefined;
 }

@@ -48,26 +48,28 @@ describe('HubSpot signatures', () => {
   });
 
   it('accepts a fresh v3 signature and one made with the previous secret', () => {
-    expect(() => hubspot.verify(v3Request(), [SECRET], NOW)).not.toThrow();
+    expect(() => hubspot.verify(v3Request(), { secrets: [SECRET] }, NOW)).not.toThrow();
     expect(() =>
-      hubspot.verify(v3Request({ secret: 'old-secret' }), [SECRET, 'old-secret'], NOW),
+      hubspot.verify(v3Request({ secret: 'old-secret' }), { secrets: [SECRET, 'old-secret'] }, NOW),
     ).not.toThrow();
   });
 
   it('rejects a v3 signature older than 5 minutes', () => {
     const stale = v3Request({ timestamp: String(NOW.getTime() - 5 * 60 * 1000 - 1) });
-    expect(() => hubspot.verify(stale, [SECRET], NOW)).toThrow(/older than 5 minutes/);
+    expect(() => hubspot.verify(stale, { secrets: [SECRET] }, NOW)).toThrow(/older than 5 minutes/);
   });
 
   it('rejects a v3 timestamp from the future', () => {
     const future = v3Request({ timestamp: String(NOW.getTime() + 2 * 60 * 1000) });
-    expect(() => hubspot.verify(future, [SECRET], NOW)).toThrow(/future/);
+    expect(() => hubspot.verify(future, { secrets: [SECRET] }, NOW)).toThrow(/future/);
   });
 
   it('rejects a v3 request without a timestamp', () => {
     const request = v3Request();
     const { 'x-hubspot-request-timestamp': _omitted, ...headers } = request.headers;
-    expect(() => hubspot.verify({ ...request, headers }, [SECRET], NOW)).toThrow(UnauthorizedError);
+    expect(() => hubspot.verify({ ...request, headers }, { secrets: [SECRET] }, NOW)).toThrow(
+      UnauthorizedError,
+    );
   });
 
   it('decodes only the escapes HubSpot decodes before signing the URI', () => {
@@ -78,10 +80,10 @@ describe('HubSpot signatures', () => {
 
   it('signs the query string as part of the URI', () => {
     const request = v3Request({ url: `${URL_CALLED}?tenant=a%3Ab` });
-    expect(() => hubspot.verify(request, [SECRET], NOW)).not.toThrow();
-    expect(() => hubspot.verify({ ...request, url: `${URL_CALLED}?tenant=other` }, [SECRET], NOW)).toThrow(
-      UnauthorizedError,
-    );
+    expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).not.toThrow();
+    expect(() =>
+      hubspot.verify({ ...request, url: `${URL_CALLED}?tenant=other` }, { secrets: [SECRET] }, NOW),
+    ).toThrow(UnauthorizedError);
   });
 
   it('prefers v3 when both v3 and a valid v1 header are present', () => {
@@ -90,7 +92,7 @@ describe('HubSpot signatures', () => {
     expect(() =>
       hubspot.verify(
         { ...request, headers: { ...request.headers, 'x-hubspot-signature': v1 } },
-        [SECRET],
+        { secrets: [SECRET] },
         NOW,
       ),
     ).toThrow(/v3/);
@@ -109,8 +111,10 @@ describe('HubSpot signatures', () => {
           sourceIp: '',
           headers: { 'x-hubspot-signature': header, 'x-hubspot-signature-version': version },
         };
-        expect(() => hubspot.verify(request, [SECRET], NOW)).not.toThrow();
-        expect(() => hubspot.verify(request, ['another-secret'], NOW)).toThrow(UnauthorizedError);
+        expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).not.toThrow();
+        expect(() => hubspot.verify(request, { secrets: ['another-secret'] }, NOW)).toThrow(
+          UnauthorizedError,
+        );
       }
     },
   );
@@ -123,7 +127,7 @@ describe('HubSpot signatures', () => {
       sourceIp: '',
       headers: {},
     };
-    expect(() => hubspot.verify(request, [SECRET], NOW)).toThrow(UnauthorizedError);
+    expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).toThrow(UnauthorizedError);
   });
 
   it('fails v3 verification when any one byte of body, URI, method or timestamp changes', () => {
@@ -153,7 +157,7 @@ describe('HubSpot signatures', () => {
             const timestamp = Number(base.headers['x-hubspot-request-timestamp']) - 1 - (position % 1000);
             request.headers['x-hubspot-request-timestamp'] = String(timestamp);
           }
-          expect(() => hubspot.verify(request, [SECRET], NOW)).toThrow(UnauthorizedError);
+          expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).toThrow(UnauthorizedError);
         },
       ),
     );
@@ -171,7 +175,7 @@ describe('HubSpot signatures', () => {
             url: `https://hooks.example.com${path}`,
             timestamp: String(NOW.getTime() - age),
           });
-          expect(() => hubspot.verify(request, [SECRET], NOW)).not.toThrow();
+          expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).not.toThrow();
         },
       ),
     );

@@ -44,7 +44,7 @@ describe('shopify.verify', () => {
       'x-shopify-hmac-sha256': 'B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=',
     });
 
-    expect(() => shopify.verify(req, ['test_secret_key'], NOW)).not.toThrow();
+    expect(() => shopify.verify(req, { secrets: ['test_secret_key'] }, NOW)).not.toThrow();
   });
 
   it('rejects a Shopify signature made with another secret', () => {
@@ -52,13 +52,13 @@ describe('shopify.verify', () => {
       'x-shopify-hmac-sha256': 'B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=',
     });
 
-    expect(() => shopify.verify(req, ['another_secret_key'], NOW)).toThrow(UnauthorizedError);
+    expect(() => shopify.verify(req, { secrets: ['another_secret_key'] }, NOW)).toThrow(UnauthorizedError);
   });
 
   it('rejects a delivery without the X-Shopify-Hmac-Sha256 header', () => {
     const req = request('{"foo": "bar"}', { 'x-shopify-topic': 'orders/create' });
 
-    expect(() => shopify.verify(req, ['test_secret_key'], NOW)).toThrow(UnauthorizedError);
+    expect(() => shopify.verify(req, { secrets: ['test_secret_key'] }, NOW)).toThrow(UnauthorizedError);
   });
 
   it('rejects a body tampered with after signing', () => {
@@ -66,7 +66,7 @@ describe('shopify.verify', () => {
       'x-shopify-hmac-sha256': 'B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=',
     });
 
-    expect(() => shopify.verify(req, ['test_secret_key'], NOW)).toThrow(UnauthorizedError);
+    expect(() => shopify.verify(req, { secrets: ['test_secret_key'] }, NOW)).toThrow(UnauthorizedError);
   });
 
   it('rejects a signature that is a truncated prefix of the valid one', () => {
@@ -76,7 +76,7 @@ describe('shopify.verify', () => {
       .toString('base64');
     const req = shopifyRequest(body, { headers: { 'x-shopify-hmac-sha256': truncated } });
 
-    expect(() => shopify.verify(req, [SECRET], NOW)).toThrow(UnauthorizedError);
+    expect(() => shopify.verify(req, { secrets: [SECRET] }, NOW)).toThrow(UnauthorizedError);
   });
 
   it.each([
@@ -85,13 +85,13 @@ describe('shopify.verify', () => {
   ])('accepts a delivery signed with %s during a rotation', (_label, signingSecret) => {
     const req = shopifyRequest(shopifyFixture('orders-create.json'), { secret: signingSecret });
 
-    expect(() => shopify.verify(req, [SECRET, PREVIOUS_SECRET], NOW)).not.toThrow();
+    expect(() => shopify.verify(req, { secrets: [SECRET, PREVIOUS_SECRET] }, NOW)).not.toThrow();
   });
 
   it('rejects a delivery signed with a secret retired by the rotation', () => {
     const req = shopifyRequest(shopifyFixture('orders-create.json'), { secret: 'shpss_retired_secret' });
 
-    expect(() => shopify.verify(req, [SECRET, PREVIOUS_SECRET], NOW)).toThrow(UnauthorizedError);
+    expect(() => shopify.verify(req, { secrets: [SECRET, PREVIOUS_SECRET] }, NOW)).toThrow(UnauthorizedError);
   });
 
   it('verifies every correctly signed body', () => {
@@ -100,7 +100,7 @@ describe('shopify.verify', () => {
         const body = Buffer.from(bytes);
         const req = request(body, { 'x-shopify-hmac-sha256': shopifySignature(body, secret) });
 
-        expect(() => shopify.verify(req, [secret], NOW)).not.toThrow();
+        expect(() => shopify.verify(req, { secrets: [secret] }, NOW)).not.toThrow();
       }),
     );
   });
@@ -119,7 +119,11 @@ describe('shopify.verify', () => {
           tampered[index] = (tampered[index] as number) ^ flip;
 
           expect(() =>
-            shopify.verify(request(tampered, { 'x-shopify-hmac-sha256': signature }), [SECRET], NOW),
+            shopify.verify(
+              request(tampered, { 'x-shopify-hmac-sha256': signature }),
+              { secrets: [SECRET] },
+              NOW,
+            ),
           ).toThrow(UnauthorizedError);
         },
       ),

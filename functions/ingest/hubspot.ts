@@ -1,0 +1,3 @@
+import { ingestHandlerFromEnv } from './handler';
+
+export const handler = ingestHandlerFromEnv('hubspot');

@@ -1,0 +1,357 @@
+import { XMLParser } from 'fast-xml-parser';
+import { decodeProtectedHeader, importSPKI, type JWTPayload, jwtVerify } from 'jose';
+import { z } from 'zod';
+import { sha256Hex } from '../crypto';
+import { BadRequestError, UnauthorizedError } from '../errors';
+import { isJsonObject, parseJsonExact } from '../json';
+import { toIsoTime } from '../time';
+import type {
+  Acknowledgement,
+  ProviderEvent,
+  VerifySettings,
+  WebhookProvider,
+  WebhookRequest,
+} from './types';
+
+/** Bearer tokens may be this far off on exp/nbf; PROVIDERS.md allows at most 60 s. */
+const CLOCK_SKEW_SECONDS = 60;
+export const SALESFORCE_MAX_BATCH = 100;
+
+const XML_TYPES = ['text/xml', 'application/xml', 'application/soap+xml'];
+
+/** What Salesforce must receive, within 60 s, for an Outbound Message not to be resent. */
+export const OUTBOUND_MESSAGE_ACK =
+  '<?xml version="1.0" encoding="UTF-8"?>' +
+  '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>' +
+  '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse>' +
+  '</soapenv:Body></soapenv:Envelope>';
+
+const recordId = z.string().regex(/^[A-Za-z0-9]{1,40}$/, 'must be a Salesforce record id');
+const entityName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/, 'must be an sObject name');
+
+/** CDC `ChangeEventHeader` (Pub/Sub API / Event Relay field names). */
+const changeEventHeaderSchema = z
+  .object({
+    entityName,
+    recordIds: z.array(recordId).min(1).max(1000),
+    changeType: z.string().regex(/^[A-Z_]{1,40}$/),
+    commitTimestamp: z.number().int().nonnegative().optional(),
+    transactionKey: z.string().min(1).max(200).optional(),
+    sequenceNumber: z.number().int().nonnegative().optional(),
+    commitUser: z.string().max(40).optional(),
+    changedFields: z.array(z.string().max(200)).max(5000).optional(),
+  })
+  .loose();
+
+/** Our users' simplified shape: `{header:{recordId, changeType}, data:{...}}`. */
+const simplifiedSchema = z
+  .object({
+    eventType: z.string().optional(),
+    event_type: z.string().optional(),
+    header: z
+      .object({
+        recordId: recordId.optional(),
+        recordIds: z.array(recordId).min(1).max(1000).optional(),
+        changeType: z
+          .string()
+          .regex(/^[A-Z_]{1,40}$/)
+          .optional(),
+        entityName: entityName.optional(),
+        eventType: z.string().optional(),
+        commitTimestamp: z.number().int().nonnegative().optional(),
+        transactionKey: z.string().min(1).max(200).optional(),
+        sequenceNumber: z.number().int().nonnegative().optional(),
+      })
+      .loose(),
+    data: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+
+const CHANGE_EVENT_TYPE = /^([A-Za-z][A-Za-z0-9_]{0,79})ChangeEvent$/;
+
+const xml = new XMLParser({
+  removeNSPrefix: true,
+  ignoreAttributes: false,
+  parseTagValue: false,
+  // No entity expansion at all: Outbound Messages never need it, and it rules out entity bombs.
+  processEntities: false,
+  isArray: (name) => name === 'Notification',
+});
+
+interface OutboundMessage {
+  organizationId: string;
+  actionId: string;
+  notifications: { id: string; entity: string; fields: Record<string, unknown> }[];
+}
+
+/** Parsed once in verify and reused by parse. */
+const outboundMessages = new WeakMap<WebhookRequest, OutboundMessage>();
+const publicKeys = new Map<string, ReturnType<typeof importSPKI>>();
+
+export const salesforce: WebhookProvider = {
+  name: 'salesforce',
+  mediaTypes: ['application/json', ...XML_TYPES],
+
+  async verify(request, settings, now) {
+    if (isXml(request)) return verifyOutboundMessage(request, settings);
+    await verifyBearerToken(request, settings, now);
+  },
+
+  parse(request, receivedAt) {
+    if (isXml(request)) return outboundMessageEvents(outboundMessageOf(request), receivedAt);
+    let body: unknown;
+    try {
+      body = parseJsonExact(new TextDecoder('utf-8', { fatal: true }).decode(request.body));
+    } catch {
+      throw new BadRequestError('Body must be valid UTF-8 JSON');
+    }
+    const items = Array.isArray(body) ? body : [body];
+    if (items.length === 0) throw new BadRequestError('Body must hold at least one event');
+    if (items.length > SALESFORCE_MAX_BATCH)
+      throw new BadRequestError(`At most ${SALESFORCE_MAX_BATCH} events per request`);
+    const bodyHash = sha256Hex(request.body);
+    return items.flatMap((item, index) =>
+      jsonEvents(item, index, request.headers['x-salesforce-event-type'], `${bodyHash}:${index}`, receivedAt),
+    );
+  },
+
+  acknowledge(request): Acknowledgement | undefined {
+    return isXml(request)
+      ? { contentType: 'text/xml; charset=utf-8', body: OUTBOUND_MESSAGE_ACK }
+      : undefined;
+  },
+};
+
+function isXml(request: WebhookRequest): boolean {
+  const mediaType = request.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return XML_TYPES.includes(mediaType);
+}
+
+async function verifyBearerToken(
+  request: WebhookRequest,
+  settings: VerifySettings,
+  now: Date,
+): Promise<void> {
+  const token = /^Bearer +([\w-]+\.[\w-]+\.[\w-]*)$/i.exec(request.headers.authorization ?? '')?.[1];
+  if (!token) throw new UnauthorizedError('Missing Authorization: Bearer <JWT>');
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw new UnauthorizedError('Malformed bearer token');
+  }
+  // The algorithm is tied to the kind of key we hold: "none", or HS256 signed with our public key, never verify.
+  const keys =
+    alg === 'RS256' && settings.publicKey
+      ? [await publicKey(settings.publicKey)]
+      : alg === 'HS256'
+        ? settings.secrets.map((secret) => new TextEncoder().encode(secret))
+        : [];
+  if (keys.length === 0) throw new UnauthorizedError(`Unsupported token algorithm ${alg ?? 'none'}`);
+
+  let claims: JWTPayload | undefined;
+  for (const key of keys) {
+    try {
+      ({ payload: claims } = await jwtVerify(token, key, {
+        algorithms: [alg as string],
+        audience: settings.audience,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        currentDate: now,
+        requiredClaims: ['exp'],
+      }));
+      break;
+    } catch {
+      // Try the next accepted secret (rotation); none left means the token is not ours.
+    }
+  }
+  if (!claims) throw new UnauthorizedError('Invalid or expired bearer token');
+  if (settings.orgId) {
+    const org = claims.organization_id ?? claims.org_id ?? claims.orgId;
+    if (typeof org !== 'string' || !sameOrg(org, settings.orgId)) {
+      throw new UnauthorizedError('Token is not from the configured Salesforce org');
+    }
+  }
+}
+
+function publicKey(pem: string): ReturnType<typeof importSPKI> {
+  let key = publicKeys.get(pem);
+  if (!key) {
+    key = importSPKI(pem, 'RS256');
+    publicKeys.set(pem, key);
+  }
+  return key;
+}
+
+/** Org ids come as 15 or 18 characters; the first 15 identify the org (case-sensitive). */
+function sameOrg(a: string, b: string): boolean {
+  return a.length >= 15 && b.length >= 15 && a.slice(0, 15) === b.slice(0, 15);
+}
+
+/** Outbound Messages carry no signature: the org id (plus the edge's IP rules and TLS) is the check. */
+function verifyOutboundMessage(request: WebhookRequest, settings: VerifySettings): void {
+  if (!settings.orgId)
+    throw new UnauthorizedError('Outbound Messages are refused until SALESFORCE_ORG_ID is configured');
+  const message = outboundMessageOf(request);
+  if (!sameOrg(message.organizationId, settings.orgId)) {
+    throw new UnauthorizedError('Outbound Message is not from the configured Salesforce org');
+  }
+}
+
+function outboundMessageOf(request: WebhookRequest): OutboundMessage {
+  const cached = outboundMessages.get(request);
+  if (cached) return cached;
+  let document: unknown;
+  try {
+    document = xml.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.body), true);
+  } catch {
+    throw new BadRequestError('Body must be a well-formed SOAP Outbound Message');
+  }
+  const notifications = field(field(field(document, 'Envelope'), 'Body'), 'notifications');
+  const organizationId = field(notifications, 'OrganizationId');
+  const list = field(notifications, 'Notification');
+  if (typeof organizationId !== 'string' || !Array.isArray(list) || list.length === 0) {
+    throw new BadRequestError('Outbound Message needs OrganizationId and at least one Notification');
+  }
+  if (list.length > SALESFORCE_MAX_BATCH)
+    throw new BadRequestError(`At most ${SALESFORCE_MAX_BATCH} notifications`);
+  const message: OutboundMessage = {
+    organizationId,
+    actionId: String(field(notifications, 'ActionId') ?? ''),
+    notifications: list.map((notification, index) => {
+      const id = field(notification, 'Id');
+      const sObject = field(notification, 'sObject');
+      const type = field(sObject, '@_type');
+      const entity = typeof type === 'string' ? type.replace(/^.*:/, '') : '';
+      if (typeof id !== 'string' || !entityName.safeParse(entity).success || !isJsonObject(sObject)) {
+        throw new BadRequestError(`Notification ${index} needs an Id and a typed sObject`);
+      }
+      const fields = Object.fromEntries(Object.entries(sObject).filter(([name]) => !name.startsWith('@_')));
+      return { id, entity, fields };
+    }),
+  };
+  outboundMessages.set(request, message);
+  return message;
+}
+
+function field(value: unknown, name: string): unknown {
+  return isJsonObject(value) ? value[name] : undefined;
+}
+
+function outboundMessageEvents(message: OutboundMessage, receivedAt: Date): ProviderEvent[] {
+  return message.notifications.map(({ id, entity, fields }, index) => {
+    const objectId = recordId.safeParse(fields.Id);
+    if (!objectId.success) throw new BadRequestError(`Notification ${index} has no valid sObject Id`);
+    const objectType = entity.toLowerCase();
+    return {
+      eventType: `${entity}OutboundMessage`,
+      objectType,
+      objectId: objectId.data,
+      occurredAt: toIsoTime(fields.LastModifiedDate ?? fields.SystemModstamp) ?? receivedAt.toISOString(),
+      deliveryId: id,
+      dedupKey: `salesforce:om:${id}`,
+      orderingKey: `salesforce:${objectType}:${objectId.data}`,
+      meta: {
+        source: 'outbound-message',
+        changeType: 'UPDATE',
+        organizationId: message.organizationId,
+        actionId: message.actionId,
+      },
+      payload: fields,
+    };
+  });
+}
+
+/** A CDC change event (bare, or wrapped in `payload` / `detail.payload`) or the simplified shape. */
+function jsonEvents(
+  item: unknown,
+  index: number,
+  eventTypeHeader: string | undefined,
+  fallbackDeliveryId: string,
+  receivedAt: Date,
+): ProviderEvent[] {
+  const changeEvent = [item, field(item, 'payload'), field(field(item, 'detail'), 'payload')].find(
+    (candidate) => isJsonObject(field(candidate, 'ChangeEventHeader')),
+  );
+  if (changeEvent) {
+    const header = changeEventHeaderSchema.safeParse(field(changeEvent, 'ChangeEventHeader'));
+    if (!header.success)
+      throw new BadRequestError(
+        `Event ${index}: invalid ChangeEventHeader (${header.error.issues[0]?.message})`,
+      );
+    return changeEvents(
+      { ...header.data, eventType: `${header.data.entityName}ChangeEvent` },
+      changeEvent,
+      fallbackDeliveryId,
+      receivedAt,
+    );
+  }
+
+  const simplified = simplifiedSchema.safeParse(item);
+  if (!simplified.success)
+    throw new BadRequestError(`Event ${index} is neither a change event nor {header, data}`);
+  const { header } = simplified.data;
+  const eventType =
+    simplified.data.eventType ??
+    simplified.data.event_type ??
+    header.eventType ??
+    (header.entityName ? `${header.entityName}ChangeEvent` : undefined) ??
+    eventTypeHeader;
+  const entity = CHANGE_EVENT_TYPE.exec(eventType ?? '')?.[1];
+  if (!eventType || !entity) {
+    throw new BadRequestError(
+      `Event ${index}: name the event type (e.g. OpportunityChangeEvent) in the body or X-Salesforce-Event-Type`,
+    );
+  }
+  const recordIds = header.recordIds ?? (header.recordId ? [header.recordId] : []);
+  if (recordIds.length === 0) throw new BadRequestError(`Event ${index}: header.recordId is required`);
+  return changeEvents(
+    { ...header, entityName: entity, eventType, recordIds, changeType: header.changeType ?? 'UPDATE' },
+    item,
+    fallbackDeliveryId,
+    receivedAt,
+  );
+}
+
+interface ChangeHeader {
+  entityName: string;
+  eventType: string;
+  recordIds: string[];
+  changeType: string;
+  commitTimestamp?: number;
+  transactionKey?: string;
+  sequenceNumber?: number;
+  commitUser?: string;
+}
+
+/** One event per record: a change event may name several records. */
+function changeEvents(
+  header: ChangeHeader,
+  payload: unknown,
+  fallbackDeliveryId: string,
+  receivedAt: Date,
+): ProviderEvent[] {
+  const deliveryId = header.transactionKey
+    ? `${header.transactionKey}:${header.sequenceNumber ?? 0}`
+    : fallbackDeliveryId;
+  const objectType = header.entityName.toLowerCase();
+  const meta: Record<string, string> = {
+    changeType: header.changeType,
+    sequence: String(header.sequenceNumber ?? 0),
+  };
+  if (header.transactionKey) meta.transactionKey = header.transactionKey;
+  if (header.commitUser) meta.commitUser = header.commitUser;
+  // GAP_* events say "something changed, the data is not here": the record must be re-fetched.
+  if (header.changeType.startsWith('GAP_')) meta.refetch = 'true';
+  const occurredAt = toIsoTime(header.commitTimestamp) ?? receivedAt.toISOString();
+  return header.recordIds.map((id) => ({
+    eventType: header.eventType,
+    objectType,
+    objectId: id,
+    occurredAt,
+    deliveryId,
+    dedupKey: `salesforce:${deliveryId}:${id}`,
+    orderingKey: `salesforce:${objectType}:${id}`,
+    meta,
+    payload,
+  }));
+}
