@@ -4,14 +4,9 @@
  * to the local stack by default, or to a deployed webhook URL with --url.
  */
 import { parseArgs } from 'node:util';
-import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
+import { DEV_WEBHOOK_SECRETS } from '../local/dev-secret';
+import { PROVIDER_NAMES } from '../shared/envelope';
 import { DEFAULT_ORG_ID, SAMPLE_EVENT_TYPES, signedSample } from './samples';
-
-const DEV_SECRETS: Record<ProviderName, string> = {
-  hubspot: 'dev-hubspot-secret',
-  shopify: 'dev-shopify-secret',
-  salesforce: 'dev-salesforce-secret',
-};
 
 const { values, positionals } = parseArgs({
   options: {
@@ -19,22 +14,23 @@ const { values, positionals } = parseArgs({
     secret: { type: 'string' },
     id: { type: 'string' },
     org: { type: 'string' },
+    help: { type: 'boolean' },
   },
   allowPositionals: true,
 });
 const [providerArg, eventType] = positionals;
 const provider = PROVIDER_NAMES.find((name) => name === providerArg);
-if (!provider || !eventType || !SAMPLE_EVENT_TYPES[provider].includes(eventType)) {
+if (values.help || !provider || !eventType || !SAMPLE_EVENT_TYPES[provider].includes(eventType)) {
   console.error(
     'Usage: npm run send -- <provider> <event-type> [--url URL] [--secret S] [--id OBJECT_ID] [--org ORG_ID]',
   );
   for (const name of PROVIDER_NAMES) console.error(`  ${name}: ${SAMPLE_EVENT_TYPES[name].join(', ')}`);
-  process.exit(2);
+  process.exit(values.help ? 0 : 2);
 }
 
 const url = values.url ?? `http://localhost:${process.env.PORT ?? 3000}/api/webhooks/${provider}`;
 const secret =
-  values.secret ?? process.env[`${provider.toUpperCase()}_WEBHOOK_SECRET`] ?? DEV_SECRETS[provider];
+  values.secret ?? process.env[`${provider.toUpperCase()}_WEBHOOK_SECRET`] ?? DEV_WEBHOOK_SECRETS[provider];
 const request = await signedSample(provider, eventType, {
   url,
   secret,

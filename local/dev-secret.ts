@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ProviderName } from '../shared/envelope';
+
+/** Local-only defaults so a fresh clone works; real secrets come from the *_WEBHOOK_SECRET variables. */
+export const DEV_WEBHOOK_SECRETS: Readonly<Record<ProviderName, string>> = {
+  hubspot: 'dev-hubspot-secret',
+  shopify: 'dev-shopify-secret',
+  salesforce: 'dev-salesforce-secret',
+};
 
 /** Local state lives here; deleting the folder resets the local stack. */
 export const LOCAL_DIR = join(process.cwd(), '.local');

@@ -2,19 +2,13 @@
 
 import { numberEnv, optionalEnv } from '../shared/env';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
+import { DEV_WEBHOOK_SECRETS } from './dev-secret';
 import { startLocalStack } from './stack';
-
-/** Local-only defaults so a fresh clone works; real secrets come from the *_WEBHOOK_SECRET variables. */
-const DEV_SECRETS: Record<ProviderName, string> = {
-  hubspot: 'dev-hubspot-secret',
-  shopify: 'dev-shopify-secret',
-  salesforce: 'dev-salesforce-secret',
-};
 
 const secrets = Object.fromEntries(
   PROVIDER_NAMES.map((name) => [
     name,
-    optionalEnv(`${name.toUpperCase()}_WEBHOOK_SECRET`) ?? DEV_SECRETS[name],
+    optionalEnv(`${name.toUpperCase()}_WEBHOOK_SECRET`) ?? DEV_WEBHOOK_SECRETS[name],
   ]),
 ) as Record<ProviderName, string>;
 
@@ -29,7 +23,8 @@ const stack = await startLocalStack({
 });
 
 const endpoints = PROVIDER_NAMES.map((name) => {
-  const devSecret = secrets[name] === DEV_SECRETS[name] ? `  (dev secret "${DEV_SECRETS[name]}")` : '';
+  const devSecret =
+    secrets[name] === DEV_WEBHOOK_SECRETS[name] ? `  (dev secret "${DEV_WEBHOOK_SECRETS[name]}")` : '';
   return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}`;
 });
 console.log(`

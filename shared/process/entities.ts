@@ -15,38 +15,25 @@ export function entityHandlerFor(envelope: Envelope): EntityHandler | undefined 
   return handlers[`${envelope.provider}:${envelope.objectType}`];
 }
 
-/**
- * Monotonic upsert: the row is written only if the event is not older than what is stored, so a
- * replayed, duplicated or reordered delivery can never roll an order back.
- */
 async function upsertOrder(db: Db, envelope: Envelope): Promise<boolean> {
   const order = isJsonObject(envelope.payload) ? envelope.payload : {};
   const customer = isJsonObject(order.customer) ? order.customer : {};
   const source = {
+    shopDomain: envelope.meta.shopDomain ?? '',
     sourceEventType: envelope.eventType,
     sourceUpdatedAt: new Date(envelope.occurredAt),
   };
   // orders/delete carries only the id: it marks the row deleted and keeps the last known fields.
   if (envelope.eventType === 'orders/delete') {
     const tombstone = { ...source, deletedAt: source.sourceUpdatedAt };
-    const written = await db
-      .insert(syncedOrders)
-      .values({
-        id: envelope.objectId,
-        shopDomain: envelope.meta.shopDomain ?? '',
-        payload: envelope.payload,
-        ...tombstone,
-      })
-      .onConflictDoUpdate({
-        target: syncedOrders.id,
-        set: { ...tombstone, updatedAt: sql`now()` },
-        setWhere: sql`${syncedOrders.sourceUpdatedAt} <= excluded.source_updated_at`,
-      })
-      .returning({ id: syncedOrders.id });
-    return written.length > 0;
+    return upsertOrderIfNotOlder(
+      db,
+      { id: envelope.objectId, payload: envelope.payload, ...tombstone },
+      tombstone,
+    );
   }
   const changes = {
-    shopDomain: envelope.meta.shopDomain ?? '',
+    ...source,
     orderNumber: text(order.order_number) ?? text(order.name),
     totalPrice: decimal(order.total_price),
     currency: text(order.currency),
@@ -54,12 +41,23 @@ async function upsertOrder(db: Db, envelope: Envelope): Promise<boolean> {
     fulfillmentStatus: text(order.fulfillment_status),
     customerEmail: text(order.email) ?? text(customer.email),
     payload: envelope.payload,
-    ...source,
     deletedAt: null,
   };
+  return upsertOrderIfNotOlder(db, { id: envelope.objectId, ...changes }, changes);
+}
+
+/**
+ * Monotonic upsert: an existing row takes `changes` only if the event is not older than what is
+ * stored, so a replayed, duplicated or reordered delivery can never roll an order back.
+ */
+async function upsertOrderIfNotOlder(
+  db: Db,
+  row: typeof syncedOrders.$inferInsert,
+  changes: Partial<typeof syncedOrders.$inferInsert>,
+): Promise<boolean> {
   const written = await db
     .insert(syncedOrders)
-    .values({ id: envelope.objectId, ...changes })
+    .values(row)
     .onConflictDoUpdate({
       target: syncedOrders.id,
       set: { ...changes, updatedAt: sql`now()` },

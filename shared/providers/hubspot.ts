@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
-import { parseJsonExact } from '../json';
+import { parseJsonItems } from '../json';
 import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider, WebhookRequest } from './types';
 
@@ -114,17 +114,9 @@ export const hubspot: WebhookProvider = {
   },
 
   parse(request, receivedAt) {
-    let body: unknown;
-    try {
-      body = parseJsonExact(new TextDecoder('utf-8', { fatal: true }).decode(request.body));
-    } catch {
-      throw new BadRequestError('Body must be valid UTF-8 JSON');
-    }
-    const items = Array.isArray(body) ? body : [body];
-    if (items.length === 0) throw new BadRequestError('Body must hold at least one event');
-    if (items.length > HUBSPOT_MAX_BATCH)
-      throw new BadRequestError(`At most ${HUBSPOT_MAX_BATCH} events per request`);
-    return items.map((item, index) => toEvent(item, index, receivedAt));
+    return parseJsonItems(request.body, HUBSPOT_MAX_BATCH).map((item, index) =>
+      toEvent(item, index, receivedAt),
+    );
   },
 };
 

@@ -3,7 +3,7 @@ import { decodeProtectedHeader, importSPKI, type JWTPayload, jwtVerify } from 'j
 import { z } from 'zod';
 import { sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
-import { isJsonObject, parseJsonExact } from '../json';
+import { decodeUtf8, isJsonObject, parseJsonItems } from '../json';
 import { toIsoTime } from '../time';
 import type {
   Acknowledgement,
@@ -99,16 +99,7 @@ export const salesforce: WebhookProvider = {
 
   parse(request, receivedAt) {
     if (isXml(request)) return outboundMessageEvents(outboundMessageOf(request), receivedAt);
-    let body: unknown;
-    try {
-      body = parseJsonExact(new TextDecoder('utf-8', { fatal: true }).decode(request.body));
-    } catch {
-      throw new BadRequestError('Body must be valid UTF-8 JSON');
-    }
-    const items = Array.isArray(body) ? body : [body];
-    if (items.length === 0) throw new BadRequestError('Body must hold at least one event');
-    if (items.length > SALESFORCE_MAX_BATCH)
-      throw new BadRequestError(`At most ${SALESFORCE_MAX_BATCH} events per request`);
+    const items = parseJsonItems(request.body, SALESFORCE_MAX_BATCH);
     const bodyHash = sha256Hex(request.body);
     return items.flatMap((item, index) =>
       jsonEvents(item, index, request.headers['x-salesforce-event-type'], `${bodyHash}:${index}`, receivedAt),
@@ -200,9 +191,10 @@ function verifyOutboundMessage(request: WebhookRequest, settings: VerifySettings
 function outboundMessageOf(request: WebhookRequest): OutboundMessage {
   const cached = outboundMessages.get(request);
   if (cached) return cached;
+  const text = decodeUtf8(request.body);
   let document: unknown;
   try {
-    document = xml.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.body), true);
+    document = xml.parse(text, true);
   } catch {
     throw new BadRequestError('Body must be a well-formed SOAP Outbound Message');
   }

@@ -1,6 +1,6 @@
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
-import { isJsonObject, parseJsonExact } from '../json';
+import { isJsonObject, parseJsonBody } from '../json';
 import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider } from './types';
 
@@ -69,12 +69,7 @@ const META_HEADERS = [
 ] as const;
 
 function parseBody(body: Buffer): Record<string, unknown> {
-  let payload: unknown;
-  try {
-    payload = parseJsonExact(new TextDecoder('utf-8', { fatal: true }).decode(body));
-  } catch {
-    throw new BadRequestError('Body must be valid UTF-8 JSON');
-  }
+  const payload = parseJsonBody(body);
   if (!isJsonObject(payload)) throw new BadRequestError('Body must be a JSON object');
   return payload;
 }
