@@ -16,10 +16,16 @@ export type ProcessHandler = (event: SQSEvent, context: Context) => Promise<SQSB
 export function makeProcessHandler(deps: ProcessorDeps): ProcessHandler {
   const recordHandler = async (record: SQSRecord) => {
     const parsed = envelopeSchema.safeParse(safeJson(record.body));
-    if (!parsed.success) throw new ValidationError(`Invalid envelope in message ${record.messageId}`);
     const attempt = Number(record.attributes.ApproximateReceiveCount ?? '1');
-    const outcome = await processEnvelope(deps, parsed.data, attempt);
-    logger.debug('record processed', { dedupKey: parsed.data.dedupKey, outcome });
+    try {
+      if (!parsed.success) throw new ValidationError(`Invalid envelope in message ${record.messageId}`);
+      const outcome = await processEnvelope(deps, parsed.data, attempt);
+      logger.debug('record processed', { dedupKey: parsed.data.dedupKey, outcome });
+    } catch (error) {
+      // The batch processor turns this into a batch item failure; say why, once, here.
+      logger.error('record failed', { messageId: record.messageId, attempt, error: error as Error });
+      throw error;
+    }
   };
   return async (event, context) => {
     // A processor per invocation: it holds the batch's state, and the local stack may run batches concurrently.

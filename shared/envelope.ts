@@ -11,27 +11,32 @@ export type Priority = (typeof PRIORITIES)[number];
  * The normalized message that travels from ingest to the processors. One envelope per business
  * event: provider batches are split before they are enqueued.
  */
-export const envelopeSchema = z.object({
-  version: z.literal(1),
-  provider: z.enum(PROVIDER_NAMES),
-  eventType: z.string().min(1),
-  objectType: z.string().min(1),
-  /** The provider's id exactly as sent (a string, never a rounded JS number). */
-  objectId: z.string().min(1),
-  /** Source time of the change; monotonic upserts compare it. */
-  occurredAt: z.iso.datetime({ offset: true }),
-  deliveryId: z.string().min(1),
-  /** Unique per delivery; the event log and SQS deduplicate on it. */
-  dedupKey: z.string().min(1),
-  /** Events sharing it are processed in order (SQS message group). */
-  orderingKey: z.string().min(1),
-  priority: z.enum(PRIORITIES),
-  receivedAt: z.iso.datetime({ offset: true }),
-  meta: z.record(z.string(), z.string()),
-  /** The event body; absent when it was too large for SQS and sits in S3 at `payloadRef`. */
-  payload: z.unknown(),
-  payloadRef: z.object({ bucket: z.string().min(1), key: z.string().min(1) }).optional(),
-});
+export const envelopeSchema = z
+  .object({
+    version: z.literal(1),
+    provider: z.enum(PROVIDER_NAMES),
+    eventType: z.string().min(1),
+    objectType: z.string().min(1),
+    /** The provider's id exactly as sent (a string, never a rounded JS number). */
+    objectId: z.string().min(1),
+    /** Source time of the change; monotonic upserts compare it. */
+    occurredAt: z.iso.datetime({ offset: true }),
+    deliveryId: z.string().min(1),
+    /** Unique per delivery; the event log and SQS deduplicate on it. */
+    dedupKey: z.string().min(1),
+    /** Events sharing it are processed in order (SQS message group). */
+    orderingKey: z.string().min(1),
+    priority: z.enum(PRIORITIES),
+    receivedAt: z.iso.datetime({ offset: true }),
+    meta: z.record(z.string(), z.string()),
+    /** The event body; absent when it was too large for SQS and sits in S3 at `payloadRef`. */
+    payload: z.unknown().optional(),
+    payloadRef: z.object({ bucket: z.string().min(1), key: z.string().min(1) }).optional(),
+  })
+  .refine((envelope) => envelope.payload !== undefined || envelope.payloadRef !== undefined, {
+    message: 'An envelope carries its payload or a pointer to it',
+    path: ['payload'],
+  });
 
 export type Envelope = z.infer<typeof envelopeSchema>;
 
