@@ -1,14 +1,8 @@
 import { type Envelope, envelopeSchema, type Priority } from './envelope';
-import {
-  EnqueueFailedError,
-  MethodNotAllowedError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-} from './errors';
+import { MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
 import { priorityOf } from './priority';
 import type { VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
 import type { EnvelopePublisher } from './queue/publisher';
-import type { PayloadStore } from './stores/payload-store';
 
 export interface IngestDeps {
   provider: WebhookProvider;
@@ -18,8 +12,6 @@ export interface IngestDeps {
   settings?: Omit<VerifySettings, 'secrets'>;
   publisher: EnvelopePublisher;
   maxBodyBytes: number;
-  /** Envelopes larger than this put their payload in the store and travel with a pointer. */
-  claimCheck?: { store: PayloadStore; thresholdBytes: number };
   priorities?: Readonly<Record<string, Priority>>;
   now?: () => Date;
 }
@@ -54,33 +46,8 @@ export async function ingest(deps: IngestDeps, request: WebhookRequest): Promise
       ...event,
     }),
   );
-  // A body under half the threshold cannot make an envelope over it: skip measuring on the hot path.
-  if (deps.claimCheck && request.body.length * 2 > deps.claimCheck.thresholdBytes) {
-    await checkLargePayloads(envelopes, deps.claimCheck, now);
-  }
   await deps.publisher.publish(envelopes);
   return { accepted: envelopes.length, deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))] };
-}
-
-async function checkLargePayloads(
-  envelopes: Envelope[],
-  claimCheck: NonNullable<IngestDeps['claimCheck']>,
-  now: Date,
-): Promise<void> {
-  await Promise.all(
-    envelopes.map(async (envelope, index) => {
-      if (Buffer.byteLength(JSON.stringify(envelope)) <= claimCheck.thresholdBytes) return;
-      const payloadRef = await claimCheck.store.put(
-        envelope.provider,
-        envelope.dedupKey,
-        envelope.payload,
-        now,
-      );
-      envelopes[index] = { ...envelope, payload: undefined, payloadRef };
-    }),
-  ).catch((error: unknown) => {
-    throw new EnqueueFailedError('Could not store a large payload, retry later', { cause: error });
-  });
 }
 
 function assertMediaType(request: WebhookRequest, accepted: readonly string[]): void {

@@ -73,19 +73,22 @@ export function ingestHandlerFromEnv(providerName: ProviderName): IngestHandler 
       orgId: optionalEnv(`${prefix}_ORG_ID`),
       acceptLegacySignatures: optionalEnv(`${prefix}_ACCEPT_LEGACY_SIGNATURES`) !== 'false',
     },
-    publisher: new SqsEnvelopePublisher(sqs, {
-      high: requireEnv('QUEUE_URL_HIGH'),
-      medium: requireEnv('QUEUE_URL_MEDIUM'),
-      low: requireEnv('QUEUE_URL_LOW'),
-    }),
+    publisher: new SqsEnvelopePublisher(
+      sqs,
+      {
+        high: requireEnv('QUEUE_URL_HIGH'),
+        medium: requireEnv('QUEUE_URL_MEDIUM'),
+        low: requireEnv('QUEUE_URL_LOW'),
+      },
+      payloads && {
+        store: payloads,
+        thresholdBytes: numberEnv('CLAIM_CHECK_BYTES', DEFAULT_CLAIM_CHECK_BYTES),
+      },
+    ),
     // Without a claim-check bucket, nothing larger than one SQS message can be accepted.
     maxBodyBytes: payloads
       ? numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES)
       : Math.min(numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES), DEFAULT_CLAIM_CHECK_BYTES),
-    claimCheck: payloads && {
-      store: payloads,
-      thresholdBytes: numberEnv('CLAIM_CHECK_BYTES', DEFAULT_CLAIM_CHECK_BYTES),
-    },
     priorities: priorityOverridesSchema.parse(JSON.parse(optionalEnv('PRIORITY_OVERRIDES') ?? '{}')),
   };
   return makeIngestHandler(deps, requireEnv('WEBHOOK_BASE_URL'));

@@ -73,8 +73,10 @@ const xml = new XMLParser({
   removeNSPrefix: true,
   ignoreAttributes: false,
   parseTagValue: false,
-  // No entity expansion at all: Outbound Messages never need it, and it rules out entity bombs.
-  processEntities: false,
+  // Field values arrive escapes and all ("Johnson &amp; Johnson"): decode the predefined and
+  // numeric entities. DTDs, the only source of custom (and exploding) entities, are refused first.
+  processEntities: true,
+  htmlEntities: true,
   isArray: (name) => name === 'Notification',
 });
 
@@ -192,6 +194,8 @@ function outboundMessageOf(request: WebhookRequest): OutboundMessage {
   const cached = outboundMessages.get(request);
   if (cached) return cached;
   const text = decodeUtf8(request.body);
+  // SOAP forbids document type declarations; refusing them rules out entity expansion attacks.
+  if (/<!DOCTYPE/i.test(text)) throw new BadRequestError('Outbound Messages must not contain a DOCTYPE');
   let document: unknown;
   try {
     document = xml.parse(text, true);

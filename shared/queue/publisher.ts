@@ -5,6 +5,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { type Envelope, type Priority, toSqsId } from '../envelope';
 import { EnqueueFailedError } from '../errors';
+import type { PayloadStore } from '../stores/payload-store';
 
 export interface EnvelopePublisher {
   /** Resolves only once SQS has acknowledged every envelope; otherwise throws EnqueueFailedError. */
@@ -13,6 +14,12 @@ export interface EnvelopePublisher {
 
 export type QueueUrls = Readonly<Record<Priority, string>>;
 
+/** Messages over `thresholdBytes` (SQS takes at most 256 KiB) leave their payload in the store. */
+export interface ClaimCheck {
+  store: PayloadStore;
+  thresholdBytes: number;
+}
+
 const BATCH_SIZE = 10;
 
 /** Sends envelopes to the FIFO queue of their priority, ordered per object and deduplicated per delivery. */
@@ -20,6 +27,7 @@ export class SqsEnvelopePublisher implements EnvelopePublisher {
   constructor(
     private readonly sqs: SQSClient,
     private readonly queueUrls: QueueUrls,
+    private readonly claimCheck?: ClaimCheck,
   ) {}
 
   async publish(envelopes: readonly Envelope[]): Promise<void> {
@@ -28,13 +36,31 @@ export class SqsEnvelopePublisher implements EnvelopePublisher {
     await Promise.all(
       [...groupBy(envelopes, (e) => e.priority)].map(async ([priority, group]) => {
         for (let start = 0; start < group.length; start += BATCH_SIZE) {
-          const entries = group
-            .slice(start, start + BATCH_SIZE)
-            .map((envelope, index) => toEntry(envelope, index));
+          const batch = group.slice(start, start + BATCH_SIZE);
+          const entries = await Promise.all(batch.map((envelope, index) => this.toEntry(envelope, index)));
           await this.sendAll(this.queueUrls[priority], entries);
         }
       }),
     );
+  }
+
+  /** Each envelope is serialized once; only one over the threshold goes through the claim check. */
+  private async toEntry(envelope: Envelope, index: number): Promise<SendMessageBatchRequestEntry> {
+    let body = JSON.stringify(envelope);
+    if (this.claimCheck && Buffer.byteLength(body) > this.claimCheck.thresholdBytes) {
+      const payloadRef = await this.claimCheck.store
+        .put(envelope.provider, envelope.dedupKey, envelope.payload, new Date(envelope.receivedAt))
+        .catch((error: unknown) => {
+          throw new EnqueueFailedError('Could not store a large payload, retry later', { cause: error });
+        });
+      body = JSON.stringify({ ...envelope, payload: undefined, payloadRef });
+    }
+    return {
+      Id: String(index),
+      MessageBody: body,
+      MessageGroupId: toSqsId(envelope.orderingKey),
+      MessageDeduplicationId: toSqsId(envelope.dedupKey),
+    };
   }
 
   /** Retries the entries SQS reported as failed once; FIFO deduplication makes a resend harmless. */
@@ -53,15 +79,6 @@ export class SqsEnvelopePublisher implements EnvelopePublisher {
     }
     if (pending.length > 0) throw new EnqueueFailedError(`${pending.length} message(s) were not enqueued`);
   }
-}
-
-function toEntry(envelope: Envelope, index: number): SendMessageBatchRequestEntry {
-  return {
-    Id: String(index),
-    MessageBody: JSON.stringify(envelope),
-    MessageGroupId: toSqsId(envelope.orderingKey),
-    MessageDeduplicationId: toSqsId(envelope.dedupKey),
-  };
 }
 
 function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {

@@ -3,6 +3,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, type GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { eq, sql } from 'drizzle-orm';
@@ -16,6 +17,7 @@ import { type ProcessorDeps, processEnvelope } from '../../../../shared/process/
 import { Broadcaster } from '../../../../shared/realtime/broadcaster';
 import { ConnectionStore } from '../../../../shared/stores/connections';
 import { EventLog } from '../../../../shared/stores/event-log';
+import { PayloadStore } from '../../../../shared/stores/payload-store';
 import { shopifyEnvelope } from '../../support/envelopes';
 import { type InMemoryDb, inMemoryDb } from '../../support/pglite';
 
@@ -24,6 +26,7 @@ const PROCESSED_AT = new Date('2022-01-01T00:00:09.000Z');
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const apiMock = mockClient(ApiGatewayManagementApiClient);
+const s3Mock = mockClient(S3Client);
 
 let db: Db;
 let rows: InMemoryDb['rows'];
@@ -72,6 +75,7 @@ beforeEach(async () => {
 afterEach(() => {
   ddbMock.reset();
   apiMock.reset();
+  s3Mock.reset();
 });
 
 function orderEnvelope(overrides: { occurredAt?: string; payload?: Record<string, unknown> } = {}): Envelope {
@@ -342,6 +346,55 @@ describe('processEnvelope', () => {
 
     expect(outcome).toBe('stale');
     expect((await storedOrder())?.deletedAt).toEqual(new Date('2022-01-03T00:00:00.000Z'));
+  });
+});
+
+describe('processEnvelope with a claim-checked payload', () => {
+  const PAYLOAD_REF = { bucket: 'webhook-payloads', key: 'shopify/2022-01-01/4f2a.json' };
+
+  /** A GetObject body as the SDK returns it; the store only reads it with transformToString. */
+  function objectBody(text: string): GetObjectCommandOutput['Body'] {
+    return { transformToString: async () => text } as unknown as GetObjectCommandOutput['Body'];
+  }
+
+  function claimChecked(): Envelope {
+    return { ...orderEnvelope(), payload: undefined, payloadRef: PAYLOAD_REF };
+  }
+
+  it('applies the payload read back from S3', async () => {
+    const payload = { ...(orderEnvelope().payload as object), financial_status: 'refunded' };
+    s3Mock.on(GetObjectCommand).resolves({ Body: objectBody(JSON.stringify(payload)) });
+    const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
+
+    const outcome = await processEnvelope({ ...deps, payloads }, claimChecked(), 1);
+
+    expect(outcome).toBe('applied');
+    expect(s3Mock.commandCalls(GetObjectCommand).map((call) => call.args[0].input)).toEqual([
+      { Bucket: PAYLOAD_REF.bucket, Key: PAYLOAD_REF.key },
+    ]);
+    expect(await storedOrder()).toMatchObject({
+      id: ORDER_ID,
+      totalPrice: '403.00',
+      financialStatus: 'refunded',
+      customerEmail: 'jon@example.com',
+    });
+    expect((await storedOrder())?.payload).toEqual(payload);
+  });
+
+  it('throws, writing nothing, when no payload store is configured so the record is retried', async () => {
+    await expect(processEnvelope(deps, claimChecked(), 1)).rejects.toThrow(/payload store/);
+
+    expect(await storedOrders()).toEqual([]);
+    expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
+  });
+
+  it('throws, writing nothing, when the payload cannot be read from S3', async () => {
+    s3Mock.on(GetObjectCommand).rejects(new Error('NoSuchKey'));
+    const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
+
+    await expect(processEnvelope({ ...deps, payloads }, claimChecked(), 1)).rejects.toThrow('NoSuchKey');
+
+    expect(await storedOrders()).toEqual([]);
   });
 });
 

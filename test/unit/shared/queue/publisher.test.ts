@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Envelope } from '../../../../shared/envelope';
+import { type Envelope, envelopeSchema } from '../../../../shared/envelope';
 import { EnqueueFailedError } from '../../../../shared/errors';
 import { type QueueUrls, SqsEnvelopePublisher } from '../../../../shared/queue/publisher';
+import { PayloadStore } from '../../../../shared/stores/payload-store';
 import { envelope } from '../../support/envelopes';
 
 const QUEUES: QueueUrls = {
@@ -13,9 +16,12 @@ const QUEUES: QueueUrls = {
 };
 
 const sqsMock = mockClient(SQSClient);
+const s3Mock = mockClient(S3Client);
+const BUCKET = 'webhook-payloads';
 
 afterEach(() => {
   sqsMock.reset();
+  s3Mock.reset();
 });
 
 function publisher() {
@@ -192,6 +198,102 @@ describe('SqsEnvelopePublisher', () => {
 
     await publisher().publish([]);
 
+    expect(sentBatches()).toEqual([]);
+  });
+});
+
+describe('SqsEnvelopePublisher claim check', () => {
+  function withClaimCheck(thresholdBytes: number) {
+    const store = new PayloadStore(new S3Client({ region: 'eu-west-1' }), BUCKET);
+    return new SqsEnvelopePublisher(new SQSClient({ region: 'eu-west-1' }), QUEUES, {
+      store,
+      thresholdBytes,
+    });
+  }
+
+  function sentEnvelopes(): Envelope[] {
+    return sentBatches().flatMap(
+      (batch) => batch.Entries?.map((e) => JSON.parse(e.MessageBody as string)) ?? [],
+    );
+  }
+
+  function putObjects() {
+    return s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input);
+  }
+
+  const big = () =>
+    envelope({
+      dedupKey: 'shopify:delivery-1',
+      receivedAt: '2022-01-01T00:00:07.123Z',
+      payload: { id: '820982911946154508', note: 'x'.repeat(4096) },
+    });
+
+  it('stores the payload of a message over the threshold in S3 and sends a pointer instead', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).resolves({});
+
+    await withClaimCheck(2048).publish([big()]);
+
+    const [sent] = sentEnvelopes();
+    const expectedKey = `shopify/2022-01-01/${createHash('sha256').update('shopify:delivery-1').digest('hex')}.json`;
+    expect(sent?.payload).toBeUndefined();
+    expect(sent?.payloadRef).toEqual({ bucket: BUCKET, key: expectedKey });
+    expect(envelopeSchema.safeParse(sent).success).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(sent))).toBeLessThanOrEqual(2048);
+    const puts = putObjects();
+    expect(puts).toHaveLength(1);
+    expect(puts[0]).toMatchObject({ Bucket: BUCKET, Key: expectedKey, ContentType: 'application/json' });
+    expect(JSON.parse(String(puts[0]?.Body))).toEqual(big().payload);
+  });
+
+  it('stores a redelivery under the same key and another delivery under another key', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).resolves({});
+    const publisher = withClaimCheck(2048);
+
+    await publisher.publish([big()]);
+    await publisher.publish([big()]);
+    await publisher.publish([{ ...big(), dedupKey: 'shopify:delivery-2' }]);
+
+    const keys = sentEnvelopes().map((e) => e.payloadRef?.key);
+    expect(keys[0]).toMatch(/^shopify\/2022-01-01\/[0-9a-f]{64}\.json$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).not.toBe(keys[0]);
+    expect(putObjects().map((put) => put.Key)).toEqual(keys);
+  });
+
+  it('sends inline, without calling S3, a message of exactly the threshold size', async () => {
+    allSucceed();
+    const small = envelope({ dedupKey: 'shopify:small' });
+
+    await withClaimCheck(Buffer.byteLength(JSON.stringify(small))).publish([small]);
+
+    expect(sentEnvelopes()[0]?.payload).toEqual(small.payload);
+    expect(sentEnvelopes()[0]?.payloadRef).toBeUndefined();
+    expect(s3Mock.calls()).toHaveLength(0);
+  });
+
+  it('measures the serialized message, so numbers that grow when re-serialized still go to S3', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).resolves({});
+    // 1e20 is 4 bytes in a provider body and 21 bytes once serialized again.
+    const grown = envelope({ dedupKey: 'shopify:grown', payload: { id: 1, n: Array(100).fill(1e20) } });
+
+    await withClaimCheck(1100).publish([grown]);
+
+    expect(sentEnvelopes()[0]?.payloadRef).toBeDefined();
+  });
+
+  it('throws EnqueueFailedError and sends nothing when the payload cannot be stored', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).rejects(new Error('SlowDown'));
+
+    const error = await withClaimCheck(2048)
+      .publish([big()])
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(EnqueueFailedError);
+    expect(error).toMatchObject({ statusCode: 503 });
     expect(sentBatches()).toEqual([]);
   });
 });
