@@ -1,6 +1,7 @@
+import { createPublicKey } from 'node:crypto';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
-import { PRIORITIES, PROVIDER_NAMES, type Priority } from '../shared/envelope';
+import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
 
 /**
  * Typed stack configuration: read once from CDK context (`-c webhooks='{...}'` or the `webhooks`
@@ -39,6 +40,58 @@ function processorSchema(defaults: { batchSize: number; maxConcurrency: number; 
     .prefault({});
 }
 
+/** SQS's largest message (attributes included): a claim-check threshold above it could never be enqueued. */
+export const SQS_MAX_MESSAGE_BYTES = 262_144;
+
+/**
+ * The longest a message can live in SQS: the dead-letter queues keep 14 days, counted from the
+ * original enqueue. A claim-check object must outlive every pointer to it, or a redriven message
+ * would point at nothing.
+ */
+const LONGEST_MESSAGE_AGE_DAYS = 14;
+
+/** Lambda refuses more than 4 KB of environment variables per function; the overrides travel in one. */
+const MAX_PRIORITY_OVERRIDES_CHARS = 2048;
+
+/** Stage throttling of one provider's route (API Gateway method settings). */
+function throttleSchema(defaults: { rateLimit: number; burstLimit: number }) {
+  return z
+    .object({
+      /** Steady-state requests per second. */
+      rateLimit: z.number().int().min(1).default(defaults.rateLimit),
+      /** Requests API Gateway accepts at once above the steady rate. */
+      burstLimit: z.number().int().min(1).default(defaults.burstLimit),
+    })
+    .strict()
+    .prefault({});
+}
+
+/** A CIDR block AWS WAF accepts in an IP set (any prefix but /0). */
+const wafCidr = z.union([z.cidrv4(), z.cidrv6()]).refine((cidr) => !cidr.endsWith('/0'), {
+  message: 'AWS WAF IP sets do not accept /0',
+});
+
+/**
+ * `provider:eventType` (exact) or a prefix ending in `*` (`hubspot:contact.*`), as the ingest
+ * function's priority table reads them (shared/priority.ts).
+ */
+const PRIORITY_KEY = new RegExp(`^(?:${PROVIDER_NAMES.join('|')}):(?:[^*\\s]+\\*?|\\*)$`);
+
+/** An RSA public key in PEM (SPKI, `-----BEGIN PUBLIC KEY-----`), as the Salesforce verifier imports it. */
+const rsaPublicKeyPem = z
+  .string()
+  .regex(/^-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----\s*$/, 'must be a PEM "PUBLIC KEY" block')
+  .refine(
+    (pem) => {
+      try {
+        return createPublicKey(pem).asymmetricKeyType === 'rsa';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a valid RSA public key' },
+  );
+
 export const configSchema = z
   .object({
     /** API Gateway stage name of both APIs; it appears in every public URL. */
@@ -52,12 +105,81 @@ export const configSchema = z
     logRetentionDays: logRetentionDays.default(30),
     /** TTL of the event log entries, written by the processors (expiresAt). */
     eventLogRetentionDays: z.number().int().min(1).max(3650).default(30),
+    /**
+     * How long claim-check objects (payloads too large for SQS) stay in the payload bucket. At least
+     * the event log's retention (a log entry may point at its payload) and at least the 14 days a
+     * dead-lettered message can wait for a redrive.
+     */
+    payloadRetentionDays: z.number().int().min(LONGEST_MESSAGE_AGE_DAYS).max(3650).default(30),
     /** Providers that get a public webhook route, an ingest Lambda and a signing secret. */
     providers: z
       .array(z.enum(PROVIDER_NAMES))
       .min(1)
       .refine((list) => new Set(list).size === list.length, { message: 'must not repeat a provider' })
-      .default(['shopify']),
+      .default([...PROVIDER_NAMES]),
+    /**
+     * Priority overrides on top of the defaults of shared/priority.ts, passed to every ingest
+     * function as PRIORITY_OVERRIDES: `{"shopify:orders/updated": "high", "hubspot:contact.*": "low"}`.
+     */
+    priorities: z
+      .record(z.string(), z.enum(PRIORITIES))
+      .superRefine((table, ctx) => {
+        for (const key of Object.keys(table)) {
+          if (PRIORITY_KEY.test(key)) continue;
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `"${key}": keys are provider:eventType, or a prefix ending in * (e.g. shopify:orders/*)`,
+          });
+        }
+      })
+      .refine((table) => JSON.stringify(table).length <= MAX_PRIORITY_OVERRIDES_CHARS, {
+        message: `must stay under ${MAX_PRIORITY_OVERRIDES_CHARS} characters of JSON (Lambda allows 4 KB of environment per function)`,
+      })
+      .default({}),
+    ingest: z
+      .object({
+        /**
+         * Largest body an ingest function accepts (413 above). Lambda takes at most 6 MB of
+         * synchronous payload and API Gateway base64-encodes every body, so 4 MiB is about the top.
+         */
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(4_718_592)
+          .default(4 * 1024 * 1024),
+        /** Envelopes above this size go to the payload bucket and travel as a pointer (claim check). */
+        claimCheckBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(SQS_MAX_MESSAGE_BYTES, `must fit one SQS message (${SQS_MAX_MESSAGE_BYTES} bytes)`)
+          .default(192 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    hubspot: z
+      .object({
+        /** Accept v1/v2 signatures (apps created before v3) besides v3. */
+        acceptLegacySignatures: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    salesforce: z
+      .object({
+        /** RSA public key (PEM) of the org's certificate, for RS256-signed bearer tokens. */
+        publicKeyPem: rsaPublicKeyPem.optional(),
+        /** Expected `aud` of the bearer tokens. */
+        audience: z.string().min(1).max(512).optional(),
+        /** The Salesforce org (15 or 18 characters, `00D...`) whose events are accepted. */
+        orgId: z
+          .string()
+          .regex(/^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$/, 'must be a 15- or 18-character org id (00D...)')
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     lambda: z
       .object({
         memorySize: z.number().int().min(128).max(10_240).default(512),
@@ -73,6 +195,38 @@ export const configSchema = z
         throttlingBurstLimit: z.number().int().min(1).default(200),
         /** X-Ray tracing on the REST API stage. */
         tracing: z.boolean().default(false),
+        /**
+         * Create the role API Gateway writes execution and access logs with, and set it on the
+         * account (AWS::ApiGateway::Account). It is one setting per account and region: turn this
+         * off when another stack already manages it.
+         */
+        createCloudWatchRole: z.boolean().default(true),
+        /** Per-provider limits of `/api/webhooks/{provider}`, overriding the stage-wide ones. */
+        providerThrottling: z
+          .object({
+            hubspot: throttleSchema({ rateLimit: 100, burstLimit: 200 }),
+            shopify: throttleSchema({ rateLimit: 200, burstLimit: 400 }),
+            salesforce: throttleSchema({ rateLimit: 50, burstLimit: 100 }),
+          } satisfies Record<ProviderName, unknown>)
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    waf: z
+      .object({
+        /**
+         * Requests one IP address may send per 60 s before WAF answers 429. High on purpose:
+         * providers deliver bursts (bulk imports, flash sales) from a handful of egress IPs, so a
+         * low per-IP limit would throttle the legitimate sender; it stops floods from single hosts.
+         */
+        ipRateLimitPerMinute: z.number().int().min(10).max(2_000_000_000).default(3000),
+        /** CIDR blocks (IPv4 or IPv6) refused outright. */
+        blockedCidrs: z
+          .array(wafCidr)
+          .max(10_000)
+          .refine((list) => new Set(list).size === list.length, { message: 'must not repeat a CIDR block' })
+          .default([]),
       })
       .strict()
       .prefault({}),
@@ -118,11 +272,17 @@ export const configSchema = z
         path: ['autoPauseMinutes'],
       }),
   })
-  .strict();
+  .strict()
+  .refine((config) => config.payloadRetentionDays >= config.eventLogRetentionDays, {
+    message:
+      'payloadRetentionDays must not be below eventLogRetentionDays (log entries point at their payloads)',
+    path: ['payloadRetentionDays'],
+  });
 
 export type WebhooksConfig = z.infer<typeof configSchema>;
 export type WebhooksConfigInput = z.input<typeof configSchema>;
 export type ProcessorConfig = WebhooksConfig['processors'][Priority];
+export type ThrottleConfig = WebhooksConfig['api']['providerThrottling'][ProviderName];
 
 export { PRIORITIES, type Priority };
 

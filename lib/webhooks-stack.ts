@@ -3,8 +3,10 @@ import type { Construct } from 'constructs';
 import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
 import { Auth } from './constructs/auth';
 import { Database } from './constructs/database';
+import { EdgeProtection } from './constructs/edge-protection';
 import type { FunctionDefaults } from './constructs/house-function';
-import { Ingestion } from './constructs/ingestion';
+import { Ingestion, PROVIDER_TITLES } from './constructs/ingestion';
+import { PayloadStore } from './constructs/payload-store';
 import { Processing } from './constructs/processing';
 import { PriorityQueues } from './constructs/queues';
 import { Realtime } from './constructs/realtime';
@@ -17,11 +19,13 @@ export interface WebhooksStackProps extends StackProps {
 /** The whole system in one stack: one construct per concern, wired together here and nowhere else. */
 export class WebhooksStack extends Stack {
   public readonly storage: Storage;
+  public readonly payloads: PayloadStore;
   public readonly queues: PriorityQueues;
   public readonly database: Database;
   public readonly auth: Auth;
   public readonly realtime: Realtime;
   public readonly ingestion: Ingestion;
+  public readonly edge: EdgeProtection;
   public readonly processing: Processing;
 
   constructor(scope: Construct, id: string, props: WebhooksStackProps) {
@@ -36,6 +40,11 @@ export class WebhooksStack extends Stack {
     };
 
     this.storage = new Storage(this, 'Storage', { removalPolicy });
+    this.payloads = new PayloadStore(this, 'Payloads', {
+      payloadRetention: Duration.days(config.payloadRetentionDays),
+      accessLogRetention: Duration.days(config.logRetentionDays),
+      removalPolicy,
+    });
     this.queues = new PriorityQueues(this, 'Queues', {
       processorTimeouts: Object.fromEntries(
         PRIORITIES.map((priority) => [
@@ -62,17 +71,37 @@ export class WebhooksStack extends Stack {
     this.ingestion = new Ingestion(this, 'Ingestion', {
       providers: config.providers,
       queues: this.queues.queues,
+      payloadBucket: this.payloads.bucket,
       stageName: config.stage,
       throttling: { rateLimit: config.api.throttlingRateLimit, burstLimit: config.api.throttlingBurstLimit },
+      providerThrottling: config.api.providerThrottling,
       tracing: config.api.tracing,
+      createCloudWatchRole: config.api.createCloudWatchRole,
+      ingest: config.ingest,
+      priorities: config.priorities,
+      hubspot: config.hubspot,
+      salesforce: config.salesforce,
       removalPolicy,
       functionDefaults,
+    });
+    // The WebSocket stage's access logs use the same account-level role: on a fresh account its
+    // first deployment must wait for the setting (the REST stage waits by itself).
+    if (this.ingestion.cloudWatchAccount) {
+      this.realtime.stage.node.addDependency(this.ingestion.cloudWatchAccount);
+    }
+    this.edge = new EdgeProtection(this, 'Edge', {
+      stage: this.ingestion.api.deploymentStage,
+      ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+      blockedCidrs: config.waf.blockedCidrs,
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: removalPolicy,
     });
     this.processing = new Processing(this, 'Processing', {
       queues: this.queues.queues,
       processors: config.processors,
       eventLog: this.storage.eventLogRef,
       connections: this.storage.connectionsRef,
+      payloadBucket: this.payloads.bucket,
       database: this.database,
       realtime: this.realtime,
       eventLogRetentionDays: config.eventLogRetentionDays,
@@ -83,17 +112,27 @@ export class WebhooksStack extends Stack {
       description: 'Base of every provider webhook URL (REST API stage)',
       value: this.ingestion.baseUrl,
     });
-    for (const [provider, ingest] of Object.entries(this.ingestion.providers)) {
-      const title = provider.charAt(0).toUpperCase() + provider.slice(1);
+    for (const provider of config.providers) {
+      const ingest = this.ingestion.providers[provider];
+      if (!ingest) continue;
+      const title = PROVIDER_TITLES[provider];
       new CfnOutput(this, `${title}WebhookUrl`, {
         description: `Register this URL with ${title}`,
         value: ingest.url,
       });
       new CfnOutput(this, `${title}SecretArn`, {
-        description: `Secret to set to the ${title} app's signing secret`,
+        description: `Secret to set to the ${title} signing secret`,
         value: ingest.secret.secretArn,
       });
     }
+    new CfnOutput(this, 'WebAclArn', {
+      description: 'WAF web ACL in front of the webhook API',
+      value: this.edge.webAcl.attrArn,
+    });
+    new CfnOutput(this, 'PayloadBucketName', {
+      description: 'Claim-check bucket of payloads too large for SQS',
+      value: this.payloads.bucket.bucketName,
+    });
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'Dashboard WebSocket URL',
       value: this.realtime.webSocketUrl,

@@ -28,13 +28,53 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
+/** Real webhook payloads nest a few levels; anything deeper is hostile or broken. */
+export const MAX_JSON_DEPTH = 64;
+
 export function parseJsonBody(bytes: Uint8Array): unknown {
   const text = decodeUtf8(bytes);
+  let value: unknown;
   try {
-    return parseJsonExact(text);
+    value = parseJsonExact(text);
   } catch {
     throw new BadRequestError('Body must be valid JSON');
   }
+  return storable(value);
+}
+
+/**
+ * Checks the nesting depth (serializing deeper documents would overflow the stack) and makes every
+ * string storable: Postgres jsonb refuses U+0000 and unpaired surrogates, which JSON allows, so a
+ * delivery carrying one could otherwise be accepted and then fail forever. They are removed or
+ * replaced (U+FFFD) in place; everything else is kept exactly.
+ */
+function storable(root: unknown): unknown {
+  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 1 }];
+  let clean = root;
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop() as { value: unknown; depth: number };
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_JSON_DEPTH) throw new BadRequestError(`Body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    const container = value as Record<string, unknown>;
+    for (const key of Object.keys(container)) {
+      const child = container[key];
+      if (typeof child === 'string') {
+        if (!isStorable(child)) container[key] = toStorable(child);
+      } else if (typeof child === 'object' && child !== null) {
+        stack.push({ value: child, depth: depth + 1 });
+      }
+    }
+  }
+  if (typeof root === 'string' && !isStorable(root)) clean = toStorable(root);
+  return clean;
+}
+
+function isStorable(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
+}
+
+function toStorable(text: string): string {
+  return text.replaceAll('\u0000', '').toWellFormed();
 }
 
 /** A body holding one event or an array of 1..max events. */

@@ -11,8 +11,10 @@ import {
   OutputFormat,
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { wildcardResourceFinding } from '../nag';
 import { REPO_ROOT } from '../paths';
 
 /** The runtime every function runs on (DESIGN.md: Node.js 22 on arm64). */
@@ -48,6 +50,14 @@ const TABLE_ACTIONS: Record<TableAccess, string[]> = {
     'dynamodb:BatchWriteItem',
   ],
   readDelete: [...READ_ACTIONS, 'dynamodb:DeleteItem'],
+};
+
+/** Object-level access to a bucket: write new objects, or read them. Never list, delete or bucket-level. */
+export type ObjectAccess = 'put' | 'get';
+
+const OBJECT_ACTIONS: Record<ObjectAccess, string> = {
+  put: 's3:PutObject',
+  get: 's3:GetObject',
 };
 
 /** Settings shared by every function of the stack, derived once from the typed config. */
@@ -171,6 +181,23 @@ export class HouseFunction extends NodejsFunction {
       actions: TABLE_ACTIONS[access],
       resourceArns: [arn, ...(table.indexNames ?? []).map((index) => `${arn}/index/${index}`)],
     });
+    return this;
+  }
+
+  /**
+   * Sets an environment variable to a bucket's name and grants one object-level action (PutObject
+   * or GetObject) on the bucket's objects, nothing on the bucket itself.
+   */
+  bindBucket(envName: string, bucket: IBucket, access: ObjectAccess): this {
+    this.addEnvironment(envName, bucket.bucketName);
+    const objects = bucket.arnForObjects('*');
+    iam.Grant.addToPrincipal({ grantee: this, actions: [OBJECT_ACTIONS[access]], resourceArns: [objects] });
+    if (this.role) {
+      Validations.of(this.role).acknowledge({
+        id: wildcardResourceFinding(this, objects),
+        reason: `Object keys are derived at runtime from the provider and delivery id; the grant is ${OBJECT_ACTIONS[access]} alone, on the objects of this one bucket.`,
+      });
+    }
     return this;
   }
 

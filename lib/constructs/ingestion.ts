@@ -1,10 +1,12 @@
 import { type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { ProviderName } from '../../shared/envelope';
-import type { Priority } from '../config';
+import type { Priority, ThrottleConfig, WebhooksConfig } from '../config';
+import { managedPolicyFinding } from '../nag';
 import { type FunctionDefaults, HouseFunction } from './house-function';
 import type { PriorityQueue } from './queues';
 
@@ -12,9 +14,21 @@ export interface IngestionProps {
   /** One route, ingest function and signing secret each; the entry is `functions/ingest/{provider}.ts`. */
   readonly providers: readonly ProviderName[];
   readonly queues: Record<Priority, PriorityQueue>;
+  /** The claim-check bucket: ingest functions may only put objects into it. */
+  readonly payloadBucket: IBucket;
   readonly stageName: string;
-  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Stage-wide limits, for anything without a per-provider override. */
+  readonly throttling: ThrottleConfig;
+  /** Limits of each provider's route, `/api/webhooks/{provider}`. */
+  readonly providerThrottling: Record<ProviderName, ThrottleConfig>;
   readonly tracing: boolean;
+  /** Create the API Gateway CloudWatch Logs role and set it on the account. */
+  readonly createCloudWatchRole: boolean;
+  readonly ingest: WebhooksConfig['ingest'];
+  /** Priority overrides (config `priorities`), passed as PRIORITY_OVERRIDES. */
+  readonly priorities: WebhooksConfig['priorities'];
+  readonly hubspot: WebhooksConfig['hubspot'];
+  readonly salesforce: WebhooksConfig['salesforce'];
   /** Of the provider secrets. */
   readonly removalPolicy: RemovalPolicy;
   readonly functionDefaults: FunctionDefaults;
@@ -29,17 +43,46 @@ export interface ProviderIngest {
   readonly url: string;
 }
 
-const TITLES: Record<ProviderName, string> = {
+/** Display names, also the prefix of each provider's construct ids and stack outputs. */
+export const PROVIDER_TITLES: Record<ProviderName, string> = {
   hubspot: 'HubSpot',
   shopify: 'Shopify',
   salesforce: 'Salesforce',
 };
 
+/** How each provider authenticates its deliveries, for descriptions and acknowledgments. */
+const PROVIDER_AUTH: Record<ProviderName, { readonly secret: string; readonly request: string }> = {
+  hubspot: {
+    secret: "The HubSpot app's client secret, the key of its webhook signatures.",
+    request:
+      'every delivery carries an HMAC-SHA256 signature (X-HubSpot-Signature-v3) over method, URL, body and timestamp.',
+  },
+  shopify: {
+    secret: "The Shopify app's client secret, the key of its webhook signatures.",
+    request: 'every delivery carries an HMAC-SHA256 signature of the raw body (X-Shopify-Hmac-Sha256).',
+  },
+  salesforce: {
+    secret: 'The HS256 key Salesforce signs its bearer tokens (JWT) with.',
+    request:
+      'deliveries carry a JWT signed by the org (HS256 with this secret, or RS256 against the configured public key), and Outbound Messages are accepted only from the configured org id.',
+  },
+};
+
+/** The error body of API Gateway's own answers, in the API's one error shape. */
+function errorTemplate(code: string, message: string): Record<string, string> {
+  return { 'application/json': JSON.stringify({ success: false, error: { code, message } }) };
+}
+
+/** Gateway response header values are mapping expressions: static values are single-quoted. */
+const JSON_HEADERS = { 'Content-Type': "'application/json'", 'Cache-Control': "'no-store'" };
+
 /**
- * The public webhook REST API: `POST /api/webhooks/{provider}` per configured provider, each served
+ * The public webhook REST API: `ANY /api/webhooks/{provider}` per configured provider, each served
  * by its own ingest Lambda that verifies the provider's signature over the raw body (all media
- * types arrive base64, byte-exact) and enqueues to the priority FIFO queues. Regional endpoint,
- * stage throttling, access and error logging.
+ * types arrive base64, byte-exact) and enqueues to the priority FIFO queues; other methods reach
+ * the Lambda too, which answers 405 with an Allow header. Regional endpoint, stage and
+ * per-provider throttling, access and error logging, and API Gateway's own errors (unknown path,
+ * too large, throttled, WAF block, 5xx) answered as JSON in the same error shape.
  */
 export class Ingestion extends Construct {
   public readonly api: apigw.RestApi;
@@ -48,6 +91,11 @@ export class Ingestion extends Construct {
   /** `https://{api}.execute-api.{region}.{suffix}/{stage}`: what the provider URLs start with. */
   public readonly baseUrl: string;
   public readonly providers: Partial<Record<ProviderName, ProviderIngest>> = {};
+  /**
+   * The account-wide API Gateway setting naming the CloudWatch Logs role, when this stack creates
+   * it: every stage that logs (the WebSocket one too) must be deployed after it.
+   */
+  public readonly cloudWatchAccount?: apigw.CfnAccount;
 
   constructor(scope: Construct, id: string, props: IngestionProps) {
     super(scope, id);
@@ -62,7 +110,10 @@ export class Ingestion extends Construct {
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
       // Every body reaches the Lambda base64-encoded and byte-exact, as signature checks need.
       binaryMediaTypes: ['*/*'],
-      cloudWatchRole: false,
+      // Execution and access logging need the account's API Gateway CloudWatch role, which a fresh
+      // account lacks. The role and the account setting are retained on stack deletion: the
+      // setting is account-wide and other APIs may rely on it.
+      cloudWatchRole: props.createCloudWatchRole,
       deployOptions: {
         stageName: props.stageName,
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
@@ -74,8 +125,34 @@ export class Ingestion extends Construct {
         tracingEnabled: props.tracing,
         throttlingRateLimit: props.throttling.rateLimit,
         throttlingBurstLimit: props.throttling.burstLimit,
+        methodOptions: Object.fromEntries(
+          props.providers.map((provider) => [
+            // `/{resourcePath}/{httpMethod}`: every method of the provider's resource (its one ANY
+            // method, whatever verb arrives). A method setting replaces the stage-wide one as a
+            // whole, so logging and metrics are repeated next to the limits.
+            `/api/webhooks/${provider}/*`,
+            {
+              loggingLevel: apigw.MethodLoggingLevel.ERROR,
+              dataTraceEnabled: false,
+              metricsEnabled: true,
+              throttlingRateLimit: props.providerThrottling[provider].rateLimit,
+              throttlingBurstLimit: props.providerThrottling[provider].burstLimit,
+            } satisfies apigw.MethodDeploymentOptions,
+          ]),
+        ),
       },
     });
+    const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
+    if (cloudWatchRole) {
+      Validations.of(cloudWatchRole).acknowledge({
+        id: managedPolicyFinding('service-role/AmazonAPIGatewayPushToCloudWatchLogs'),
+        reason:
+          'AmazonAPIGatewayPushToCloudWatchLogs is the AWS managed policy API Gateway documents for its account-level CloudWatch Logs role; API Gateway creates the log groups of every stage itself, so it cannot be scoped to ours.',
+      });
+    }
+    const account = this.api.node.tryFindChild('Account');
+    if (account instanceof apigw.CfnAccount) this.cloudWatchAccount = account;
+    this.addGatewayResponses();
     const stack = Stack.of(this);
     // Composed from the API id, not api.url: a function holding the URL of its own API's stage
     // would close the cycle Lambda -> Stage -> Deployment -> Method -> Lambda.
@@ -84,11 +161,6 @@ export class Ingestion extends Construct {
     this.webhooksResource = this.api.root.addResource('api').addResource('webhooks');
     for (const provider of props.providers) this.addProvider(provider, props);
 
-    Validations.of(this.api.deploymentStage).acknowledge({
-      id: 'AwsSolutions-APIG3',
-      reason:
-        'The WAF web ACL (per-IP rate-based rule, AWS managed rule groups, IP sets) is a planned follow-up issue; until then stage throttling bounds the load.',
-    });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG2',
       reason:
@@ -96,17 +168,53 @@ export class Ingestion extends Construct {
     });
   }
 
+  /** API Gateway's own answers (no Lambda involved), as JSON in the API's one error shape. */
+  private addGatewayResponses(): void {
+    // An unknown path (e.g. an unconfigured provider) is reported as a missing token by REST APIs.
+    this.api.addGatewayResponse('NotFound', {
+      type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+      statusCode: '404',
+      responseHeaders: JSON_HEADERS,
+      templates: errorTemplate('not_found', 'No such route'),
+    });
+    this.api.addGatewayResponse('PayloadTooLarge', {
+      type: apigw.ResponseType.REQUEST_TOO_LARGE,
+      statusCode: '413',
+      responseHeaders: JSON_HEADERS,
+      templates: errorTemplate('payload_too_large', 'Request body too large'),
+    });
+    this.api.addGatewayResponse('Throttled', {
+      type: apigw.ResponseType.THROTTLED,
+      statusCode: '429',
+      responseHeaders: { ...JSON_HEADERS, 'Retry-After': "'1'" },
+      templates: errorTemplate('throttled', 'Too many requests, retry later'),
+    });
+    this.api.addGatewayResponse('WafFiltered', {
+      type: apigw.ResponseType.WAF_FILTERED,
+      statusCode: '403',
+      responseHeaders: JSON_HEADERS,
+      templates: errorTemplate('forbidden', 'Request blocked'),
+    });
+    // Keeps each 5xx status (502, 504...) and replaces only the body: never a stack trace.
+    this.api.addGatewayResponse('Default5xx', {
+      type: apigw.ResponseType.DEFAULT_5XX,
+      responseHeaders: JSON_HEADERS,
+      templates: errorTemplate('internal_error', 'Internal error'),
+    });
+  }
+
   private addProvider(provider: ProviderName, props: IngestionProps): void {
-    const title = TITLES[provider];
+    const title = PROVIDER_TITLES[provider];
     const upper = provider.toUpperCase();
+    const auth = PROVIDER_AUTH[provider];
     const secret = new secretsmanager.Secret(this, `${title}Secret`, {
-      description: `${title} webhook signing secret. Created with a random placeholder: replace the value with the ${title} app's secret (or a JSON array of accepted secrets, current first, while rotating).`,
+      description: `${auth.secret} Created with a random placeholder: replace the value (or store a JSON array of accepted secrets, current first, while rotating).`,
       generateSecretString: { passwordLength: 48, excludePunctuation: true },
       removalPolicy: props.removalPolicy,
     });
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
-      reason: `The value is the ${title} app's signing secret, issued by ${title}; it is rotated there and pasted here by the operator (the ingest function accepts a list of secrets during the overlap), so no rotation Lambda can generate it.`,
+      reason: `The value is shared with ${title} and set on its side (${auth.secret}); it is rotated there and pasted here by the operator (the ingest function accepts a list of secrets during the overlap), so no rotation Lambda can generate it.`,
     });
 
     const fn = new HouseFunction(this, `${title}Function`, {
@@ -119,14 +227,22 @@ export class Ingestion extends Construct {
         QUEUE_URL_MEDIUM: props.queues.medium.queue.queueUrl,
         QUEUE_URL_LOW: props.queues.low.queue.queueUrl,
         WEBHOOK_BASE_URL: this.baseUrl,
+        MAX_BODY_BYTES: String(props.ingest.maxBodyBytes),
+        CLAIM_CHECK_BYTES: String(props.ingest.claimCheckBytes),
+        PRIORITY_OVERRIDES: JSON.stringify(props.priorities),
+        ...providerEnvironment(provider, props),
       },
-    }).bindSecret(`${upper}_SECRET_ARN`, secret);
+    })
+      .bindSecret(`${upper}_SECRET_ARN`, secret)
+      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put');
     for (const { queue } of Object.values(props.queues)) queue.grant(fn, 'sqs:SendMessage');
 
+    // ANY, so that a wrong method reaches the function and gets its 405 with an Allow header
+    // instead of API Gateway's 403 "Missing Authentication Token".
     const method = this.webhooksResource
       .addResource(provider)
-      .addMethod('POST', new apigw.LambdaIntegration(fn, { proxy: true, allowTestInvoke: false }));
-    const reason = `${title} cannot present a token: every request is authenticated by its HMAC signature, verified over the raw body in the ingest Lambda before anything is enqueued.`;
+      .addMethod('ANY', new apigw.LambdaIntegration(fn, { proxy: true, allowTestInvoke: false }));
+    const reason = `${title} cannot use an API Gateway authorizer or Cognito: ${auth.request} The ingest function verifies it before anything is enqueued, with the same code as the local stack.`;
     Validations.of(method).acknowledge({ id: 'AwsSolutions-APIG4', reason });
     Validations.of(method).acknowledge({ id: 'AwsSolutions-COG4', reason });
 
@@ -136,5 +252,23 @@ export class Ingestion extends Construct {
       method,
       url: `${this.baseUrl}/api/webhooks/${provider}`,
     };
+  }
+}
+
+/** Settings only one provider's verifier reads; optional ones are set only when configured. */
+function providerEnvironment(provider: ProviderName, props: IngestionProps): Record<string, string> {
+  switch (provider) {
+    case 'hubspot':
+      return { HUBSPOT_ACCEPT_LEGACY_SIGNATURES: String(props.hubspot.acceptLegacySignatures) };
+    case 'salesforce': {
+      const { publicKeyPem, audience, orgId } = props.salesforce;
+      return {
+        ...(publicKeyPem !== undefined && { SALESFORCE_PUBLIC_KEY: publicKeyPem }),
+        ...(audience !== undefined && { SALESFORCE_AUDIENCE: audience }),
+        ...(orgId !== undefined && { SALESFORCE_ORG_ID: orgId }),
+      };
+    }
+    case 'shopify':
+      return {};
   }
 }

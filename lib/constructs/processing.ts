@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PRIORITIES, type Priority, type ProcessorConfig } from '../config';
@@ -13,6 +14,8 @@ export interface ProcessingProps {
   readonly processors: Record<Priority, ProcessorConfig>;
   readonly eventLog: TableRef;
   readonly connections: TableRef;
+  /** The claim-check bucket: processors may only read objects from it. */
+  readonly payloadBucket: IBucket;
   readonly database: {
     readonly cluster: DatabaseCluster;
     readonly secret: ISecret;
@@ -52,7 +55,8 @@ export class Processing extends Construct {
       })
         .bindTable('EVENT_LOG_TABLE', props.eventLog, 'readWrite')
         // Broadcasting reads the subscribed connections and deletes the ones API Gateway reports gone.
-        .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete');
+        .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete')
+        .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'get');
       props.database.cluster.grantDataApiAccess(fn);
       props.realtime.grantPostToConnections(fn);
 

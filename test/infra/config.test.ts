@@ -1,5 +1,12 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
+
+function publicKeyPem(type: 'rsa' | 'ed25519'): string {
+  const { publicKey } =
+    type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 1024 }) : generateKeyPairSync('ed25519');
+  return publicKey.export({ type: 'spki', format: 'pem' }).toString();
+}
 
 describe('stack configuration', () => {
   it('fills every default from an empty context', () => {
@@ -9,7 +16,21 @@ describe('stack configuration', () => {
       removalPolicy: 'retain',
       logRetentionDays: 30,
       eventLogRetentionDays: 30,
-      providers: ['shopify'],
+      payloadRetentionDays: 30,
+      providers: ['hubspot', 'shopify', 'salesforce'],
+      priorities: {},
+      ingest: { maxBodyBytes: 4_194_304, claimCheckBytes: 196_608 },
+      hubspot: { acceptLegacySignatures: true },
+      salesforce: {},
+      api: {
+        createCloudWatchRole: true,
+        providerThrottling: {
+          hubspot: { rateLimit: 100, burstLimit: 200 },
+          shopify: { rateLimit: 200, burstLimit: 400 },
+          salesforce: { rateLimit: 50, burstLimit: 100 },
+        },
+      },
+      waf: { ipRateLimitPerMinute: 3000, blockedCidrs: [] },
       queues: { maxReceiveCount: 5 },
       database: { name: 'webhooks', minCapacity: 0.5, maxCapacity: 4, deletionProtection: true },
       processors: {
@@ -23,6 +44,19 @@ describe('stack configuration', () => {
   it('merges a partial processor override with the defaults of that priority', () => {
     const config = parseConfig({ processors: { high: { batchSize: 2 } } });
     expect(config.processors.high).toEqual({ batchSize: 2, maxConcurrency: 20, timeoutSeconds: 30 });
+  });
+
+  it('accepts exact and prefix priority keys, CIDR blocks of both families and Salesforce settings', () => {
+    const pem = publicKeyPem('rsa');
+    const config = parseConfig({
+      priorities: { 'shopify:orders/updated': 'high', 'hubspot:contact.*': 'low', 'salesforce:*': 'medium' },
+      waf: { blockedCidrs: ['203.0.113.0/24', '2001:db8::/32'] },
+      salesforce: { publicKeyPem: pem, audience: 'https://hooks.example.com', orgId: '00D000000000001' },
+      api: { providerThrottling: { hubspot: { burstLimit: 500 } } },
+    });
+    expect(config.priorities['salesforce:*']).toBe('medium');
+    expect(config.salesforce.publicKeyPem).toBe(pem);
+    expect(config.api.providerThrottling.hubspot).toEqual({ rateLimit: 100, burstLimit: 500 });
   });
 
   it('accepts the JSON text that `cdk -c webhooks=...` passes', () => {
@@ -44,6 +78,48 @@ describe('stack configuration', () => {
     ['an unknown provider', { providers: ['stripe'] }, /providers/],
     ['a misspelt key', { stge: 'dev' }, /stge/],
     ['a stage name API Gateway refuses', { stage: 'prod/v1' }, /stage/],
+    [
+      'payloads expiring before their event log entries',
+      { eventLogRetentionDays: 60, payloadRetentionDays: 30 },
+      /payloadRetentionDays must not be below eventLogRetentionDays/,
+    ],
+    [
+      'payloads expiring before a dead letter can be redriven',
+      { payloadRetentionDays: 7 },
+      /payloadRetentionDays/,
+    ],
+    [
+      'a claim-check threshold above one SQS message',
+      { ingest: { claimCheckBytes: 262_145 } },
+      /claimCheckBytes/,
+    ],
+    ['a body limit above what Lambda accepts', { ingest: { maxBodyBytes: 6_000_000 } }, /maxBodyBytes/],
+    ['an unknown priority', { priorities: { 'shopify:orders/create': 'urgent' } }, /priorities/],
+    [
+      'a priority key of an unknown provider',
+      { priorities: { 'stripe:charge.succeeded': 'high' } },
+      /priorities/,
+    ],
+    ['a priority key without provider', { priorities: { 'orders/create': 'high' } }, /provider:eventType/],
+    ['a wildcard inside a priority key', { priorities: { 'shopify:*/create': 'high' } }, /priorities/],
+    [
+      'priority overrides too large for the Lambda environment',
+      {
+        priorities: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`shopify:topic/${i}`, 'low'])),
+      },
+      /4 KB/,
+    ],
+    ['a CIDR block that is not one', { waf: { blockedCidrs: ['203.0.113.7'] } }, /blockedCidrs/],
+    ['a /0 block list entry', { waf: { blockedCidrs: ['0.0.0.0/0'] } }, /\/0/],
+    ['a WAF rate limit below its minimum', { waf: { ipRateLimitPerMinute: 5 } }, /ipRateLimitPerMinute/],
+    [
+      'throttling for an unknown provider',
+      { api: { providerThrottling: { stripe: { rateLimit: 1 } } } },
+      /stripe/,
+    ],
+    ['a Salesforce key that is not PEM', { salesforce: { publicKeyPem: 'abc' } }, /PUBLIC KEY/],
+    ['a Salesforce key that is not RSA', { salesforce: { publicKeyPem: publicKeyPem('ed25519') } }, /RSA/],
+    ['a Salesforce org id of the wrong shape', { salesforce: { orgId: '001000000000001' } }, /orgId/],
   ])('rejects %s', (_, raw, message) => {
     expect(() => parseConfig(raw)).toThrow(message);
   });

@@ -78,13 +78,15 @@ describe('cdk-nag AwsSolutions', () => {
     }
   });
 
-  it('stays clean with tracing on, deletion protection off and an auto-pausing database', () => {
+  it('stays clean with tracing on, data destroyed, no CloudWatch role, an IP block list and one provider', () => {
     // Exercises the acknowledgments that depend on configuration; bundling is skipped (it adds no resource).
     const variant = buildTestApp(
       {
         removalPolicy: 'destroy',
+        providers: ['salesforce'],
         lambda: { tracing: true },
-        api: { tracing: true },
+        api: { tracing: true, createCloudWatchRole: false },
+        waf: { blockedCidrs: ['203.0.113.0/24', '2001:db8::/32'] },
         database: { minCapacity: 0, autoPauseMinutes: 10, deletionProtection: false },
       },
       { bundling: false, cloudFormationValidation: false },

@@ -4,6 +4,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRIORITIES } from '../../lib/config';
 import { MIGRATIONS_DIR, migrationsHash } from '../../lib/constructs/database';
+import { PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
 
 type Json = Record<string, unknown>;
@@ -82,7 +83,25 @@ function resourcesOf(statement: Json): unknown[] {
   return Array.isArray(resource) ? resource : [resource];
 }
 
-const SERVICES = ['ingest-shopify', 'process', 'ws-connect', 'ws-disconnect', 'ws-message', 'migrate'];
+const INGEST_SERVICES = PROVIDER_NAMES.map((provider) => `ingest-${provider}`);
+const SERVICES = [...INGEST_SERVICES, 'process', 'ws-connect', 'ws-disconnect', 'ws-message', 'migrate'];
+
+/** The logical id of a construct's CloudFormation resource. */
+function logicalId(construct: { node: { defaultChild?: unknown } }): string {
+  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
+}
+
+/** The path of an API Gateway resource, from its PathPart and parents. */
+function pathOf(resourceId: string): string {
+  const resource = props(resourceId);
+  const parent = resource.ParentId as { Ref?: string };
+  return `${parent.Ref ? pathOf(parent.Ref) : ''}/${resource.PathPart as string}`;
+}
+
+/** Statements of a function's role that grant something on S3. */
+function s3StatementsOf(functionId: string): Json[] {
+  return statementsOf(functionId).filter((s) => actionsOf(s).some((action) => action.startsWith('s3:')));
+}
 
 describe('priority queues', () => {
   const mainQueues = () =>
@@ -221,7 +240,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(8);
+    expect(logGroups.size).toBe(10);
   });
 
   it('gives no function role an AWS managed policy', () => {
@@ -230,14 +249,24 @@ describe('functions', () => {
     }
   });
 
+  const INGEST_ENV = [
+    'QUEUE_URL_HIGH',
+    'QUEUE_URL_MEDIUM',
+    'QUEUE_URL_LOW',
+    'WEBHOOK_BASE_URL',
+    'PAYLOAD_BUCKET',
+    'MAX_BODY_BYTES',
+    'CLAIM_CHECK_BYTES',
+    'PRIORITY_OVERRIDES',
+  ];
   it.each([
-    [
-      'ingest-shopify',
-      ['QUEUE_URL_HIGH', 'QUEUE_URL_MEDIUM', 'QUEUE_URL_LOW', 'WEBHOOK_BASE_URL', 'SHOPIFY_SECRET_ARN'],
-    ],
+    ['ingest-shopify', [...INGEST_ENV, 'SHOPIFY_SECRET_ARN']],
+    ['ingest-hubspot', [...INGEST_ENV, 'HUBSPOT_SECRET_ARN', 'HUBSPOT_ACCEPT_LEGACY_SIGNATURES']],
+    ['ingest-salesforce', [...INGEST_ENV, 'SALESFORCE_SECRET_ARN']],
     [
       'process',
       [
+        'PAYLOAD_BUCKET',
         'EVENT_LOG_TABLE',
         'CONNECTIONS_TABLE',
         'DB_CLUSTER_ARN',
@@ -257,19 +286,48 @@ describe('functions', () => {
     }
   });
 
-  it('points the ingest function at the three main queues and its own API stage without referencing the stage', () => {
-    const variables = env(functionOf('ingest-shopify'));
-    const { queues } = fixture.stack.queues;
-    for (const priority of PRIORITIES) {
-      const queueId = fixture.stack.getLogicalId(queues[priority].queue.node.defaultChild as never);
-      expect(variables[`QUEUE_URL_${priority.toUpperCase()}`]).toEqual({ Ref: queueId });
+  it.each(INGEST_SERVICES)(
+    'points %s at the three main queues and its own API stage without referencing the stage',
+    (service) => {
+      const variables = env(functionOf(service));
+      const { queues } = fixture.stack.queues;
+      for (const priority of PRIORITIES) {
+        expect(variables[`QUEUE_URL_${priority.toUpperCase()}`]).toEqual({
+          Ref: logicalId(queues[priority].queue),
+        });
+      }
+      const restApiId = ofType('AWS::ApiGateway::RestApi')[0]?.[0];
+      const baseUrl = JSON.stringify(variables.WEBHOOK_BASE_URL);
+      expect(baseUrl).toContain(`{"Ref":"${restApiId}"}`);
+      expect(baseUrl).toMatch(/\/prod"\]\]\}$/);
+      for (const [id] of [...ofType('AWS::ApiGateway::Stage'), ...ofType('AWS::ApiGateway::Deployment')]) {
+        expect(baseUrl).not.toContain(id);
+      }
+    },
+  );
+
+  it('gives every ingest function the body limits, claim-check bucket and priority overrides of the config', () => {
+    const bucketId = logicalId(fixture.stack.payloads.bucket);
+    for (const service of INGEST_SERVICES) {
+      expect(env(functionOf(service))).toMatchObject({
+        MAX_BODY_BYTES: '4194304',
+        CLAIM_CHECK_BYTES: '196608',
+        PRIORITY_OVERRIDES: '{}',
+        PAYLOAD_BUCKET: { Ref: bucketId },
+      });
     }
-    const restApiId = ofType('AWS::ApiGateway::RestApi')[0]?.[0];
-    const baseUrl = JSON.stringify(variables.WEBHOOK_BASE_URL);
-    expect(baseUrl).toContain(`{"Ref":"${restApiId}"}`);
-    expect(baseUrl).toMatch(/\/prod"\]\]\}$/);
-    for (const [id] of [...ofType('AWS::ApiGateway::Stage'), ...ofType('AWS::ApiGateway::Deployment')]) {
-      expect(baseUrl).not.toContain(id);
+  });
+
+  it('passes provider settings only to their provider, and optional Salesforce ones only when configured', () => {
+    const names = (service: string) => Object.keys(env(functionOf(service)));
+    expect(env(functionOf('ingest-hubspot')).HUBSPOT_ACCEPT_LEGACY_SIGNATURES).toBe('true');
+    for (const service of ['ingest-shopify', 'ingest-salesforce']) {
+      expect(names(service)).not.toContain('HUBSPOT_ACCEPT_LEGACY_SIGNATURES');
+    }
+    for (const service of INGEST_SERVICES) {
+      expect(names(service).filter((name) => /^SALESFORCE_(PUBLIC_KEY|AUDIENCE|ORG_ID)$/.test(name))).toEqual(
+        [],
+      );
     }
   });
 
@@ -281,23 +339,87 @@ describe('functions', () => {
 });
 
 describe('ingest permissions', () => {
-  it('lets the ingest role send to the three main queues and nothing else on SQS', () => {
-    const sqsStatements = statementsOf(functionOf('ingest-shopify')).filter((s) =>
+  it.each(INGEST_SERVICES)('lets %s send to the three main queues and nothing else on SQS', (service) => {
+    const sqsStatements = statementsOf(functionOf(service)).filter((s) =>
       actionsOf(s).some((action) => action.startsWith('sqs:')),
     );
     expect(new Set(sqsStatements.flatMap(actionsOf))).toEqual(new Set(['sqs:SendMessage']));
-    const mainQueueIds = PRIORITIES.map((p) =>
-      fixture.stack.getLogicalId(fixture.stack.queues.queues[p].queue.node.defaultChild as never),
-    );
+    const mainQueueIds = PRIORITIES.map((p) => logicalId(fixture.stack.queues.queues[p].queue));
     expect(new Set(sqsStatements.flatMap(resourcesOf).map(target))).toEqual(new Set(mainQueueIds));
   });
 
-  it('lets the ingest role read its provider secret', () => {
-    const secretRef = env(functionOf('ingest-shopify')).SHOPIFY_SECRET_ARN;
-    const reads = statementsOf(functionOf('ingest-shopify')).filter((s) =>
-      actionsOf(s).includes('secretsmanager:GetSecretValue'),
-    );
-    expect(reads.flatMap(resourcesOf)).toEqual([secretRef]);
+  it('lets each ingest role read its own provider secret and no other', () => {
+    const secretIds = new Set<string>();
+    for (const provider of PROVIDER_NAMES) {
+      const fn = functionOf(`ingest-${provider}`);
+      const secretRef = env(fn)[`${provider.toUpperCase()}_SECRET_ARN`];
+      const reads = statementsOf(fn).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'));
+      expect(reads.flatMap(resourcesOf)).toEqual([secretRef]);
+      secretIds.add(target(secretRef));
+    }
+    expect(secretIds.size).toBe(PROVIDER_NAMES.length);
+  });
+
+  it('lets ingest roles only put objects into the payload bucket, and processors only get them', () => {
+    const bucketId = logicalId(fixture.stack.payloads.bucket);
+    const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/*']] };
+    const expectOnly = (functionId: string, action: string) => {
+      const statements = s3StatementsOf(functionId);
+      expect(statements.flatMap(actionsOf)).toEqual([action]);
+      expect(statements.flatMap(resourcesOf)).toEqual([objects]);
+    };
+    for (const service of INGEST_SERVICES) expectOnly(functionOf(service), 's3:PutObject');
+    const processors = functionsByService().get('process') ?? [];
+    expect(processors).toHaveLength(3);
+    for (const id of processors) expectOnly(id, 's3:GetObject');
+    for (const service of ['ws-connect', 'ws-disconnect', 'ws-message', 'migrate']) {
+      expect(s3StatementsOf(functionOf(service))).toEqual([]);
+    }
+  });
+});
+
+describe('payload store', () => {
+  const bucketId = () => logicalId(fixture.stack.payloads.bucket);
+  const logsBucketId = () => logicalId(fixture.stack.payloads.accessLogsBucket);
+
+  it('keeps claim-check payloads private, SSE-S3 encrypted, unversioned and expiring with the config', () => {
+    expect(props(bucketId())).toMatchObject({
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: {
+        Rules: [{ Status: 'Enabled', ExpirationInDays: fixture.config.payloadRetentionDays }],
+      },
+      LoggingConfiguration: { DestinationBucketName: { Ref: logsBucketId() } },
+    });
+    expect(props(bucketId()).VersioningConfiguration).toBeUndefined();
+    expect(fixture.config.payloadRetentionDays).toBe(30);
+  });
+
+  it('denies every request that is not over TLS, on both buckets', () => {
+    const protectedIds = ofType('AWS::S3::BucketPolicy')
+      .filter(([id]) =>
+        (props(id).PolicyDocument as { Statement: Json[] }).Statement.some(
+          (s) =>
+            s.Effect === 'Deny' &&
+            JSON.stringify(s.Principal) === '{"AWS":"*"}' &&
+            JSON.stringify(s.Condition) === '{"Bool":{"aws:SecureTransport":"false"}}',
+        ),
+      )
+      .map(([id]) => target(props(id).Bucket));
+    expect(new Set(protectedIds)).toEqual(new Set([bucketId(), logsBucketId()]));
+  });
+
+  it('retains the buckets without an auto-delete custom resource when data is retained', () => {
+    expect(resources[bucketId()]).toMatchObject({ DeletionPolicy: 'Retain' });
+    expect(ofType('Custom::S3AutoDeleteObjects')).toEqual([]);
   });
 });
 
@@ -371,36 +493,94 @@ describe('webhook REST API', () => {
       EndpointConfiguration: { Types: ['REGIONAL'] },
       BinaryMediaTypes: ['*/*'],
     });
-    template.resourceCountIs('AWS::ApiGateway::Account', 0);
   });
 
-  it('routes POST /api/webhooks/shopify to the Shopify ingest function', () => {
-    const pathOf = (resourceId: string): string => {
-      const resource = props(resourceId);
-      const parent = resource.ParentId as { Ref?: string };
-      return `${parent.Ref ? pathOf(parent.Ref) : ''}/${resource.PathPart as string}`;
-    };
+  it('routes ANY /api/webhooks/{provider} of every provider to its own ingest function', () => {
     const methods = ofType('AWS::ApiGateway::Method');
-    expect(methods).toHaveLength(1);
-    const method = props(methods[0]?.[0] ?? '');
-    expect(method).toMatchObject({ HttpMethod: 'POST', Integration: { Type: 'AWS_PROXY' } });
-    expect(pathOf(target(method.ResourceId))).toBe('/api/webhooks/shopify');
-    expect(JSON.stringify((method.Integration as Json).Uri)).toContain(functionOf('ingest-shopify'));
+    expect(methods).toHaveLength(PROVIDER_NAMES.length);
+    const routes = Object.fromEntries(
+      methods.map(([, method]) => {
+        const p = method.Properties ?? {};
+        expect(p).toMatchObject({ HttpMethod: 'ANY', Integration: { Type: 'AWS_PROXY' } });
+        const uri = JSON.stringify((p.Integration as Json).Uri);
+        const fn = INGEST_SERVICES.map(functionOf).find((id) => uri.includes(`"${id}"`));
+        return [pathOf(target(p.ResourceId)), env(fn ?? '').POWERTOOLS_SERVICE_NAME];
+      }),
+    );
+    expect(routes).toEqual(
+      Object.fromEntries(
+        PROVIDER_NAMES.map((provider) => [`/api/webhooks/${provider}`, `ingest-${provider}`]),
+      ),
+    );
   });
 
-  it('logs access and throttles the stage', () => {
+  it('lets API Gateway invoke each ingest function from its own route, any method', () => {
+    for (const provider of PROVIDER_NAMES) {
+      const fn = functionOf(`ingest-${provider}`);
+      const permissions = ofType('AWS::Lambda::Permission').filter(
+        ([, p]) => target(p.Properties?.FunctionName) === fn,
+      );
+      expect(permissions).toHaveLength(1);
+      expect(JSON.stringify(permissions[0]?.[1].Properties?.SourceArn)).toContain(
+        `/*/api/webhooks/${provider}"`,
+      );
+    }
+  });
+
+  it('logs access and throttles the stage, and each provider route with its own limits', () => {
+    const common = { DataTraceEnabled: false, LoggingLevel: 'ERROR', MetricsEnabled: true, HttpMethod: '*' };
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'prod',
       AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
-      MethodSettings: [
-        Match.objectLike({
-          DataTraceEnabled: false,
-          LoggingLevel: 'ERROR',
+      MethodSettings: Match.arrayEquals([
+        { ...common, ResourcePath: '/*', ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+        {
+          ...common,
+          ResourcePath: '/~1api~1webhooks~1hubspot',
           ThrottlingRateLimit: 100,
           ThrottlingBurstLimit: 200,
-        }),
-      ],
+        },
+        {
+          ...common,
+          ResourcePath: '/~1api~1webhooks~1shopify',
+          ThrottlingRateLimit: 200,
+          ThrottlingBurstLimit: 400,
+        },
+        {
+          ...common,
+          ResourcePath: '/~1api~1webhooks~1salesforce',
+          ThrottlingRateLimit: 50,
+          ThrottlingBurstLimit: 100,
+        },
+      ]),
     });
+  });
+
+  it('sets the API Gateway CloudWatch role on the account before any stage deploys', () => {
+    const [[accountId, account] = []] = ofType('AWS::ApiGateway::Account');
+    expect(accountId).toBeDefined();
+    const roleId = target(account?.Properties?.CloudWatchRoleArn);
+    expect(JSON.stringify(props(roleId).ManagedPolicyArns)).toContain(
+      'service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+    );
+    expect(JSON.stringify(props(roleId).AssumeRolePolicyDocument)).toContain('apigateway.amazonaws.com');
+    expect(account).toMatchObject({ DeletionPolicy: 'Retain' });
+    for (const [, stage] of [...ofType('AWS::ApiGateway::Stage'), ...ofType('AWS::ApiGatewayV2::Stage')]) {
+      expect(stage.DependsOn).toContain(accountId);
+    }
+  });
+
+  it('puts the default WAF web ACL in front of the stage', () => {
+    const [[, acl] = []] = ofType('AWS::WAFv2::WebACL');
+    const rules = acl?.Properties?.Rules as Json[];
+    expect(rules[0]).toMatchObject({
+      Name: 'PerIpRateLimit',
+      Statement: { RateBasedStatement: { AggregateKeyType: 'IP', EvaluationWindowSec: 60, Limit: 3000 } },
+    });
+    expect(ofType('AWS::WAFv2::IPSet')).toEqual([]);
+    const stageId = ofType('AWS::ApiGateway::Stage')[0]?.[0];
+    const [[, association] = []] = ofType('AWS::WAFv2::WebACLAssociation');
+    expect(JSON.stringify(association?.Properties?.ResourceArn)).toContain(`{"Ref":"${stageId}"}`);
   });
 });
 
@@ -472,7 +652,14 @@ describe('outputs', () => {
     expect(outputs).toEqual(
       expect.arrayContaining([
         'WebhookBaseUrl',
+        'HubSpotWebhookUrl',
         'ShopifyWebhookUrl',
+        'SalesforceWebhookUrl',
+        'HubSpotSecretArn',
+        'ShopifySecretArn',
+        'SalesforceSecretArn',
+        'WebAclArn',
+        'PayloadBucketName',
         'WebSocketUrl',
         'UserPoolId',
         'UserPoolClientId',

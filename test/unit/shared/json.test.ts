@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isJsonObject, parseJsonExact } from '../../../shared/json';
+import { BadRequestError } from '../../../shared/errors';
+import { isJsonObject, MAX_JSON_DEPTH, parseJsonBody, parseJsonExact } from '../../../shared/json';
 
 describe('parseJsonExact', () => {
   it('keeps an integer above 2^53 as its exact decimal string', () => {
@@ -92,5 +93,30 @@ describe('isJsonObject', () => {
     [1, false],
   ])('classifies %j as an object: %s', (value, expected) => {
     expect(isJsonObject(value)).toBe(expected);
+  });
+});
+
+describe('parseJsonBody', () => {
+  const nested = (depth: number) => Buffer.from(`{"id":1,"a":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+
+  it(`accepts a document nested ${MAX_JSON_DEPTH} levels deep`, () => {
+    expect(() => parseJsonBody(nested(MAX_JSON_DEPTH - 1))).not.toThrow();
+  });
+
+  it('refuses deeper nesting with a 400 instead of overflowing the stack later', () => {
+    expect(() => parseJsonBody(nested(MAX_JSON_DEPTH))).toThrow(BadRequestError);
+    expect(() => parseJsonBody(nested(100_000))).toThrow(BadRequestError);
+  });
+
+  it('removes U+0000 and replaces unpaired surrogates, which Postgres jsonb refuses', () => {
+    const parsed = parseJsonBody(Buffer.from('{"note":"a\\u0000b","name":"x\\ud800y","list":["\\udc00"]}'));
+
+    expect(parsed).toEqual({ note: 'ab', name: 'x\ufffdy', list: ['\ufffd'] });
+  });
+
+  it('keeps valid strings, emoji included, exactly', () => {
+    const text = '{"note":"Grüße 🎉 \\"quoted\\"","id":820982911946154508}';
+
+    expect(parseJsonBody(Buffer.from(text))).toEqual({ note: 'Grüße 🎉 "quoted"', id: '820982911946154508' });
   });
 });

@@ -10,13 +10,15 @@ describe('toIsoTime', () => {
     ['an RFC 2822 time', 'Sat, 29 Nov 2025 10:00:00 +0000', '2025-11-29T10:00:00.000Z'],
     ['an RFC 2822 time with an offset', 'Sat, 29 Nov 2025 05:00:00 -0500', '2025-11-29T10:00:00.000Z'],
     ['the last millisecond of year 9999', 253402300799999, '9999-12-31T23:59:59.999Z'],
-    ['the first instant of year 0', '0000-01-01T00:00:00Z', '0000-01-01T00:00:00.000Z'],
+    ['the Unix epoch', 0, '1970-01-01T00:00:00.000Z'],
   ])('converts %s to ISO 8601 UTC', (_case, value, expected) => {
     expect(toIsoTime(value)).toBe(expected);
   });
 
   it.each([
     ['an unparseable string', 'not a date'],
+    ['a time in year 0, which Postgres cannot store', '0000-06-01T00:00:00Z'],
+    ['a time before 1970', '1969-12-31T23:59:59.999Z'],
     ['an empty string', ''],
     ['year 20000', '+020000-01-01T00:00:00Z'],
     ['the first millisecond of year 10000', 253402300800000],

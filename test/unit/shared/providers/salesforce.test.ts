@@ -556,7 +556,7 @@ describe('Salesforce Outbound Messages', () => {
 
     const [event] = salesforce.parse(outboundMessageRequest(xml), RECEIVED_AT);
 
-    expect((event?.payload as Record<string, unknown>).StageName).toBe("Johnson & Johnson <EMEA> '26");
+    expect(event?.payload).toMatchObject({ StageName: "Johnson & Johnson <EMEA> '26" });
   });
 
   it('refuses a document type declaration, which SOAP forbids', () => {

@@ -1,0 +1,198 @@
+import { ArnFormat, Aws, Fn, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigateway';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+
+export interface EdgeProtectionProps {
+  /** The REST API stage the web ACL guards. */
+  readonly stage: apigw.Stage;
+  /** Requests one IP may send in a 60 s window before it is answered 429. */
+  readonly ipRateLimitPerMinute: number;
+  /** CIDR blocks (IPv4 and IPv6 mixed) refused outright. */
+  readonly blockedCidrs: readonly string[];
+  readonly logRetention: RetentionDays;
+  readonly logRemovalPolicy: RemovalPolicy;
+}
+
+/** Name of the rate-based rule (also its metric). */
+export const IP_RATE_RULE = 'PerIpRateLimit';
+
+/** The AWS managed rule groups, in evaluation order, with the rules that only count. */
+export const MANAGED_RULE_GROUPS: readonly {
+  readonly name: string;
+  readonly countOnly: readonly string[];
+}[] = [
+  // Known malicious sources (bots, scanners, reconnaissance); inspects nothing but the source IP.
+  { name: 'AWSManagedRulesAmazonIpReputationList', countOnly: [] },
+  // Exploit signatures. The header, path and query rules block: providers send fixed headers to
+  // our fixed URLs. The body rules only count: a webhook body is customer data, and CRM records
+  // really do carry `${jndi:...}` strings that attackers once sprayed into web forms. Our handlers
+  // run on Node.js, never on Log4j or Java deserialization.
+  {
+    name: 'AWSManagedRulesKnownBadInputsRuleSet',
+    countOnly: ['Log4JRCE_BODY', 'JavaDeserializationRCE_BODY'],
+  },
+  // OWASP-style core rules. Every *_BODY rule only counts: legitimate signed deliveries can trip
+  // them, and a WAF block is a failed delivery that the provider retries and eventually drops
+  // (Shopify even removes subscriptions that keep failing), often a whole batch of events at once:
+  // - SizeRestrictions_BODY blocks bodies above 8 KB; orders and HubSpot batches are larger (the
+  //   ingest function enforces its own limit, MAX_BODY_BYTES).
+  // - CrossSiteScripting_BODY: Shopify product `body_html`, order notes and HubSpot rich-text
+  //   properties are HTML (iframes, scripts in embeds).
+  // - GenericLFI_BODY / GenericRFI_BODY: `../` paths and URLs with IP addresses appear in notes,
+  //   landing-site and referrer fields.
+  // - EC2MetaDataSSRF_BODY: nothing here fetches a URL taken from a payload.
+  // The body is never rendered, executed, fetched or used as a path; it is authenticated by the
+  // provider's signature in the ingest function. Counting keeps the matches visible in metrics and
+  // in the WAF log.
+  {
+    name: 'AWSManagedRulesCommonRuleSet',
+    countOnly: [
+      'SizeRestrictions_BODY',
+      'CrossSiteScripting_BODY',
+      'GenericLFI_BODY',
+      'GenericRFI_BODY',
+      'EC2MetaDataSSRF_BODY',
+    ],
+  },
+];
+
+/** WAF's answer to an IP over its rate, in the API's one error shape. */
+const THROTTLED_BODY_KEY = 'throttled';
+const THROTTLED_BODY = JSON.stringify({
+  success: false,
+  error: { code: 'throttled', message: 'Too many requests from this address, retry later' },
+});
+
+/**
+ * The AWS WAF web ACL in front of the webhook REST API stage (DESIGN.md section 2): a per-IP
+ * rate-based rule over a 60 s window (429), an optional IP block list, and the AWS managed rule
+ * groups with body inspection reduced to counting. Blocked and counted requests are logged to
+ * CloudWatch Logs with the Authorization header redacted.
+ */
+export class EdgeProtection extends Construct {
+  public readonly webAcl: wafv2.CfnWebACL;
+  public readonly association: wafv2.CfnWebACLAssociation;
+  public readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: EdgeProtectionProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    const rules: wafv2.CfnWebACL.RuleProperty[] = [];
+    const addRule = (rule: Omit<wafv2.CfnWebACL.RuleProperty, 'priority' | 'visibilityConfig'>) => {
+      rules.push({ ...rule, priority: rules.length, visibilityConfig: visibility(rule.name) });
+    };
+
+    addRule({
+      name: IP_RATE_RULE,
+      statement: {
+        rateBasedStatement: {
+          aggregateKeyType: 'IP',
+          evaluationWindowSec: 60,
+          limit: props.ipRateLimitPerMinute,
+        },
+      },
+      action: {
+        block: {
+          customResponse: {
+            responseCode: 429,
+            customResponseBodyKey: THROTTLED_BODY_KEY,
+            responseHeaders: [{ name: 'Retry-After', value: '60' }],
+          },
+        },
+      },
+    });
+
+    for (const version of ['IPV4', 'IPV6'] as const) {
+      const addresses = props.blockedCidrs.filter((cidr) => cidr.includes(':') === (version === 'IPV6'));
+      if (addresses.length === 0) continue;
+      const suffix = version === 'IPV4' ? 'Ipv4' : 'Ipv6';
+      const ipSet = new wafv2.CfnIPSet(this, `Blocked${suffix}`, {
+        description: `Blocked ${version} ranges of the webhook API (config waf.blockedCidrs)`,
+        scope: 'REGIONAL',
+        ipAddressVersion: version,
+        addresses: [...addresses],
+      });
+      addRule({
+        name: `Blocked${suffix}`,
+        statement: { ipSetReferenceStatement: { arn: ipSet.attrArn } },
+        action: { block: {} },
+      });
+    }
+
+    for (const group of MANAGED_RULE_GROUPS) {
+      addRule({
+        name: group.name,
+        statement: {
+          managedRuleGroupStatement: {
+            vendorName: 'AWS',
+            name: group.name,
+            ...(group.countOnly.length > 0 && {
+              ruleActionOverrides: group.countOnly.map((name) => ({ name, actionToUse: { count: {} } })),
+            }),
+          },
+        },
+        overrideAction: { none: {} },
+      });
+    }
+
+    this.webAcl = new wafv2.CfnWebACL(this, 'WebAcl', {
+      description: 'Webhook REST API: per-IP rate limit, IP block list, AWS managed rules',
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      customResponseBodies: {
+        [THROTTLED_BODY_KEY]: { contentType: 'APPLICATION_JSON', content: THROTTLED_BODY },
+      },
+      rules,
+      visibilityConfig: visibility('WebhooksWebAcl'),
+    });
+
+    const stageArn = `arn:${Aws.PARTITION}:apigateway:${stack.region}::/restapis/${props.stage.restApi.restApiId}/stages/${props.stage.stageName}`;
+    this.association = new wafv2.CfnWebACLAssociation(this, 'StageAssociation', {
+      resourceArn: stageArn,
+      webAclArn: this.webAcl.attrArn,
+    });
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      // WAF delivers only to log groups whose name starts with aws-waf-logs-. The stack id's UUID
+      // keeps the name free for a re-created stack when a retained group is left behind.
+      logGroupName: `aws-waf-logs-${stack.stackName}-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`,
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+    new wafv2.CfnLoggingConfiguration(this, 'Logging', {
+      resourceArn: this.webAcl.attrArn,
+      // The ARN without the `:*` suffix that the log group's Arn attribute carries.
+      logDestinationConfigs: [
+        stack.formatArn({
+          service: 'logs',
+          resource: 'log-group',
+          resourceName: this.logGroup.logGroupName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
+      // Salesforce sends a bearer token; signatures of the other providers are not secrets.
+      redactedFields: [{ singleHeader: { Name: 'authorization' } }],
+      // Only what a rule blocked or counted: API Gateway's access log already records every
+      // request, and logging each allowed delivery would cost more than the WAF itself.
+      loggingFilter: {
+        DefaultBehavior: 'DROP',
+        Filters: [
+          {
+            Behavior: 'KEEP',
+            Requirement: 'MEETS_ANY',
+            Conditions: ['BLOCK', 'COUNT', 'EXCLUDED_AS_COUNT'].map((action) => ({
+              ActionCondition: { Action: action },
+            })),
+          },
+        ],
+      },
+    });
+  }
+}
+
+function visibility(metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty {
+  return { cloudWatchMetricsEnabled: true, metricName, sampledRequestsEnabled: true };
+}
