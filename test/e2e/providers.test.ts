@@ -1,12 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_EVENT_TYPES, signedSample } from '../../bin/samples';
 import type { LocalStack } from '../../local/stack';
-import { signDevToken } from '../../shared/auth/tokens';
 import { PROVIDER_NAMES, type ProviderName } from '../../shared/envelope';
-import { connect, type TestClient } from '../support/ws-client';
+import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import type { TestClient } from '../support/ws-client';
 
 const SECRETS: Record<ProviderName, string> = {
   hubspot: 'e2e-hubspot-secret',
@@ -15,26 +15,18 @@ const SECRETS: Record<ProviderName, string> = {
 };
 const ORG_ID = '00D5g000004XyZ1EAK';
 
+let e2e: E2eStack;
 let stack: LocalStack;
 let client: TestClient;
 let db: pg.Client;
 
 beforeAll(async () => {
-  process.env.DEV_TOKEN_SECRET = 'e2e-providers-token-secret';
-  process.env.SALESFORCE_ORG_ID = ORG_ID;
-  const { startLocalStack } = await import('../../local/stack');
-  stack = await startLocalStack({ port: 0, wsPort: 0, secrets: SECRETS });
-  db = new pg.Client({ connectionString: stack.databaseUrl });
-  await db.connect();
-  client = await connect(`${stack.wsUrl}?token=${await signDevToken('e2e-providers-token-secret', 'ops')}`);
-  client.send({ type: 'subscribe', data: { events: ['webhook-event'] } });
-  await client.next((m) => m.type === 'subscribed');
+  e2e = await startE2eStack({ secrets: SECRETS, env: { SALESFORCE_ORG_ID: ORG_ID } });
+  ({ stack, db, client } = e2e);
 });
 
 afterAll(async () => {
-  client?.close();
-  await db?.end();
-  await stack?.stop();
+  await e2e?.stop();
 });
 
 function post(provider: string, body: string | Buffer, headers: Record<string, string>) {

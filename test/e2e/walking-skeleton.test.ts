@@ -1,33 +1,26 @@
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { signDevToken } from '../../shared/auth/tokens';
+import { type E2eStack, startE2eStack } from '../support/e2e-stack';
 import { postShopify, shopifySignature } from '../support/shopify';
 import { connect, type TestClient } from '../support/ws-client';
 
 const SECRET = 'e2e-shopify-secret';
-const TOKEN_SECRET = 'e2e-dev-token-secret';
 
+let e2e: E2eStack;
 let stack: LocalStack;
 let db: pg.Client;
 let client: TestClient;
 
 beforeAll(async () => {
-  process.env.DEV_TOKEN_SECRET = TOKEN_SECRET;
-  const { startLocalStack } = await import('../../local/stack');
-  stack = await startLocalStack({ port: 0, wsPort: 0, secrets: { shopify: SECRET } });
-  db = new pg.Client({ connectionString: stack.databaseUrl });
-  await db.connect();
-  client = await connect(`${stack.wsUrl}?token=${await signDevToken(TOKEN_SECRET, 'dashboard-user')}`);
-  client.send({ type: 'subscribe', data: { events: ['webhook-event'] } });
-  await client.next((m) => m.type === 'subscribed');
+  e2e = await startE2eStack({ secrets: { shopify: SECRET } });
+  ({ stack, db, client } = e2e);
 });
 
 afterAll(async () => {
-  client?.close();
-  await db?.end();
-  await stack?.stop();
+  await e2e?.stop();
 });
 
 async function orderRow(id: string) {
