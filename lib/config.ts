@@ -53,6 +53,29 @@ const LONGEST_MESSAGE_AGE_DAYS = 14;
 /** Lambda refuses more than 4 KB of environment variables per function; the overrides travel in one. */
 const MAX_PRIORITY_OVERRIDES_CHARS = 2048;
 
+/** The longest visibility timeout SQS accepts (ChangeMessageVisibility included): 12 hours. */
+export const SQS_MAX_VISIBILITY_MS = 43_200_000;
+
+/** DynamoDB's largest item; an inline payload must leave room for the log entry's other attributes. */
+const DYNAMODB_MAX_ITEM_BYTES = 409_600;
+const EVENT_LOG_ENTRY_OVERHEAD_BYTES = 51_200;
+
+/**
+ * The longest a message waits in its main queue between its first receive and the last one: the
+ * processor sets the visibility of a failed record to `base * 2^(attempt - 1)` (5, 10, 20, 40 s by
+ * default), which SQS caps at 12 hours, on every attempt but the last.
+ */
+export function totalRetryDelayMs(retryBaseDelayMs: number, maxReceiveCount: number): number {
+  let total = 0;
+  for (let attempt = 1; attempt < maxReceiveCount; attempt++) {
+    const delay = Math.min(retryBaseDelayMs * 2 ** (attempt - 1), SQS_MAX_VISIBILITY_MS);
+    total += delay;
+    // Every further attempt adds the cap: no need to loop up to a thousand receives.
+    if (delay === SQS_MAX_VISIBILITY_MS) return total + (maxReceiveCount - 1 - attempt) * delay;
+  }
+  return total;
+}
+
 /** Stage throttling of one provider's route (API Gateway method settings). */
 function throttleSchema(defaults: { rateLimit: number; burstLimit: number }) {
   return z
@@ -239,6 +262,33 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    processing: z
+      .object({
+        /**
+         * First retry delay of a failed record; each further attempt doubles it (5, 10, 20, 40 s by
+         * default), set through ChangeMessageVisibility because FIFO queues have no per-message delay.
+         */
+        retryBaseDelayMs: z.number().int().min(0).max(SQS_MAX_VISIBILITY_MS).default(5000),
+        /** Payloads above this size are kept in the event log as a pointer only (0: always a pointer). */
+        eventLogPayloadMaxBytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(
+            DYNAMODB_MAX_ITEM_BYTES - EVENT_LOG_ENTRY_OVERHEAD_BYTES,
+            `must leave ${EVENT_LOG_ENTRY_OVERHEAD_BYTES} bytes of a DynamoDB item (${DYNAMODB_MAX_ITEM_BYTES}) to the rest of the log entry`,
+          )
+          .default(65_536),
+      })
+      .strict()
+      .prefault({}),
+    workflowEvents: z
+      .object({
+        /** How long the domain event bus's archive keeps events for replay. */
+        archiveDays: z.number().int().min(1).max(3650).default(7),
+      })
+      .strict()
+      .prefault({}),
     processors: z
       .object({
         high: processorSchema({ batchSize: 5, maxConcurrency: 20, timeoutSeconds: 30 }),
@@ -277,11 +327,22 @@ export const configSchema = z
     message:
       'payloadRetentionDays must not be below eventLogRetentionDays (log entries point at their payloads)',
     path: ['payloadRetentionDays'],
-  });
+  })
+  .refine(
+    (config) =>
+      totalRetryDelayMs(config.processing.retryBaseDelayMs, config.queues.maxReceiveCount) <
+      config.queues.retentionDays * 86_400_000,
+    {
+      message:
+        'the retry backoffs of processing.retryBaseDelayMs over queues.maxReceiveCount attempts must end within queues.retentionDays (an expired message never reaches its DLQ)',
+      path: ['processing', 'retryBaseDelayMs'],
+    },
+  );
 
 export type WebhooksConfig = z.infer<typeof configSchema>;
 export type WebhooksConfigInput = z.input<typeof configSchema>;
 export type ProcessorConfig = WebhooksConfig['processors'][Priority];
+export type ProcessingConfig = WebhooksConfig['processing'];
 export type ThrottleConfig = WebhooksConfig['api']['providerThrottling'][ProviderName];
 
 export { PRIORITIES, type Priority };

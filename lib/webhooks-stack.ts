@@ -11,6 +11,7 @@ import { Processing } from './constructs/processing';
 import { PriorityQueues } from './constructs/queues';
 import { Realtime } from './constructs/realtime';
 import { Storage } from './constructs/storage';
+import { WorkflowEvents } from './constructs/workflow-events';
 
 export interface WebhooksStackProps extends StackProps {
   readonly config: WebhooksConfig;
@@ -26,6 +27,7 @@ export class WebhooksStack extends Stack {
   public readonly realtime: Realtime;
   public readonly ingestion: Ingestion;
   public readonly edge: EdgeProtection;
+  public readonly workflowEvents: WorkflowEvents;
   public readonly processing: Processing;
 
   constructor(scope: Construct, id: string, props: WebhooksStackProps) {
@@ -96,10 +98,16 @@ export class WebhooksStack extends Stack {
       logRetention: config.logRetentionDays,
       logRemovalPolicy: removalPolicy,
     });
+    this.workflowEvents = new WorkflowEvents(this, 'WorkflowEvents', {
+      archiveRetention: Duration.days(config.workflowEvents.archiveDays),
+    });
     this.processing = new Processing(this, 'Processing', {
       queues: this.queues.queues,
       processors: config.processors,
+      processing: config.processing,
       eventLog: this.storage.eventLogRef,
+      metrics: this.storage.metricsRef,
+      eventBus: this.workflowEvents.bus,
       connections: this.storage.connectionsRef,
       payloadBucket: this.payloads.bucket,
       database: this.database,
@@ -136,6 +144,14 @@ export class WebhooksStack extends Stack {
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'Dashboard WebSocket URL',
       value: this.realtime.webSocketUrl,
+    });
+    new CfnOutput(this, 'EventBusName', {
+      description: 'EventBridge bus of the domain events (source webhooks.{provider}) for workflow rules',
+      value: this.workflowEvents.bus.eventBusName,
+    });
+    new CfnOutput(this, 'EventBusArn', {
+      description: 'ARN of the domain event bus (its archive replays onto it)',
+      value: this.workflowEvents.bus.eventBusArn,
     });
     new CfnOutput(this, 'UserPoolId', { value: this.auth.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.auth.client.userPoolClientId });

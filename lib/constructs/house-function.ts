@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
@@ -13,12 +14,19 @@ import {
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { wildcardResourceFinding } from '../nag';
 import { REPO_ROOT } from '../paths';
 
 /** The runtime every function runs on (DESIGN.md: Node.js 22 on arm64). */
 export const HOUSE_RUNTIME = Runtime.NODEJS_22_X;
+
+/**
+ * POWERTOOLS_METRICS_NAMESPACE of every function: the CloudWatch namespace of the EMF metrics
+ * (dimensioned by `provider`) that dashboards and alarms read.
+ */
+export const METRICS_NAMESPACE = 'Webhooks';
 
 /** Lets esbuild's ESM output load CommonJS dependencies that call require(). */
 const ESM_REQUIRE_BANNER =
@@ -30,7 +38,10 @@ export interface TableRef {
   readonly indexNames?: readonly string[];
 }
 
-export type TableAccess = 'read' | 'readWrite' | 'readDelete';
+/**
+ * `update` is UpdateItem alone: writers of counters (ADD) that never read, put or delete an item.
+ */
+export type TableAccess = 'read' | 'readWrite' | 'readDelete' | 'update';
 
 const READ_ACTIONS = [
   'dynamodb:GetItem',
@@ -50,6 +61,7 @@ const TABLE_ACTIONS: Record<TableAccess, string[]> = {
     'dynamodb:BatchWriteItem',
   ],
   readDelete: [...READ_ACTIONS, 'dynamodb:DeleteItem'],
+  update: ['dynamodb:UpdateItem'],
 };
 
 /** Object-level access to a bucket: write new objects, or read them. Never list, delete or bucket-level. */
@@ -135,7 +147,7 @@ export class HouseFunction extends NodejsFunction {
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: 'Webhooks',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...environment,
       },
       bundling: {
@@ -198,6 +210,20 @@ export class HouseFunction extends NodejsFunction {
         reason: `Object keys are derived at runtime from the provider and delivery id; the grant is ${OBJECT_ACTIONS[access]} alone, on the objects of this one bucket.`,
       });
     }
+    return this;
+  }
+
+  /** Sets an environment variable to a queue's URL and lets the function send to that queue, nothing else. */
+  bindQueue(envName: string, queue: IQueue): this {
+    this.addEnvironment(envName, queue.queueUrl);
+    queue.grant(this, 'sqs:SendMessage');
+    return this;
+  }
+
+  /** Sets an environment variable to an event bus's name and lets the function put events on that bus only. */
+  bindEventBus(envName: string, bus: IEventBus): this {
+    this.addEnvironment(envName, bus.eventBusName);
+    bus.grantPutEventsTo(this);
     return this;
   }
 

@@ -1,10 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { PRIORITIES, type Priority, type ProcessorConfig } from '../config';
+import { PRIORITIES, type Priority, type ProcessingConfig, type ProcessorConfig } from '../config';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
 import type { Realtime } from './realtime';
@@ -12,7 +13,13 @@ import type { Realtime } from './realtime';
 export interface ProcessingProps {
   readonly queues: Record<Priority, PriorityQueue>;
   readonly processors: Record<Priority, ProcessorConfig>;
+  /** Retry backoff and the event log's inline payload limit, the same for every priority. */
+  readonly processing: ProcessingConfig;
   readonly eventLog: TableRef;
+  /** Per-minute counters: processors may only increment them (UpdateItem). */
+  readonly metrics: TableRef;
+  /** The domain event bus: processors may only put events on it. */
+  readonly eventBus: IEventBus;
   readonly connections: TableRef;
   /** The claim-check bucket: processors may only read objects from it. */
   readonly payloadBucket: IBucket;
@@ -29,7 +36,10 @@ export interface ProcessingProps {
 /**
  * One processor per priority (same code, `functions/process.ts`): priority is realized by each
  * event source's batch size and maximum concurrency. Failed records are reported individually
- * (partial batch response), so only their message group waits for the retry.
+ * (partial batch response), so only their message group waits for the retry; the handler delays
+ * that retry itself (ChangeMessageVisibility on its own queue, which the event source's consume
+ * grant includes), marks the event log entry dead on the queue's last receive, and sends records
+ * that can never succeed (invalid envelopes) straight to its queue's DLQ.
  */
 export class Processing extends Construct {
   public readonly processors: Record<Priority, HouseFunction>;
@@ -38,6 +48,10 @@ export class Processing extends Construct {
     super(scope, id);
     const entries = PRIORITIES.map((priority): [Priority, HouseFunction] => {
       const config = props.processors[priority];
+      const { queue, dlq } = props.queues[priority];
+      // Read from the queue's redrive policy, so the handler's "last attempt" is the one SQS enforces.
+      const maxReceiveCount = queue.deadLetterQueue?.maxReceiveCount;
+      if (maxReceiveCount === undefined) throw new Error(`The ${priority} queue has no dead-letter queue`);
       const name = priority.charAt(0).toUpperCase() + priority.slice(1);
       const fn = new HouseFunction(this, `${name}Processor`, {
         entry: 'process.ts',
@@ -51,17 +65,23 @@ export class Processing extends Construct {
           DB_NAME: props.database.databaseName,
           WEBSOCKET_ENDPOINT: props.realtime.callbackUrl,
           EVENT_LOG_RETENTION_DAYS: String(props.eventLogRetentionDays),
+          EVENT_LOG_PAYLOAD_MAX_BYTES: String(props.processing.eventLogPayloadMaxBytes),
+          MAX_RECEIVE_COUNT: String(maxReceiveCount),
+          RETRY_BASE_DELAY_MS: String(props.processing.retryBaseDelayMs),
         },
       })
         .bindTable('EVENT_LOG_TABLE', props.eventLog, 'readWrite')
+        .bindTable('METRICS_TABLE', props.metrics, 'update')
         // Broadcasting reads the subscribed connections and deletes the ones API Gateway reports gone.
         .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete')
-        .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'get');
+        .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'get')
+        .bindQueue('DLQ_URL', dlq)
+        .bindEventBus('EVENT_BUS_NAME', props.eventBus);
       props.database.cluster.grantDataApiAccess(fn);
       props.realtime.grantPostToConnections(fn);
 
       fn.addEventSource(
-        new SqsEventSource(props.queues[priority].queue, {
+        new SqsEventSource(queue, {
           batchSize: config.batchSize,
           maxConcurrency: config.maxConcurrency,
           reportBatchItemFailures: true,

@@ -11,15 +11,22 @@ export interface StorageProps {
 export const CONNECTIONS_BY_USER_INDEX = 'byUser';
 
 /**
- * The hot, keyed DynamoDB state: the webhook event log and the WebSocket connections, both on
- * demand, encrypted with the AWS managed key, with point-in-time recovery and TTL on `expiresAt`.
+ * The hot, keyed DynamoDB state: the webhook event log, the per-minute metric counters and the
+ * WebSocket connections, all on demand, encrypted with the AWS managed key, with point-in-time
+ * recovery and TTL on `expiresAt`.
  */
 export class Storage extends Construct {
   public readonly eventLog: dynamodb.Table;
   public readonly connections: dynamodb.Table;
+  /**
+   * Per-minute counters, keyed by counter (`pk`) and minute (`minute`): the processors add to them
+   * once per batch (UpdateItem alone); readers query a counter over a range of minutes.
+   */
+  public readonly metrics: dynamodb.Table;
   /** The tables with the indexes functions may use, for HouseFunction.bindTable. */
   public readonly eventLogRef: TableRef;
   public readonly connectionsRef: TableRef;
+  public readonly metricsRef: TableRef;
 
   constructor(scope: Construct, id: string, props: StorageProps) {
     super(scope, id);
@@ -37,6 +44,12 @@ export class Storage extends Construct {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
     });
 
+    this.metrics = new dynamodb.Table(this, 'Metrics', {
+      ...common,
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'minute', type: dynamodb.AttributeType.STRING },
+    });
+
     this.connections = new dynamodb.Table(this, 'Connections', {
       ...common,
       partitionKey: { name: 'connectionId', type: dynamodb.AttributeType.STRING },
@@ -48,5 +61,6 @@ export class Storage extends Construct {
 
     this.eventLogRef = { table: this.eventLog };
     this.connectionsRef = { table: this.connections, indexNames: [CONNECTIONS_BY_USER_INDEX] };
+    this.metricsRef = { table: this.metrics };
   }
 }

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config';
+import { parseConfig, SQS_MAX_VISIBILITY_MS, totalRetryDelayMs } from '../../lib/config';
 
 function publicKeyPem(type: 'rsa' | 'ed25519'): string {
   const { publicKey } =
@@ -32,6 +32,8 @@ describe('stack configuration', () => {
       },
       waf: { ipRateLimitPerMinute: 3000, blockedCidrs: [] },
       queues: { maxReceiveCount: 5 },
+      processing: { retryBaseDelayMs: 5000, eventLogPayloadMaxBytes: 65_536 },
+      workflowEvents: { archiveDays: 7 },
       database: { name: 'webhooks', minCapacity: 0.5, maxCapacity: 4, deletionProtection: true },
       processors: {
         high: { timeoutSeconds: 30 },
@@ -57,6 +59,28 @@ describe('stack configuration', () => {
     expect(config.priorities['salesforce:*']).toBe('medium');
     expect(config.salesforce.publicKeyPem).toBe(pem);
     expect(config.api.providerThrottling.hubspot).toEqual({ rateLimit: 100, burstLimit: 500 });
+  });
+
+  it('accepts processing and archive settings within their ranges', () => {
+    const config = parseConfig({
+      processing: { retryBaseDelayMs: 0, eventLogPayloadMaxBytes: 0 },
+      workflowEvents: { archiveDays: 3650 },
+    });
+    expect(config.processing).toEqual({ retryBaseDelayMs: 0, eventLogPayloadMaxBytes: 0 });
+    expect(config.workflowEvents.archiveDays).toBe(3650);
+    expect(parseConfig({ processing: { retryBaseDelayMs: 1000 } }).processing.eventLogPayloadMaxBytes).toBe(
+      65_536,
+    );
+  });
+
+  it('adds up the retry backoffs a message waits through before its last receive', () => {
+    // 5, 10, 20 and 40 s between five receives.
+    expect(totalRetryDelayMs(5000, 5)).toBe(75_000);
+    expect(totalRetryDelayMs(5000, 1)).toBe(0);
+    expect(totalRetryDelayMs(0, 1000)).toBe(0);
+    // SQS caps each visibility at 12 hours.
+    expect(totalRetryDelayMs(SQS_MAX_VISIBILITY_MS / 2, 4)).toBe(SQS_MAX_VISIBILITY_MS * 2.5);
+    expect(totalRetryDelayMs(SQS_MAX_VISIBILITY_MS, 1000)).toBe(SQS_MAX_VISIBILITY_MS * 999);
   });
 
   it('accepts the JSON text that `cdk -c webhooks=...` passes', () => {
@@ -120,6 +144,31 @@ describe('stack configuration', () => {
     ['a Salesforce key that is not PEM', { salesforce: { publicKeyPem: 'abc' } }, /PUBLIC KEY/],
     ['a Salesforce key that is not RSA', { salesforce: { publicKeyPem: publicKeyPem('ed25519') } }, /RSA/],
     ['a Salesforce org id of the wrong shape', { salesforce: { orgId: '001000000000001' } }, /orgId/],
+    ['a negative retry delay', { processing: { retryBaseDelayMs: -1 } }, /retryBaseDelayMs/],
+    ['a fractional retry delay', { processing: { retryBaseDelayMs: 1.5 } }, /retryBaseDelayMs/],
+    [
+      'a retry delay above the 12 hours SQS allows',
+      { processing: { retryBaseDelayMs: SQS_MAX_VISIBILITY_MS + 1 } },
+      /retryBaseDelayMs/,
+    ],
+    [
+      'retries outlasting the queue retention',
+      { queues: { retentionDays: 1, maxReceiveCount: 10 }, processing: { retryBaseDelayMs: 3_600_000 } },
+      /must end within queues.retentionDays/,
+    ],
+    ['an archive of zero days', { workflowEvents: { archiveDays: 0 } }, /archiveDays/],
+    ['an archive above ten years', { workflowEvents: { archiveDays: 3651 } }, /archiveDays/],
+    ['a misspelt workflow events key', { workflowEvents: { archiveDay: 7 } }, /archiveDay/],
+    [
+      'an inline payload limit that does not fit a DynamoDB item',
+      { processing: { eventLogPayloadMaxBytes: 400_000 } },
+      /eventLogPayloadMaxBytes/,
+    ],
+    [
+      'a negative inline payload limit',
+      { processing: { eventLogPayloadMaxBytes: -1 } },
+      /eventLogPayloadMaxBytes/,
+    ],
   ])('rejects %s', (_, raw, message) => {
     expect(() => parseConfig(raw)).toThrow(message);
   });

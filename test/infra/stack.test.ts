@@ -274,6 +274,12 @@ describe('functions', () => {
         'DB_NAME',
         'WEBSOCKET_ENDPOINT',
         'EVENT_LOG_RETENTION_DAYS',
+        'EVENT_LOG_PAYLOAD_MAX_BYTES',
+        'METRICS_TABLE',
+        'EVENT_BUS_NAME',
+        'DLQ_URL',
+        'MAX_RECEIVE_COUNT',
+        'RETRY_BASE_DELAY_MS',
       ],
     ],
     ['ws-connect', ['CONNECTIONS_TABLE', 'AUTH_ISSUER', 'AUTH_JWKS_URL', 'AUTH_AUDIENCE']],
@@ -424,9 +430,9 @@ describe('payload store', () => {
 });
 
 describe('storage', () => {
-  it('creates the event log and connections tables on demand with PITR, encryption and TTL', () => {
+  it('creates the event log, metric counter and connections tables on demand with PITR, encryption and TTL', () => {
     const tables = ofType('AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(2);
+    expect(tables).toHaveLength(3);
     for (const [, table] of tables) {
       expect(table.Properties).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
@@ -437,6 +443,17 @@ describe('storage', () => {
     }
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    });
+    expect(props(logicalId(fixture.stack.storage.metrics))).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'minute', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: expect.arrayContaining([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'minute', AttributeType: 'S' },
+      ]),
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }],
@@ -664,6 +681,8 @@ describe('outputs', () => {
         'UserPoolId',
         'UserPoolClientId',
         'DbClusterArn',
+        'EventBusName',
+        'EventBusArn',
       ]),
     );
   });
