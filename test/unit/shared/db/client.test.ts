@@ -33,7 +33,7 @@ async function upsertThroughDataApi() {
 
 describe('dbFromEnv over the RDS Data API', () => {
   it('sends the monotonic order upsert as one ExecuteStatement to the configured cluster', async () => {
-    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ stringValue: ORDER_ID }]] });
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ booleanValue: true }]] });
 
     const changed = await upsertThroughDataApi();
 
@@ -48,28 +48,38 @@ describe('dbFromEnv over the RDS Data API', () => {
     });
     const statement = input?.sql?.toLowerCase() ?? '';
     expect(statement).toContain('insert into "synced_orders"');
-    expect(statement).toContain('on conflict ("id") do update');
-    expect(statement).toMatch(/where "synced_orders"\."source_updated_at" <= excluded\.source_updated_at/);
-    expect(statement).toContain('returning "id"');
+    expect(statement).toContain('on conflict ("shop_domain","id") do update');
+    // The row version, compared as a row value, guards the row-level columns and the update itself.
+    expect(statement).toContain(
+      'where ("synced_orders"."source_updated_at", "synced_orders"."source_sequence", "synced_orders"."source_event_id") <= (excluded."source_updated_at", excluded."source_sequence", excluded."source_event_id")',
+    );
+    expect(statement).toContain('returning ("source_event_id" = cast(:');
+    // The Data API takes no `::` casts after a parameter, and no array parameters.
+    expect(statement).not.toMatch(/:\d+::/);
   });
 
   it('passes the order id as a string parameter and the source time in UTC', async () => {
-    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ stringValue: ORDER_ID }]] });
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ booleanValue: true }]] });
 
     await upsertThroughDataApi();
 
     const parameters = rdsMock.commandCalls(ExecuteStatementCommand)[0]?.args[0].input.parameters ?? [];
     expect(parameters[0]?.value).toEqual({ stringValue: ORDER_ID });
     const payload = parameters.find((p) => p.value?.stringValue?.startsWith('{'));
+    expect(payload?.typeHint).toBe('JSON');
     expect(payload?.value?.stringValue).toContain(`"id":"${ORDER_ID}"`);
     expect(parameters).toContainEqual({
-      name: '11',
+      name: '12',
       value: { stringValue: '2022-01-01 00:00:00.000' },
       typeHint: 'TIMESTAMP',
     });
+    expect(parameters).toContainEqual({ name: '13', value: { longValue: 0 } });
   });
 
-  it('reports a stale event when the upsert returns no row', async () => {
+  it('reports a stale event when the upsert returns no row, or a row it did not make visible', async () => {
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ booleanValue: false }]] });
+    await expect(upsertThroughDataApi()).resolves.toBe(false);
+
     rdsMock.on(ExecuteStatementCommand).resolves({ records: [] });
 
     await expect(upsertThroughDataApi()).resolves.toBe(false);

@@ -1,0 +1,232 @@
+import { getTableColumns, type SQL, sql } from 'drizzle-orm';
+import type { PgColumn, PgInsertValue, PgTable } from 'drizzle-orm/pg-core';
+import type { Db } from '../../db/client';
+import type { Envelope } from '../../envelope';
+
+/** Applies one event to its Postgres table. Resolves true if the row changed, false if the event was stale. */
+export type EntityHandler = (db: Db, envelope: Envelope) => Promise<boolean>;
+
+/**
+ * The total order on events for one record: source time, then the provider's sequence, then the
+ * delivery's dedup key. Times are compared at millisecond precision (every provider's precision).
+ */
+export interface Version {
+  at: Date;
+  sequence: number;
+  eventId: string;
+}
+
+export function versionOf(envelope: Envelope): Version {
+  const sequence = Number(envelope.meta.sequence ?? 0);
+  return {
+    at: new Date(envelope.occurredAt),
+    // A sequence must be a non-negative safe integer; anything else is clamped so the order stays total.
+    sequence: Number.isSafeInteger(sequence) && sequence >= 0 ? sequence : sequence > 0 ? MAX_SEQUENCE : 0,
+    eventId: envelope.dedupKey,
+  };
+}
+
+const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The version as text whose bytewise (COLLATE "C") order is the version order: fixed-width epoch
+ * milliseconds (15 digits hold 1970..9999) and sequence (16 digits hold any safe integer), then the
+ * event id. Data fields store it per field, where a row value cannot go.
+ */
+export function versionKey(version: Version): string {
+  return `${String(version.at.getTime()).padStart(15, '0')}.${String(version.sequence).padStart(16, '0')}.${version.eventId}`;
+}
+
+/** What one event does to one row. */
+export interface SyncedWrite {
+  /** Primary key values by column property (`id`, `shopDomain`, ...), exact provider ids as text. */
+  key: Record<string, string>;
+  version: Version;
+  eventType: string;
+  /** Row level, when this event is the newest: a tombstone (deleted_at = its time) or a live row. */
+  deleted: boolean;
+  /** Row level: the record this one was merged into (HubSpot merges). */
+  mergedInto?: string | null;
+  /** The record changed in ways this event does not carry (Salesforce GAP_*); sticky until re-fetched. */
+  needsRefetch?: boolean;
+  /** Snapshot tables: the full document. Field tables: the changed fields. Undefined: no data. */
+  data?: Record<string, unknown>;
+}
+
+interface SpecBase {
+  table: PgTable;
+  /** The primary key's column properties, in key order. */
+  key: readonly string[];
+}
+
+/** Full snapshots (Shopify): the newest snapshot replaces `payload` and its mirrored columns. */
+export interface SnapshotSpec extends SpecBase {
+  kind: 'snapshot';
+  /** Column property -> value, derived from a snapshot. */
+  mirror: (payload: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/** One mirrored column of a field table: set from `field` whenever that field's change wins. */
+export interface FieldMirror {
+  column: string;
+  field: string;
+  convert: (value: unknown) => unknown;
+}
+
+/** Partial changes (HubSpot properties, Salesforce fields): each field keeps its newest value. */
+export interface FieldsSpec extends SpecBase {
+  kind: 'fields';
+  document: string;
+  versions: string;
+  mirrors: readonly FieldMirror[];
+}
+
+export type SyncedTableSpec = SnapshotSpec | FieldsSpec;
+
+/**
+ * The one monotonic upsert every synced_* table goes through: a single `INSERT ... ON CONFLICT DO
+ * UPDATE ... WHERE ... RETURNING` statement (one Data API call, atomic on its row).
+ *
+ * Row-level columns (source_*, deleted_at, merged_into) take the incoming values only when
+ * `(stored version) <= (incoming version)`, compared as a row value. Data takes its own versions:
+ * a snapshot replaces `payload` when it is not older than the stored snapshot, and each changed
+ * field wins when it is not older than that field's stored version. The state after any set of
+ * events is therefore a function of the set alone (the newest event decides the row, the newest
+ * snapshot or per-field change decides the data) and equals applying them once in version order,
+ * whatever the arrival order and however many duplicates.
+ *
+ * Resolves true when the event made a visible change: it is now the row's newest event, or it
+ * changed the data or flags of a live row. An event that only refined the last known fields of a
+ * tombstone, or changed nothing, resolves false (stale).
+ */
+export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: SyncedWrite): Promise<boolean> {
+  const columns = getTableColumns(spec.table) as Record<string, PgColumn>;
+  const column = (property: string): PgColumn => {
+    const found = columns[property];
+    if (!found) throw new Error(`${property} is not a column of this table`);
+    return found;
+  };
+  const excluded = (property: string): SQL => sql`excluded.${sql.identifier(column(property).name)}`;
+
+  const key = versionKey(write.version);
+  const rowWins = sql`(${column('sourceUpdatedAt')}, ${column('sourceSequence')}, ${column('sourceEventId')}) <= (${excluded('sourceUpdatedAt')}, ${excluded('sourceSequence')}, ${excluded('sourceEventId')})`;
+  const whenRowWins = (property: string): SQL =>
+    sql`CASE WHEN ${rowWins} THEN ${excluded(property)} ELSE ${column(property)} END`;
+
+  const values: Record<string, unknown> = {
+    ...write.key,
+    sourceEventType: write.eventType,
+    sourceUpdatedAt: write.version.at,
+    sourceSequence: write.version.sequence,
+    sourceEventId: write.version.eventId,
+    deletedAt: write.deleted ? write.version.at : null,
+    mergedInto: write.mergedInto ?? null,
+    needsRefetch: write.needsRefetch ?? false,
+  };
+  const set: Record<string, SQL> = {
+    sourceEventType: whenRowWins('sourceEventType'),
+    sourceUpdatedAt: whenRowWins('sourceUpdatedAt'),
+    sourceSequence: whenRowWins('sourceSequence'),
+    sourceEventId: whenRowWins('sourceEventId'),
+    deletedAt: whenRowWins('deletedAt'),
+    mergedInto: whenRowWins('mergedInto'),
+    // Sticky: an old gap still leaves fields we never saw; only a re-fetch clears it.
+    needsRefetch: sql`${column('needsRefetch')} OR ${excluded('needsRefetch')}`,
+    updatedAt: sql`now()`,
+  };
+  const changes: SQL[] = [rowWins, sql`(${excluded('needsRefetch')} AND NOT ${column('needsRefetch')})`];
+
+  // Data versions are compared against the proposed row (`excluded`), which carries this event's
+  // version key: no parameter is repeated and the statement reads row against row.
+  if (spec.kind === 'snapshot') {
+    const data = write.data;
+    values.payload = data ?? null;
+    values.payloadVersion = data ? key : null;
+    if (data) {
+      const mirrored = spec.mirror(data);
+      Object.assign(values, mirrored);
+      const dataWins = sql`(coalesce(${column('payloadVersion')}, '') COLLATE "C") <= (${excluded('payloadVersion')} COLLATE "C")`;
+      for (const property of ['payload', 'payloadVersion', ...Object.keys(mirrored)]) {
+        set[property] = sql`CASE WHEN ${dataWins} THEN ${excluded(property)} ELSE ${column(property)} END`;
+      }
+      changes.push(dataWins);
+    }
+  } else {
+    const fields = write.data ?? {};
+    const names = Object.keys(fields);
+    values[spec.document] = fields;
+    values[spec.versions] = Object.fromEntries(names.map((name) => [name, key]));
+    if (names.length > 0) {
+      const stored = column(spec.versions);
+      const incoming = excluded(spec.versions);
+      const fieldWins = (name: SQL): SQL =>
+        sql`(coalesce(${stored} ->> ${name}, '') COLLATE "C") <= ((${incoming} ->> ${name}) COLLATE "C")`;
+      const winning = (value: SQL): SQL =>
+        sql`coalesce((SELECT jsonb_object_agg(e.key, ${value}) FROM jsonb_each(${excluded(spec.document)}) AS e WHERE ${fieldWins(sql`e.key`)}), '{}'::jsonb)`;
+      set[spec.document] = sql`${column(spec.document)} || ${winning(sql`e.value`)}`;
+      set[spec.versions] = sql`${stored} || ${winning(sql`${incoming} -> e.key`)}`;
+      for (const mirror of spec.mirrors) {
+        if (!(mirror.field in fields)) continue;
+        values[mirror.column] = mirror.convert(fields[mirror.field]);
+        set[mirror.column] =
+          sql`CASE WHEN ${fieldWins(sql`CAST(${mirror.field} AS text)`)} THEN ${excluded(mirror.column)} ELSE ${column(mirror.column)} END`;
+      }
+      changes.push(
+        sql`EXISTS (SELECT 1 FROM jsonb_each(${excluded(spec.document)}) AS e WHERE ${fieldWins(sql`e.key`)})`,
+      );
+    }
+  }
+
+  const written = await db
+    .insert(spec.table)
+    .values(values as PgInsertValue<PgTable>)
+    .onConflictDoUpdate({
+      target: spec.key.map(column),
+      set: set as never,
+      setWhere: sql.join(changes, sql` OR `),
+    })
+    .returning({
+      applied: sql<boolean>`(${column('sourceEventId')} = CAST(${write.version.eventId} AS text) OR ${column('deletedAt')} IS NULL)`,
+    });
+  return written.some((row) => row.applied === true);
+}
+
+// Values for mirrored columns: what a column cannot hold becomes null, never a failed statement
+// (a value Postgres refuses would make the event fail on every retry).
+
+export function textValue(value: unknown): string | null {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return null;
+}
+
+const DECIMAL = /^-?\d{1,15}(\.\d{1,10})?$/;
+
+/** A decimal as exact text (HubSpot sends "1000.50", Salesforce 50000 or "50000.0"). */
+export function decimalValue(value: unknown, maxIntegerDigits = 15): string | null {
+  const candidate = textValue(value)?.trim();
+  if (!candidate || !DECIMAL.test(candidate)) return null;
+  const integerDigits = candidate.replace(/^-/, '').split('.')[0]?.length ?? 0;
+  return integerDigits <= maxIntegerDigits ? candidate : null;
+}
+
+export function integerValue(value: unknown): number | null {
+  const number = typeof value === 'string' && /^-?\d{1,10}$/.test(value) ? Number(value) : value;
+  return typeof number === 'number' && Number.isInteger(number) && Math.abs(number) <= 2_147_483_647
+    ? number
+    : null;
+}
+
+/** A calendar date (YYYY-MM-DD) that exists, else null. */
+export function dateValue(value: unknown): string | null {
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return null;
+  const parsed = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().startsWith(value) ? value : null;
+}
+
+/** A provider id as exact text: strings as sent, integers only when a double holds them exactly. */
+export function idValue(value: unknown): string | null {
+  if (typeof value === 'string' && /^[0-9A-Za-z_:.-]{1,200}$/.test(value)) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  return null;
+}
