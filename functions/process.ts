@@ -1,59 +1,66 @@
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { dynamoDb, managementApi, payloadStoreFromEnv } from '../shared/aws';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { dynamoDb, eventBridgeClient, managementApi, payloadStoreFromEnv, sqsClient } from '../shared/aws';
 import { dbFromEnv } from '../shared/db/client';
-import { numberEnv, requireEnv } from '../shared/env';
-import { envelopeSchema } from '../shared/envelope';
-import { ValidationError } from '../shared/errors';
-import { logger } from '../shared/observability';
-import { type ProcessorDeps, processEnvelope } from '../shared/process/processor';
+import { numberEnv, optionalEnv, requireEnv } from '../shared/env';
+import { EventBridgePublisher } from '../shared/events/publisher';
+import { type BatchDeps, makeBatchHandler } from '../shared/process/batch';
 import { Broadcaster } from '../shared/realtime/broadcaster';
 import { ConnectionStore } from '../shared/stores/connections';
 import { EventLog } from '../shared/stores/event-log';
+import { MetricCounters } from '../shared/stores/metric-counters';
 
 export type ProcessHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-export function makeProcessHandler(deps: ProcessorDeps): ProcessHandler {
-  const recordHandler = async (record: SQSRecord) => {
-    const parsed = envelopeSchema.safeParse(safeJson(record.body));
-    const attempt = Number(record.attributes.ApproximateReceiveCount ?? '1');
-    try {
-      if (!parsed.success) throw new ValidationError(`Invalid envelope in message ${record.messageId}`);
-      const outcome = await processEnvelope(deps, parsed.data, attempt);
-      logger.debug('record processed', { dedupKey: parsed.data.dedupKey, outcome });
-    } catch (error) {
-      // The batch processor turns this into a batch item failure; say why, once, here.
-      logger.error('record failed', { messageId: record.messageId, attempt, error: error as Error });
-      throw error;
-    }
-  };
-  return async (event, context) => {
-    // A processor per invocation: it holds the batch's state, and the local stack may run batches concurrently.
-    const processor = new SqsFifoPartialProcessorAsync();
-    return processPartialResponse(event, recordHandler, processor, { context, skipGroupOnError: true });
-  };
+/** The SQS event source handler of one priority queue; see makeBatchHandler for the semantics. */
+export function makeProcessHandler(deps: BatchDeps): ProcessHandler {
+  return makeBatchHandler(deps);
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-export function processDepsFromEnv(): ProcessorDeps {
+/**
+ * Everything but the DLQ from the environment. DLQ_URL belongs to one queue: in Lambda it is this
+ * function's own (`handler` below), the local stack builds one handler per queue with its DLQ.
+ */
+export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
   const connections = new ConnectionStore(dynamoDb, requireEnv('CONNECTIONS_TABLE'));
   return {
-    eventLog: new EventLog(
-      dynamoDb,
-      requireEnv('EVENT_LOG_TABLE'),
-      numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
-    ),
+    eventLog: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
+      retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
+      payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
+    }),
     db: dbFromEnv(),
     broadcaster: new Broadcaster(connections, managementApi(requireEnv('WEBSOCKET_ENDPOINT'))),
+    events: new EventBridgePublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME')),
     payloads: payloadStoreFromEnv(),
+    sqs: sqsClient(),
+    counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
+    metrics: providerMetrics(),
+    maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', 5),
+    retryBaseDelayMs: numberEnv('RETRY_BASE_DELAY_MS', 5000),
   };
 }
 
-export const handler = makeProcessHandler(processDepsFromEnv());
+/**
+ * EMF metrics whose only dimension is `provider`: Powertools' default `service` dimension is
+ * dropped, so the alarms' metric (name + provider) is exactly what is emitted.
+ */
+function providerMetrics(): Metrics {
+  const metrics = new Metrics({ namespace: optionalEnv('POWERTOOLS_METRICS_NAMESPACE') ?? 'Webhooks' });
+  metrics.clearDefaultDimensions();
+  return metrics;
+}
+
+let fromEnv: ProcessHandler | undefined;
+
+/**
+ * The Lambda entry point. Built on the first invocation (once per execution environment), so that
+ * importing this module has no side effect and reads no environment: the local stack imports the
+ * factory above and wires a handler per queue.
+ */
+export const handler: ProcessHandler = async (event, context) => {
+  if (!fromEnv) {
+    const dlqUrl = requireEnv('DLQ_URL');
+    fromEnv = makeProcessHandler({ ...processDepsFromEnv(), dlqUrl });
+  }
+  return fromEnv(event, context);
+};

@@ -33,6 +33,7 @@ Webhooks system running locally (ready in ${Math.round(performance.now() - start
 ${endpoints.join('\n')}
   WebSocket     ${stack.wsUrl}?token=<token from: npm run token -- <userId>>
   Postgres      ${stack.databaseUrl}
+  Domain events EventBridge bus "${stack.eventBusName}" (local stand-in, kept in memory)
 Send a signed sample: npm run send -- shopify orders/create
 Press Ctrl-C to stop.`);
 

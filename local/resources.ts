@@ -50,7 +50,11 @@ async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   return Attributes?.QueueArn ?? '';
 }
 
-export const TABLES = { eventLog: 'webhook-events', connections: 'websocket-connections' } as const;
+export const TABLES = {
+  eventLog: 'webhook-events',
+  connections: 'websocket-connections',
+  metrics: 'webhook-metric-counters',
+} as const;
 
 /** Creates the same DynamoDB tables (keys and indexes) as lib/constructs/storage.ts. */
 export async function createTables(ddb: DynamoDBClient): Promise<void> {
@@ -77,6 +81,21 @@ export async function createTables(ddb: DynamoDBClient): Promise<void> {
           KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
           Projection: { ProjectionType: 'ALL' },
         },
+      ],
+    }),
+  );
+  // Per-minute counters: one item per provider and minute (TTL expiresAt, which dynalite ignores).
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLES.metrics,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'minute', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'minute', KeyType: 'RANGE' },
       ],
     }),
   );

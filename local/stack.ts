@@ -6,9 +6,12 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import dynalite from 'dynalite';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { numberEnv } from '../shared/env';
 import { PRIORITIES, type Priority } from '../shared/envelope';
 import { providers } from '../shared/providers/registry';
+import { withChaos } from './chaos';
 import { devTokenSecret } from './dev-secret';
+import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi } from './rest-api';
 import { startSqsPoller } from './sqs-poller';
@@ -25,6 +28,11 @@ export interface LocalStackOptions {
   secrets: Partial<Record<string, string>>;
   processorTimeoutMs?: number;
   visibilityTimeoutSeconds?: number;
+  /**
+   * Fraction (0..1) of processing attempts that fail before writing anything, to exercise the
+   * retry path; CHAOS_FAILURE_RATE by default, 0 without it.
+   */
+  chaosFailureRate?: number;
   log?: (line: string) => void;
 }
 
@@ -34,11 +42,17 @@ export interface LocalStack {
   databaseUrl: string;
   queues: Record<Priority, LocalQueue>;
   sqs: SQSClient;
+  /** Every event the processors put on the local domain event bus, in order. */
+  domainEvents: RecordedDomainEvent[];
+  eventBusName: string;
+  /** The queues' redrive maxReceiveCount, which the processors also get as MAX_RECEIVE_COUNT. */
+  maxReceiveCount: number;
   stop(): Promise<void>;
 }
 
 const REGION = 'us-east-1';
 const PAYLOAD_BUCKET = 'webhook-payloads';
+const EVENT_BUS_NAME = 'webhooks-domain-events';
 const STAGE = 'local';
 
 /**
@@ -55,18 +69,30 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const restoreDns = interceptLocalhostDns();
     stops.push(async () => restoreDns());
     // The stand-ins start side by side; PGlite's first start (initdb in WASM) takes the longest.
-    const [fauxqs, dynamoUrl, databaseUrl] = await Promise.all([
+    const eventBridge = createEventBridge({ busNames: [EVENT_BUS_NAME] });
+    const [fauxqs, dynamoUrl, databaseUrl, eventBridgePort] = await Promise.all([
       startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
         return server;
       }),
       startDynalite(stops),
       options.databaseUrl ?? startPglite(stops),
+      listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
+        stops.push(() => close(eventBridge.server));
+        return port;
+      }),
     ]);
     // The same host as the queue URLs fauxqs hands out, so the SDK never has to pick between them.
     const sqsEndpoint = `http://sqs.${REGION}.localhost:${fauxqs.port}`;
 
-    // The handlers read their configuration from the environment, exactly as in Lambda.
+    // The queues' redrive and the processors' last attempt are one number, as in lib/constructs.
+    const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', 5);
+    const chaosFailureRate = options.chaosFailureRate ?? numberEnv('CHAOS_FAILURE_RATE', 0);
+    if (!(chaosFailureRate >= 0 && chaosFailureRate <= 1))
+      throw new Error(`CHAOS_FAILURE_RATE must be between 0 and 1, got ${chaosFailureRate}`);
+
+    // The handlers read their configuration from the environment, exactly as in Lambda
+    // (RETRY_BASE_DELAY_MS and EVENT_LOG_PAYLOAD_MAX_BYTES pass through when set).
     Object.assign(process.env, {
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: 'local',
@@ -78,6 +104,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       DATABASE_URL: databaseUrl,
       EVENT_LOG_TABLE: TABLES.eventLog,
       CONNECTIONS_TABLE: TABLES.connections,
+      METRICS_TABLE: TABLES.metrics,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
+      EVENT_BUS_NAME,
+      MAX_RECEIVE_COUNT: String(maxReceiveCount),
       DEV_TOKEN_SECRET: devTokenSecret(),
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
@@ -91,7 +121,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const processorTimeoutMs = options.processorTimeoutMs ?? 30_000;
     const queues = await createQueues(sqs, {
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 30,
-      maxReceiveCount: 5,
+      maxReceiveCount,
     });
     await createTables(ddb);
     fauxqs.createBucket(PAYLOAD_BUCKET);
@@ -130,7 +160,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         handler: ingestHandlerFromEnv(name),
       });
     }
-    const [connect, disconnect, message, processor] = await Promise.all([
+    const [connect, disconnect, message, processing] = await Promise.all([
       import('../functions/ws/connect'),
       import('../functions/ws/disconnect'),
       import('../functions/ws/message'),
@@ -144,13 +174,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       subscribe: message.handler,
     });
 
+    // One processor per queue, as in Lambda: the same factory the Lambda entry point uses, with the
+    // queue's own DLQ (its DLQ_URL there). Chaos, when asked for, wraps the event log port.
+    const processDeps = processing.processDepsFromEnv();
+    if (chaosFailureRate > 0) log(`chaos: ${chaosFailureRate * 100}% of processing attempts fail`);
+    const eventLog =
+      chaosFailureRate > 0 ? withChaos(processDeps.eventLog, chaosFailureRate) : processDeps.eventLog;
     for (const priority of PRIORITIES) {
       const poller = startSqsPoller({
         sqs,
         queueUrl: queues[priority].url,
         queueArn: queues[priority].arn,
         region: REGION,
-        handler: processor.handler,
+        handler: processing.makeProcessHandler({ ...processDeps, eventLog, dlqUrl: queues[priority].dlqUrl }),
         batchSize: 10,
         concurrency: 2,
         timeoutMs: processorTimeoutMs,
@@ -166,6 +202,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       databaseUrl,
       queues,
       sqs,
+      domainEvents: eventBridge.events,
+      eventBusName: EVENT_BUS_NAME,
+      maxReceiveCount,
       stop: async () => {
         ready = false;
         // Pollers and servers first, the stand-ins they talk to last.
@@ -198,10 +237,12 @@ async function startPglite(stops: (() => Promise<unknown>)[]): Promise<string> {
   return `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
 }
 
-function listen(server: Server, port: number): Promise<number> {
+function listen(server: Server, port: number, host?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve((server.address() as AddressInfo).port));
+    const ready = () => resolve((server.address() as AddressInfo).port);
+    if (host) server.listen(port, host, ready);
+    else server.listen(port, ready);
   });
 }
 

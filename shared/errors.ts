@@ -1,3 +1,5 @@
+import { ZodError } from 'zod';
+
 /**
  * The small set of errors the system raises on purpose. Each maps to one HTTP status in one place
  * (shared/http/responses.ts); anything else is an internal error and becomes a generic 500/503.
@@ -58,7 +60,67 @@ export class EnqueueFailedError extends HttpError {
   }
 }
 
+/**
+ * How a processing failure is handled (and recorded as the event log's `errorCategory`):
+ * `validation` can never succeed and is dead-lettered at once; `processing` (anything transient) is
+ * retried with backoff; `timeout` was not attempted because the invocation ran out of time.
+ */
+export type ErrorCategory = 'validation' | 'processing' | 'timeout';
+
 /** A record that can never succeed (bad envelope, unknown event type): dead-lettered without retries. */
 export class ValidationError extends Error {
   override name = 'ValidationError';
+  readonly category = 'validation' as const;
+}
+
+/** The invocation had too little time left to take this record; it is retried untouched. */
+export class TimeoutError extends Error {
+  override name = 'TimeoutError';
+  readonly category = 'timeout' as const;
+}
+
+/** A dependency failed in a way that may pass (a failed PutEvents entry, a throttled call): retried. */
+export class TransientError extends Error {
+  override name = 'TransientError';
+  readonly category = 'processing' as const;
+}
+
+/**
+ * The category of any error a record handler saw. Only what is known to be permanent is
+ * `validation` (our ValidationError, or a schema rejection); everything else, from DynamoDB
+ * throttling to Data API errors, is worth a retry.
+ */
+export function errorCategoryOf(error: unknown): ErrorCategory {
+  if (error instanceof ValidationError || error instanceof ZodError) return 'validation';
+  if (error instanceof TimeoutError) return 'timeout';
+  return 'processing';
+}
+
+const MAX_ERROR_MESSAGE = 300;
+
+/**
+ * The error worth reporting. A query builder's wrapper (drizzle's `Failed query: <sql> params:
+ * <values>`) gives way to its cause, so query parameters, which carry payload data, stay out of the
+ * logs and the event log.
+ */
+export function reportableError(error: unknown): unknown {
+  if (error instanceof Error && error.message.startsWith('Failed query:') && error.cause !== undefined)
+    return reportableError(error.cause);
+  return error;
+}
+
+/** One short line for the event log and the DLQ: the error's name and first message line, no stack. */
+export function shortErrorMessage(failure: unknown): string {
+  const error = reportableError(failure);
+  let text: string;
+  if (error instanceof ZodError) {
+    const issue = error.issues[0];
+    text = `ZodError: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`;
+  } else if (error instanceof Error) {
+    const line = error.message.split('\n', 1)[0]?.trim() ?? '';
+    text = line ? `${error.name}: ${line}` : error.name;
+  } else {
+    text = String(error).split('\n', 1)[0] ?? 'Unknown error';
+  }
+  return text.length > MAX_ERROR_MESSAGE ? `${text.slice(0, MAX_ERROR_MESSAGE - 1)}…` : text;
 }

@@ -204,6 +204,15 @@ export class HouseFunction extends NodejsFunction {
     this.addEnvironment(envName, bucket.bucketName);
     const objects = bucket.arnForObjects('*');
     iam.Grant.addToPrincipal({ grantee: this, actions: [OBJECT_ACTIONS[access]], resourceArns: [objects] });
+    if (access === 'get') {
+      // Without ListBucket, S3 answers a missing key with AccessDenied instead of NoSuchKey, and the
+      // reader could not tell "gone for good" (dead-letter it) from a transient failure.
+      iam.Grant.addToPrincipal({
+        grantee: this,
+        actions: ['s3:ListBucket'],
+        resourceArns: [bucket.bucketArn],
+      });
+    }
     if (this.role) {
       Validations.of(this.role).acknowledge({
         id: wildcardResourceFinding(this, objects),

@@ -366,18 +366,24 @@ describe('ingest permissions', () => {
     expect(secretIds.size).toBe(PROVIDER_NAMES.length);
   });
 
-  it('lets ingest roles only put objects into the payload bucket, and processors only get them', () => {
+  it('lets ingest roles only put objects into the payload bucket, and processors only get (and list) them', () => {
     const bucketId = logicalId(fixture.stack.payloads.bucket);
-    const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/*']] };
-    const expectOnly = (functionId: string, action: string) => {
+    const bucket = { 'Fn::GetAtt': [bucketId, 'Arn'] };
+    const objects = { 'Fn::Join': ['', [bucket, '/*']] };
+    const expectOnly = (functionId: string, grants: [string, unknown][]) => {
       const statements = s3StatementsOf(functionId);
-      expect(statements.flatMap(actionsOf)).toEqual([action]);
-      expect(statements.flatMap(resourcesOf)).toEqual([objects]);
+      expect(statements.map((s) => [actionsOf(s).join(), resourcesOf(s)[0]])).toEqual(grants);
     };
-    for (const service of INGEST_SERVICES) expectOnly(functionOf(service), 's3:PutObject');
+    for (const service of INGEST_SERVICES) expectOnly(functionOf(service), [['s3:PutObject', objects]]);
     const processors = functionsByService().get('process') ?? [];
     expect(processors).toHaveLength(3);
-    for (const id of processors) expectOnly(id, 's3:GetObject');
+    // ListBucket only so a missing claim-check object reads as NoSuchKey, not AccessDenied.
+    for (const id of processors) {
+      expectOnly(id, [
+        ['s3:GetObject', objects],
+        ['s3:ListBucket', bucket],
+      ]);
+    }
     for (const service of ['ws-connect', 'ws-disconnect', 'ws-message', 'migrate']) {
       expect(s3StatementsOf(functionOf(service))).toEqual([]);
     }

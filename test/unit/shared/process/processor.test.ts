@@ -3,7 +3,8 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, type GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetObjectCommand, type GetObjectCommandOutput, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { eq, sql } from 'drizzle-orm';
@@ -12,6 +13,8 @@ import type { Db } from '../../../../shared/db/client';
 import { loadMigrations, migrate } from '../../../../shared/db/migrate';
 import { syncedOrders } from '../../../../shared/db/schema';
 import type { Envelope } from '../../../../shared/envelope';
+import { ValidationError } from '../../../../shared/errors';
+import { EventBridgePublisher } from '../../../../shared/events/publisher';
 import { logger } from '../../../../shared/observability';
 import { type ProcessorDeps, processEnvelope } from '../../../../shared/process/processor';
 import { Broadcaster } from '../../../../shared/realtime/broadcaster';
@@ -27,6 +30,7 @@ const PROCESSED_AT = new Date('2022-01-01T00:00:09.000Z');
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const apiMock = mockClient(ApiGatewayManagementApiClient);
 const s3Mock = mockClient(S3Client);
+const eventBridgeMock = mockClient(EventBridgeClient);
 
 let db: Db;
 let rows: InMemoryDb['rows'];
@@ -45,6 +49,7 @@ beforeAll(async () => {
   deps = {
     eventLog: new EventLog(ddb, 'event-log', 30),
     db,
+    events: new EventBridgePublisher(new EventBridgeClient({ region: 'eu-west-1' }), 'domain-events'),
     broadcaster: new Broadcaster(
       connections,
       new ApiGatewayManagementApiClient({
@@ -70,12 +75,14 @@ beforeEach(async () => {
     ],
   });
   apiMock.on(PostToConnectionCommand).resolves({});
+  eventBridgeMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
 });
 
 afterEach(() => {
   ddbMock.reset();
   apiMock.reset();
   s3Mock.reset();
+  eventBridgeMock.reset();
 });
 
 function orderEnvelope(overrides: { occurredAt?: string; payload?: Record<string, unknown> } = {}): Envelope {
@@ -226,7 +233,11 @@ describe('processEnvelope', () => {
     });
     expect(updates[1]).toMatchObject({
       Key: { pk: envelope.dedupKey },
-      ExpressionAttributeValues: { ':processed': 'processed', ':now': PROCESSED_AT.toISOString() },
+      ExpressionAttributeValues: {
+        ':processed': 'processed',
+        ':now': PROCESSED_AT.toISOString(),
+        ':outcome': 'applied',
+      },
     });
   });
 
@@ -283,16 +294,17 @@ describe('processEnvelope', () => {
   });
 
   it('returns ignored for an object type without a table, and still reports it', async () => {
-    const customer = shopifyEnvelope('customers-create.json', { topic: 'customers/create' });
+    // No table holds Shopify order risks.
+    const risk = { ...orderEnvelope(), objectType: 'order_risk', eventType: 'order_risks/create' };
 
-    const outcome = await processEnvelope(deps, customer, 1);
+    const outcome = await processEnvelope(deps, risk, 1);
 
     expect(outcome).toBe('ignored');
     expect(await storedOrders()).toEqual([]);
     expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(2);
     expect(postedMessages()[0]?.message.data).toMatchObject({
-      objectType: 'customer',
-      objectId: '706405506930370084',
+      objectType: 'order_risk',
+      objectId: ORDER_ID,
       outcome: 'ignored',
     });
   });
@@ -349,6 +361,101 @@ describe('processEnvelope', () => {
   });
 });
 
+function publishedEvents() {
+  return eventBridgeMock
+    .commandCalls(PutEventsCommand)
+    .flatMap((call) => call.args[0].input.Entries ?? [])
+    .map((entry) => ({ ...entry, Detail: JSON.parse(entry.Detail ?? 'null') }));
+}
+
+describe('processEnvelope publishes domain events', () => {
+  it('puts one normalized event on the bus for an applied change', async () => {
+    const envelope = orderEnvelope();
+
+    await processEnvelope(deps, envelope, 1);
+
+    expect(publishedEvents()).toEqual([
+      {
+        EventBusName: 'domain-events',
+        Source: 'webhooks.shopify',
+        DetailType: 'order.created',
+        Detail: {
+          eventId: envelope.dedupKey,
+          provider: 'shopify',
+          eventType: 'orders/create',
+          objectType: 'order',
+          objectId: ORDER_ID,
+          occurredAt: '2022-01-01T00:00:00.000Z',
+          receivedAt: envelope.receivedAt,
+          processedAt: PROCESSED_AT.toISOString(),
+          changeType: 'created',
+          data: envelope.payload,
+        },
+      },
+    ]);
+  });
+
+  it('publishes nothing for a stale event', async () => {
+    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T01:00:00.000Z' }), 1);
+    eventBridgeMock.resetHistory();
+
+    const outcome = await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }), 1);
+
+    expect(outcome).toBe('stale');
+    expect(publishedEvents()).toEqual([]);
+  });
+
+  it('publishes nothing for a duplicate delivery', async () => {
+    ddbMock
+      .on(UpdateCommand)
+      .rejects(
+        new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
+      );
+
+    await processEnvelope(deps, orderEnvelope(), 2);
+
+    expect(publishedEvents()).toEqual([]);
+  });
+
+  it('publishes nothing for an event without a table', async () => {
+    const envelope = shopifyEnvelope('orders-create.json', { topic: 'orders/create' });
+    const withoutTable = { ...envelope, objectType: 'order_risk' };
+
+    await expect(processEnvelope(deps, withoutTable, 1)).resolves.toBe('ignored');
+
+    expect(publishedEvents()).toEqual([]);
+  });
+
+  it('publishes before it marks the delivery processed, and throws without marking it when PutEvents fails an entry', async () => {
+    eventBridgeMock.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
+    });
+
+    await expect(processEnvelope(deps, orderEnvelope(), 1)).rejects.toThrow(
+      /PutEvents failed.*InternalFailure/,
+    );
+
+    const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.ExpressionAttributeValues).toMatchObject({ ':received': 'received' });
+    expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
+  });
+
+  it('publishes again when the failed delivery is retried, since re-applying the same state is applied again', async () => {
+    eventBridgeMock.on(PutEventsCommand).rejectsOnce(new Error('ThrottlingException'));
+    await expect(processEnvelope(deps, orderEnvelope(), 1)).rejects.toThrow('ThrottlingException');
+    eventBridgeMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+
+    await expect(processEnvelope(deps, orderEnvelope(), 2)).resolves.toBe('applied');
+
+    expect(publishedEvents().map((event) => event.Detail.eventId)).toEqual([
+      orderEnvelope().dedupKey,
+      orderEnvelope().dedupKey,
+    ]);
+  });
+});
+
 describe('processEnvelope with a claim-checked payload', () => {
   const PAYLOAD_REF = { bucket: 'webhook-payloads', key: 'shopify/2022-01-01/4f2a.json' };
 
@@ -388,26 +495,49 @@ describe('processEnvelope with a claim-checked payload', () => {
     expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
   });
 
-  it('throws, writing nothing, when the payload cannot be read from S3', async () => {
-    s3Mock.on(GetObjectCommand).rejects(new Error('NoSuchKey'));
+  it('throws, writing nothing, when S3 fails so the record is retried', async () => {
+    s3Mock
+      .on(GetObjectCommand)
+      .rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' }));
     const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
 
-    await expect(processEnvelope({ ...deps, payloads }, claimChecked(), 1)).rejects.toThrow('NoSuchKey');
+    const failure = processEnvelope({ ...deps, payloads }, claimChecked(), 1);
 
+    await expect(failure).rejects.toThrow('reduce your request rate');
+    await expect(failure).rejects.not.toBeInstanceOf(ValidationError);
     expect(await storedOrders()).toEqual([]);
+  });
+
+  it('throws a ValidationError, writing nothing, when the claim-check object does not exist', async () => {
+    s3Mock
+      .on(GetObjectCommand)
+      .rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+    const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
+
+    const failure = processEnvelope({ ...deps, payloads }, claimChecked(), 1);
+
+    await expect(failure).rejects.toBeInstanceOf(ValidationError);
+    await expect(failure).rejects.toThrow(PAYLOAD_REF.key);
+    expect(await storedOrders()).toEqual([]);
+    expect(eventBridgeMock.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 });
 
 describe('migrate (on the same PGlite database)', () => {
-  it('applied 0001_init to the empty database and applies nothing when run again', async () => {
-    const again = await migrate(db, await loadMigrations());
+  it('applied every migration to the empty database and applies nothing when run again', async () => {
+    const migrations = await loadMigrations();
 
-    expect(firstMigration).toEqual(['0001_init']);
+    const again = await migrate(db, migrations);
+
+    expect(firstMigration[0]).toBe('0001_init');
+    expect(firstMigration).toEqual(migrations.map((migration) => migration.id));
     expect(again).toEqual([]);
     const tables = await rows(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
-    expect(tables).toEqual([{ table_name: 'schema_migrations' }, { table_name: 'synced_orders' }]);
+    expect(tables).toEqual(
+      expect.arrayContaining([{ table_name: 'schema_migrations' }, { table_name: 'synced_orders' }]),
+    );
   });
 
   it('rolls back a failing migration and does not record it', async () => {
