@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { LocalStack } from '../../local/stack';
 import { signDevToken } from '../../shared/auth/tokens';
@@ -24,7 +25,13 @@ export async function startE2eStack(options: {
   const tokenSecret = 'e2e-dev-token-secret';
   Object.assign(process.env, { DEV_TOKEN_SECRET: tokenSecret, ...options.env });
   const { startLocalStack } = await import('../../local/stack');
-  const stack = await startLocalStack({ port: 0, wsPort: 0, secrets: options.secrets });
+  const database = await freshDatabase();
+  const stack = await startLocalStack({
+    port: 0,
+    wsPort: 0,
+    secrets: options.secrets,
+    databaseUrl: database?.url,
+  });
   const db = new pg.Client({ connectionString: stack.databaseUrl });
   await db.connect();
   const client = await connect(`${stack.wsUrl}?token=${await signDevToken(tokenSecret, 'e2e-dashboard')}`);
@@ -38,6 +45,26 @@ export async function startE2eStack(options: {
       client.close();
       await db.end();
       await stack.stop();
+      await database?.drop();
     },
   };
+}
+
+/**
+ * With TEST_DATABASE_URL (CI sets it to a real PostgreSQL server), a database of this file's own,
+ * dropped afterwards; without it the stack embeds PGlite.
+ */
+async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  if (!serverUrl) return undefined;
+  const name = `e2e_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    await client.query(statement).finally(() => client.end());
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name} WITH (FORCE)`) };
 }
