@@ -282,6 +282,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    management: z
+      .object({
+        /**
+         * After a secret rotation, how long the previous signing secret of a webhook configuration
+         * is still accepted (0: never), so senders can switch over without failed deliveries.
+         */
+        secretGraceHours: z.number().int().min(0).max(720).default(24),
+      })
+      .strict()
+      .prefault({}),
     workflowEvents: z
       .object({
         /** How long the domain event bus's archive keeps events for replay. */
@@ -343,6 +353,7 @@ export type WebhooksConfig = z.infer<typeof configSchema>;
 export type WebhooksConfigInput = z.input<typeof configSchema>;
 export type ProcessorConfig = WebhooksConfig['processors'][Priority];
 export type ProcessingConfig = WebhooksConfig['processing'];
+export type ManagementConfig = WebhooksConfig['management'];
 export type ThrottleConfig = WebhooksConfig['api']['providerThrottling'][ProviderName];
 
 export { PRIORITIES, type Priority };

@@ -6,6 +6,7 @@ import { Database } from './constructs/database';
 import { EdgeProtection } from './constructs/edge-protection';
 import type { FunctionDefaults } from './constructs/house-function';
 import { Ingestion, PROVIDER_TITLES } from './constructs/ingestion';
+import { ManagementApi } from './constructs/management-api';
 import { PayloadStore } from './constructs/payload-store';
 import { Processing } from './constructs/processing';
 import { PriorityQueues } from './constructs/queues';
@@ -26,6 +27,7 @@ export class WebhooksStack extends Stack {
   public readonly auth: Auth;
   public readonly realtime: Realtime;
   public readonly ingestion: Ingestion;
+  public readonly management: ManagementApi;
   public readonly edge: EdgeProtection;
   public readonly workflowEvents: WorkflowEvents;
   public readonly processing: Processing;
@@ -74,6 +76,8 @@ export class WebhooksStack extends Stack {
       providers: config.providers,
       queues: this.queues.queues,
       payloadBucket: this.payloads.bucket,
+      configs: this.storage.configsRef,
+      rateLimits: this.storage.rateLimitsRef,
       stageName: config.stage,
       throttling: { rateLimit: config.api.throttlingRateLimit, burstLimit: config.api.throttlingBurstLimit },
       providerThrottling: config.api.providerThrottling,
@@ -84,6 +88,15 @@ export class WebhooksStack extends Stack {
       hubspot: config.hubspot,
       salesforce: config.salesforce,
       removalPolicy,
+      functionDefaults,
+    });
+    this.management = new ManagementApi(this, 'Management', {
+      webhooksResource: this.ingestion.webhooksResource,
+      userPool: this.auth.userPool,
+      configs: this.storage.configsRef,
+      webhookBaseUrl: this.ingestion.baseUrl,
+      auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
+      config: config.management,
       functionDefaults,
     });
     // The WebSocket stage's access logs use the same account-level role: on a fresh account its
@@ -133,6 +146,10 @@ export class WebhooksStack extends Stack {
         value: ingest.secret.secretArn,
       });
     }
+    new CfnOutput(this, 'ManagementApiUrl', {
+      description: 'Webhook management API (Cognito ID token in the Authorization header)',
+      value: `${this.ingestion.baseUrl}/api/webhooks`,
+    });
     new CfnOutput(this, 'WebAclArn', {
       description: 'WAF web ACL in front of the webhook API',
       value: this.edge.webAcl.attrArn,

@@ -54,6 +54,8 @@ export const TABLES = {
   eventLog: 'webhook-events',
   connections: 'websocket-connections',
   metrics: 'webhook-metric-counters',
+  configs: 'webhook-configs',
+  rateLimits: 'webhook-rate-limits',
 } as const;
 
 /** Creates the same DynamoDB tables (keys and indexes) as lib/constructs/storage.ts. */
@@ -97,6 +99,38 @@ export async function createTables(ddb: DynamoDBClient): Promise<void> {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'minute', KeyType: 'RANGE' },
       ],
+    }),
+  );
+  // Webhook configs: pk id, GSI byUser (userId + createdAt) for a user's list.
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLES.configs,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'id', AttributeType: 'S' },
+        { AttributeName: 'userId', AttributeType: 'S' },
+        { AttributeName: 'createdAt', AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byUser',
+          KeySchema: [
+            { AttributeName: 'userId', KeyType: 'HASH' },
+            { AttributeName: 'createdAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  // Sliding-window rate-limit counters: one item per config and minute (TTL expiresAt).
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLES.rateLimits,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
     }),
   );
 }

@@ -30,8 +30,9 @@ export function createRestApi(options: { routes: Route[]; stage: string; isReady
           body: JSON.stringify({ status: ready ? 'ok' : 'starting' }),
         });
       }
-      const sameResource = options.routes.filter((route) => route.resource === url.pathname);
-      if (sameResource.length === 0) return send(res, jsonError(404, 'not_found', 'No such route'));
+      const matched = matchResource(options.routes, url.pathname);
+      if (!matched) return send(res, jsonError(404, 'not_found', 'No such route'));
+      const { routes: sameResource, pathParameters } = matched;
       const route = sameResource.find((r) => r.method === req.method || r.method === 'ANY');
       if (!route)
         return send(
@@ -40,7 +41,7 @@ export function createRestApi(options: { routes: Route[]; stage: string; isReady
         );
       const body = await readBody(req);
       if (body === undefined) return send(res, jsonError(413, 'payload_too_large', 'Request body too large'));
-      send(res, await route.handler(toProxyEvent(req, url, route, options.stage, body)));
+      send(res, await route.handler(toProxyEvent(req, url, route, options.stage, body, pathParameters)));
     } catch {
       send(res, jsonError(502, 'bad_gateway', 'Internal server error'));
     }
@@ -53,6 +54,7 @@ function toProxyEvent(
   route: Route,
   stage: string,
   body: Buffer,
+  pathParameters: Record<string, string> | null,
 ): APIGatewayProxyEvent {
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
@@ -78,7 +80,7 @@ function toProxyEvent(
     multiValueHeaders,
     queryStringParameters: hasQuery ? query : null,
     multiValueQueryStringParameters: hasQuery ? multiQuery : null,
-    pathParameters: null,
+    pathParameters,
     stageVariables: null,
     body: body.length > 0 ? body.toString('base64') : null,
     isBase64Encoded: body.length > 0,
@@ -99,6 +101,48 @@ function toProxyEvent(
       resourceId: 'local',
       resourcePath: route.resource,
     },
+  };
+}
+
+/**
+ * The routes of the resource API Gateway would pick for a path: `{name}` segments match one
+ * segment each, and a literal segment beats a variable one (so `/api/webhooks/configs/{id}` wins
+ * over `/api/webhooks/{provider}/{configId}`). Path parameters are URL-decoded, as API Gateway does.
+ */
+function matchResource(
+  routes: Route[],
+  pathname: string,
+): { routes: Route[]; pathParameters: Record<string, string> | null } | undefined {
+  // Empty segments are kept: `/api/webhooks/shopify/` is not `/api/webhooks/shopify` (404, as in AWS).
+  const path = pathname.split('/').slice(1);
+  let best: { resource: string; rank: string; parameters: Record<string, string> } | undefined;
+  for (const resource of new Set(routes.map((route) => route.resource))) {
+    const segments = resource.split('/').slice(1);
+    if (segments.length !== path.length) continue;
+    const parameters: Record<string, string> = {};
+    let rank = '';
+    const matches = segments.every((segment, index) => {
+      const actual = path[index] as string;
+      if (segment.startsWith('{') && segment.endsWith('}')) {
+        if (actual === '') return false;
+        try {
+          parameters[segment.slice(1, -1)] = decodeURIComponent(actual);
+        } catch {
+          return false;
+        }
+        rank += '1';
+        return true;
+      }
+      rank += '0';
+      return segment === actual;
+    });
+    if (matches && (!best || rank < best.rank)) best = { resource, rank, parameters };
+  }
+  if (!best) return undefined;
+  const { resource, parameters } = best;
+  return {
+    routes: routes.filter((route) => route.resource === resource),
+    pathParameters: Object.keys(parameters).length > 0 ? parameters : null,
   };
 }
 

@@ -13,7 +13,7 @@ import { withChaos } from './chaos';
 import { devTokenSecret } from './dev-secret';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
-import { createRestApi } from './rest-api';
+import { createRestApi, type ProxyHandler } from './rest-api';
 import { startSqsPoller } from './sqs-poller';
 import { createWebSocketApi, type WebSocketRoutes } from './websocket-api';
 
@@ -103,6 +103,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       EVENT_LOG_TABLE: TABLES.eventLog,
       CONNECTIONS_TABLE: TABLES.connections,
       METRICS_TABLE: TABLES.metrics,
+      CONFIGS_TABLE: TABLES.configs,
+      RATE_LIMIT_TABLE: TABLES.rateLimits,
       AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
       EVENT_BUS_NAME,
       MAX_RECEIVE_COUNT: String(maxReceiveCount),
@@ -150,14 +152,31 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
 
     const { ingestHandlerFromEnv } = await import('../functions/ingest/handler');
+    const ingestHandlers = new Map<string, ProxyHandler>();
     for (const name of Object.keys(providers) as (keyof typeof providers)[]) {
+      const handler = ingestHandlerFromEnv(name);
+      ingestHandlers.set(name, handler);
       // ANY, as in lib/constructs/ingestion.ts: the handler itself answers 405 to other methods.
-      restRoutes.push({
-        method: 'ANY',
-        resource: `/api/webhooks/${name}`,
-        handler: ingestHandlerFromEnv(name),
-      });
+      restRoutes.push({ method: 'ANY', resource: `/api/webhooks/${name}`, handler });
     }
+    // Per-config endpoints: the same provider Lambda, with pathParameters {provider, configId}.
+    restRoutes.push({
+      method: 'ANY',
+      resource: '/api/webhooks/{provider}/{configId}',
+      handler: async (event) => {
+        const handler = ingestHandlers.get(event.pathParameters?.provider ?? '');
+        return handler ? handler(event) : notFound();
+      },
+    });
+    // The management API: one Lambda behind every management resource; it answers 405 itself.
+    const management = await import('../functions/api/management');
+    for (const resource of [
+      '/api/webhooks/register',
+      '/api/webhooks/configs',
+      '/api/webhooks/configs/{id}',
+      '/api/webhooks/configs/{id}/rotate-secret',
+    ])
+      restRoutes.push({ method: 'ANY', resource, handler: management.handler });
     const [connect, disconnect, message, processing] = await Promise.all([
       import('../functions/ws/connect'),
       import('../functions/ws/disconnect'),
@@ -214,6 +233,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw error;
   }
+}
+
+async function notFound() {
+  return {
+    statusCode: 404,
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ success: false, error: { code: 'not_found', message: 'No such route' } }),
+  };
 }
 
 async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<string> {

@@ -32,6 +32,10 @@ export const envelopeSchema = z
     /** The event body; absent when it was too large for SQS and sits in S3 at `payloadRef`. */
     payload: z.unknown().optional(),
     payloadRef: z.object({ bucket: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** The webhook config whose endpoint received it (per-config endpoints only). */
+    configId: z.string().min(1).optional(),
+    /** The owner of that config. */
+    userId: z.string().min(1).optional(),
   })
   .refine((envelope) => envelope.payload !== undefined || envelope.payloadRef !== undefined, {
     message: 'An envelope carries its payload or a pointer to it',

@@ -1,8 +1,26 @@
+import { ForbiddenError, TooManyRequestsError } from './api/errors';
+import { IpAllowlist } from './api/ip-allowlist';
 import { type Envelope, envelopeSchema, type Priority } from './envelope';
-import { MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
+import {
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+} from './errors';
 import { priorityOf } from './priority';
 import type { VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
 import type { EnvelopePublisher } from './queue/publisher';
+import type { RateLimiter } from './stores/rate-limiter';
+import { acceptedSecrets, type ConfigLookup, type WebhookConfig } from './stores/webhook-configs';
+
+/** What the per-config endpoints (`/api/webhooks/{provider}/{configId}`) need besides the rest. */
+export interface TenantDeps {
+  /** Config by id, cached per instance. */
+  configs: ConfigLookup;
+  /** The config's `rate_limit` per minute, shared by every instance. */
+  rateLimiter: RateLimiter;
+}
 
 export interface IngestDeps {
   provider: WebhookProvider;
@@ -14,10 +32,17 @@ export interface IngestDeps {
   maxBodyBytes: number;
   priorities?: Readonly<Record<string, Priority>>;
   now?: () => Date;
+  /** Absent where no configs table is configured: per-config endpoints then answer 404. */
+  tenants?: TenantDeps;
 }
 
 export interface IngestResult {
   accepted: number;
+  /**
+   * Per-config endpoints only: events of the delivery that the config does not subscribe to,
+   * acknowledged and not enqueued.
+   */
+  ignored?: number;
   deliveryIds: string[];
 }
 
@@ -25,30 +50,117 @@ export interface IngestResult {
  * The whole ingest hot path: cheap checks, signature, parse, route, enqueue. It returns only after
  * every envelope is in SQS, so a 2xx never loses an event; any failure throws and the provider retries.
  */
-export async function ingest(deps: IngestDeps, request: WebhookRequest): Promise<IngestResult> {
+export async function ingest(
+  deps: IngestDeps,
+  request: WebhookRequest,
+  configId?: string,
+): Promise<IngestResult> {
   if (request.method !== 'POST') throw new MethodNotAllowedError(['POST']);
   if (request.body.length > deps.maxBodyBytes) throw new PayloadTooLargeError(deps.maxBodyBytes);
   assertMediaType(request, deps.provider.mediaTypes);
-
-  const settings: VerifySettings = { ...deps.settings, secrets: await deps.secrets() };
-  if (settings.secrets.length === 0 && !settings.publicKey) {
-    throw new Error(`No signing secret or key configured for ${deps.provider.name}`);
-  }
   const now = deps.now?.() ?? new Date();
-  await deps.provider.verify(request, settings, now);
 
-  const envelopes: Envelope[] = deps.provider.parse(request, now).map((event) =>
+  // Per-config endpoint, cheapest checks first: config (cached, 404), source IP (in memory, 403),
+  // signature (CPU only, 401), and only then the rate limit (one DynamoDB round trip, 429), so an
+  // unsigned flood against a known URL never consumes the tenant's quota nor costs a write.
+  let config = configId === undefined ? undefined : await activeConfig(deps, configId);
+  if (config) assertSourceAllowed(config, request);
+
+  if (!config) {
+    await verify(deps, request, { ...deps.settings, secrets: await deps.secrets() }, now);
+  } else {
+    try {
+      await verify(deps, request, configSettings(deps, config, now), now);
+    } catch (error) {
+      // The cached config may predate a rotation: read it again (the cache does so at most every
+      // few seconds, so a flood of bad signatures costs few reads) and verify once more if its
+      // secrets changed.
+      const fresh = await refreshedConfig(deps, config, error);
+      assertSourceAllowed(fresh, request);
+      await verify(deps, request, configSettings(deps, fresh, now), now);
+      config = fresh;
+    }
+  }
+
+  if (config && deps.tenants) {
+    const decision = await deps.tenants.rateLimiter.consume(`config#${config.id}`, config.rateLimit, now);
+    if (!decision.allowed) throw new TooManyRequestsError(decision.retryAfterSeconds ?? 60);
+  }
+
+  const events = deps.provider.parse(request, now);
+  const wanted = config ? events.filter((event) => config.events.includes(event.eventType)) : events;
+  const envelopes: Envelope[] = wanted.map((event) =>
     envelopeSchema.parse({
       version: 1,
       provider: deps.provider.name,
       priority: priorityOf(deps.provider.name, event.eventType, deps.priorities),
       receivedAt: now.toISOString(),
       ...event,
+      ...(config ? { configId: config.id, userId: config.userId } : {}),
     }),
   );
-  await deps.publisher.publish(envelopes);
-  return { accepted: envelopes.length, deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))] };
+  if (envelopes.length > 0) await deps.publisher.publish(envelopes);
+  return {
+    accepted: envelopes.length,
+    ...(config ? { ignored: events.length - wanted.length } : {}),
+    deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))],
+  };
 }
+
+/** The config behind a per-config URL: unknown, another provider's or inactive all look the same (404). */
+async function activeConfig(deps: IngestDeps, configId: string, refresh = false): Promise<WebhookConfig> {
+  const id = configId.toLowerCase();
+  const config =
+    deps.tenants && UUID.test(id)
+      ? await (refresh ? deps.tenants.configs(id, { refresh }) : deps.tenants.configs(id))
+      : undefined;
+  if (!config || config.provider !== deps.provider.name || !config.active)
+    throw new NotFoundError('No such webhook endpoint');
+  return config;
+}
+
+async function refreshedConfig(
+  deps: IngestDeps,
+  cached: WebhookConfig,
+  failure: unknown,
+): Promise<WebhookConfig> {
+  if (!(failure instanceof UnauthorizedError)) throw failure;
+  const fresh = await activeConfig(deps, cached.id, true);
+  if (fresh.secret === cached.secret && fresh.previousSecret === cached.previousSecret) throw failure;
+  return fresh;
+}
+
+function assertSourceAllowed(config: WebhookConfig, request: WebhookRequest): void {
+  if (!new IpAllowlist(config.ipWhitelist).allows(request.sourceIp))
+    throw new ForbiddenError('Source IP not allowed for this webhook');
+}
+
+/**
+ * A per-config endpoint trusts the config's secrets only: not the provider's global public key,
+ * audience or org id, which would let deliveries meant for the operator's own org in. So a
+ * Salesforce config takes HS256 bearer tokens signed with its secret, and no Outbound Messages
+ * (they carry no signature, only an org id).
+ */
+function configSettings(deps: IngestDeps, config: WebhookConfig, now: Date): VerifySettings {
+  return {
+    secrets: acceptedSecrets(config, now),
+    acceptLegacySignatures: deps.settings?.acceptLegacySignatures,
+  };
+}
+
+async function verify(
+  deps: IngestDeps,
+  request: WebhookRequest,
+  settings: VerifySettings,
+  now: Date,
+): Promise<void> {
+  if (settings.secrets.length === 0 && !settings.publicKey) {
+    throw new Error(`No signing secret or key configured for ${deps.provider.name}`);
+  }
+  await deps.provider.verify(request, settings, now);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function assertMediaType(request: WebhookRequest, accepted: readonly string[]): void {
   const header = request.headers['content-type'];

@@ -1,16 +1,18 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
-import { payloadStoreFromEnv } from '../../shared/aws';
+import { dynamoDb, payloadStoreFromEnv } from '../../shared/aws';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env';
 import { PRIORITIES, type ProviderName } from '../../shared/envelope';
-import { HttpError } from '../../shared/errors';
+import { HttpError, NotFoundError } from '../../shared/errors';
 import { errorResponse, jsonResponse, toWebhookRequest } from '../../shared/http/api-gateway';
-import { type IngestDeps, ingest } from '../../shared/ingest';
+import { type IngestDeps, ingest, type TenantDeps } from '../../shared/ingest';
 import { logger } from '../../shared/observability';
 import { providerNamed } from '../../shared/providers/registry';
 import { SqsEnvelopePublisher } from '../../shared/queue/publisher';
 import { secretSource } from '../../shared/secrets';
+import { DynamoDbRateLimiter } from '../../shared/stores/rate-limiter';
+import { cachedConfigLookup, WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
 /** Lambda's 6 MB synchronous payload limit holds about 4 MiB once API Gateway base64-encodes the body. */
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -22,20 +24,34 @@ export type IngestHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayP
 export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): IngestHandler {
   return async (event) => {
     const request = toWebhookRequest(event, publicBaseUrl);
+    const configId = event.pathParameters?.configId;
     try {
-      const result = await ingest(deps, request);
+      // A `{provider}` path parameter (one resource for every provider) must name this Lambda's provider.
+      const routedProvider = event.pathParameters?.provider;
+      if (routedProvider !== undefined && routedProvider !== deps.provider.name)
+        throw new NotFoundError('No such webhook endpoint');
+      const result = await ingest(deps, request, configId);
       logger.info('webhook accepted', {
         provider: deps.provider.name,
+        configId,
         accepted: result.accepted,
+        ignored: result.ignored,
         deliveryIds: result.deliveryIds,
       });
       const ack = deps.provider.acknowledge?.(request);
       if (ack) return { statusCode: 200, headers: { 'Content-Type': ack.contentType }, body: ack.body };
-      return jsonResponse(200, { success: true, accepted: result.accepted });
+      // The per-config endpoints also say how many events the config's `events` filter left out.
+      return jsonResponse(
+        200,
+        configId === undefined
+          ? { success: true, accepted: result.accepted }
+          : { success: true, accepted: result.accepted, ignored: result.ignored ?? 0 },
+      );
     } catch (error) {
       if (error instanceof HttpError && error.statusCode < 500) {
         logger.warn('webhook rejected', {
           provider: deps.provider.name,
+          configId,
           status: error.statusCode,
           reason: error.message,
           sourceIp: request.sourceIp,
@@ -90,6 +106,23 @@ export function ingestHandlerFromEnv(providerName: ProviderName): IngestHandler 
       ? numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES)
       : Math.min(numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES), DEFAULT_CLAIM_CHECK_BYTES),
     priorities: priorityOverridesSchema.parse(JSON.parse(optionalEnv('PRIORITY_OVERRIDES') ?? '{}')),
+    tenants: tenantDepsFromEnv(),
   };
   return makeIngestHandler(deps, requireEnv('WEBHOOK_BASE_URL'));
+}
+
+/** Config lookups cached for CONFIG_CACHE_TTL_SECONDS (60 by default): changes apply within that time. */
+const DEFAULT_CONFIG_CACHE_TTL_SECONDS = 60;
+
+/** The per-config endpoints' ports, when CONFIGS_TABLE (read) and RATE_LIMIT_TABLE (UpdateItem) are set. */
+function tenantDepsFromEnv(): TenantDeps | undefined {
+  const configsTable = optionalEnv('CONFIGS_TABLE');
+  if (!configsTable) return undefined;
+  const store = new WebhookConfigStore(dynamoDb, configsTable);
+  return {
+    configs: cachedConfigLookup((id) => store.get(id), {
+      ttlMs: numberEnv('CONFIG_CACHE_TTL_SECONDS', DEFAULT_CONFIG_CACHE_TTL_SECONDS) * 1000,
+    }),
+    rateLimiter: new DynamoDbRateLimiter(dynamoDb, requireEnv('RATE_LIMIT_TABLE')),
+  };
 }

@@ -40,8 +40,9 @@ export interface TableRef {
 
 /**
  * `update` is UpdateItem alone: writers of counters (ADD) that never read, put or delete an item.
+ * `get` is GetItem alone: readers of single items by key that never query or scan.
  */
-export type TableAccess = 'read' | 'readWrite' | 'readDelete' | 'update';
+export type TableAccess = 'read' | 'readWrite' | 'readDelete' | 'update' | 'get';
 
 const READ_ACTIONS = [
   'dynamodb:GetItem',
@@ -62,6 +63,23 @@ const TABLE_ACTIONS: Record<TableAccess, string[]> = {
   ],
   readDelete: [...READ_ACTIONS, 'dynamodb:DeleteItem'],
   update: ['dynamodb:UpdateItem'],
+  get: ['dynamodb:GetItem'],
+};
+
+/** Item-level actions that never apply to an index: their grants name the table alone. */
+const TABLE_ONLY_ACCESS = new Set<TableAccess>(['update', 'get']);
+
+/**
+ * What a table's customer-managed key must allow each access (DynamoDB uses the key on the caller's
+ * behalf): decrypting for reads, encrypting and new data keys for writes too. Named actions only.
+ */
+const KEY_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
+const KEY_ACTIONS: Record<TableAccess, string[]> = {
+  read: KEY_READ_ACTIONS,
+  get: KEY_READ_ACTIONS,
+  readDelete: KEY_READ_ACTIONS,
+  readWrite: [...KEY_READ_ACTIONS, 'kms:Encrypt', 'kms:GenerateDataKey'],
+  update: [...KEY_READ_ACTIONS, 'kms:Encrypt', 'kms:GenerateDataKey'],
 };
 
 /** Object-level access to a bucket: write new objects, or read them. Never list, delete or bucket-level. */
@@ -183,16 +201,22 @@ export class HouseFunction extends NodejsFunction {
 
   /**
    * Sets an environment variable to a table's name and grants the chosen access to the table and
-   * to the named indexes only (never `index/*`).
+   * to the named indexes only (never `index/*`; none for `get` and `update`), plus the matching use
+   * of the table's customer-managed key when it has one.
    */
   bindTable(envName: string, table: TableRef, access: TableAccess): this {
     this.addEnvironment(envName, table.table.tableName);
     const arn = table.table.tableArn;
+    const indexNames = TABLE_ONLY_ACCESS.has(access) ? [] : (table.indexNames ?? []);
     iam.Grant.addToPrincipal({
       grantee: this,
       actions: TABLE_ACTIONS[access],
-      resourceArns: [arn, ...(table.indexNames ?? []).map((index) => `${arn}/index/${index}`)],
+      resourceArns: [arn, ...indexNames.map((index) => `${arn}/index/${index}`)],
     });
+    const key = table.table.encryptionKey;
+    if (key) {
+      iam.Grant.addToPrincipal({ grantee: this, actions: KEY_ACTIONS[access], resourceArns: [key.keyArn] });
+    }
     return this;
   }
 

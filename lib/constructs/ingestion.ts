@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import type { ProviderName } from '../../shared/envelope';
 import type { Priority, ThrottleConfig, WebhooksConfig } from '../config';
 import { managedPolicyFinding } from '../nag';
-import { type FunctionDefaults, HouseFunction } from './house-function';
+import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
 
 export interface IngestionProps {
@@ -16,10 +16,14 @@ export interface IngestionProps {
   readonly queues: Record<Priority, PriorityQueue>;
   /** The claim-check bucket: ingest functions may only put objects into it. */
   readonly payloadBucket: IBucket;
+  /** Webhook configurations: ingest functions may only get one by id (CONFIGS_TABLE). */
+  readonly configs: TableRef;
+  /** Per-config rate-limit counters: ingest functions may only update them (RATE_LIMIT_TABLE). */
+  readonly rateLimits: TableRef;
   readonly stageName: string;
   /** Stage-wide limits, for anything without a per-provider override. */
   readonly throttling: ThrottleConfig;
-  /** Limits of each provider's route, `/api/webhooks/{provider}`. */
+  /** Limits of each provider's routes, `/api/webhooks/{provider}` and `/api/webhooks/{provider}/{configId}`. */
   readonly providerThrottling: Record<ProviderName, ThrottleConfig>;
   readonly tracing: boolean;
   /** Create the API Gateway CloudWatch Logs role and set it on the account. */
@@ -39,6 +43,8 @@ export interface ProviderIngest {
   readonly function: HouseFunction;
   readonly secret: secretsmanager.Secret;
   readonly method: apigw.Method;
+  /** `ANY /api/webhooks/{provider}/{configId}`: deliveries to one registered webhook configuration. */
+  readonly configMethod: apigw.Method;
   /** The public URL to register with the provider. */
   readonly url: string;
 }
@@ -126,19 +132,23 @@ export class Ingestion extends Construct {
         throttlingRateLimit: props.throttling.rateLimit,
         throttlingBurstLimit: props.throttling.burstLimit,
         methodOptions: Object.fromEntries(
-          props.providers.map((provider) => [
-            // `/{resourcePath}/{httpMethod}`: every method of the provider's resource (its one ANY
-            // method, whatever verb arrives). A method setting replaces the stage-wide one as a
-            // whole, so logging and metrics are repeated next to the limits.
-            `/api/webhooks/${provider}/*`,
-            {
+          props.providers.flatMap((provider) => {
+            // A method setting replaces the stage-wide one as a whole, so logging and metrics are
+            // repeated next to the limits.
+            const options = {
               loggingLevel: apigw.MethodLoggingLevel.ERROR,
               dataTraceEnabled: false,
               metricsEnabled: true,
               throttlingRateLimit: props.providerThrottling[provider].rateLimit,
               throttlingBurstLimit: props.providerThrottling[provider].burstLimit,
-            } satisfies apigw.MethodDeploymentOptions,
-          ]),
+            } satisfies apigw.MethodDeploymentOptions;
+            // `/{resourcePath}/{httpMethod}`: every method of the provider's resource and of its
+            // per-config child (one ANY method each, whatever verb arrives), with the same limits.
+            return [
+              [`/api/webhooks/${provider}/*`, options],
+              [`/api/webhooks/${provider}/{configId}/*`, options],
+            ];
+          }),
         ),
       },
     });
@@ -234,22 +244,29 @@ export class Ingestion extends Construct {
       },
     })
       .bindSecret(`${upper}_SECRET_ARN`, secret)
-      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put');
+      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
+      .bindTable('CONFIGS_TABLE', props.configs, 'get')
+      .bindTable('RATE_LIMIT_TABLE', props.rateLimits, 'update');
     for (const { queue } of Object.values(props.queues)) queue.grant(fn, 'sqs:SendMessage');
 
     // ANY, so that a wrong method reaches the function and gets its 405 with an Allow header
-    // instead of API Gateway's 403 "Missing Authentication Token".
-    const method = this.webhooksResource
-      .addResource(provider)
-      .addMethod('ANY', new apigw.LambdaIntegration(fn, { proxy: true, allowTestInvoke: false }));
+    // instead of API Gateway's 403 "Missing Authentication Token". The per-config child route
+    // (a webhook registered through the management API) reaches the same function.
+    const integration = new apigw.LambdaIntegration(fn, { proxy: true, allowTestInvoke: false });
+    const providerResource = this.webhooksResource.addResource(provider);
+    const method = providerResource.addMethod('ANY', integration);
+    const configMethod = providerResource.addResource('{configId}').addMethod('ANY', integration);
     const reason = `${title} cannot use an API Gateway authorizer or Cognito: ${auth.request} The ingest function verifies it before anything is enqueued, with the same code as the local stack.`;
-    Validations.of(method).acknowledge({ id: 'AwsSolutions-APIG4', reason });
-    Validations.of(method).acknowledge({ id: 'AwsSolutions-COG4', reason });
+    for (const route of [method, configMethod]) {
+      Validations.of(route).acknowledge({ id: 'AwsSolutions-APIG4', reason });
+      Validations.of(route).acknowledge({ id: 'AwsSolutions-COG4', reason });
+    }
 
     this.providers[provider] = {
       function: fn,
       secret,
       method,
+      configMethod,
       url: `${this.baseUrl}/api/webhooks/${provider}`,
     };
   }

@@ -1,5 +1,6 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import type { TableRef } from './house-function';
 
@@ -10,10 +11,15 @@ export interface StorageProps {
 /** Name of the connections table's index by user (connections of one user). */
 export const CONNECTIONS_BY_USER_INDEX = 'byUser';
 
+/** Name of the configs table's index by owner (`userId`), sorted by `createdAt`. */
+export const CONFIGS_BY_USER_INDEX = 'byUser';
+
 /**
- * The hot, keyed DynamoDB state: the webhook event log, the per-minute metric counters and the
- * WebSocket connections, all on demand, encrypted with the AWS managed key, with point-in-time
- * recovery and TTL on `expiresAt`.
+ * The hot, keyed DynamoDB state: the webhook event log, the per-minute metric counters, the
+ * WebSocket connections, the webhook configurations and the per-config rate-limit counters, all on
+ * demand. Tables are encrypted with the AWS managed key except the configs table, whose items hold
+ * webhook signing secrets: it has its own customer-managed key, so that reading them takes a
+ * key grant besides the table grant, and key use is logged in CloudTrail.
  */
 export class Storage extends Construct {
   public readonly eventLog: dynamodb.Table;
@@ -23,20 +29,31 @@ export class Storage extends Construct {
    * once per batch (UpdateItem alone); readers query a counter over a range of minutes.
    */
   public readonly metrics: dynamodb.Table;
+  /** Webhook configurations (`id`), with their signing secrets; `byUser` lists one user's, newest last. */
+  public readonly configs: dynamodb.Table;
+  /** The customer-managed key of the configs table. */
+  public readonly configsKey: kms.Key;
+  /** Rate-limit counters (`pk`), incremented by the ingest functions and expiring on `expiresAt`. */
+  public readonly rateLimits: dynamodb.Table;
   /** The tables with the indexes functions may use, for HouseFunction.bindTable. */
   public readonly eventLogRef: TableRef;
   public readonly connectionsRef: TableRef;
   public readonly metricsRef: TableRef;
+  public readonly configsRef: TableRef;
+  public readonly rateLimitsRef: TableRef;
 
   constructor(scope: Construct, id: string, props: StorageProps) {
     super(scope, id);
-    const common = {
+    const base = {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      removalPolicy: props.removalPolicy,
+      deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
+    } satisfies Partial<dynamodb.TableProps>;
+    const common = {
+      ...base,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: 'expiresAt',
-      removalPolicy: props.removalPolicy,
-      deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
     } satisfies Partial<dynamodb.TableProps>;
 
     this.eventLog = new dynamodb.Table(this, 'EventLog', {
@@ -59,8 +76,41 @@ export class Storage extends Construct {
       partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
     });
 
+    this.configsKey = new kms.Key(this, 'ConfigsKey', {
+      description: 'Encrypts the webhook configurations table (its items hold webhook signing secrets)',
+      enableKeyRotation: true,
+      removalPolicy: props.removalPolicy,
+    });
+    this.configs = new dynamodb.Table(this, 'Configs', {
+      ...base,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.configsKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+    });
+    this.configs.addGlobalSecondaryIndex({
+      indexName: CONFIGS_BY_USER_INDEX,
+      partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'createdAt', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+
+    this.rateLimits = new dynamodb.Table(this, 'RateLimits', {
+      ...base,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'expiresAt',
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    });
+    Validations.of(this.rateLimits).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'The rate-limit table holds only short-lived counters (one window each, expiring on expiresAt); a restore would bring back stale windows and nothing of value, so point-in-time recovery is not paid for.',
+    });
+
     this.eventLogRef = { table: this.eventLog };
     this.connectionsRef = { table: this.connections, indexNames: [CONNECTIONS_BY_USER_INDEX] };
     this.metricsRef = { table: this.metrics };
+    this.configsRef = { table: this.configs, indexNames: [CONFIGS_BY_USER_INDEX] };
+    this.rateLimitsRef = { table: this.rateLimits };
   }
 }

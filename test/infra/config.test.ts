@@ -34,6 +34,7 @@ describe('stack configuration', () => {
       queues: { maxReceiveCount: 5 },
       processing: { retryBaseDelayMs: 5000, eventLogPayloadMaxBytes: 65_536 },
       workflowEvents: { archiveDays: 7 },
+      management: { secretGraceHours: 24 },
       database: { name: 'webhooks', minCapacity: 0.5, maxCapacity: 4, deletionProtection: true },
       processors: {
         high: { timeoutSeconds: 30 },
@@ -81,6 +82,11 @@ describe('stack configuration', () => {
     // SQS caps each visibility at 12 hours.
     expect(totalRetryDelayMs(SQS_MAX_VISIBILITY_MS / 2, 4)).toBe(SQS_MAX_VISIBILITY_MS * 2.5);
     expect(totalRetryDelayMs(SQS_MAX_VISIBILITY_MS, 1000)).toBe(SQS_MAX_VISIBILITY_MS * 999);
+  });
+
+  it('accepts a secret grace period from none to 30 days', () => {
+    expect(parseConfig({ management: { secretGraceHours: 0 } }).management.secretGraceHours).toBe(0);
+    expect(parseConfig({ management: { secretGraceHours: 720 } }).management.secretGraceHours).toBe(720);
   });
 
   it('accepts the JSON text that `cdk -c webhooks=...` passes', () => {
@@ -169,6 +175,10 @@ describe('stack configuration', () => {
       { processing: { eventLogPayloadMaxBytes: -1 } },
       /eventLogPayloadMaxBytes/,
     ],
+    ['a negative secret grace period', { management: { secretGraceHours: -1 } }, /secretGraceHours/],
+    ['a fractional secret grace period', { management: { secretGraceHours: 1.5 } }, /secretGraceHours/],
+    ['a secret grace period above 30 days', { management: { secretGraceHours: 721 } }, /secretGraceHours/],
+    ['a misspelt management key', { management: { graceHours: 24 } }, /graceHours/],
   ])('rejects %s', (_, raw, message) => {
     expect(() => parseConfig(raw)).toThrow(message);
   });

@@ -84,7 +84,15 @@ function resourcesOf(statement: Json): unknown[] {
 }
 
 const INGEST_SERVICES = PROVIDER_NAMES.map((provider) => `ingest-${provider}`);
-const SERVICES = [...INGEST_SERVICES, 'process', 'ws-connect', 'ws-disconnect', 'ws-message', 'migrate'];
+const SERVICES = [
+  ...INGEST_SERVICES,
+  'process',
+  'ws-connect',
+  'ws-disconnect',
+  'ws-message',
+  'migrate',
+  'api-management',
+];
 
 /** The logical id of a construct's CloudFormation resource. */
 function logicalId(construct: { node: { defaultChild?: unknown } }): string {
@@ -240,7 +248,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(10);
+    expect(logGroups.size).toBe(11);
   });
 
   it('gives no function role an AWS managed policy', () => {
@@ -258,6 +266,8 @@ describe('functions', () => {
     'MAX_BODY_BYTES',
     'CLAIM_CHECK_BYTES',
     'PRIORITY_OVERRIDES',
+    'CONFIGS_TABLE',
+    'RATE_LIMIT_TABLE',
   ];
   it.each([
     ['ingest-shopify', [...INGEST_ENV, 'SHOPIFY_SECRET_ARN']],
@@ -286,6 +296,17 @@ describe('functions', () => {
     ['ws-disconnect', ['CONNECTIONS_TABLE']],
     ['ws-message', ['CONNECTIONS_TABLE', 'WEBSOCKET_ENDPOINT']],
     ['migrate', ['DB_CLUSTER_ARN', 'DB_SECRET_ARN', 'DB_NAME']],
+    [
+      'api-management',
+      [
+        'CONFIGS_TABLE',
+        'WEBHOOK_BASE_URL',
+        'AUTH_JWKS_URL',
+        'AUTH_ISSUER',
+        'AUTH_AUDIENCE',
+        'SECRET_GRACE_HOURS',
+      ],
+    ],
   ])('gives %s the environment its handler reads', (service, names) => {
     for (const id of functionsByService().get(service) ?? []) {
       expect(Object.keys(env(id))).toEqual(expect.arrayContaining(names));
@@ -384,7 +405,7 @@ describe('ingest permissions', () => {
         ['s3:ListBucket', bucket],
       ]);
     }
-    for (const service of ['ws-connect', 'ws-disconnect', 'ws-message', 'migrate']) {
+    for (const service of ['ws-connect', 'ws-disconnect', 'ws-message', 'migrate', 'api-management']) {
       expect(s3StatementsOf(functionOf(service))).toEqual([]);
     }
   });
@@ -437,10 +458,10 @@ describe('payload store', () => {
 
 describe('storage', () => {
   it('creates the event log, metric counter and connections tables on demand with PITR, encryption and TTL', () => {
-    const tables = ofType('AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(3);
-    for (const [, table] of tables) {
-      expect(table.Properties).toMatchObject({
+    const { eventLog, metrics, connections } = fixture.stack.storage;
+    expect(ofType('AWS::DynamoDB::Table')).toHaveLength(5);
+    for (const table of [eventLog, metrics, connections]) {
+      expect(props(logicalId(table))).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         SSESpecification: { SSEEnabled: true },
@@ -518,9 +539,12 @@ describe('webhook REST API', () => {
     });
   });
 
-  it('routes ANY /api/webhooks/{provider} of every provider to its own ingest function', () => {
-    const methods = ofType('AWS::ApiGateway::Method');
-    expect(methods).toHaveLength(PROVIDER_NAMES.length);
+  it('routes ANY /api/webhooks/{provider} and its {configId} child to the provider ingest function', () => {
+    // The management routes (management.test.ts) are the methods with an authorizer.
+    const methods = ofType('AWS::ApiGateway::Method').filter(
+      ([, method]) => method.Properties?.AuthorizationType === 'NONE',
+    );
+    expect(methods).toHaveLength(2 * PROVIDER_NAMES.length);
     const routes = Object.fromEntries(
       methods.map(([, method]) => {
         const p = method.Properties ?? {};
@@ -532,21 +556,23 @@ describe('webhook REST API', () => {
     );
     expect(routes).toEqual(
       Object.fromEntries(
-        PROVIDER_NAMES.map((provider) => [`/api/webhooks/${provider}`, `ingest-${provider}`]),
+        PROVIDER_NAMES.flatMap((provider) => [
+          [`/api/webhooks/${provider}`, `ingest-${provider}`],
+          [`/api/webhooks/${provider}/{configId}`, `ingest-${provider}`],
+        ]),
       ),
     );
   });
 
-  it('lets API Gateway invoke each ingest function from its own route, any method', () => {
+  it('lets API Gateway invoke each ingest function from its own routes, any method', () => {
     for (const provider of PROVIDER_NAMES) {
       const fn = functionOf(`ingest-${provider}`);
-      const permissions = ofType('AWS::Lambda::Permission').filter(
-        ([, p]) => target(p.Properties?.FunctionName) === fn,
-      );
-      expect(permissions).toHaveLength(1);
-      expect(JSON.stringify(permissions[0]?.[1].Properties?.SourceArn)).toContain(
-        `/*/api/webhooks/${provider}"`,
-      );
+      const sources = ofType('AWS::Lambda::Permission')
+        .filter(([, p]) => target(p.Properties?.FunctionName) === fn)
+        .map(([, p]) => JSON.stringify(p.Properties?.SourceArn));
+      expect(sources).toHaveLength(2);
+      expect(sources.some((arn) => arn.includes(`/*/api/webhooks/${provider}"`))).toBe(true);
+      expect(sources.some((arn) => arn.includes(`/*/api/webhooks/${provider}/*"`))).toBe(true);
     }
   });
 
@@ -565,13 +591,31 @@ describe('webhook REST API', () => {
         },
         {
           ...common,
+          ResourcePath: '/~1api~1webhooks~1hubspot~1{configId}',
+          ThrottlingRateLimit: 100,
+          ThrottlingBurstLimit: 200,
+        },
+        {
+          ...common,
           ResourcePath: '/~1api~1webhooks~1shopify',
           ThrottlingRateLimit: 200,
           ThrottlingBurstLimit: 400,
         },
         {
           ...common,
+          ResourcePath: '/~1api~1webhooks~1shopify~1{configId}',
+          ThrottlingRateLimit: 200,
+          ThrottlingBurstLimit: 400,
+        },
+        {
+          ...common,
           ResourcePath: '/~1api~1webhooks~1salesforce',
+          ThrottlingRateLimit: 50,
+          ThrottlingBurstLimit: 100,
+        },
+        {
+          ...common,
+          ResourcePath: '/~1api~1webhooks~1salesforce~1{configId}',
           ThrottlingRateLimit: 50,
           ThrottlingBurstLimit: 100,
         },
@@ -689,6 +733,7 @@ describe('outputs', () => {
         'DbClusterArn',
         'EventBusName',
         'EventBusArn',
+        'ManagementApiUrl',
       ]),
     );
   });

@@ -10,6 +10,8 @@ export interface E2eStack {
   db: pg.Client;
   /** A dashboard client already subscribed to webhook-event. */
   client: TestClient;
+  /** A dev bearer token for the management API, as `npm run token -- <userId>` mints it. */
+  token(userId: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function startE2eStack(options: {
     stack,
     db,
     client,
+    token: (userId) => signDevToken(tokenSecret, userId),
     stop: async () => {
       client.close();
       await db.end();

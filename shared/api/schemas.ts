@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { PROVIDER_NAMES } from '../envelope';
+import { normalizeIpEntry } from './ip-allowlist';
+
+const events = z
+  .array(z.string().trim().min(1, 'Event names cannot be empty').max(200))
+  .min(1, 'At least one event is required')
+  .max(100)
+  .transform((list) => [...new Set(list)]);
+
+const rateLimit = z.int('Must be an integer').min(1).max(100_000);
+const timeoutMs = z.int('Must be an integer').min(1_000).max(900_000);
+const retryAttempts = z.int('Must be an integer').min(0).max(10);
+
+/** IPv4/IPv6 addresses or CIDRs, stored in canonical form. */
+const ipWhitelist = z
+  .array(
+    z.string().transform((entry, ctx) => {
+      const normalized = normalizeIpEntry(entry);
+      if (normalized === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'Must be an IPv4 or IPv6 address or CIDR' });
+        return z.NEVER;
+      }
+      return normalized;
+    }),
+  )
+  .max(100);
+
+/**
+ * The seed's `POST /api/webhooks/register` body. Unknown fields are refused (a misspelt
+ * `rate_limt` must not silently fall back to the default). `webhook_url` is accepted for
+ * compatibility but ignored: the endpoint is ours and is returned in the response.
+ */
+export const registerSchema = z.strictObject({
+  provider: z.enum(PROVIDER_NAMES),
+  events,
+  webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+  secret: z.string().min(16, 'Must be at least 16 characters').max(512).optional(),
+  rate_limit: rateLimit.default(100),
+  timeout_ms: timeoutMs.default(30_000),
+  retry_attempts: retryAttempts.default(3),
+  ip_whitelist: ipWhitelist.default([]),
+});
+
+export type RegisterRequest = z.infer<typeof registerSchema>;
+
+/** `PATCH /api/webhooks/configs/{id}`: any of these, at least one. */
+export const updateSchema = z
+  .strictObject({
+    events: events.optional(),
+    rate_limit: rateLimit.optional(),
+    timeout_ms: timeoutMs.optional(),
+    retry_attempts: retryAttempts.optional(),
+    ip_whitelist: ipWhitelist.optional(),
+    active: z.boolean().optional(),
+  })
+  .refine((body) => Object.values(body).some((value) => value !== undefined), {
+    message: 'Nothing to update',
+  });
+
+export type UpdateRequest = z.infer<typeof updateSchema>;

@@ -1,0 +1,245 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ProviderName } from '../envelope';
+
+export type RegistrationStatus = 'pending' | 'manual' | 'registered' | 'failed';
+
+/**
+ * One webhook configuration as stored in the configs table (pk `id`; GSI `byUser`: `userId` +
+ * `createdAt`). The secrets are stored as they are: HMAC verification needs the key itself, so it
+ * cannot be hashed; the table is encrypted at rest and only the management and ingest functions
+ * may read it.
+ */
+export interface WebhookConfig {
+  id: string;
+  userId: string;
+  provider: ProviderName;
+  events: string[];
+  secret: string;
+  /** The secret before the last rotation, accepted until `previousSecretExpiresAt`. */
+  previousSecret?: string;
+  previousSecretExpiresAt?: string;
+  rateLimit: number;
+  /** Stored for the provider-side registration and the processors; informational for now. */
+  timeoutMs: number;
+  retryAttempts: number;
+  ipWhitelist: string[];
+  active: boolean;
+  registrationStatus: RegistrationStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What PATCH may change. */
+export type WebhookConfigChanges = Partial<
+  Pick<WebhookConfig, 'events' | 'rateLimit' | 'timeoutMs' | 'retryAttempts' | 'ipWhitelist' | 'active'>
+>;
+
+/** The secrets a delivery may be signed with at `now`: current first, then the previous one in its grace. */
+export function acceptedSecrets(config: WebhookConfig, now: Date): string[] {
+  const secrets = [config.secret];
+  if (
+    config.previousSecret &&
+    config.previousSecretExpiresAt &&
+    Date.parse(config.previousSecretExpiresAt) > now.getTime()
+  )
+    secrets.push(config.previousSecret);
+  return secrets;
+}
+
+/**
+ * The configs table. Every operation on one config is conditional on its owner, so another user's
+ * id behaves exactly like an unknown one (undefined / false), and the API answers 404 for both.
+ */
+export class WebhookConfigStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async create(config: WebhookConfig): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: config,
+        ConditionExpression: 'attribute_not_exists(id)',
+      }),
+    );
+  }
+
+  /** Any user's config: the ingest path looks configs up by id alone. */
+  async get(id: string): Promise<WebhookConfig | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetCommand({ TableName: this.tableName, Key: { id }, ConsistentRead: true }),
+    );
+    return Item as WebhookConfig | undefined;
+  }
+
+  async getOwned(id: string, userId: string): Promise<WebhookConfig | undefined> {
+    const config = await this.get(id);
+    return config?.userId === userId ? config : undefined;
+  }
+
+  /** A user's configs, oldest first. */
+  async listByUser(userId: string): Promise<WebhookConfig[]> {
+    const configs: WebhookConfig[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byUser',
+          KeyConditionExpression: 'userId = :userId',
+          ExpressionAttributeValues: { ':userId': userId },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      configs.push(...((page.Items ?? []) as WebhookConfig[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return configs;
+  }
+
+  async update(
+    id: string,
+    userId: string,
+    changes: WebhookConfigChanges,
+    now: Date,
+  ): Promise<WebhookConfig | undefined> {
+    const values: Record<string, unknown> = { ...changes, updatedAt: now.toISOString() };
+    const names = Object.keys(values).filter((name) => values[name] !== undefined);
+    return this.conditionalUpdate(id, userId, {
+      UpdateExpression: `SET ${names.map((name) => `#${name} = :${name}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(names.map((name) => [`#${name}`, name])),
+      ExpressionAttributeValues: Object.fromEntries(names.map((name) => [`:${name}`, values[name]])),
+    });
+  }
+
+  /**
+   * Makes `secret` current and keeps the one it replaces valid until `previousExpiresAt`. The
+   * update is conditional on the secret read before, so two concurrent rotations cannot both win.
+   */
+  async rotateSecret(
+    config: WebhookConfig,
+    secret: string,
+    previousExpiresAt: Date,
+    now: Date,
+  ): Promise<WebhookConfig | undefined> {
+    return this.conditionalUpdate(
+      config.id,
+      config.userId,
+      {
+        UpdateExpression:
+          'SET #secret = :secret, previousSecret = :previous, previousSecretExpiresAt = :expiresAt, updatedAt = :now',
+        ExpressionAttributeNames: { '#secret': 'secret' },
+        ExpressionAttributeValues: {
+          ':secret': secret,
+          ':previous': config.secret,
+          ':expiresAt': previousExpiresAt.toISOString(),
+          ':now': now.toISOString(),
+        },
+      },
+      '#secret = :previous',
+    );
+  }
+
+  /** False when there was no such config of this user. */
+  async delete(id: string, userId: string): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { id },
+          ConditionExpression: 'attribute_exists(id) AND userId = :userId',
+          ExpressionAttributeValues: { ':userId': userId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  private async conditionalUpdate(
+    id: string,
+    userId: string,
+    update: {
+      UpdateExpression: string;
+      ExpressionAttributeNames: Record<string, string>;
+      ExpressionAttributeValues: Record<string, unknown>;
+    },
+    extraCondition?: string,
+  ): Promise<WebhookConfig | undefined> {
+    try {
+      const { Attributes } = await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { id },
+          ...update,
+          ConditionExpression: `attribute_exists(id) AND #owner = :owner${extraCondition ? ` AND ${extraCondition}` : ''}`,
+          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#owner': 'userId' },
+          ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':owner': userId },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as WebhookConfig | undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Looks a config up by id; the ingest path's port. `refresh` asks to bypass a cache (which may
+ * still throttle how often it does so).
+ */
+export type ConfigLookup = (
+  id: string,
+  options?: { refresh?: boolean },
+) => Promise<WebhookConfig | undefined>;
+
+/**
+ * A per-instance TTL cache in front of a lookup (misses are cached too, so probing random ids
+ * costs one read per id and TTL). A change made through the API reaches every instance within
+ * `ttlMs`: deactivation, allowlist and limit changes take up to that long. A `refresh` reads the
+ * config again at most once per `minRefreshIntervalMs` and id, so a flood of requests asking for
+ * it (bad signatures) costs few reads.
+ */
+export function cachedConfigLookup(
+  load: (id: string) => Promise<WebhookConfig | undefined>,
+  options: { ttlMs: number; minRefreshIntervalMs?: number; maxEntries?: number; now?: () => number },
+): ConfigLookup {
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 1000;
+  const minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5_000;
+  const entries = new Map<
+    string,
+    { value: WebhookConfig | undefined; loadedAt: number; refreshedAt?: number }
+  >();
+  return async (id, { refresh = false } = {}) => {
+    const at = now();
+    const hit = entries.get(id);
+    const fresh = hit !== undefined && at - hit.loadedAt < options.ttlMs;
+    const mayRefresh = hit?.refreshedAt === undefined || at - hit.refreshedAt >= minRefreshIntervalMs;
+    if (hit && fresh && !(refresh && mayRefresh)) return hit.value;
+    const value = await load(id);
+    entries.delete(id);
+    // Oldest insertion goes first: Map keeps insertion order.
+    if (entries.size >= maxEntries) {
+      const oldest = entries.keys().next().value;
+      if (oldest !== undefined) entries.delete(oldest);
+    }
+    const refreshedAt = refresh ? at : fresh ? hit?.refreshedAt : undefined;
+    if (options.ttlMs > 0) entries.set(id, { value, loadedAt: at, refreshedAt });
+    return value;
+  };
+}

@@ -1,0 +1,309 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MANAGEMENT_ROUTES } from '../../lib/constructs/management-api';
+import { PROVIDER_NAMES } from '../../shared/envelope';
+import { buildTestApp, type SynthFixture } from './fixture';
+
+type Json = Record<string, unknown>;
+interface CfnResource {
+  Type: string;
+  Properties?: Json;
+}
+
+let fixture: SynthFixture;
+let resources: Record<string, CfnResource>;
+let outputs: Record<string, { Value: unknown }>;
+
+beforeAll(() => {
+  // Resources and properties only: bundling adds nothing read here (stack.test.ts bundles).
+  fixture = buildTestApp(
+    { management: { secretGraceHours: 48 } },
+    { bundling: false, cloudFormationValidation: false },
+  );
+  const template = Template.fromStack(fixture.stack).toJSON();
+  resources = template.Resources as Record<string, CfnResource>;
+  outputs = template.Outputs as Record<string, { Value: unknown }>;
+});
+
+afterAll(() => fixture?.cleanup());
+
+function ofType(type: string): [string, CfnResource][] {
+  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
+}
+
+function props(logicalId: string): Json {
+  const resource = resources[logicalId];
+  if (!resource) throw new Error(`No resource ${logicalId}`);
+  return resource.Properties ?? {};
+}
+
+function logicalId(construct: { node: { defaultChild?: unknown } }): string {
+  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
+}
+
+/** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
+function target(value: unknown): string {
+  const ref = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+  const id = ref.Ref ?? ref['Fn::GetAtt']?.[0];
+  if (!id) throw new Error(`Not a reference: ${JSON.stringify(value)}`);
+  return id;
+}
+
+function env(functionId: string): Json {
+  return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Json;
+}
+
+function functionOf(service: string): string {
+  const matches = ofType('AWS::Lambda::Function').filter(
+    ([id]) => env(id).POWERTOOLS_SERVICE_NAME === service,
+  );
+  expect(matches, service).toHaveLength(1);
+  return matches[0]?.[0] as string;
+}
+
+/** Statements of every policy attached to the role of a function. */
+function statementsOf(functionId: string): Json[] {
+  const roleId = target(props(functionId).Role);
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
+    .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
+}
+
+function actionsOf(statement: Json): string[] {
+  const action = statement.Action as string | string[];
+  return Array.isArray(action) ? action : [action];
+}
+
+function resourcesOf(statement: Json): unknown[] {
+  const resource = statement.Resource;
+  return Array.isArray(resource) ? resource : [resource];
+}
+
+/** The path of an API Gateway resource, from its PathPart and parents. */
+function pathOf(resourceId: string): string {
+  const resource = props(resourceId);
+  const parent = resource.ParentId as { Ref?: string };
+  return `${parent.Ref ? pathOf(parent.Ref) : ''}/${resource.PathPart as string}`;
+}
+
+/** `METHOD /path` -> the method's properties, for every method of the REST API. */
+function routes(): Map<string, Json> {
+  return new Map(
+    ofType('AWS::ApiGateway::Method').map(([, method]) => {
+      const p = method.Properties ?? {};
+      return [`${p.HttpMethod as string} ${pathOf(target(p.ResourceId))}`, p];
+    }),
+  );
+}
+
+/** Whether a method's proxy integration invokes the given function. */
+function invokes(method: Json, functionId: string): boolean {
+  const integration = method.Integration as Json;
+  return integration.Type === 'AWS_PROXY' && JSON.stringify(integration.Uri).includes(`"${functionId}"`);
+}
+
+const configsArn = () => ({ 'Fn::GetAtt': [logicalId(fixture.stack.storage.configs), 'Arn'] });
+const configsKeyArn = () => ({ 'Fn::GetAtt': [logicalId(fixture.stack.storage.configsKey), 'Arn'] });
+const rateLimitsArn = () => ({ 'Fn::GetAtt': [logicalId(fixture.stack.storage.rateLimits), 'Arn'] });
+
+describe('configs and rate-limit tables', () => {
+  it('keys configurations by id, indexes them by user and creation time, and keeps PITR', () => {
+    const table = props(logicalId(fixture.stack.storage.configs));
+    expect(table).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: expect.arrayContaining([
+        { AttributeName: 'id', AttributeType: 'S' },
+        { AttributeName: 'userId', AttributeType: 'S' },
+        { AttributeName: 'createdAt', AttributeType: 'S' },
+      ]),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byUser',
+          KeySchema: [
+            { AttributeName: 'userId', KeyType: 'HASH' },
+            { AttributeName: 'createdAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    expect(table.TimeToLiveSpecification).toBeUndefined();
+  });
+
+  it('encrypts configurations (signing secrets) with their own rotating customer-managed key', () => {
+    const keyId = logicalId(fixture.stack.storage.configsKey);
+    expect(props(keyId).EnableKeyRotation).toBe(true);
+    expect(props(logicalId(fixture.stack.storage.configs)).SSESpecification).toEqual({
+      SSEEnabled: true,
+      SSEType: 'KMS',
+      KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    });
+  });
+
+  it('keys rate-limit counters by pk, on demand, expiring on expiresAt', () => {
+    expect(props(logicalId(fixture.stack.storage.rateLimits))).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+});
+
+describe('management routes', () => {
+  it('sends every management route to the management function behind the user pool authorizer', () => {
+    const managementFn = functionOf('api-management');
+    const [[authorizerId, authorizer] = []] = ofType('AWS::ApiGateway::Authorizer');
+    expect(ofType('AWS::ApiGateway::Authorizer')).toHaveLength(1);
+    expect(authorizer?.Properties).toMatchObject({
+      Type: 'COGNITO_USER_POOLS',
+      IdentitySource: 'method.request.header.Authorization',
+      RestApiId: { Ref: logicalId(fixture.stack.ingestion.api) },
+      ProviderARNs: [{ 'Fn::GetAtt': [logicalId(fixture.stack.auth.userPool), 'Arn'] }],
+    });
+    const all = routes();
+    expect(MANAGEMENT_ROUTES.map(([method, path]) => `${method} /api/webhooks/${path}`).sort()).toEqual([
+      'DELETE /api/webhooks/configs/{id}',
+      'GET /api/webhooks/configs',
+      'GET /api/webhooks/configs/{id}',
+      'PATCH /api/webhooks/configs/{id}',
+      'POST /api/webhooks/configs/{id}/rotate-secret',
+      'POST /api/webhooks/register',
+    ]);
+    for (const [method, path] of MANAGEMENT_ROUTES) {
+      const route = all.get(`${method} /api/webhooks/${path}`);
+      expect(route, `${method} ${path}`).toMatchObject({
+        AuthorizationType: 'COGNITO_USER_POOLS',
+        AuthorizerId: { Ref: authorizerId },
+      });
+      expect(invokes(route ?? {}, managementFn), `${method} ${path}`).toBe(true);
+    }
+    // Nothing else reaches the management function, and nothing else has an authorizer.
+    const managed = [...all].filter(([, p]) => invokes(p, managementFn)).map(([key]) => key);
+    expect(managed).toHaveLength(MANAGEMENT_ROUTES.length);
+    const authorized = [...all].filter(([, p]) => p.AuthorizationType !== 'NONE').map(([key]) => key);
+    expect(authorized.sort()).toEqual(managed.sort());
+  });
+
+  it('lets API Gateway invoke the management function from its routes only', () => {
+    const managementFn = functionOf('api-management');
+    const sources = ofType('AWS::Lambda::Permission')
+      .filter(([, p]) => target(p.Properties?.FunctionName) === managementFn)
+      .map(([, p]) => JSON.stringify(p.Properties?.SourceArn));
+    // Each scoped to its method and path (path parameters as `*`) on the API's stage.
+    const expected = MANAGEMENT_ROUTES.map(
+      ([method, path]) => `/${method}/api/webhooks/${path.replace(/\{[^}]+\}/g, '*')}"`,
+    );
+    expect(sources).toHaveLength(expected.length);
+    for (const suffix of expected)
+      expect(sources.filter((arn) => arn.endsWith(`${suffix}]]}`))).toHaveLength(1);
+  });
+
+  it('routes ANY /api/webhooks/{provider}/{configId} to the provider ingest function without an authorizer', () => {
+    const all = routes();
+    for (const provider of PROVIDER_NAMES) {
+      const route = all.get(`ANY /api/webhooks/${provider}/{configId}`);
+      expect(route, provider).toMatchObject({ AuthorizationType: 'NONE' });
+      expect(route?.AuthorizerId).toBeUndefined();
+      expect(invokes(route ?? {}, functionOf(`ingest-${provider}`)), provider).toBe(true);
+    }
+  });
+});
+
+describe('management function', () => {
+  it('gets the configs table, its own base URL, the token settings and the secret grace period', () => {
+    const { auth, ingestion } = fixture.stack;
+    const variables = env(functionOf('api-management'));
+    expect(variables).toMatchObject({
+      CONFIGS_TABLE: { Ref: logicalId(fixture.stack.storage.configs) },
+      SECRET_GRACE_HOURS: '48',
+      POWERTOOLS_SERVICE_NAME: 'api-management',
+    });
+    const resolve = (value: string) => JSON.stringify(fixture.stack.resolve(value));
+    expect(JSON.stringify(variables.WEBHOOK_BASE_URL)).toBe(resolve(ingestion.baseUrl));
+    expect(JSON.stringify(variables.AUTH_ISSUER)).toBe(resolve(auth.issuerUrl));
+    expect(JSON.stringify(variables.AUTH_JWKS_URL)).toBe(resolve(auth.jwksUrl));
+    expect(JSON.stringify(variables.AUTH_AUDIENCE)).toBe(resolve(auth.audience));
+  });
+
+  it('may read, write and query (byUser) the configs table with its key, and nothing else', () => {
+    const statements = statementsOf(functionOf('api-management'));
+    const granted = statements.flatMap((s) => resourcesOf(s).map((r) => JSON.stringify(r)));
+    const logGroup = target((props(functionOf('api-management')).LoggingConfig as Json).LogGroup);
+    const allowed = [
+      JSON.stringify(configsArn()),
+      JSON.stringify({ 'Fn::Join': ['', [configsArn(), '/index/byUser']] }),
+      JSON.stringify(configsKeyArn()),
+      JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] }),
+    ];
+    expect(new Set(granted)).toEqual(new Set(allowed));
+    const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo.flatMap(actionsOf)).toEqual(
+      expect.arrayContaining([
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ]),
+    );
+    expect(dynamo.flatMap(resourcesOf)).toEqual(
+      expect.arrayContaining([configsArn(), { 'Fn::Join': ['', [configsArn(), '/index/byUser']] }]),
+    );
+    const prefixes = new Set(statements.flatMap(actionsOf).map((action) => action.split(':')[0]));
+    expect([...prefixes].sort()).toEqual(['dynamodb', 'kms', 'logs']);
+    const kms = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+    expect(kms.flatMap(resourcesOf)).toEqual([configsKeyArn()]);
+    expect(kms.flatMap(actionsOf).every((action) => !action.includes('*'))).toBe(true);
+  });
+});
+
+describe('ingest functions and webhook configurations', () => {
+  it.each(PROVIDER_NAMES)(
+    'lets ingest-%s only get configs (decrypting) and only update rate limits',
+    (provider) => {
+      const fn = functionOf(`ingest-${provider}`);
+      expect(env(fn)).toMatchObject({
+        CONFIGS_TABLE: { Ref: logicalId(fixture.stack.storage.configs) },
+        RATE_LIMIT_TABLE: { Ref: logicalId(fixture.stack.storage.rateLimits) },
+      });
+      const on = (arn: unknown) =>
+        statementsOf(fn)
+          .filter((s) => resourcesOf(s).some((r) => JSON.stringify(r) === JSON.stringify(arn)))
+          .flatMap(actionsOf);
+      expect(on(configsArn())).toEqual(['dynamodb:GetItem']);
+      expect(on(rateLimitsArn())).toEqual(['dynamodb:UpdateItem']);
+      expect(on(configsKeyArn()).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+      const granted = JSON.stringify(statementsOf(fn).flatMap(resourcesOf));
+      expect(granted).not.toContain('/index/');
+    },
+  );
+
+  it('throttles each per-config route with its provider limits', () => {
+    const [[, stage] = []] = ofType('AWS::ApiGateway::Stage');
+    const settings = stage?.Properties?.MethodSettings as Json[];
+    for (const provider of PROVIDER_NAMES) {
+      const limits = fixture.config.api.providerThrottling[provider];
+      expect(settings).toContainEqual(
+        expect.objectContaining({
+          ResourcePath: `/~1api~1webhooks~1${provider}~1{configId}`,
+          HttpMethod: '*',
+          ThrottlingRateLimit: limits.rateLimit,
+          ThrottlingBurstLimit: limits.burstLimit,
+          LoggingLevel: 'ERROR',
+          DataTraceEnabled: false,
+        }),
+      );
+    }
+  });
+});
+
+describe('outputs', () => {
+  it('outputs the management API URL below the webhook base URL', () => {
+    expect(JSON.stringify(outputs.ManagementApiUrl?.Value)).toBe(
+      JSON.stringify(fixture.stack.resolve(`${fixture.stack.ingestion.baseUrl}/api/webhooks`)),
+    );
+  });
+});

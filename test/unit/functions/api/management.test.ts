@@ -1,0 +1,60 @@
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { signDevToken } from '../../../../shared/auth/tokens';
+
+const ddbMock = mockClient(DynamoDBDocumentClient);
+const ENV = {
+  CONFIGS_TABLE: 'webhook-configs-table',
+  WEBHOOK_BASE_URL: 'https://abc.execute-api.eu-west-1.amazonaws.com/prod',
+  DEV_TOKEN_SECRET: 'management-unit-secret',
+  SECRET_GRACE_HOURS: '2',
+  AWS_REGION: 'eu-west-1',
+};
+const saved: Record<string, string | undefined> = {};
+
+beforeAll(() => {
+  for (const [name, value] of Object.entries(ENV)) {
+    saved[name] = process.env[name];
+    process.env[name] = value;
+  }
+});
+
+afterAll(() => {
+  for (const [name, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+afterEach(() => {
+  ddbMock.reset();
+});
+
+describe('management Lambda entry point', () => {
+  it('reads its table, base URL and token secret from the environment', async () => {
+    ddbMock.on(PutCommand).resolves({});
+    const { handler } = await import('../../../../functions/api/management');
+    const token = await signDevToken(ENV.DEV_TOKEN_SECRET, 'user-1');
+
+    const response = await handler({
+      httpMethod: 'POST',
+      path: '/api/webhooks/register',
+      resource: '/api/webhooks/register',
+      headers: { Authorization: `Bearer ${token}` },
+      body: Buffer.from(JSON.stringify({ provider: 'shopify', events: ['orders/create'] })).toString(
+        'base64',
+      ),
+      isBase64Encoded: true,
+    } as unknown as APIGatewayProxyEvent);
+
+    expect(response.statusCode).toBe(201);
+    const { webhook } = JSON.parse(response.body);
+    expect(webhook.webhook_url).toBe(`${ENV.WEBHOOK_BASE_URL}/api/webhooks/shopify/${webhook.id}`);
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      TableName: ENV.CONFIGS_TABLE,
+      Item: { userId: 'user-1', provider: 'shopify' },
+    });
+  });
+});

@@ -1,0 +1,280 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { makeIngestHandler } from '../../../../functions/ingest/handler';
+import type { Envelope } from '../../../../shared/envelope';
+import { type IngestDeps, ingest } from '../../../../shared/ingest';
+import { logger } from '../../../../shared/observability';
+import { salesforce } from '../../../../shared/providers/salesforce';
+import { shopify } from '../../../../shared/providers/shopify';
+import type { EnvelopePublisher } from '../../../../shared/queue/publisher';
+import type { RateLimiter } from '../../../../shared/stores/rate-limiter';
+import type { WebhookConfig } from '../../../../shared/stores/webhook-configs';
+import { epochSeconds, handMadeJwt } from '../../../support/signing';
+import {
+  ORG_ID,
+  outboundMessageRequest,
+  salesforceFixture,
+  salesforceJsonRequest,
+} from '../../support/salesforce';
+import { SECRET, shopifyFixture, shopifyRequest } from '../../support/shopify';
+
+const NOW = new Date('2026-03-01T10:00:00.000Z');
+const ID = '6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c';
+const CONFIG_SECRET = 'config-secret-0123456789abcdef';
+
+beforeAll(() => {
+  logger.setLogLevel('SILENT');
+});
+
+class FakePublisher implements EnvelopePublisher {
+  readonly published: Envelope[] = [];
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    this.published.push(...envelopes);
+  }
+}
+
+function config(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
+  return {
+    id: ID,
+    userId: 'alice',
+    provider: 'shopify',
+    events: ['orders/create'],
+    secret: CONFIG_SECRET,
+    rateLimit: 100,
+    timeoutMs: 30_000,
+    retryAttempts: 3,
+    ipWhitelist: [],
+    active: true,
+    registrationStatus: 'pending',
+    createdAt: '2026-02-01T00:00:00.000Z',
+    updatedAt: '2026-02-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/** `null`: no config with that id. */
+function setup(stored: WebhookConfig | null = config(), allowed = true) {
+  const publisher = new FakePublisher();
+  const rateLimiter: RateLimiter & { consume: ReturnType<typeof vi.fn> } = {
+    consume: vi.fn(async () => (allowed ? { allowed: true } : { allowed: false, retryAfterSeconds: 17 })),
+  };
+  const lookup = vi.fn(async (id: string) => (id === ID ? (stored ?? undefined) : undefined));
+  const deps: IngestDeps = {
+    provider: shopify,
+    secrets: async () => [SECRET],
+    publisher,
+    maxBodyBytes: 200 * 1024,
+    now: () => NOW,
+    tenants: { configs: lookup, rateLimiter },
+  };
+  return { deps, publisher, rateLimiter, lookup };
+}
+
+const order = () => shopifyFixture('orders-create.json');
+const signed = (options: { secret?: string; topic?: string; sourceIp?: string } = {}) => ({
+  ...shopifyRequest(order(), { secret: options.secret ?? CONFIG_SECRET, topic: options.topic }),
+  ...(options.sourceIp ? { sourceIp: options.sourceIp } : {}),
+});
+
+describe('ingest on a per-config endpoint', () => {
+  it('verifies with the config secret and stamps the envelopes with config and user', async () => {
+    const { deps, publisher } = setup();
+
+    const result = await ingest(deps, signed(), ID);
+
+    expect(result).toMatchObject({ accepted: 1, ignored: 0 });
+    expect(publisher.published[0]).toMatchObject({
+      configId: ID,
+      userId: 'alice',
+      // The provider's dedup and ordering keys, unchanged.
+      dedupKey: 'shopify:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+      orderingKey: expect.stringMatching(/^shopify:jsmith\.myshopify\.com:order:/),
+    });
+  });
+
+  it("refuses the provider's global secret there (401)", async () => {
+    const { deps, publisher } = setup();
+    await expect(ingest(deps, signed({ secret: SECRET }), ID)).rejects.toMatchObject({ statusCode: 401 });
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('accepts the previous secret during its grace period and not after', async () => {
+    const rotated = config({
+      secret: 'rotated-secret-0123456789abcdef',
+      previousSecret: CONFIG_SECRET,
+      previousSecretExpiresAt: '2026-03-01T10:00:00.001Z',
+    });
+    const during = setup(rotated);
+    await expect(ingest(during.deps, signed(), ID)).resolves.toMatchObject({ accepted: 1 });
+
+    const after = setup({ ...rotated, previousSecretExpiresAt: NOW.toISOString() });
+    await expect(ingest(after.deps, signed(), ID)).rejects.toMatchObject({ statusCode: 401 });
+    await expect(
+      ingest(after.deps, signed({ secret: 'rotated-secret-0123456789abcdef' }), ID),
+    ).resolves.toMatchObject({ accepted: 1 });
+  });
+
+  it.each([
+    ['an unknown config', null, ID],
+    ["another provider's config", config({ provider: 'hubspot' }), ID],
+    ['an inactive config', config({ active: false }), ID],
+    ['an id that is not a UUID', config(), 'not-a-uuid'],
+  ])('answers 404 for %s before verifying anything', async (_case, stored, id) => {
+    const { deps, rateLimiter } = setup(stored);
+    await expect(ingest(deps, signed(), id)).rejects.toMatchObject({ statusCode: 404 });
+    expect(rateLimiter.consume).not.toHaveBeenCalled();
+  });
+
+  it('answers 404 when no configs table is configured', async () => {
+    const { deps } = setup();
+    await expect(ingest({ ...deps, tenants: undefined }, signed(), ID)).rejects.toMatchObject({
+      statusCode: 404,
+    });
+  });
+
+  it('answers 403 to a source outside the allowlist, before the signature and the rate limit', async () => {
+    const { deps, rateLimiter } = setup(config({ ipWhitelist: ['198.51.100.0/24', '2001:db8::/32'] }));
+    await expect(ingest(deps, signed({ sourceIp: '203.0.113.1' }), ID)).rejects.toMatchObject({
+      statusCode: 403,
+    });
+    await expect(
+      ingest(deps, signed({ secret: 'wrong', sourceIp: '203.0.113.1' }), ID),
+    ).rejects.toMatchObject({
+      statusCode: 403,
+    });
+    expect(rateLimiter.consume).not.toHaveBeenCalled();
+    await expect(ingest(deps, signed({ sourceIp: '198.51.100.20' }), ID)).resolves.toMatchObject({
+      accepted: 1,
+    });
+    await expect(ingest(deps, signed({ sourceIp: '::ffff:198.51.100.21' }), ID)).resolves.toMatchObject({
+      accepted: 1,
+    });
+    await expect(ingest(deps, signed({ sourceIp: '2001:db8::7' }), ID)).resolves.toMatchObject({
+      accepted: 1,
+    });
+  });
+
+  it('does not let unsigned requests consume the rate limit', async () => {
+    const { deps, rateLimiter } = setup();
+    await expect(ingest(deps, signed({ secret: 'forged' }), ID)).rejects.toMatchObject({ statusCode: 401 });
+    expect(rateLimiter.consume).not.toHaveBeenCalled();
+  });
+
+  it("counts signed requests against the config's rate_limit and refuses with 429 and Retry-After", async () => {
+    const { deps, publisher, rateLimiter } = setup(config({ rateLimit: 2 }), false);
+    await expect(ingest(deps, signed(), ID)).rejects.toMatchObject({
+      statusCode: 429,
+      code: 'rate_limited',
+      headers: { 'Retry-After': '17' },
+    });
+    expect(rateLimiter.consume).toHaveBeenCalledWith(`config#${ID}`, 2, NOW);
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('acknowledges events the config does not subscribe to without enqueueing them', async () => {
+    const { deps, publisher } = setup(config({ events: ['customers/create'] }));
+    await expect(ingest(deps, signed(), ID)).resolves.toEqual({ accepted: 0, ignored: 1, deliveryIds: [] });
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('re-reads a cached config once a signature fails, so a fresh rotation verifies at once', async () => {
+    const { deps, publisher, rateLimiter } = setup();
+    const rotated = config({ secret: 'rotated-secret-0123456789abcdef', previousSecret: CONFIG_SECRET });
+    const lookup = vi.fn(async (_id: string, options?: { refresh?: boolean }) =>
+      options?.refresh ? rotated : config(),
+    );
+    const request = signed({ secret: 'rotated-secret-0123456789abcdef' });
+
+    await expect(
+      ingest({ ...deps, tenants: { rateLimiter, configs: lookup } }, request, ID),
+    ).resolves.toMatchObject({
+      accepted: 1,
+    });
+
+    expect(lookup).toHaveBeenLastCalledWith(ID, { refresh: true });
+    expect(publisher.published).toHaveLength(1);
+  });
+
+  it('still answers 401 when the re-read config has the same secrets', async () => {
+    const { deps, lookup } = setup();
+    await expect(ingest(deps, signed({ secret: 'forged' }), ID)).rejects.toMatchObject({ statusCode: 401 });
+    expect(lookup).toHaveBeenCalledTimes(2);
+  });
+
+  it('reads the config through the lookup once per request', async () => {
+    const { deps, lookup } = setup();
+    await ingest(deps, signed(), ID.toUpperCase());
+    expect(lookup).toHaveBeenCalledWith(ID);
+  });
+});
+
+describe('a per-config Salesforce endpoint', () => {
+  function salesforceSetup() {
+    const { deps, publisher } = setup(config({ provider: 'salesforce', events: ['OpportunityChangeEvent'] }));
+    return { deps: { ...deps, provider: salesforce, settings: { orgId: ORG_ID } }, publisher };
+  }
+
+  it('takes a bearer token signed with the config secret', async () => {
+    const { deps } = salesforceSetup();
+    const token = handMadeJwt({ alg: 'HS256', typ: 'JWT' }, { exp: epochSeconds(300) }, CONFIG_SECRET);
+    const request = salesforceJsonRequest(salesforceFixture('opportunity-change.json'), {
+      authorization: `Bearer ${token}`,
+    });
+    await expect(ingest(deps, request, ID)).resolves.toMatchObject({ accepted: 2 });
+  });
+
+  it("refuses Outbound Messages, which only the operator's global org id could vouch for", async () => {
+    const { deps } = salesforceSetup();
+    await expect(ingest(deps, outboundMessageRequest())).resolves.toMatchObject({ accepted: 2 });
+    await expect(ingest(deps, outboundMessageRequest(), ID)).rejects.toMatchObject({ statusCode: 401 });
+  });
+});
+
+describe('ingest handler on a per-config endpoint', () => {
+  function event(
+    request: ReturnType<typeof signed>,
+    pathParameters: Record<string, string>,
+  ): APIGatewayProxyEvent {
+    return {
+      httpMethod: 'POST',
+      path: `/api/webhooks/shopify/${ID}`,
+      resource: '/api/webhooks/{provider}/{configId}',
+      headers: request.headers,
+      body: request.body.toString('base64'),
+      isBase64Encoded: true,
+      pathParameters,
+      requestContext: { identity: { sourceIp: request.sourceIp } },
+    } as unknown as APIGatewayProxyEvent;
+  }
+
+  it('answers accepted and ignored counts', async () => {
+    const { deps } = setup(config({ events: ['customers/create'] }));
+    const response = await makeIngestHandler(
+      deps,
+      'https://hooks.example.com',
+    )(event(signed(), { provider: 'shopify', configId: ID }));
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toEqual({ success: true, accepted: 0, ignored: 1 });
+  });
+
+  it('answers 429 with a Retry-After header', async () => {
+    const { deps } = setup(config(), false);
+    const response = await makeIngestHandler(
+      deps,
+      'https://hooks.example.com',
+    )(event(signed(), { configId: ID }));
+    expect(response.statusCode).toBe(429);
+    expect(response.headers).toMatchObject({ 'Retry-After': '17' });
+    expect(JSON.parse(response.body)).toMatchObject({ success: false, error: { code: 'rate_limited' } });
+  });
+
+  it("answers 404 when the path's provider is not this Lambda's", async () => {
+    const { deps, lookup } = setup();
+    const response = await makeIngestHandler(
+      deps,
+      'https://hooks.example.com',
+    )(event(signed(), { provider: 'hubspot', configId: ID }));
+    expect(response.statusCode).toBe(404);
+    expect(lookup).not.toHaveBeenCalled();
+  });
+});

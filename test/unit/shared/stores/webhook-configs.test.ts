@@ -1,0 +1,200 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  acceptedSecrets,
+  cachedConfigLookup,
+  type WebhookConfig,
+  WebhookConfigStore,
+} from '../../../../shared/stores/webhook-configs';
+
+const ddbMock = mockClient(DynamoDBDocumentClient);
+
+afterEach(() => {
+  ddbMock.reset();
+});
+
+function config(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
+  return {
+    id: '6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c',
+    userId: 'alice',
+    provider: 'shopify',
+    events: ['orders/create'],
+    secret: 'current-secret-0123456789',
+    rateLimit: 100,
+    timeoutMs: 30_000,
+    retryAttempts: 3,
+    ipWhitelist: [],
+    active: true,
+    registrationStatus: 'pending',
+    createdAt: '2026-03-01T10:00:00.000Z',
+    updatedAt: '2026-03-01T10:00:00.000Z',
+    ...overrides,
+  };
+}
+
+const store = () => new WebhookConfigStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'configs');
+const conditionFailed = () => new ConditionalCheckFailedException({ message: 'failed', $metadata: {} });
+
+describe('acceptedSecrets', () => {
+  const rotated = config({
+    secret: 'new-secret-0123456789',
+    previousSecret: 'old-secret-0123456789',
+    previousSecretExpiresAt: '2026-03-02T10:00:00.000Z',
+  });
+
+  it('accepts the previous secret until its grace period ends, after the current one', () => {
+    expect(acceptedSecrets(rotated, new Date('2026-03-02T09:59:59.999Z'))).toEqual([
+      'new-secret-0123456789',
+      'old-secret-0123456789',
+    ]);
+  });
+
+  it('accepts only the current secret from the moment the grace period ends', () => {
+    expect(acceptedSecrets(rotated, new Date('2026-03-02T10:00:00.000Z'))).toEqual(['new-secret-0123456789']);
+  });
+
+  it('accepts only the current secret of a config never rotated', () => {
+    expect(acceptedSecrets(config(), new Date())).toEqual(['current-secret-0123456789']);
+  });
+});
+
+describe('WebhookConfigStore', () => {
+  it("hides another user's config from getOwned", async () => {
+    ddbMock.on(GetCommand).resolves({ Item: config() });
+    expect(await store().getOwned(config().id, 'alice')).toEqual(config());
+    expect(await store().getOwned(config().id, 'mallory')).toBeUndefined();
+  });
+
+  it("lists a user's configs from the byUser index, following pages", async () => {
+    ddbMock
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [config({ id: 'a' })], LastEvaluatedKey: { id: 'a' } })
+      .resolvesOnce({ Items: [config({ id: 'b' })] });
+    const configs = await store().listByUser('alice');
+    expect(configs.map((c) => c.id)).toEqual(['a', 'b']);
+    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      IndexName: 'byUser',
+      KeyConditionExpression: 'userId = :userId',
+      ExpressionAttributeValues: { ':userId': 'alice' },
+    });
+  });
+
+  it('updates only a config of the caller and only the given fields', async () => {
+    ddbMock.on(UpdateCommand).resolves({ Attributes: config({ active: false }) });
+    const updated = await store().update(
+      config().id,
+      'alice',
+      { active: false },
+      new Date('2026-03-01T11:00:00Z'),
+    );
+    expect(updated?.active).toBe(false);
+    expect(ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      UpdateExpression: 'SET #active = :active, #updatedAt = :updatedAt',
+      ConditionExpression: 'attribute_exists(id) AND #owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'userId' },
+      ExpressionAttributeValues: {
+        ':owner': 'alice',
+        ':active': false,
+        ':updatedAt': '2026-03-01T11:00:00.000Z',
+      },
+    });
+  });
+
+  it('answers undefined and false when the owner condition fails', async () => {
+    ddbMock.on(UpdateCommand).rejects(conditionFailed()).on(DeleteCommand).rejects(conditionFailed());
+    expect(await store().update(config().id, 'mallory', { active: false }, new Date())).toBeUndefined();
+    expect(await store().delete(config().id, 'mallory')).toBe(false);
+    expect(ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_exists(id) AND userId = :userId',
+      ExpressionAttributeValues: { ':userId': 'mallory' },
+    });
+  });
+
+  it('rotates conditionally on the secret it replaced, keeping that one as previous', async () => {
+    ddbMock.on(UpdateCommand).resolves({ Attributes: config({ secret: 'next' }) });
+    await store().rotateSecret(
+      config(),
+      'next',
+      new Date('2026-03-02T10:00:00Z'),
+      new Date('2026-03-01T10:00:00Z'),
+    );
+    expect(ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_exists(id) AND #owner = :owner AND #secret = :previous',
+      ExpressionAttributeValues: {
+        ':secret': 'next',
+        ':previous': 'current-secret-0123456789',
+        ':expiresAt': '2026-03-02T10:00:00.000Z',
+        ':owner': 'alice',
+      },
+    });
+  });
+});
+
+describe('cachedConfigLookup', () => {
+  it('serves a config from the cache until its TTL, then reads it again', async () => {
+    let now = 1_000;
+    const load = vi.fn(async () => config());
+    const lookup = cachedConfigLookup(load, { ttlMs: 60_000, now: () => now });
+
+    await lookup('x');
+    now += 59_999;
+    await lookup('x');
+    expect(load).toHaveBeenCalledTimes(1);
+
+    now += 1;
+    await lookup('x');
+    expect(load).toHaveBeenCalledTimes(2);
+  });
+
+  it('reads again when asked to refresh, at most once per interval', async () => {
+    let now = 0;
+    const load = vi.fn(async () => config());
+    const lookup = cachedConfigLookup(load, { ttlMs: 60_000, minRefreshIntervalMs: 5_000, now: () => now });
+    await lookup('x');
+    await lookup('x', { refresh: true });
+    expect(load).toHaveBeenCalledTimes(2);
+
+    now = 4_999;
+    await lookup('x', { refresh: true });
+    await lookup('x');
+    expect(load).toHaveBeenCalledTimes(2);
+
+    now = 5_000;
+    await lookup('x', { refresh: true });
+    expect(load).toHaveBeenCalledTimes(3);
+  });
+
+  it('caches misses too, so probing an unknown id costs one read per TTL', async () => {
+    const load = vi.fn(async () => undefined);
+    const lookup = cachedConfigLookup(load, { ttlMs: 60_000, now: () => 0 });
+    expect(await lookup('nope')).toBeUndefined();
+    expect(await lookup('nope')).toBeUndefined();
+    expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('evicts the oldest entry beyond its size and caches nothing with a zero TTL', async () => {
+    const load = vi.fn(async (id: string) => config({ id }));
+    const lookup = cachedConfigLookup(load, { ttlMs: 60_000, maxEntries: 2, now: () => 0 });
+    await lookup('a');
+    await lookup('b');
+    await lookup('c');
+    await lookup('b');
+    expect(load).toHaveBeenCalledTimes(3);
+    await lookup('a');
+    expect(load).toHaveBeenCalledTimes(4);
+
+    const uncached = vi.fn(async () => config());
+    const noCache = cachedConfigLookup(uncached, { ttlMs: 0 });
+    await noCache('a');
+    await noCache('a');
+    expect(uncached).toHaveBeenCalledTimes(2);
+  });
+});
