@@ -137,7 +137,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const wsRoutes: WebSocketRoutes = { $connect: notReady, $disconnect: notReady, $default: notReady };
     const wsServer = createWebSocketApi(wsRoutes);
     const wsPort = await listen(wsServer, options.wsPort);
-    stops.push(() => close(wsServer));
+    stops.push(async () => {
+      await close(wsServer);
+      await wsServer.drain();
+    });
     const restRoutes: Parameters<typeof createRestApi>[0]['routes'] = [];
     const restServer = createRestApi({ routes: restRoutes, stage: STAGE, isReady: () => ready });
     const port = await listen(restServer, options.port);

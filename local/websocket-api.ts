@@ -21,9 +21,21 @@ const MAX_MESSAGE_BYTES = 128 * 1024;
  * the same handlers as in AWS, and the same process serves the `@connections` management endpoint
  * that ApiGatewayManagementApiClient posts to.
  */
-export function createWebSocketApi(routes: WebSocketRoutes): Server {
+export interface LocalWebSocketApi extends Server {
+  /** Resolves once every socket is closed and its handler calls have finished (used when stopping). */
+  drain(): Promise<void>;
+}
+
+export function createWebSocketApi(routes: WebSocketRoutes): LocalWebSocketApi {
   const sockets = new Map<string, WebSocket>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  // Handler calls in flight: stopping must wait for them, or they reach stand-ins already closed.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (call: Promise<unknown> | undefined) => {
+    if (!call) return;
+    const settled = call.catch(() => undefined).finally(() => inFlight.delete(settled));
+    inFlight.add(settled);
+  };
 
   const server = createServer((req, res) => {
     manageConnection(req, res, sockets).catch(() => reply(res, 500));
@@ -44,13 +56,11 @@ export function createWebSocketApi(routes: WebSocketRoutes): Server {
       ws.on('message', (data) => {
         const body = data.toString();
         const routeKey = selectRoute(body, routes);
-        void routes[routeKey]?.({ requestContext: { connectionId, routeKey }, body }).catch(() => undefined);
+        track(routes[routeKey]?.({ requestContext: { connectionId, routeKey }, body }));
       });
       ws.on('close', () => {
         sockets.delete(connectionId);
-        void routes
-          .$disconnect({ requestContext: { connectionId, routeKey: '$disconnect' } })
-          .catch(() => undefined);
+        track(routes.$disconnect({ requestContext: { connectionId, routeKey: '$disconnect' } }));
       });
     });
   });
@@ -59,7 +69,15 @@ export function createWebSocketApi(routes: WebSocketRoutes): Server {
     for (const ws of sockets.values()) ws.terminate();
     wss.close();
   });
-  return server;
+  return Object.assign(server, {
+    drain: async () => {
+      // Terminated sockets emit 'close' (and start $disconnect) a moment after the server closes.
+      const deadline = Date.now() + 2000;
+      while ((sockets.size > 0 || inFlight.size > 0) && Date.now() < deadline) {
+        await Promise.race([Promise.all(inFlight), new Promise((resolve) => setTimeout(resolve, 10))]);
+      }
+    },
+  });
 }
 
 function selectRoute(body: string, routes: WebSocketRoutes): string {
