@@ -91,9 +91,23 @@ export class TransientError extends Error {
  * throttling to Data API errors, is worth a retry.
  */
 export function errorCategoryOf(error: unknown): ErrorCategory {
-  if (error instanceof ValidationError || error instanceof ZodError) return 'validation';
+  if (error instanceof ValidationError || error instanceof ZodError || isDataException(error))
+    return 'validation';
   if (error instanceof TimeoutError) return 'timeout';
   return 'processing';
+}
+
+/**
+ * Postgres refused the values themselves (SQLSTATE class 22: invalid text, out of range, bad
+ * encoding...): the same event can never succeed, so retrying five times only delays the DLQ.
+ * node-postgres exposes the code; the RDS Data API puts it in the message.
+ */
+function isDataException(failure: unknown): boolean {
+  const error = reportableError(failure);
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return /^22[0-9A-Z]{3}$/.test(code);
+  return /SQLState: 22[0-9A-Z]{3}\b/.test(error.message);
 }
 
 const MAX_ERROR_MESSAGE = 300;
