@@ -4,13 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebhooksConfigInput } from '../../lib/config';
 import { IP_RATE_RULE, MANAGED_RULE_GROUPS } from '../../lib/constructs/edge-protection';
 import { buildTestApp, type SynthFixture } from './fixture';
-
-type Json = Record<string, unknown>;
-interface CfnResource {
-  Type: string;
-  Properties?: Json;
-  DependsOn?: string[];
-}
+import type { CfnResource, Json } from './template';
 
 /**
  * The edge of the webhook API under a configuration that differs from every default it touches:

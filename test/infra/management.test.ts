@@ -3,12 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGEMENT_ROUTES } from '../../lib/constructs/management-api';
 import { PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
-
-type Json = Record<string, unknown>;
-interface CfnResource {
-  Type: string;
-  Properties?: Json;
-}
+import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
 
 let fixture: SynthFixture;
 let resources: Record<string, CfnResource>;
@@ -42,12 +37,6 @@ function logicalId(construct: { node: { defaultChild?: unknown } }): string {
 }
 
 /** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-function target(value: unknown): string {
-  const ref = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
-  const id = ref.Ref ?? ref['Fn::GetAtt']?.[0];
-  if (!id) throw new Error(`Not a reference: ${JSON.stringify(value)}`);
-  return id;
-}
 
 function env(functionId: string): Json {
   return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Json;
@@ -67,16 +56,6 @@ function statementsOf(functionId: string): Json[] {
   return ofType('AWS::IAM::Policy')
     .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
     .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
-}
-
-function actionsOf(statement: Json): string[] {
-  const action = statement.Action as string | string[];
-  return Array.isArray(action) ? action : [action];
-}
-
-function resourcesOf(statement: Json): unknown[] {
-  const resource = statement.Resource;
-  return Array.isArray(resource) ? resource : [resource];
 }
 
 /** The path of an API Gateway resource, from its PathPart and parents. */

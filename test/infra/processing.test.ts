@@ -2,12 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRIORITIES, type Priority, type WebhooksConfigInput } from '../../lib/config';
 import { buildTestApp, type SynthFixture } from './fixture';
-
-type Json = Record<string, unknown>;
-interface CfnResource {
-  Type: string;
-  Properties?: Json;
-}
+import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
 
 /**
  * Retries, dead letters, metric counters and domain events of the processors, under the defaults
@@ -90,22 +85,6 @@ class Synth {
 }
 
 /** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-function target(value: unknown): string {
-  const ref = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
-  const id = ref.Ref ?? ref['Fn::GetAtt']?.[0];
-  if (!id) throw new Error(`Not a reference: ${JSON.stringify(value)}`);
-  return id;
-}
-
-function actionsOf(statement: Json): string[] {
-  const action = statement.Action as string | string[];
-  return Array.isArray(action) ? action : [action];
-}
-
-function resourcesOf(statement: Json): unknown[] {
-  const resource = statement.Resource;
-  return Array.isArray(resource) ? resource : [resource];
-}
 
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 

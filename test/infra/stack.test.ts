@@ -6,13 +6,7 @@ import { PRIORITIES } from '../../lib/config';
 import { MIGRATIONS_DIR, migrationsHash } from '../../lib/constructs/database';
 import { PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
-
-type Json = Record<string, unknown>;
-interface CfnResource {
-  Type: string;
-  Properties?: Json;
-  DependsOn?: string[];
-}
+import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
 
 let fixture: SynthFixture;
 let template: Template;
@@ -37,12 +31,6 @@ function props(logicalId: string): Json {
 }
 
 /** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-function target(value: unknown): string {
-  const ref = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
-  const id = ref.Ref ?? ref['Fn::GetAtt']?.[0];
-  if (!id) throw new Error(`Not a reference: ${JSON.stringify(value)}`);
-  return id;
-}
 
 function env(functionId: string): Record<string, unknown> {
   return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Record<string, unknown>;
@@ -71,16 +59,6 @@ function statementsOf(functionId: string): Json[] {
   return ofType('AWS::IAM::Policy')
     .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
     .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
-}
-
-function actionsOf(statement: Json): string[] {
-  const action = statement.Action as string | string[];
-  return Array.isArray(action) ? action : [action];
-}
-
-function resourcesOf(statement: Json): unknown[] {
-  const resource = statement.Resource;
-  return Array.isArray(resource) ? resource : [resource];
 }
 
 const INGEST_SERVICES = PROVIDER_NAMES.map((provider) => `ingest-${provider}`);
