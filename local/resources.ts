@@ -58,79 +58,44 @@ export const TABLES = {
   rateLimits: 'webhook-rate-limits',
 } as const;
 
-/** Creates the same DynamoDB tables (keys and indexes) as lib/constructs/storage.ts. */
+type Key = string | [partition: string, sort: string];
+
+/** A string-keyed, on-demand table with optional ALL-projection indexes. */
+async function createTable(
+  ddb: DynamoDBClient,
+  name: string,
+  key: Key,
+  indexes: Record<string, Key> = {},
+): Promise<void> {
+  const schema = (k: Key) =>
+    typeof k === 'string'
+      ? [{ AttributeName: k, KeyType: 'HASH' as const }]
+      : [
+          { AttributeName: k[0], KeyType: 'HASH' as const },
+          { AttributeName: k[1], KeyType: 'RANGE' as const },
+        ];
+  const attributes = new Set([key, ...Object.values(indexes)].flat());
+  const gsis = Object.entries(indexes).map(([IndexName, k]) => ({
+    IndexName,
+    KeySchema: schema(k),
+    Projection: { ProjectionType: 'ALL' as const },
+  }));
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [...attributes].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+      KeySchema: schema(key),
+      ...(gsis.length > 0 && { GlobalSecondaryIndexes: gsis }),
+    }),
+  );
+}
+
+/** Creates the same DynamoDB tables (keys and indexes) as lib/constructs/storage.ts (TTLs aside: dynalite ignores them). */
 export async function createTables(ddb: DynamoDBClient): Promise<void> {
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLES.eventLog,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLES.connections,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'connectionId', AttributeType: 'S' },
-        { AttributeName: 'userId', AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'byUser',
-          KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
-  // Per-minute counters: one item per provider and minute (TTL expiresAt, which dynalite ignores).
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLES.metrics,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'minute', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'minute', KeyType: 'RANGE' },
-      ],
-    }),
-  );
-  // Webhook configs: pk id, GSI byUser (userId + createdAt) for a user's list.
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLES.configs,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'id', AttributeType: 'S' },
-        { AttributeName: 'userId', AttributeType: 'S' },
-        { AttributeName: 'createdAt', AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'byUser',
-          KeySchema: [
-            { AttributeName: 'userId', KeyType: 'HASH' },
-            { AttributeName: 'createdAt', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
-  // Sliding-window rate-limit counters: one item per config and minute (TTL expiresAt).
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLES.rateLimits,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
+  await createTable(ddb, TABLES.eventLog, 'pk');
+  await createTable(ddb, TABLES.connections, 'connectionId', { byUser: 'userId' });
+  await createTable(ddb, TABLES.metrics, ['pk', 'minute']);
+  await createTable(ddb, TABLES.configs, 'id', { byUser: ['userId', 'createdAt'] });
+  await createTable(ddb, TABLES.rateLimits, 'pk');
 }

@@ -16,7 +16,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ import { type SignedRequest, signedSample } from '../../bin/samples';
 import type { LocalStack } from '../../local/stack';
 import { type ProviderName, toSqsId } from '../../shared/envelope';
 import { providers } from '../../shared/providers/registry';
-import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, messagesInMainQueues, startE2eStack } from '../support/e2e-stack';
 
 const SECRETS: Record<ProviderName, string> = {
   hubspot: 'e2e-hubspot-secret',
@@ -246,27 +246,10 @@ async function eventLog(): Promise<Map<string, Item>> {
   return new Map(items.map((item) => [item.pk, item]));
 }
 
-/** Messages in the main queues, visible or in flight (a record waiting for its retry is in flight). */
-async function messagesInMainQueues(): Promise<number> {
-  let total = 0;
-  for (const queue of Object.values(stack.queues)) {
-    const { Attributes } = await stack.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queue.url,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    total +=
-      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  }
-  return total;
-}
-
 async function settled(until: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if ((await messagesInMainQueues()) === 0 && (await until())) return;
+    if ((await messagesInMainQueues(stack)) === 0 && (await until())) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`the queues did not drain within ${SETTLE_TIMEOUT_MS} ms`);

@@ -1,9 +1,8 @@
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { signDevToken } from '../../shared/auth/tokens';
-import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, messagesInMainQueues, startE2eStack } from '../support/e2e-stack';
 import { postShopify, shopifySignature } from '../support/shopify';
 import { connect, type TestClient } from '../support/ws-client';
 
@@ -29,22 +28,6 @@ async function orderRow(id: string) {
     [id],
   );
   return rows[0];
-}
-
-async function messagesInQueues(): Promise<number> {
-  let total = 0;
-  for (const queue of Object.values(stack.queues)) {
-    const { Attributes } = await stack.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queue.url,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    total +=
-      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  }
-  return total;
 }
 
 describe('walking skeleton on the local stack', () => {
@@ -105,14 +88,14 @@ describe('walking skeleton on the local stack', () => {
     ['no signature', {}],
   ])('refuses %s with 401 and enqueues nothing', async (_case, signature) => {
     const body = '{"id":777,"total_price":"1.00"}';
-    const before = await messagesInQueues();
+    const before = await messagesInMainQueues(stack);
     const response = await postShopify(stack.httpUrl, body, {
       'X-Shopify-Topic': 'orders/create',
       ...signature,
     });
     expect(response.status).toBe(401);
     expect(response.body).toMatchObject({ success: false, error: { code: 'unauthorized' } });
-    expect(await messagesInQueues()).toBe(before);
+    expect(await messagesInMainQueues(stack)).toBe(before);
     expect(await orderRow('777')).toBeUndefined();
   });
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import type { LocalStack } from '../../local/stack';
 import { signDevToken } from '../../shared/auth/tokens';
@@ -70,4 +71,21 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name} WITH (FORCE)`) };
+}
+
+/** Messages in the stack's main queues, visible or in flight (a record waiting for its retry is in flight). */
+export async function messagesInMainQueues(stack: LocalStack): Promise<number> {
+  let total = 0;
+  for (const queue of Object.values(stack.queues)) {
+    const { Attributes } = await stack.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queue.url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    total +=
+      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  }
+  return total;
 }
