@@ -130,9 +130,16 @@ async function refreshedConfig(
   return fresh;
 }
 
+/** Compiled once per cached config object, not on every delivery. */
+const allowlists = new WeakMap<WebhookConfig, IpAllowlist>();
+
 function assertSourceAllowed(config: WebhookConfig, request: WebhookRequest): void {
-  if (!new IpAllowlist(config.ipWhitelist).allows(request.sourceIp))
-    throw new ForbiddenError('Source IP not allowed for this webhook');
+  let allowlist = allowlists.get(config);
+  if (!allowlist) {
+    allowlist = new IpAllowlist(config.ipWhitelist);
+    allowlists.set(config, allowlist);
+  }
+  if (!allowlist.allows(request.sourceIp)) throw new ForbiddenError('Source IP not allowed for this webhook');
 }
 
 /**

@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeManagementHandler } from '../../../../shared/api/handlers';
 import { signDevToken, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
 import { type WebhookConfig, WebhookConfigStore } from '../../../../shared/stores/webhook-configs';
+import { webhookConfig } from '../../support/webhook-config';
 
 const TOKEN_SECRET = 'unit-test-token-secret';
 const ID = '6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c';
@@ -29,22 +30,7 @@ afterEach(() => {
 });
 
 function stored(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    id: ID,
-    userId: 'alice',
-    provider: 'shopify',
-    events: ['orders/create'],
-    secret: 'alice-secret-0123456789abcdef',
-    rateLimit: 100,
-    timeoutMs: 30_000,
-    retryAttempts: 3,
-    ipWhitelist: [],
-    active: true,
-    registrationStatus: 'pending',
-    createdAt: '2026-02-01T00:00:00.000Z',
-    updatedAt: '2026-02-01T00:00:00.000Z',
-    ...overrides,
-  };
+  return webhookConfig({ id: ID, secret: 'alice-secret-0123456789abcdef', ...overrides });
 }
 
 /** DynamoDB as far as ownership goes: alice's config exists; conditional writes check the owner. */

@@ -17,6 +17,7 @@ import {
   salesforceJsonRequest,
 } from '../../support/salesforce';
 import { SECRET, shopifyFixture, shopifyRequest } from '../../support/shopify';
+import { webhookConfig } from '../../support/webhook-config';
 
 const NOW = new Date('2026-03-01T10:00:00.000Z');
 const ID = '6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c';
@@ -34,22 +35,7 @@ class FakePublisher implements EnvelopePublisher {
 }
 
 function config(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    id: ID,
-    userId: 'alice',
-    provider: 'shopify',
-    events: ['orders/create'],
-    secret: CONFIG_SECRET,
-    rateLimit: 100,
-    timeoutMs: 30_000,
-    retryAttempts: 3,
-    ipWhitelist: [],
-    active: true,
-    registrationStatus: 'pending',
-    createdAt: '2026-02-01T00:00:00.000Z',
-    updatedAt: '2026-02-01T00:00:00.000Z',
-    ...overrides,
-  };
+  return webhookConfig({ id: ID, secret: CONFIG_SECRET, ...overrides });
 }
 
 /** `null`: no config with that id. */

@@ -14,6 +14,7 @@ import {
   type WebhookConfig,
   WebhookConfigStore,
 } from '../../../../shared/stores/webhook-configs';
+import { webhookConfig } from '../../support/webhook-config';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 
@@ -22,22 +23,11 @@ afterEach(() => {
 });
 
 function config(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
-  return {
-    id: '6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c',
-    userId: 'alice',
-    provider: 'shopify',
-    events: ['orders/create'],
-    secret: 'current-secret-0123456789',
-    rateLimit: 100,
-    timeoutMs: 30_000,
-    retryAttempts: 3,
-    ipWhitelist: [],
-    active: true,
-    registrationStatus: 'pending',
+  return webhookConfig({
     createdAt: '2026-03-01T10:00:00.000Z',
     updatedAt: '2026-03-01T10:00:00.000Z',
     ...overrides,
-  };
+  });
 }
 
 const store = () => new WebhookConfigStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'configs');
