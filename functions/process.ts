@@ -1,11 +1,11 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { dynamoDb, eventBridgeClient, managementApi, payloadStoreFromEnv, sqsClient } from '../shared/aws';
+import { dynamoDb, eventBridgeClient, payloadStoreFromEnv, sqsClient } from '../shared/aws';
 import { dbFromEnv } from '../shared/db/client';
 import { numberEnv, optionalEnv, requireEnv } from '../shared/env';
 import { EventBridgePublisher } from '../shared/events/publisher';
 import { type BatchDeps, makeBatchHandler } from '../shared/process/batch';
-import { Broadcaster } from '../shared/realtime/broadcaster';
+import { broadcasterFromEnv } from '../shared/realtime/broadcaster';
 import { ConnectionStore } from '../shared/stores/connections';
 import { EventLog } from '../shared/stores/event-log';
 import { MetricCounters } from '../shared/stores/metric-counters';
@@ -29,7 +29,7 @@ export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
       payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
     }),
     db: dbFromEnv(),
-    broadcaster: new Broadcaster(connections, managementApi(requireEnv('WEBSOCKET_ENDPOINT'))),
+    broadcaster: broadcasterFromEnv(connections),
     events: new EventBridgePublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME')),
     payloads: payloadStoreFromEnv(),
     sqs: sqsClient(),

@@ -1,11 +1,13 @@
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { PRIORITIES, type Priority } from '../shared/envelope';
+import { EVENT_LIST_ATTRIBUTES, EVENTS_BY_USER_INDEX } from '../shared/stores/event-log';
 
 export interface LocalQueue {
   url: string;
   arn: string;
   dlqUrl: string;
+  dlqArn: string;
 }
 
 /** Creates the same FIFO queues and DLQs as lib/constructs/queues.ts, through the SQS API. */
@@ -17,17 +19,18 @@ export async function createQueues(
   const entries = await Promise.all(
     PRIORITIES.map(async (priority) => {
       const dlqUrl = await createQueue(sqs, `webhooks-${priority}-dlq.fifo`, fifo);
+      const dlqArn = await queueArn(sqs, dlqUrl);
       const url = await createQueue(sqs, `webhooks-${priority}.fifo`, {
         ...fifo,
         DeduplicationScope: 'messageGroup',
         FifoThroughputLimit: 'perMessageGroupId',
         VisibilityTimeout: String(options.visibilityTimeoutSeconds),
         RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: await queueArn(sqs, dlqUrl),
+          deadLetterTargetArn: dlqArn,
           maxReceiveCount: String(options.maxReceiveCount),
         }),
       });
-      return [priority, { url, arn: await queueArn(sqs, url), dlqUrl }] as const;
+      return [priority, { url, arn: await queueArn(sqs, url), dlqUrl, dlqArn }] as const;
     }),
   );
   return Object.fromEntries(entries) as Record<Priority, LocalQueue>;
@@ -59,14 +62,17 @@ export const TABLES = {
 } as const;
 
 type Key = string | [partition: string, sort: string];
+/** An index's key, projecting ALL; or its key and the attributes it INCLUDEs. */
+type Index = Key | { key: Key; include: readonly string[] };
 
-/** A string-keyed, on-demand table with optional ALL-projection indexes. */
+/** A string-keyed, on-demand table with optional indexes. */
 async function createTable(
   ddb: DynamoDBClient,
   name: string,
   key: Key,
-  indexes: Record<string, Key> = {},
+  indexes: Record<string, Index> = {},
 ): Promise<void> {
+  const keyOf = (index: Index) => (typeof index === 'object' && !Array.isArray(index) ? index.key : index);
   const schema = (k: Key) =>
     typeof k === 'string'
       ? [{ AttributeName: k, KeyType: 'HASH' as const }]
@@ -74,11 +80,14 @@ async function createTable(
           { AttributeName: k[0], KeyType: 'HASH' as const },
           { AttributeName: k[1], KeyType: 'RANGE' as const },
         ];
-  const attributes = new Set([key, ...Object.values(indexes)].flat());
-  const gsis = Object.entries(indexes).map(([IndexName, k]) => ({
+  const attributes = new Set([key, ...Object.values(indexes).map(keyOf)].flat());
+  const gsis = Object.entries(indexes).map(([IndexName, index]) => ({
     IndexName,
-    KeySchema: schema(k),
-    Projection: { ProjectionType: 'ALL' as const },
+    KeySchema: schema(keyOf(index)),
+    Projection:
+      typeof index === 'object' && !Array.isArray(index)
+        ? { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...index.include] }
+        : { ProjectionType: 'ALL' as const },
   }));
   await ddb.send(
     new CreateTableCommand({
@@ -93,7 +102,9 @@ async function createTable(
 
 /** Creates the same DynamoDB tables (keys and indexes) as lib/constructs/storage.ts (TTLs aside: dynalite ignores them). */
 export async function createTables(ddb: DynamoDBClient): Promise<void> {
-  await createTable(ddb, TABLES.eventLog, 'pk');
+  await createTable(ddb, TABLES.eventLog, 'pk', {
+    [EVENTS_BY_USER_INDEX]: { key: ['userId', 'receivedAt'], include: EVENT_LIST_ATTRIBUTES },
+  });
   await createTable(ddb, TABLES.connections, 'connectionId', { byUser: 'userId' });
   await createTable(ddb, TABLES.metrics, ['pk', 'minute']);
   await createTable(ddb, TABLES.configs, 'id', { byUser: ['userId', 'createdAt'] });

@@ -6,6 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import dynalite from 'dynalite';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { MANAGEMENT_ROUTES } from '../shared/api/routes';
 import { numberEnv } from '../shared/env';
 import { PRIORITIES, type Priority } from '../shared/envelope';
 import { providers } from '../shared/providers/registry';
@@ -14,8 +15,9 @@ import { devTokenSecret } from './dev-secret';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
+import { startSqsMoveTaskProxy } from './sqs-move-tasks';
 import { startSqsPoller } from './sqs-poller';
-import { createWebSocketApi, type WebSocketRoutes } from './websocket-api';
+import { createWebSocketApi, type WebSocketRoutes, withRequestAuthorizer } from './websocket-api';
 
 export interface LocalStackOptions {
   port: number;
@@ -82,8 +84,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         return port;
       }),
     ]);
-    // The same host as the queue URLs fauxqs hands out, so the SDK never has to pick between them.
-    const sqsEndpoint = `http://sqs.${REGION}.localhost:${fauxqs.port}`;
+    // fauxqs has no message move tasks (DLQ redrive): this stand-in adds them in front of it. Queue
+    // URLs are made from the Host header, so every URL fauxqs hands out names the proxy.
+    const moveTasks = await startSqsMoveTaskProxy({ fauxqsPort: fauxqs.port, region: REGION });
+    stops.push(() => moveTasks.stop());
+    const sqsEndpoint = moveTasks.endpoint;
 
     // The queues' redrive and the processors' last attempt are one number, as in lib/constructs.
     const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', 5);
@@ -152,6 +157,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       QUEUE_URL_HIGH: queues.high.url,
       QUEUE_URL_MEDIUM: queues.medium.url,
       QUEUE_URL_LOW: queues.low.url,
+      ...Object.fromEntries(
+        PRIORITIES.flatMap((priority) => {
+          const suffix = priority.toUpperCase();
+          const { arn, dlqArn, dlqUrl } = queues[priority];
+          return [
+            [`QUEUE_ARN_${suffix}`, arn],
+            [`DLQ_ARN_${suffix}`, dlqArn],
+            [`DLQ_URL_${suffix}`, dlqUrl],
+          ];
+        }),
+      ),
     });
 
     const { ingestHandlerFromEnv } = await import('../functions/ingest/handler');
@@ -173,22 +189,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     // The management API: one Lambda behind every management resource; it answers 405 itself.
     const management = await import('../functions/api/management');
-    for (const resource of [
-      '/api/webhooks/register',
-      '/api/webhooks/configs',
-      '/api/webhooks/configs/{id}',
-      '/api/webhooks/configs/{id}/rotate-secret',
-    ])
-      restRoutes.push({ method: 'ANY', resource, handler: management.handler });
-    const [connect, disconnect, message, processing] = await Promise.all([
+    for (const path of new Set(MANAGEMENT_ROUTES.map(([, path]) => path)))
+      restRoutes.push({ method: 'ANY', resource: `/api/webhooks/${path}`, handler: management.handler });
+    const [authorize, connect, disconnect, message, processing] = await Promise.all([
+      import('../functions/ws/authorize'),
       import('../functions/ws/connect'),
       import('../functions/ws/disconnect'),
       import('../functions/ws/message'),
       import('../functions/process'),
     ]);
-    // Same route table as lib/constructs/realtime.ts.
+    // Same route table as lib/constructs/realtime.ts, with the same REQUEST authorizer on $connect.
     Object.assign(wsRoutes, {
-      $connect: connect.handler,
+      $connect: withRequestAuthorizer(authorize.handler, connect.handler, {
+        queryParameter: authorize.TOKEN_QUERY_PARAMETER,
+      }),
       $disconnect: disconnect.handler,
       $default: message.handler,
       subscribe: message.handler,

@@ -1,9 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { WebSocketEvent, WebSocketResult } from '../functions/ws/event';
+import type {
+  WebSocketAuthorizerEvent,
+  WebSocketAuthorizerResult,
+  WebSocketEvent,
+  WebSocketResult,
+} from '../functions/ws/event';
 
 export type WebSocketHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
+export type WebSocketAuthorizer = (event: WebSocketAuthorizerEvent) => Promise<WebSocketAuthorizerResult>;
 
 export interface WebSocketRoutes {
   $connect: WebSocketHandler;
@@ -78,6 +84,73 @@ export function createWebSocketApi(routes: WebSocketRoutes): LocalWebSocketApi {
       }
     },
   });
+}
+
+/** The method ARN local authorizers see (API Gateway's shape, with a local API id and account). */
+export const LOCAL_CONNECT_METHOD_ARN =
+  'arn:aws:execute-api:local:000000000000:local-websocket-api/local/$connect';
+
+/**
+ * API Gateway's REQUEST authorizer in front of `$connect`, as lib/constructs/realtime.ts attaches
+ * it: the connection is refused with 401 when the identity source (`?{queryParameter}=`) is missing
+ * or empty, without calling the authorizer; with 401 when the authorizer fails with `Unauthorized`,
+ * 403 when its policy does not allow `execute-api:Invoke` on the route, and 500 on any other
+ * failure. Otherwise `$connect` runs with `requestContext.authorizer` set to the principal id and
+ * the authorizer's context. The check itself is the authorizer function's, unchanged.
+ */
+export function withRequestAuthorizer(
+  authorizer: WebSocketAuthorizer,
+  connect: WebSocketHandler,
+  options: { queryParameter: string; methodArn?: string },
+): WebSocketHandler {
+  const methodArn = options.methodArn ?? LOCAL_CONNECT_METHOD_ARN;
+  return async (event) => {
+    if (!event.queryStringParameters?.[options.queryParameter]) return { statusCode: 401 };
+    let result: WebSocketAuthorizerResult;
+    try {
+      result = await authorizer({
+        type: 'REQUEST',
+        methodArn,
+        queryStringParameters: event.queryStringParameters,
+        requestContext: {
+          connectionId: event.requestContext.connectionId,
+          routeKey: '$connect',
+          eventType: 'CONNECT',
+        },
+      });
+    } catch (error) {
+      return { statusCode: (error as Error).message === 'Unauthorized' ? 401 : 500 };
+    }
+    if (!allows(result, methodArn)) return { statusCode: 403 };
+    const context = Object.fromEntries(
+      Object.entries(result.context ?? {}).map(([key, value]) => [key, String(value)]),
+    );
+    return connect({
+      ...event,
+      requestContext: {
+        ...event.requestContext,
+        authorizer: { ...context, principalId: result.principalId },
+      },
+    });
+  };
+}
+
+/** IAM evaluation of the returned policy for one action on one resource: an explicit Deny wins. */
+function allows(result: WebSocketAuthorizerResult, methodArn: string): boolean {
+  const applicable = (result.policyDocument?.Statement ?? []).filter((statement) => {
+    const { Action, Resource } = statement as { Action?: string | string[]; Resource?: string | string[] };
+    return (
+      [Action ?? []].flat().some((action) => glob(action).test('execute-api:Invoke')) &&
+      [Resource ?? []].flat().some((resource) => glob(resource).test(methodArn))
+    );
+  });
+  return applicable.some((s) => s.Effect === 'Allow') && !applicable.some((s) => s.Effect === 'Deny');
+}
+
+/** An IAM pattern (`*` any run of characters, `?` one) as a regular expression. */
+function glob(pattern: string): RegExp {
+  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${escaped.replaceAll('*', '.*').replaceAll('?', '.')}$`);
 }
 
 function selectRoute(body: string, routes: WebSocketRoutes): string {

@@ -36,6 +36,11 @@ export const envelopeSchema = z
     configId: z.string().min(1).optional(),
     /** The owner of that config. */
     userId: z.string().min(1).optional(),
+    /**
+     * Set on a replay requested through the API: the delivery is applied again even if it was
+     * processed (once per replay id), and SQS must not drop it as a duplicate of the original.
+     */
+    replay: z.object({ id: z.string().min(1), requestedAt: z.iso.datetime({ offset: true }) }).optional(),
   })
   .refine((envelope) => envelope.payload !== undefined || envelope.payloadRef !== undefined, {
     message: 'An envelope carries its payload or a pointer to it',
@@ -45,6 +50,11 @@ export const envelopeSchema = z
 export type Envelope = z.infer<typeof envelopeSchema>;
 
 const SQS_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The SQS deduplication key: the delivery's, or for a replay, one of its own. */
+export function sqsDedupKeyOf(envelope: Envelope): string {
+  return envelope.replay ? `${envelope.dedupKey}#replay#${envelope.replay.id}` : envelope.dedupKey;
+}
 
 /** SQS group and deduplication ids allow 128 printable ASCII characters; longer keys are hashed. */
 export function toSqsId(key: string): string {

@@ -1,15 +1,45 @@
 import { makeManagementHandler } from '../../shared/api/handlers';
 import { tokenVerifierFromEnv } from '../../shared/auth/tokens';
-import { dynamoDb } from '../../shared/aws';
+import { dynamoDb, payloadStoreFromEnv, sqsClient } from '../../shared/aws';
 import { numberEnv, requireEnv } from '../../shared/env';
+import { PRIORITIES, type Priority } from '../../shared/envelope';
 import { logger } from '../../shared/observability';
+import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
+import { type RedriveQueue, SqsDlqRedrive } from '../../shared/queue/redrive';
+import { EventLog } from '../../shared/stores/event-log';
+import { MetricCounters } from '../../shared/stores/metric-counters';
 import { WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
-/** The management API's Lambda: register, list, read, update, delete and rotate webhook configs. */
+/** Each priority's queue and DLQ from QUEUE_ARN_HIGH, DLQ_ARN_HIGH, DLQ_URL_HIGH... */
+function redriveQueuesFromEnv(): Record<Priority, RedriveQueue> {
+  return Object.fromEntries(
+    PRIORITIES.map((priority) => {
+      const suffix = priority.toUpperCase();
+      return [
+        priority,
+        {
+          queueArn: requireEnv(`QUEUE_ARN_${suffix}`),
+          dlqArn: requireEnv(`DLQ_ARN_${suffix}`),
+          dlqUrl: requireEnv(`DLQ_URL_${suffix}`),
+        },
+      ];
+    }),
+  ) as Record<Priority, RedriveQueue>;
+}
+
+/** The management API's Lambda: configs, status, the event log with replay, and DLQ redrive. */
 export const handler = makeManagementHandler({
   configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE')),
   verifier: tokenVerifierFromEnv(),
+  events: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
+    retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
+  }),
+  counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
+  publisher: envelopePublisherFromEnv(sqsClient(), payloadStoreFromEnv()),
+  redrive: new SqsDlqRedrive(sqsClient(), redriveQueuesFromEnv()),
+  registration: { fetch: globalThis.fetch, timeoutMs: numberEnv('PROVIDER_TIMEOUT_MS', 5000) },
   webhookBaseUrl: requireEnv('WEBHOOK_BASE_URL'),
   secretGraceHours: numberEnv('SECRET_GRACE_HOURS', 24),
+  statusCacheTtlMs: numberEnv('STATUS_CACHE_TTL_SECONDS', 60) * 1000,
   log: (message, error) => logger.error(message, { error: error as Error }),
 });

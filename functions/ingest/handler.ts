@@ -9,15 +9,13 @@ import { errorResponse, jsonResponse, toWebhookRequest } from '../../shared/http
 import { type IngestDeps, ingest, type TenantDeps } from '../../shared/ingest';
 import { logger } from '../../shared/observability';
 import { providerNamed } from '../../shared/providers/registry';
-import { SqsEnvelopePublisher } from '../../shared/queue/publisher';
+import { DEFAULT_CLAIM_CHECK_BYTES, envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { secretSource } from '../../shared/secrets';
 import { DynamoDbRateLimiter } from '../../shared/stores/rate-limiter';
 import { cachedConfigLookup, WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
 /** Lambda's 6 MB synchronous payload limit holds about 4 MiB once API Gateway base64-encodes the body. */
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Envelopes above this go through S3; SQS's limit is 256 KiB per message. */
-const DEFAULT_CLAIM_CHECK_BYTES = 192 * 1024;
 
 export type IngestHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
@@ -89,18 +87,7 @@ export function ingestHandlerFromEnv(providerName: ProviderName): IngestHandler 
       orgId: optionalEnv(`${prefix}_ORG_ID`),
       acceptLegacySignatures: optionalEnv(`${prefix}_ACCEPT_LEGACY_SIGNATURES`) !== 'false',
     },
-    publisher: new SqsEnvelopePublisher(
-      sqs,
-      {
-        high: requireEnv('QUEUE_URL_HIGH'),
-        medium: requireEnv('QUEUE_URL_MEDIUM'),
-        low: requireEnv('QUEUE_URL_LOW'),
-      },
-      payloads && {
-        store: payloads,
-        thresholdBytes: numberEnv('CLAIM_CHECK_BYTES', DEFAULT_CLAIM_CHECK_BYTES),
-      },
-    ),
+    publisher: envelopePublisherFromEnv(sqs, payloads),
     // Without a claim-check bucket, nothing larger than one SQS message can be accepted.
     maxBodyBytes: payloads
       ? numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES)

@@ -1,6 +1,15 @@
-/** The parts of an API Gateway WebSocket event the handlers use ($connect also carries the query). */
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+
+/**
+ * The parts of an API Gateway WebSocket event the handlers use: `$connect` also carries the query
+ * and what the REQUEST authorizer returned (`principalId` and its context, flattened).
+ */
 export interface WebSocketEvent {
-  requestContext: { connectionId: string; routeKey: string };
+  requestContext: {
+    connectionId: string;
+    routeKey: string;
+    authorizer?: { principalId?: string; userId?: string } | null;
+  };
   queryStringParameters?: Record<string, string | undefined> | null;
   body?: string | null;
 }
@@ -9,3 +18,14 @@ export interface WebSocketResult {
   statusCode: number;
   body?: string;
 }
+
+/** The REQUEST authorizer event API Gateway sends before `$connect` (the parts the authorizer uses). */
+export interface WebSocketAuthorizerEvent {
+  type: 'REQUEST';
+  /** `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect` */
+  methodArn: string;
+  queryStringParameters?: Record<string, string | undefined> | null;
+  requestContext?: { connectionId?: string; routeKey?: string; eventType?: string };
+}
+
+export type WebSocketAuthorizerResult = APIGatewayAuthorizerResult;

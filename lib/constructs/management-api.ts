@@ -1,6 +1,11 @@
+import { Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
+import { PRIORITIES, type Priority } from '../../shared/envelope';
 import type { ManagementConfig } from '../config';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 
@@ -11,6 +16,14 @@ export interface ManagementApiProps {
   readonly userPool: IUserPool;
   /** Webhook configurations (read, write, and Query on the indexes of the ref). */
   readonly configs: TableRef;
+  /** The event log: read (and Query its byUser index) for the events API, UpdateItem to note replays. */
+  readonly eventLog: TableRef;
+  /** The counters the status API reads. */
+  readonly metrics: TableRef;
+  /** Replays are sent to the queue of their priority; redrives move a DLQ back into its queue. */
+  readonly queues: Readonly<Record<Priority, { readonly queue: IQueue; readonly dlq: IQueue }>>;
+  /** Claim check for a replayed payload too large for one message. */
+  readonly payloadBucket: IBucket;
   /** Base of the per-config ingest URLs handed back on registration (WEBHOOK_BASE_URL). */
   readonly webhookBaseUrl: string;
   /** Token verification in the function too: the user pool's issuer, JWKS and client id. */
@@ -19,21 +32,20 @@ export interface ManagementApiProps {
   readonly functionDefaults: FunctionDefaults;
 }
 
-/** The management routes below `/api/webhooks`: HTTP method and path relative to it. */
-export const MANAGEMENT_ROUTES: readonly (readonly [method: string, path: string])[] = [
-  ['POST', 'register'],
-  ['GET', 'configs'],
-  ['GET', 'configs/{id}'],
-  ['PATCH', 'configs/{id}'],
-  ['DELETE', 'configs/{id}'],
-  ['POST', 'configs/{id}/rotate-secret'],
+/** The actions a DLQ redrive (an SQS message move task started by the function) needs on the DLQ. */
+const REDRIVE_SOURCE_ACTIONS = [
+  'sqs:StartMessageMoveTask',
+  'sqs:ListMessageMoveTasks',
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
 ];
 
 /**
- * The webhook management API on the webhook REST API: register a webhook configuration, list,
- * read, update and delete one's own, and rotate a configuration's signing secret. Every route is a
- * Lambda proxy to one management function behind a Cognito user pools authorizer (the Authorization
- * header holds the user pool's ID token); the function may touch the configs table alone.
+ * The webhook management API on the webhook REST API: webhook configurations (register, list,
+ * read, update, delete, rotate the secret), status, the event log with replay, and DLQ redrive.
+ * Every route but the OpenAPI document is a Lambda proxy to one management function behind a
+ * Cognito user pools authorizer (the Authorization header holds the user pool's ID token).
  */
 export class ManagementApi extends Construct {
   public readonly function: HouseFunction;
@@ -56,7 +68,22 @@ export class ManagementApi extends Construct {
         AUTH_AUDIENCE: props.auth.audience,
         SECRET_GRACE_HOURS: String(props.config.secretGraceHours),
       },
-    }).bindTable('CONFIGS_TABLE', props.configs, 'readWrite');
+    })
+      .bindTable('CONFIGS_TABLE', props.configs, 'readWrite')
+      .bindTable('EVENT_LOG_TABLE', props.eventLog, 'read')
+      .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
+      .bindTable('METRICS_TABLE', props.metrics, 'read')
+      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put');
+    for (const priority of PRIORITIES) {
+      const { queue, dlq } = props.queues[priority];
+      const suffix = priority.toUpperCase();
+      this.function
+        .bindQueue(`QUEUE_URL_${suffix}`, queue)
+        .addEnvironment(`QUEUE_ARN_${suffix}`, queue.queueArn)
+        .addEnvironment(`DLQ_ARN_${suffix}`, dlq.queueArn)
+        .addEnvironment(`DLQ_URL_${suffix}`, dlq.queueUrl);
+      dlq.grant(this.function, ...REDRIVE_SOURCE_ACTIONS);
+    }
 
     this.authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
       cognitoUserPools: [props.userPool],
@@ -64,19 +91,27 @@ export class ManagementApi extends Construct {
     });
 
     const integration = new apigw.LambdaIntegration(this.function, { proxy: true, allowTestInvoke: false });
-    for (const [httpMethod, path] of MANAGEMENT_ROUTES) {
+    for (const [httpMethod, path, access] of MANAGEMENT_ROUTES) {
       const resource = path
         .split('/')
         .reduce<apigw.IResource>(
           (parent, part) => parent.getResource(part) ?? parent.addResource(part),
           props.webhooksResource,
         );
-      this.methods.push(
-        resource.addMethod(httpMethod, integration, {
-          authorizer: this.authorizer,
-          authorizationType: apigw.AuthorizationType.COGNITO,
-        }),
+      const method = resource.addMethod(
+        httpMethod,
+        integration,
+        access === 'public'
+          ? { authorizationType: apigw.AuthorizationType.NONE }
+          : { authorizer: this.authorizer, authorizationType: apigw.AuthorizationType.COGNITO },
       );
+      if (access === 'public') {
+        const reason =
+          'The OpenAPI document describes the API and holds no data; clients and tools fetch it before they have a token.';
+        Validations.of(method).acknowledge({ id: 'AwsSolutions-APIG4', reason });
+        Validations.of(method).acknowledge({ id: 'AwsSolutions-COG4', reason });
+      }
+      this.methods.push(method);
     }
   }
 }

@@ -70,7 +70,7 @@ export class Processing extends Construct {
           RETRY_BASE_DELAY_MS: String(props.processing.retryBaseDelayMs),
         },
       })
-        .bindTable('EVENT_LOG_TABLE', props.eventLog, 'readWrite')
+        .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
         .bindTable('METRICS_TABLE', props.metrics, 'update')
         // Broadcasting reads the subscribed connections and deletes the ones API Gateway reports gone.
         .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete')

@@ -1,5 +1,6 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
@@ -10,20 +11,25 @@ import { type FunctionDefaults, HouseFunction, type TableRef } from './house-fun
 export interface RealtimeProps {
   readonly stageName: string;
   readonly connections: TableRef;
-  /** Token verification of `$connect` (`?token=`): the user pool's issuer, JWKS and client id. */
+  /** Token verification of `$connect` (`?token=`) by its authorizer: the user pool's issuer, JWKS and client id. */
   readonly auth: { readonly issuerUrl: string; readonly jwksUrl: string; readonly audience: string };
   readonly functionDefaults: FunctionDefaults;
 }
 
+/** The identity source of the `$connect` authorizer: the `?token=` query parameter (functions/ws/authorize.ts). */
+export const CONNECT_IDENTITY_SOURCE = 'route.request.querystring.token';
+
 /**
- * The dashboard WebSocket API: `$connect` verifies the caller's token and stores the connection,
- * `subscribe` (and anything else, via `$default`) updates its subscriptions, `$disconnect` forgets
- * it. Other functions push to connections through {@link grantPostToConnections} and
- * {@link callbackUrl}.
+ * The dashboard WebSocket API: a REQUEST authorizer verifies the caller's `?token=` before
+ * `$connect`, which stores the connection under the authorizer's user id; `subscribe` (and anything
+ * else, via `$default`) changes its subscriptions, `$disconnect` forgets it. Each function may do
+ * exactly its own item operation on the connections table. Other functions push to connections
+ * through {@link grantPostToConnections} and {@link callbackUrl}.
  */
 export class Realtime extends Construct {
   public readonly api: apigwv2.WebSocketApi;
   public readonly stage: apigwv2.WebSocketStage;
+  public readonly authorizerFunction: HouseFunction;
   public readonly connectFunction: HouseFunction;
   public readonly disconnectFunction: HouseFunction;
   public readonly messageFunction: HouseFunction;
@@ -36,35 +42,53 @@ export class Realtime extends Construct {
     super(scope, id);
     const { connections, functionDefaults: defaults, stageName } = props;
 
-    this.connectFunction = new HouseFunction(this, 'ConnectFunction', {
-      entry: 'ws/connect.ts',
-      serviceName: 'ws-connect',
+    this.authorizerFunction = new HouseFunction(this, 'AuthorizerFunction', {
+      entry: 'ws/authorize.ts',
+      serviceName: 'ws-authorize',
       defaults,
-      description: 'WebSocket $connect: verifies the token and stores the connection',
+      description: 'WebSocket $connect REQUEST authorizer: verifies the ?token= JWT against the user pool',
       environment: {
         AUTH_ISSUER: props.auth.issuerUrl,
         AUTH_JWKS_URL: props.auth.jwksUrl,
         AUTH_AUDIENCE: props.auth.audience,
       },
-    }).bindTable('CONNECTIONS_TABLE', connections, 'readWrite');
+    });
+    this.connectFunction = new HouseFunction(this, 'ConnectFunction', {
+      entry: 'ws/connect.ts',
+      serviceName: 'ws-connect',
+      defaults,
+      description: 'WebSocket $connect: stores the connection under the user id the authorizer verified',
+    });
+    bindConnections(this.connectFunction, connections, ['dynamodb:PutItem']);
     this.disconnectFunction = new HouseFunction(this, 'DisconnectFunction', {
       entry: 'ws/disconnect.ts',
       serviceName: 'ws-disconnect',
       defaults,
       description: 'WebSocket $disconnect: deletes the connection',
-    }).bindTable('CONNECTIONS_TABLE', connections, 'readWrite');
+    });
+    bindConnections(this.disconnectFunction, connections, ['dynamodb:DeleteItem']);
     this.messageFunction = new HouseFunction(this, 'MessageFunction', {
       entry: 'ws/message.ts',
       serviceName: 'ws-message',
       defaults,
       description: 'WebSocket subscribe and $default: updates subscriptions and answers the client',
-    }).bindTable('CONNECTIONS_TABLE', connections, 'readWrite');
+    });
+    // Read and compare-and-set the subscription; delete the connection when its reply finds it gone.
+    bindConnections(this.messageFunction, connections, [
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ]);
 
     this.api = new apigwv2.WebSocketApi(this, 'Api', {
       description: 'Live webhook events, alerts and metrics for dashboards',
       routeSelectionExpression: '$request.body.type',
       connectRouteOptions: {
         integration: new WebSocketLambdaIntegration('ConnectIntegration', this.connectFunction),
+        // API Gateway refuses the upgrade with 401 when ?token= is missing, without invoking it.
+        authorizer: new WebSocketLambdaAuthorizer('ConnectAuthorizer', this.authorizerFunction, {
+          identitySource: [CONNECT_IDENTITY_SOURCE],
+        }),
       },
       disconnectRouteOptions: {
         integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.disconnectFunction),
@@ -123,8 +147,6 @@ export class Realtime extends Construct {
 
   private acknowledgeRouteAuthorization(): void {
     const reasons: Record<string, string> = {
-      $connect:
-        'The $connect handler verifies the ?token= JWT (issuer, audience, signature against the user pool JWKS) and refuses with 401 before storing the connection; a REQUEST authorizer replaces this in a later issue.',
       $disconnect:
         'API Gateway WebSocket APIs accept an authorizer only on $connect; $disconnect belongs to a connection authenticated there.',
       $default:
@@ -136,5 +158,25 @@ export class Realtime extends Construct {
       const route = this.api.node.findChild(`${routeKey}-Route`);
       Validations.of(route).acknowledge({ id: 'AwsSolutions-APIG4', reason });
     }
+  }
+}
+
+/**
+ * Sets CONNECTIONS_TABLE and grants exactly the given item actions on the connections table (never
+ * its indexes), plus the matching use of the table's customer-managed key if it has one.
+ */
+function bindConnections(fn: HouseFunction, connections: TableRef, actions: string[]): void {
+  fn.addEnvironment('CONNECTIONS_TABLE', connections.table.tableName);
+  iam.Grant.addToPrincipal({ grantee: fn, actions, resourceArns: [connections.table.tableArn] });
+  const key = connections.table.encryptionKey;
+  if (key) {
+    const writes = actions.some(
+      (action) => action !== 'dynamodb:GetItem' && action !== 'dynamodb:DeleteItem',
+    );
+    iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:GenerateDataKey'] : [])],
+      resourceArns: [key.keyArn],
+    });
   }
 }

@@ -2,6 +2,7 @@ import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { EVENT_LIST_ATTRIBUTES, EVENTS_BY_USER_INDEX } from '../../shared/stores/event-log';
 import type { TableRef } from './house-function';
 
 export interface StorageProps {
@@ -60,6 +61,15 @@ export class Storage extends Construct {
       ...common,
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
     });
+    // Sparse: only deliveries of a user's webhook configs carry `userId`. The list attributes only,
+    // never the payload, so the index costs a small write per delivery.
+    this.eventLog.addGlobalSecondaryIndex({
+      indexName: EVENTS_BY_USER_INDEX,
+      partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'receivedAt', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...EVENT_LIST_ATTRIBUTES],
+    });
 
     this.metrics = new dynamodb.Table(this, 'Metrics', {
       ...common,
@@ -107,7 +117,7 @@ export class Storage extends Construct {
         'The rate-limit table holds only short-lived counters (one window each, expiring on expiresAt); a restore would bring back stale windows and nothing of value, so point-in-time recovery is not paid for.',
     });
 
-    this.eventLogRef = { table: this.eventLog };
+    this.eventLogRef = { table: this.eventLog, indexNames: [EVENTS_BY_USER_INDEX] };
     this.connectionsRef = { table: this.connections, indexNames: [CONNECTIONS_BY_USER_INDEX] };
     this.metricsRef = { table: this.metrics };
     this.configsRef = { table: this.configs, indexNames: [CONFIGS_BY_USER_INDEX] };

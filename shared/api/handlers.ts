@@ -1,22 +1,60 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
-import type { TokenVerifier } from '../auth/tokens';
+import { OPERATORS_GROUP, type TokenVerifier } from '../auth/tokens';
+import { PRIORITIES } from '../envelope';
 import { BadRequestError, HttpError, NotFoundError } from '../errors';
 import { errorResponse, jsonResponse } from '../http/api-gateway';
+import type { EnvelopePublisher } from '../queue/publisher';
+import { RedriveConflictError, type SqsDlqRedrive } from '../queue/redrive';
+import {
+  type ProviderCredentials,
+  type RegistrationDeps,
+  registerWithProvider,
+  unregisterWithProvider,
+} from '../registration';
+import type { EventLog } from '../stores/event-log';
+import type { MetricCounters } from '../stores/metric-counters';
 import type { WebhookConfig, WebhookConfigChanges, WebhookConfigStore } from '../stores/webhook-configs';
 import { authenticate } from './auth';
-import { ValidationFailedError } from './errors';
+import { ForbiddenError, ValidationFailedError } from './errors';
+import {
+  encodeCursor,
+  eventQuerySchema,
+  replayEvent,
+  toEventQuery,
+  toPublicEvent,
+  toPublicEventDetail,
+} from './events';
+import { openApiDocument } from './openapi';
 import { Router } from './router';
-import { registerSchema, updateSchema } from './schemas';
+import { redriveSchema, registerSchema, updateSchema } from './schemas';
+import { StatusService, statusQuerySchema } from './status';
+
+/** What the API does with the configs table. */
+export type ConfigsPort = Pick<
+  WebhookConfigStore,
+  'create' | 'getOwned' | 'listByUser' | 'update' | 'delete' | 'rotateSecret' | 'recordRegistration'
+>;
 
 export interface ManagementDeps {
-  configs: WebhookConfigStore;
+  configs: ConfigsPort;
   verifier: TokenVerifier;
+  /** The event log: listing, reading and replaying a user's deliveries. */
+  events: Pick<EventLog, 'get' | 'list' | 'noteReplay'>;
+  counters: Pick<MetricCounters, 'read'>;
+  /** Puts replayed deliveries back on their queues. */
+  publisher: EnvelopePublisher;
+  /** DLQ redrive with SQS message move tasks. */
+  redrive: Pick<SqsDlqRedrive, 'start' | 'progress'>;
+  /** How provider-side registration calls the providers (fetch is a port for tests). */
+  registration: RegistrationDeps;
   /** Public base URL of the REST API; a config's endpoint is `${base}/api/webhooks/{provider}/{id}`. */
   webhookBaseUrl: string;
   /** How long the secret replaced by a rotation stays valid. */
   secretGraceHours: number;
+  /** How long a computed status document is served again. */
+  statusCacheTtlMs?: number;
   now?: () => Date;
   newId?: () => string;
   newSecret?: () => string;
@@ -34,7 +72,7 @@ export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecre
     id: config.id,
     provider: config.provider,
     events: config.events,
-    webhook_url: `${baseUrl.replace(/\/+$/, '')}/api/webhooks/${config.provider}/${config.id}`,
+    webhook_url: endpointUrl(baseUrl, config),
     ...(withSecret ? { secret: config.secret } : {}),
     rate_limit: config.rateLimit,
     timeout_ms: config.timeoutMs,
@@ -42,6 +80,9 @@ export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecre
     ip_whitelist: config.ipWhitelist,
     active: config.active,
     registration_status: config.registrationStatus,
+    external_webhook_id: config.externalWebhookId ?? null,
+    registration_error: config.registrationError ?? null,
+    registration_instructions: config.registrationInstructions ?? null,
     ...(withSecret && config.previousSecretExpiresAt
       ? { previous_secret_expires_at: config.previousSecretExpiresAt }
       : {}),
@@ -50,20 +91,31 @@ export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecre
   };
 }
 
+function endpointUrl(baseUrl: string, config: Pick<WebhookConfig, 'provider' | 'id'>): string {
+  return `${baseUrl.replace(/\/+$/, '')}/api/webhooks/${config.provider}/${config.id}`;
+}
+
 /**
- * The management API: one Lambda, a small router. Every route needs a valid bearer token, and every
- * config belongs to its creator: another user's config is answered exactly like a missing one (404).
+ * The management API: one Lambda, a small router. Every route but the OpenAPI document needs a
+ * valid bearer token, and everything belongs to its creator: another user's config or event is
+ * answered exactly like a missing one (404). DLQ redrive acts on shared queues: operators only.
  */
 export function makeManagementHandler(deps: ManagementDeps) {
   const now = deps.now ?? (() => new Date());
   const newId = deps.newId ?? randomUUID;
   const newSecret = deps.newSecret ?? generateSecret;
+  const log = deps.log ?? (() => {});
   const publicConfig = (config: WebhookConfig, withSecret = false) =>
     toPublicConfig(config, deps.webhookBaseUrl, withSecret);
+  const status = new StatusService({ ...deps, now, cacheTtlMs: deps.statusCacheTtlMs });
+  const user = async (event: APIGatewayProxyEvent) => (await authenticate(event, deps.verifier)).userId;
 
   const router = new Router()
+    .on('GET', '/api/webhooks/openapi.json', async () =>
+      jsonResponse(200, openApiDocument(deps.webhookBaseUrl), { 'Cache-Control': 'public, max-age=300' }),
+    )
     .on('POST', '/api/webhooks/register', async ({ event }) => {
-      const userId = await authenticate(event, deps.verifier);
+      const userId = await user(event);
       const body = parseBody(event, registerSchema);
       const at = now().toISOString();
       const config: WebhookConfig = {
@@ -77,27 +129,26 @@ export function makeManagementHandler(deps: ManagementDeps) {
         retryAttempts: body.retry_attempts,
         ipWhitelist: body.ip_whitelist,
         active: true,
-        // Registering the endpoint with the provider is a later step; Salesforce is always set up by hand.
-        registrationStatus: body.provider === 'salesforce' ? 'manual' : 'pending',
+        registrationStatus: 'pending',
+        ...(body.provider_credentials ? { providerCredentials: { ...body.provider_credentials } } : {}),
         createdAt: at,
         updatedAt: at,
       };
       await deps.configs.create(config);
-      return jsonResponse(201, { success: true, webhook: publicConfig(config, true) });
+      const registered = await registerAtProvider(config);
+      return jsonResponse(201, { success: true, webhook: publicConfig(registered, true) });
     })
     .on('GET', '/api/webhooks/configs', async ({ event }) => {
-      const userId = await authenticate(event, deps.verifier);
-      const configs = await deps.configs.listByUser(userId);
+      const configs = await deps.configs.listByUser(await user(event));
       return jsonResponse(200, { success: true, webhooks: configs.map((config) => publicConfig(config)) });
     })
     .on('GET', '/api/webhooks/configs/{id}', async ({ event, params }) => {
-      const userId = await authenticate(event, deps.verifier);
-      const config = await deps.configs.getOwned(idParam(params), userId);
+      const config = await deps.configs.getOwned(configIdParam(params), await user(event));
       if (!config) throw new NotFoundError('No such webhook config');
       return jsonResponse(200, { success: true, webhook: publicConfig(config) });
     })
     .on('PATCH', '/api/webhooks/configs/{id}', async ({ event, params }) => {
-      const userId = await authenticate(event, deps.verifier);
+      const userId = await user(event);
       const body = parseBody(event, updateSchema);
       const changes: WebhookConfigChanges = {
         events: body.events,
@@ -107,19 +158,21 @@ export function makeManagementHandler(deps: ManagementDeps) {
         ipWhitelist: body.ip_whitelist,
         active: body.active,
       };
-      const config = await deps.configs.update(idParam(params), userId, changes, now());
+      const config = await deps.configs.update(configIdParam(params), userId, changes, now());
       if (!config) throw new NotFoundError('No such webhook config');
       return jsonResponse(200, { success: true, webhook: publicConfig(config) });
     })
     .on('DELETE', '/api/webhooks/configs/{id}', async ({ event, params }) => {
-      const userId = await authenticate(event, deps.verifier);
-      if (!(await deps.configs.delete(idParam(params), userId)))
+      const userId = await user(event);
+      const id = configIdParam(params);
+      const config = await deps.configs.getOwned(id, userId);
+      if (!config || !(await deps.configs.delete(id, userId)))
         throw new NotFoundError('No such webhook config');
+      await unregisterAtProvider(config);
       return { statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' };
     })
     .on('POST', '/api/webhooks/configs/{id}/rotate-secret', async ({ event, params }) => {
-      const userId = await authenticate(event, deps.verifier);
-      const current = await deps.configs.getOwned(idParam(params), userId);
+      const current = await deps.configs.getOwned(configIdParam(params), await user(event));
       if (!current) throw new NotFoundError('No such webhook config');
       const at = now();
       const graceEnds = new Date(at.getTime() + deps.secretGraceHours * 3_600_000);
@@ -127,7 +180,94 @@ export function makeManagementHandler(deps: ManagementDeps) {
       // Deleted meanwhile, or another rotation won the race: the caller retries and sees which.
       if (!rotated) throw new HttpError(409, 'conflict', 'The config changed meanwhile, retry');
       return jsonResponse(200, { success: true, webhook: publicConfig(rotated, true) });
+    })
+    .on('GET', '/api/webhooks/status', async ({ event }) => {
+      const userId = await user(event);
+      const query = parseQuery(event, statusQuerySchema);
+      return jsonResponse(200, await status.status(userId, query));
+    })
+    .on('GET', '/api/webhooks/events', async ({ event }) => {
+      const userId = await user(event);
+      const query = toEventQuery(userId, parseQuery(event, eventQuerySchema), now());
+      const page = await deps.events.list(query);
+      return jsonResponse(200, {
+        success: true,
+        events: page.items.map(toPublicEvent),
+        next_cursor: encodeCursor(page.next),
+      });
+    })
+    .on('GET', '/api/webhooks/events/{id}', async ({ event, params }) => {
+      const userId = await user(event);
+      const item = await deps.events.get(eventIdParam(params));
+      if (!item || item.userId !== userId) throw new NotFoundError('No such event');
+      return jsonResponse(200, { success: true, event: toPublicEventDetail(item) });
+    })
+    .on('POST', '/api/webhooks/events/{id}/replay', async ({ event, params }) => {
+      const userId = await user(event);
+      const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), userId);
+      return jsonResponse(202, { success: true, replay });
+    })
+    .on('GET', '/api/webhooks/dlq', async ({ event }) => {
+      await requireOperator(event);
+      const queues = await Promise.all(PRIORITIES.map((priority) => deps.redrive.progress(priority)));
+      return jsonResponse(200, { success: true, queues });
+    })
+    .on('POST', '/api/webhooks/dlq/redrive', async ({ event }) => {
+      await requireOperator(event);
+      const body = parseBody(event, redriveSchema);
+      try {
+        const task = await deps.redrive.start(body.priority, { maxPerSecond: body.max_messages_per_second });
+        return jsonResponse(202, { success: true, task });
+      } catch (error) {
+        if (error instanceof RedriveConflictError)
+          throw new HttpError(409, 'redrive_running', 'A redrive of this DLQ is already running');
+        throw error;
+      }
     });
+
+  /** Registers the new endpoint at the provider; the config is kept whatever the provider says. */
+  async function registerAtProvider(config: WebhookConfig): Promise<WebhookConfig> {
+    const result = await registerWithProvider(
+      {
+        provider: config.provider,
+        events: config.events,
+        endpointUrl: endpointUrl(deps.webhookBaseUrl, config),
+        credentials: config.providerCredentials as ProviderCredentials | undefined,
+      },
+      deps.registration,
+    );
+    const registration = {
+      registrationStatus: result.status,
+      externalWebhookId: result.status === 'registered' ? result.externalWebhookId : undefined,
+      registrationError: result.status === 'failed' ? result.reason : undefined,
+      registrationInstructions: result.status === 'manual' ? result.instructions : undefined,
+    };
+    try {
+      return (await deps.configs.recordRegistration(config, registration, now())) ?? config;
+    } catch (error) {
+      // The config exists and its endpoint works; only the registration outcome is unrecorded.
+      log('could not record the provider registration', error);
+      return { ...config, ...registration };
+    }
+  }
+
+  /** Removes the provider's subscription of a deleted config; a failure is logged, not returned. */
+  async function unregisterAtProvider(config: WebhookConfig): Promise<void> {
+    if (!config.externalWebhookId || !config.providerCredentials) return;
+    const result = await unregisterWithProvider(
+      config.provider,
+      config.externalWebhookId,
+      config.providerCredentials as ProviderCredentials,
+      deps.registration,
+    );
+    if (!result.ok) log('could not remove the subscription at the provider', new Error(result.reason));
+  }
+
+  async function requireOperator(event: APIGatewayProxyEvent): Promise<void> {
+    const identity = await authenticate(event, deps.verifier);
+    if (!identity.groups.includes(OPERATORS_GROUP))
+      throw new ForbiddenError('Only operators may act on the dead-letter queues');
+  }
 
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     try {
@@ -154,12 +294,27 @@ export function managementErrorResponse(
   return errorResponse(error);
 }
 
-function idParam(params: Record<string, string>): string {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function configIdParam(params: Record<string, string>): string {
   const id = params.id ?? '';
   // Not a UUID: it cannot name a config (and need not cost a read).
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
-    throw new NotFoundError('No such webhook config');
+  if (!UUID.test(id)) throw new NotFoundError('No such webhook config');
   return id.toLowerCase();
+}
+
+/** An event id is its dedup key (`shopify:<webhook id>`), URL-encoded in the path. */
+function eventIdParam(params: Record<string, string>): string {
+  const id = params.id ?? '';
+  if (id.length === 0 || id.length > 1024) throw new NotFoundError('No such event');
+  return id;
+}
+
+/** Query parameters (the last value of a repeated one) against a schema: 400 with field errors. */
+function parseQuery<T extends z.ZodType>(event: APIGatewayProxyEvent, schema: T): z.output<T> {
+  const result = schema.safeParse(event.queryStringParameters ?? {});
+  if (!result.success) throw ValidationFailedError.fromZod(result.error);
+  return result.data;
 }
 
 function parseBody<T extends z.ZodType>(event: APIGatewayProxyEvent, schema: T): z.output<T> {

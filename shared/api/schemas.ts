@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { PROVIDER_NAMES } from '../envelope';
+import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { providerCredentialsSchema } from '../registration';
 import { normalizeIpEntry } from './ip-allowlist';
 
 const events = z
@@ -30,17 +31,25 @@ const ipWhitelist = z
  * The seed's `POST /api/webhooks/register` body. Unknown fields are refused (a misspelt
  * `rate_limt` must not silently fall back to the default). `webhook_url` is accepted for
  * compatibility but ignored: the endpoint is ours and is returned in the response.
+ * `provider_credentials` (a shop access token, or a HubSpot app id and developer key) lets the
+ * API create the subscription at the provider; without them the response says how to do it by hand.
  */
-export const registerSchema = z.strictObject({
-  provider: z.enum(PROVIDER_NAMES),
-  events,
-  webhook_url: z.url({ protocol: /^https?$/ }).optional(),
-  secret: z.string().min(16, 'Must be at least 16 characters').max(512).optional(),
-  rate_limit: rateLimit.default(100),
-  timeout_ms: timeoutMs.default(30_000),
-  retry_attempts: retryAttempts.default(3),
-  ip_whitelist: ipWhitelist.default([]),
-});
+export const registerSchema = z
+  .strictObject({
+    provider: z.enum(PROVIDER_NAMES),
+    events,
+    webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+    secret: z.string().min(16, 'Must be at least 16 characters').max(512).optional(),
+    rate_limit: rateLimit.default(100),
+    timeout_ms: timeoutMs.default(30_000),
+    retry_attempts: retryAttempts.default(3),
+    ip_whitelist: ipWhitelist.default([]),
+    provider_credentials: providerCredentialsSchema.optional(),
+  })
+  .refine((body) => !body.provider_credentials || body.provider_credentials.provider === body.provider, {
+    message: 'Must be credentials for the same provider',
+    path: ['provider_credentials', 'provider'],
+  });
 
 export type RegisterRequest = z.infer<typeof registerSchema>;
 
@@ -59,3 +68,10 @@ export const updateSchema = z
   });
 
 export type UpdateRequest = z.infer<typeof updateSchema>;
+
+/** `POST /api/webhooks/dlq/redrive`: move one priority's dead letters back to its queue. */
+export const redriveSchema = z.strictObject({
+  priority: z.enum(PRIORITIES),
+  /** Leave out to let SQS choose (up to 500/s); a low rate spares the database after an outage. */
+  max_messages_per_second: z.int('Must be an integer').min(1).max(500).optional(),
+});

@@ -2,10 +2,22 @@ import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jo
 import { optionalEnv, requireEnv } from '../env';
 import { UnauthorizedError } from '../errors';
 
-export interface TokenVerifier {
-  /** Resolves to the token's subject (the user id) or throws UnauthorizedError. */
-  verify(token: string): Promise<{ userId: string }>;
+/** Who a valid token speaks for: its subject, and the Cognito groups it carries. */
+export interface Identity {
+  userId: string;
+  groups: string[];
 }
+
+export interface TokenVerifier {
+  /** Resolves to the token's identity or throws UnauthorizedError. */
+  verify(token: string): Promise<Identity>;
+}
+
+/** The Cognito group whose members may act on shared infrastructure (the DLQs). */
+export const OPERATORS_GROUP = 'operators';
+
+/** The claim Cognito puts a user's groups in; dev tokens use the same one. */
+const GROUPS_CLAIM = 'cognito:groups';
 
 /** Issuer of the tokens that `npm run token` mints for the local stack. */
 export const DEV_TOKEN_ISSUER = 'webhooks-local-dev';
@@ -46,7 +58,11 @@ function jwtVerifier(
           requiredClaims: ['sub', 'exp'],
         });
         if (!payload.sub) throw new Error('missing sub');
-        return { userId: payload.sub };
+        const groups = payload[GROUPS_CLAIM];
+        return {
+          userId: payload.sub,
+          groups: Array.isArray(groups) ? groups.filter((group) => typeof group === 'string') : [],
+        };
       } catch {
         throw new UnauthorizedError('Invalid or expired token');
       }
@@ -58,8 +74,9 @@ export async function signDevToken(
   secret: string,
   userId: string,
   ttlSeconds = 12 * 60 * 60,
+  groups: string[] = [],
 ): Promise<string> {
-  return new SignJWT({})
+  return new SignJWT(groups.length > 0 ? { [GROUPS_CLAIM]: groups } : {})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(userId)
     .setIssuer(DEV_TOKEN_ISSUER)

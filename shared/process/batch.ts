@@ -21,7 +21,12 @@ import {
 import { logger } from '../observability';
 import type { ServerMessage } from '../realtime/messages';
 import type { FailedDelivery } from '../stores/event-log';
-import { type CountedResult, CounterTally, type MetricCounters } from '../stores/metric-counters';
+import {
+  type CountedResult,
+  type CountedSubject,
+  CounterTally,
+  type MetricCounters,
+} from '../stores/metric-counters';
 import { applyEnvelope, type Processed, type ProcessorDeps, pushLive } from './processor';
 
 export interface BatchDeps extends ProcessorDeps {
@@ -237,7 +242,7 @@ class Batch {
           error: logError as Error,
         }),
       );
-    this.count(delivery.provider, { kind: 'dead' });
+    this.count(subjectOf(delivery), { kind: 'dead' });
   }
 
   private noteFailure(
@@ -262,24 +267,25 @@ class Batch {
       delaySeconds,
       log: true,
     });
-    this.count(delivery.provider, { kind: status });
+    this.count(subjectOf(delivery), { kind: status });
   }
 
   private countSuccess(envelope: Envelope, result: Processed): void {
     if (result.outcome === 'duplicate') {
-      this.count(envelope.provider, { kind: 'duplicates' });
+      this.count(envelope, { kind: 'duplicates' });
       return;
     }
     const latencyMs = Math.max(0, result.processedAt.getTime() - Date.parse(envelope.receivedAt));
-    this.count(envelope.provider, {
+    this.count(envelope, {
       kind: 'succeeded',
       processingMs: result.processingTimeMs,
       latencyMs,
     });
   }
 
-  private count(provider: string, result: CountedResult): void {
-    this.counters.add(provider, this.now(), result);
+  private count(subject: CountedSubject, result: CountedResult): void {
+    this.counters.add(subject, this.now(), result);
+    const { provider } = subject;
     let tally = this.perProvider.get(provider);
     if (!tally) {
       tally = { processed: 0, duplicate: 0, failed: 0, dead: 0, processingTimes: [], latencies: [] };
@@ -324,7 +330,7 @@ class Batch {
         : ((group !== undefined ? this.groupDelays.get(group) : undefined) ??
           retryDelaySeconds(this.deps.retryBaseDelayMs, attempt));
     // Never tried, so only its last receive is worth a log entry and a count.
-    if (status === 'dead') this.count(delivery.provider, { kind: 'dead' });
+    if (status === 'dead') this.count(subjectOf(delivery), { kind: 'dead' });
     return {
       record,
       delivery,
@@ -391,13 +397,13 @@ class Batch {
     );
   }
 
-  /** One UpdateItem per provider and minute; a counter that cannot be written must not fail records. */
+  /** One UpdateItem per counter and bucket; a counter that cannot be written must not fail records. */
   private async writeCounters(): Promise<void> {
     await Promise.all(
-      this.counters.entries().map(({ provider, minute, counts }) =>
-        this.deps.counters.add(provider, minute, counts).catch((error: unknown) =>
-          logger.warn('could not write the per-minute counters', {
-            provider,
+      this.counters.entries().map(({ pk, minute, counts }) =>
+        this.deps.counters.add(pk, minute, counts).catch((error: unknown) =>
+          logger.warn('could not write the counters', {
+            counter: pk,
             minute,
             counts,
             error: error as Error,
@@ -466,6 +472,11 @@ function readDelivery(record: SQSRecord): ReadDelivery {
         : `Invalid envelope: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'rejected'}`,
     ),
   };
+}
+
+/** A delivery is counted under its provider, and under its webhook config when it came through one. */
+function subjectOf(delivery: ReadDelivery): CountedSubject {
+  return { provider: delivery.provider, configId: delivery.envelope?.configId };
 }
 
 function attemptOf(record: SQSRecord): number {

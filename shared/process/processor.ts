@@ -83,6 +83,8 @@ export async function applyEnvelope(
       receivedAt: envelope.receivedAt,
       processedAt: processedAt.toISOString(),
       processingTimeMs,
+      // A config's delivery goes to its owner's dashboards only; without one it is provider-wide.
+      ...(envelope.configId !== undefined && { configId: envelope.configId, userId: envelope.userId }),
     },
     processedAt,
   );

@@ -3,7 +3,8 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type Envelope, type Priority, toSqsId } from '../envelope';
+import { numberEnv, requireEnv } from '../env';
+import { type Envelope, PRIORITIES, type Priority, sqsDedupKeyOf, toSqsId } from '../envelope';
 import { EnqueueFailedError } from '../errors';
 import type { PayloadStore } from '../stores/payload-store';
 
@@ -21,6 +22,31 @@ export interface ClaimCheck {
 }
 
 const BATCH_SIZE = 10;
+
+/** Envelopes above this go through S3; SQS's limit is 256 KiB per message. */
+export const DEFAULT_CLAIM_CHECK_BYTES = 192 * 1024;
+
+/** The queue of each priority from QUEUE_URL_HIGH/_MEDIUM/_LOW. */
+export function queueUrlsFromEnv(): QueueUrls {
+  return Object.fromEntries(
+    PRIORITIES.map((priority) => [priority, requireEnv(`QUEUE_URL_${priority.toUpperCase()}`)]),
+  ) as Record<Priority, string>;
+}
+
+/** The publisher of the ingest functions and of replays: the queues, and the claim check if configured. */
+export function envelopePublisherFromEnv(
+  sqs: SQSClient,
+  payloads: PayloadStore | undefined,
+): SqsEnvelopePublisher {
+  return new SqsEnvelopePublisher(
+    sqs,
+    queueUrlsFromEnv(),
+    payloads && {
+      store: payloads,
+      thresholdBytes: numberEnv('CLAIM_CHECK_BYTES', DEFAULT_CLAIM_CHECK_BYTES),
+    },
+  );
+}
 
 /** Sends envelopes to the FIFO queue of their priority, ordered per object and deduplicated per delivery. */
 export class SqsEnvelopePublisher implements EnvelopePublisher {
@@ -59,7 +85,7 @@ export class SqsEnvelopePublisher implements EnvelopePublisher {
       Id: String(index),
       MessageBody: body,
       MessageGroupId: toSqsId(envelope.orderingKey),
-      MessageDeduplicationId: toSqsId(envelope.dedupKey),
+      MessageDeduplicationId: toSqsId(sqsDedupKeyOf(envelope)),
     };
   }
 

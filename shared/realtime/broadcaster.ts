@@ -3,51 +3,166 @@ import {
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
+import { managementApi } from '../aws';
+import { mapLimited } from '../concurrency';
+import { numberEnv, requireEnv } from '../env';
+import { logger } from '../observability';
 import type { ConnectionStore } from '../stores/connections';
 import type { PushType, ServerMessage } from './messages';
+import { type Audience, audienceOf, type Subscriber, wants } from './subscriptions';
 
-export interface BroadcastResult {
-  sent: number;
+/** What one push did: posted, found gone (410, connection forgotten), or failed twice. */
+export interface BroadcastSummary {
+  delivered: number;
   gone: number;
   failed: number;
 }
 
-/** Posts server messages to WebSocket connections through the API Gateway management API. */
+export interface BroadcasterOptions {
+  /** Posts in flight at once per push. */
+  concurrency?: number;
+  /**
+   * How long one scan of the subscribers of a push type serves provider-wide pushes in this
+   * instance (0: a scan per push). A connection that subscribes meanwhile gets provider-wide pushes
+   * that much later; per-config pushes always query the owner's connections afresh.
+   */
+  subscriberCacheMs?: number;
+  /** Pause before the one retry of a post that failed with anything but 410. */
+  retryDelayMs?: number;
+  /** Milliseconds clock of the cache (tests). */
+  now?: () => number;
+}
+
+export const DEFAULT_FANOUT_CONCURRENCY = 25;
+export const DEFAULT_SUBSCRIBER_CACHE_MS = 1000;
+
+type Outcome = keyof BroadcastSummary;
+
+interface CachedSubscribers {
+  expiresAt: number;
+  subscribers: Promise<Subscriber[]>;
+  /** Connections found gone since the scan. */
+  gone: Set<string>;
+}
+
+/**
+ * Posts server messages to WebSocket connections through the API Gateway management API.
+ *
+ * A push goes to the connections subscribed to its type that it is meant for (see audienceOf and
+ * wants): a per-config push (its data names `configId` and the owner's `userId`) only to the owner's
+ * connections, found through the byUser index; a provider-wide push to every subscriber, from a scan
+ * that is cached for `subscriberCacheMs`. Posting runs `concurrency` at a time; a 410 deletes the
+ * connection, any other error is retried once and then counted as failed.
+ */
 export class Broadcaster {
+  private readonly concurrency: number;
+  private readonly cacheMs: number;
+  private readonly retryDelayMs: number;
+  private readonly now: () => number;
+  private readonly cache = new Map<PushType, CachedSubscribers>();
+
   constructor(
     private readonly connections: ConnectionStore,
     private readonly api: ApiGatewayManagementApiClient,
-  ) {}
+    options: BroadcasterOptions = {},
+  ) {
+    this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_FANOUT_CONCURRENCY);
+    this.cacheMs = Math.max(0, options.subscriberCacheMs ?? 0);
+    this.retryDelayMs = options.retryDelayMs ?? 50;
+    this.now = options.now ?? Date.now;
+  }
 
   /** Sends to one connection; a connection that is gone (410) is forgotten. Returns false if gone. */
   async send(connectionId: string, message: ServerMessage): Promise<boolean> {
-    try {
-      await this.api.send(
-        new PostToConnectionCommand({
-          ConnectionId: connectionId,
-          Data: Buffer.from(JSON.stringify(message)),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof GoneException) {
-        await this.connections.remove(connectionId);
-        return false;
+    const outcome = await this.post(connectionId, Buffer.from(JSON.stringify(message)), 1);
+    return outcome === 'delivered';
+  }
+
+  /** Sends a push to every connection that wants it; see the class documentation. */
+  async broadcast(
+    message: ServerMessage<PushType>,
+    audience: Audience = audienceOf(message),
+  ): Promise<BroadcastSummary> {
+    const candidates =
+      audience.owner === undefined
+        ? await this.subscribersOf(message.type)
+        : audience.owner === null
+          ? []
+          : await this.connections.subscribedOfUser(audience.owner, message.type);
+    const targets = candidates.filter((subscriber) => wants(subscriber, message.type, audience));
+    const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
+    if (targets.length === 0) return summary;
+
+    const data = Buffer.from(JSON.stringify(message));
+    await mapLimited(targets, this.concurrency, async (target) => {
+      const outcome = await this.post(target.connectionId, data, 2).catch((error: unknown) => {
+        logger.warn('push failed', { connectionId: target.connectionId, error: error as Error });
+        return 'failed' as const;
+      });
+      summary[outcome]++;
+    });
+    if (summary.failed > 0 || summary.gone > 0)
+      logger.info('push summary', { type: message.type, ...summary });
+    return summary;
+  }
+
+  /** Posts once per attempt; 410 forgets the connection. Throws the last error otherwise. */
+  private async post(connectionId: string, data: Uint8Array, attempts: number): Promise<Outcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.api.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+        return 'delivered';
+      } catch (error) {
+        if (error instanceof GoneException) {
+          await this.forget(connectionId);
+          return 'gone';
+        }
+        if (attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs));
       }
-      throw error;
     }
   }
 
-  /** Sends to every connection subscribed to the message's type. */
-  async broadcast(message: ServerMessage<PushType>): Promise<BroadcastResult> {
-    const targets = await this.connections.subscribedTo(message.type);
-    const outcomes = await Promise.allSettled(targets.map((c) => this.send(c.connectionId, message)));
-    const result: BroadcastResult = { sent: 0, gone: 0, failed: 0 };
-    for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') result.failed++;
-      else if (outcome.value) result.sent++;
-      else result.gone++;
-    }
-    return result;
+  private async forget(connectionId: string): Promise<void> {
+    for (const cached of this.cache.values()) cached.gone.add(connectionId);
+    await this.connections
+      .remove(connectionId)
+      .catch((error: unknown) =>
+        logger.warn('could not delete a gone connection', { connectionId, error: error as Error }),
+      );
   }
+
+  /** Subscribers of a type, from one scan shared by the pushes of the next `subscriberCacheMs`. */
+  private async subscribersOf(type: PushType): Promise<Subscriber[]> {
+    if (this.cacheMs === 0) return this.connections.subscribedTo(type);
+    const now = this.now();
+    let cached = this.cache.get(type);
+    if (!cached || cached.expiresAt <= now) {
+      const entry: CachedSubscribers = {
+        expiresAt: now + this.cacheMs,
+        subscribers: this.connections.subscribedTo(type),
+        gone: new Set(),
+      };
+      // A failed scan is not remembered: the next push scans again.
+      entry.subscribers.catch(() => {
+        if (this.cache.get(type) === entry) this.cache.delete(type);
+      });
+      this.cache.set(type, entry);
+      cached = entry;
+    }
+    const { subscribers, gone } = cached;
+    return (await subscribers).filter((subscriber) => !gone.has(subscriber.connectionId));
+  }
+}
+
+/**
+ * The broadcaster of a Lambda function (and the local stack): the stage's @connections endpoint
+ * from WEBSOCKET_ENDPOINT, the subscriber cache from SUBSCRIBER_CACHE_MS (default 1000 ms) and the
+ * fan-out concurrency from FANOUT_CONCURRENCY (default 25).
+ */
+export function broadcasterFromEnv(connections: ConnectionStore): Broadcaster {
+  return new Broadcaster(connections, managementApi(requireEnv('WEBSOCKET_ENDPOINT')), {
+    subscriberCacheMs: numberEnv('SUBSCRIBER_CACHE_MS', DEFAULT_SUBSCRIBER_CACHE_MS),
+    concurrency: numberEnv('FANOUT_CONCURRENCY', DEFAULT_FANOUT_CONCURRENCY),
+  });
 }

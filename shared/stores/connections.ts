@@ -1,21 +1,46 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
   ScanCommand,
+  type ScanCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { PushType } from '../realtime/messages';
+import { NO_SUBSCRIPTION, type Subscriber, type Subscription } from '../realtime/subscriptions';
 
 /** API Gateway closes WebSocket connections after 2 hours; items expire then too. */
-const CONNECTION_TTL_SECONDS = 2 * 60 * 60;
+export const CONNECTION_TTL_SECONDS = 2 * 60 * 60;
 
-export interface Connection {
-  connectionId: string;
-  userId: string;
-  events: string[];
+/** The connections table's index by user (lib/constructs/storage.ts, local/resources.ts). */
+export const CONNECTIONS_BY_USER_INDEX = 'byUser';
+
+/** Concurrent changes to one connection's subscription are retried this many times. */
+const MAX_SUBSCRIPTION_ATTEMPTS = 5;
+
+/** The connection is gone (closed, or expired) while one of its messages was being handled. */
+export class ConnectionGoneError extends Error {
+  constructor(connectionId: string) {
+    super(`Connection ${connectionId} is gone`);
+    this.name = 'ConnectionGoneError';
+  }
 }
 
-/** WebSocket connections and what each one subscribed to. */
+/** What fan-out reads of every connection (and nothing else). */
+const SUBSCRIBER_PROJECTION = {
+  ProjectionExpression: 'connectionId, userId, events, #filters',
+  ExpressionAttributeNames: { '#filters': 'filters' },
+} as const;
+
+/**
+ * WebSocket connections: `connectionId`, the authenticated `userId`, the subscribed push types
+ * (`events`) with a filter per type (`filters`: providers, config ids), `connectedAt`, `expiresAt`
+ * (TTL) and `rev`, a revision number that makes subscription changes compare-and-set.
+ */
 export class ConnectionStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -30,6 +55,8 @@ export class ConnectionStore {
           connectionId,
           userId,
           events: [],
+          filters: {},
+          rev: 0,
           connectedAt: now.toISOString(),
           expiresAt: Math.floor(now.getTime() / 1000) + CONNECTION_TTL_SECONDS,
         },
@@ -37,40 +64,117 @@ export class ConnectionStore {
     );
   }
 
-  /** Replaces the subscriptions of a connection that still exists. */
-  async subscribe(connectionId: string, events: readonly string[]): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { connectionId },
-        UpdateExpression: 'SET events = :events',
-        ConditionExpression: 'attribute_exists(connectionId)',
-        ExpressionAttributeValues: { ':events': [...events] },
-      }),
-    );
+  /**
+   * Applies a change to a connection's subscription and returns the result. A read, then a write
+   * conditional on the revision read: two messages of one connection handled at once (API Gateway
+   * invokes a function per message) never lose each other's change. Throws ConnectionGoneError when
+   * the connection no longer exists.
+   */
+  async updateSubscription(
+    connectionId: string,
+    change: (current: Subscription) => Subscription,
+  ): Promise<Subscription> {
+    for (let attempt = 1; ; attempt++) {
+      const { Item } = await this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { connectionId },
+          ConsistentRead: true,
+          ProjectionExpression: 'events, #filters, rev',
+          ExpressionAttributeNames: { '#filters': 'filters' },
+        }),
+      );
+      if (!Item) throw new ConnectionGoneError(connectionId);
+      const rev = typeof Item.rev === 'number' ? Item.rev : 0;
+      const next = change(subscriptionOf(Item));
+      try {
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { connectionId },
+            UpdateExpression: 'SET events = :events, #filters = :filters, rev = :next',
+            ConditionExpression:
+              'attribute_exists(connectionId) AND (rev = :rev OR attribute_not_exists(rev))',
+            ExpressionAttributeNames: { '#filters': 'filters' },
+            ExpressionAttributeValues: {
+              ':events': next.events,
+              ':filters': next.filters,
+              ':rev': rev,
+              ':next': rev + 1,
+            },
+          }),
+        );
+        return next;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || attempt >= MAX_SUBSCRIPTION_ATTEMPTS)
+          throw error;
+        // Changed (or deleted) since the read: read again.
+      }
+    }
   }
 
   async remove(connectionId: string): Promise<void> {
     await this.ddb.send(new DeleteCommand({ TableName: this.tableName, Key: { connectionId } }));
   }
 
-  /** Connections subscribed to a message type. */
-  async subscribedTo(type: string): Promise<Connection[]> {
-    const found: Connection[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.ddb.send(
+  /** Every connection subscribed to a push type (a scan: for provider-wide pushes). */
+  async subscribedTo(type: PushType): Promise<Subscriber[]> {
+    return this.collect((startKey) =>
+      this.ddb.send(
         new ScanCommand({
           TableName: this.tableName,
           FilterExpression: 'contains(events, :type)',
           ExpressionAttributeValues: { ':type': type },
-          ProjectionExpression: 'connectionId, userId, events',
+          ...SUBSCRIBER_PROJECTION,
           ExclusiveStartKey: startKey,
-        }),
-      );
-      found.push(...((page.Items ?? []) as Connection[]));
-      startKey = page.LastEvaluatedKey;
+        } satisfies ScanCommandInput),
+      ),
+    );
+  }
+
+  /** One user's connections subscribed to a push type (a query of the byUser index). */
+  async subscribedOfUser(userId: string, type: PushType): Promise<Subscriber[]> {
+    return this.collect((startKey) =>
+      this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: CONNECTIONS_BY_USER_INDEX,
+          KeyConditionExpression: 'userId = :user',
+          FilterExpression: 'contains(events, :type)',
+          ExpressionAttributeValues: { ':user': userId, ':type': type },
+          ...SUBSCRIBER_PROJECTION,
+          ExclusiveStartKey: startKey,
+        } satisfies QueryCommandInput),
+      ),
+    );
+  }
+
+  private async collect(
+    page: (
+      startKey: Record<string, unknown> | undefined,
+    ) => Promise<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>,
+  ): Promise<Subscriber[]> {
+    const found: Subscriber[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const result = await page(startKey);
+      for (const item of result.Items ?? []) {
+        if (typeof item.connectionId === 'string' && typeof item.userId === 'string')
+          found.push({ connectionId: item.connectionId, userId: item.userId, ...subscriptionOf(item) });
+      }
+      startKey = result.LastEvaluatedKey;
     } while (startKey);
     return found;
   }
+}
+
+/** The subscription of a stored item (items written before filters existed have none). */
+function subscriptionOf(item: Record<string, unknown>): Subscription {
+  return {
+    events: Array.isArray(item.events) ? (item.events as Subscription['events']) : NO_SUBSCRIPTION.events,
+    filters:
+      typeof item.filters === 'object' && item.filters !== null
+        ? (item.filters as Subscription['filters'])
+        : NO_SUBSCRIPTION.filters,
+  };
 }

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Envelope } from '../envelope';
 import type { ErrorCategory } from '../errors';
 
@@ -45,6 +45,87 @@ export interface EventLogOptions {
 
 const DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024;
 
+/** The event log's index of one user's deliveries (`userId`, newest `receivedAt` first). */
+export const EVENTS_BY_USER_INDEX = 'byUser';
+
+/**
+ * What the index carries besides its keys: everything a list shows, never the payload (which would
+ * double the write cost of every delivery). Also the projection of the index in the stack.
+ */
+export const EVENT_LIST_ATTRIBUTES = [
+  'status',
+  'attempts',
+  'provider',
+  'eventType',
+  'objectType',
+  'objectId',
+  'deliveryId',
+  'configId',
+  'priority',
+  'occurredAt',
+  'lastAttemptAt',
+  'processedAt',
+  'processingTimeMs',
+  'outcome',
+  'errorCategory',
+  'errorMessage',
+  'payloadBytes',
+  'replayCount',
+] as const;
+
+/** One delivery as the log stores it (see EventLog). */
+export interface StoredEvent {
+  pk: string;
+  status: EventStatus;
+  attempts: number;
+  provider?: string;
+  eventType?: string;
+  objectType?: string;
+  objectId?: string;
+  deliveryId?: string;
+  orderingKey?: string;
+  priority?: string;
+  meta?: Record<string, string>;
+  configId?: string;
+  userId?: string;
+  occurredAt?: string;
+  receivedAt?: string;
+  lastAttemptAt?: string;
+  processedAt?: string;
+  processingTimeMs?: number;
+  outcome?: AppliedOutcome;
+  errorCategory?: ErrorCategory;
+  errorMessage?: string;
+  payload?: string;
+  payloadRef?: { bucket: string; key: string };
+  payloadBytes?: number;
+  replayCount?: number;
+  replayedAt?: string;
+}
+
+/** A page of one user's deliveries, newest first, narrowed by the optional filters. */
+export interface EventQuery {
+  userId: string;
+  provider?: string;
+  status?: EventStatus;
+  eventType?: string;
+  /** Inclusive bounds on receivedAt (ISO 8601, UTC). */
+  since?: string;
+  until?: string;
+  limit: number;
+  /** Where the previous page stopped (its `next`). */
+  after?: Record<string, unknown>;
+}
+
+export interface EventPage {
+  items: StoredEvent[];
+  /** The key to continue after; absent on the last page. */
+  next?: Record<string, unknown>;
+}
+
+/** Filtered queries read at most this many index pages per request, then hand back a cursor. */
+const MAX_PAGES_PER_LIST = 10;
+
 /**
  * The event log: one item per delivery, keyed by its dedup key. Writes are conditional so a
  * delivery that was already processed is recognised and never applied twice; a `failed` or `dead`
@@ -69,22 +150,32 @@ export class EventLog {
     this.payloadMaxBytes = resolved.payloadMaxBytes ?? DEFAULT_PAYLOAD_MAX_BYTES;
   }
 
-  /** Records an attempt. Returns false when the delivery was already processed (a duplicate). */
+  /**
+   * Records an attempt. Returns false when the delivery was already processed (a duplicate). A
+   * replay is applied again once: it is a duplicate only if that same replay was processed.
+   */
   async begin(envelope: Envelope, attempt: number, now: Date): Promise<boolean> {
     const fields = this.envelopeFields(envelope, now);
     const set = Object.keys(fields).map((name) => `#${name} = :${name}`);
+    const replay = envelope.replay
+      ? {
+          condition: ' OR attribute_not_exists(appliedReplay) OR appliedReplay <> :replay',
+          values: { ':replay': envelope.replay.id },
+        }
+      : { condition: '', values: {} };
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: envelope.dedupKey },
           UpdateExpression: `SET #status = :received, attempts = :attempt, ${set.join(', ')}`,
-          ConditionExpression: 'attribute_not_exists(pk) OR #status <> :processed',
+          ConditionExpression: `attribute_not_exists(pk) OR #status <> :processed${replay.condition}`,
           ExpressionAttributeNames: { '#status': 'status', ...names(fields) },
           ExpressionAttributeValues: {
             ':received': 'received',
             ':processed': 'processed',
             ':attempt': attempt,
+            ...replay.values,
             ...values(fields),
           },
         }),
@@ -96,22 +187,98 @@ export class EventLog {
     }
   }
 
-  /** Marks the delivery processed; clears the error of an earlier failed attempt. */
+  /** Marks the delivery (or its replay) processed; clears the error of an earlier failed attempt. */
   async complete(envelope: Envelope, completion: Completion): Promise<void> {
     await this.ddb.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: envelope.dedupKey },
         UpdateExpression:
-          'SET #status = :processed, processedAt = :now, processingTimeMs = :ms, outcome = :outcome ' +
-          'REMOVE errorCategory, errorMessage',
+          'SET #status = :processed, processedAt = :now, processingTimeMs = :ms, outcome = :outcome' +
+          `${envelope.replay ? ', appliedReplay = :replay' : ''} REMOVE errorCategory, errorMessage`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':processed': 'processed',
           ':now': completion.processedAt.toISOString(),
           ':ms': completion.processingTimeMs,
           ':outcome': completion.outcome,
+          ...(envelope.replay ? { ':replay': envelope.replay.id } : {}),
         },
+      }),
+    );
+  }
+
+  /** One delivery, whoever owns it (callers check `userId`). */
+  async get(key: string): Promise<StoredEvent | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: key }, ConsistentRead: true }),
+    );
+    return Item as StoredEvent | undefined;
+  }
+
+  /**
+   * A page of one user's deliveries from the byUser index, newest first. The filters are applied
+   * by DynamoDB after the key condition, so a page may need several reads; after
+   * MAX_PAGES_PER_LIST of them the page is returned short, with a cursor to go on from.
+   */
+  async list(query: EventQuery): Promise<EventPage> {
+    const names: Record<string, string> = { '#userId': 'userId', '#receivedAt': 'receivedAt' };
+    const values: Record<string, unknown> = { ':userId': query.userId };
+    let keyCondition = '#userId = :userId';
+    if (query.since !== undefined || query.until !== undefined) {
+      keyCondition += ' AND #receivedAt BETWEEN :since AND :until';
+      values[':since'] = query.since ?? '0000';
+      values[':until'] = query.until ?? '9999';
+    }
+    const filters: string[] = [];
+    for (const [name, value] of [
+      ['provider', query.provider],
+      ['status', query.status],
+      ['eventType', query.eventType],
+    ] as const) {
+      if (value === undefined) continue;
+      names[`#${name}`] = name;
+      values[`:${name}`] = value;
+      filters.push(`#${name} = :${name}`);
+    }
+    const projected = ['pk', 'userId', 'receivedAt', ...EVENT_LIST_ATTRIBUTES];
+    for (const name of projected) names[`#${name}`] = name;
+
+    const items: StoredEvent[] = [];
+    let next = query.after;
+    for (let page = 0; page < MAX_PAGES_PER_LIST && items.length < query.limit; page++) {
+      // Asking for no more than are still missing means a page never overshoots: its last
+      // evaluated key is exactly where the next page starts.
+      const result = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: EVENTS_BY_USER_INDEX,
+          KeyConditionExpression: keyCondition,
+          FilterExpression: filters.length > 0 ? filters.join(' AND ') : undefined,
+          ProjectionExpression: projected.map((name) => `#${name}`).join(', '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: false,
+          Limit: query.limit - items.length,
+          ExclusiveStartKey: next,
+        }),
+      );
+      items.push(...((result.Items ?? []) as StoredEvent[]));
+      next = result.LastEvaluatedKey;
+      if (!next) break;
+    }
+    return { items, next };
+  }
+
+  /** Notes a replay request on the delivery (how many, and the last one's time). */
+  async noteReplay(key: string, now: Date): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: key },
+        UpdateExpression: 'ADD replayCount :one SET replayedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1, ':now': now.toISOString() },
       }),
     );
   }
@@ -171,6 +338,9 @@ export class EventLog {
       lastAttemptAt: now.toISOString(),
       expiresAt: this.expiresAt(now),
     };
+    // Owned deliveries (per-config endpoints) are what the byUser index lists.
+    if (envelope.configId) fields.configId = envelope.configId;
+    if (envelope.userId) fields.userId = envelope.userId;
     if (envelope.payloadRef) fields.payloadRef = envelope.payloadRef;
     if (envelope.payload !== undefined) {
       const json = JSON.stringify(envelope.payload);

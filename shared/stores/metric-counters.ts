@@ -1,6 +1,6 @@
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 
-/** Counters live a little over a week: long enough for the rollups and the alert evaluator. */
+/** Counters live a little over a week: long enough for the 7-day status and the alert evaluator. */
 const COUNTER_TTL_SECONDS = 8 * 86_400;
 
 /**
@@ -25,10 +25,27 @@ export type CountedResult =
   | { kind: 'succeeded'; processingMs: number; latencyMs: number }
   | { kind: 'duplicates' | 'failed' | 'dead' };
 
-/** `YYYY-MM-DDTHH:MM` in UTC: the sort key of a counter item. */
+/** `YYYY-MM-DDTHH:MM` in UTC: the sort key of a minute counter item. */
 export function minuteOf(date: Date): string {
   return date.toISOString().slice(0, 16);
 }
+
+/** `YYYY-MM-DDTHH` in UTC: the sort key of an hour counter item. */
+export function hourOf(date: Date): string {
+  return date.toISOString().slice(0, 13);
+}
+
+/** What a processed record is counted under: its provider, and its webhook config if it has one. */
+export interface CountedSubject {
+  provider: string;
+  configId?: string;
+}
+
+/** The counter of one provider, per minute (alerts and metrics pushes read it). */
+export const providerCounter = (provider: string) => `provider#${provider}`;
+/** The counters of one webhook config, per minute and per hour (the status API reads them). */
+export const configMinuteCounter = (configId: string) => `config#${configId}`;
+export const configHourCounter = (configId: string) => `config#${configId}#hour`;
 
 const COUNTERS = [
   'total',
@@ -44,16 +61,39 @@ function emptyCounts(): MinuteCounts {
   return { total: 0, succeeded: 0, duplicates: 0, failed: 0, dead: 0, processingMsSum: 0, latencyMsSum: 0 };
 }
 
-/** Adds up one batch's results per provider and minute, so the batch writes each counter once. */
-export class CounterTally {
-  private readonly buckets = new Map<string, { provider: string; minute: string; counts: MinuteCounts }>();
+export interface CounterBucket {
+  /** The counter (`provider#…`, `config#…` or `config#…#hour`). */
+  pk: string;
+  /** Its minute (`YYYY-MM-DDTHH:MM`) or, for an hour counter, its hour (`YYYY-MM-DDTHH`). */
+  minute: string;
+  counts: MinuteCounts;
+}
 
-  add(provider: string, at: Date, result: CountedResult): void {
-    const minute = minuteOf(at);
-    const id = `${provider}#${minute}`;
+/**
+ * Adds up one batch's results per counter and bucket, so the batch writes each counter once: the
+ * provider's minute, and for a record of a webhook config, that config's minute and hour (the hour
+ * rollup keeps a 7-day status read at 168 items instead of 10,080).
+ */
+export class CounterTally {
+  private readonly buckets = new Map<string, CounterBucket>();
+
+  add(subject: CountedSubject, at: Date, result: CountedResult): void {
+    this.addTo(providerCounter(subject.provider), minuteOf(at), result);
+    if (subject.configId) {
+      this.addTo(configMinuteCounter(subject.configId), minuteOf(at), result);
+      this.addTo(configHourCounter(subject.configId), hourOf(at), result);
+    }
+  }
+
+  entries(): CounterBucket[] {
+    return [...this.buckets.values()];
+  }
+
+  private addTo(pk: string, minute: string, result: CountedResult): void {
+    const id = `${pk}@${minute}`;
     let bucket = this.buckets.get(id);
     if (!bucket) {
-      bucket = { provider, minute, counts: emptyCounts() };
+      bucket = { pk, minute, counts: emptyCounts() };
       this.buckets.set(id, bucket);
     }
     const { counts } = bucket;
@@ -64,16 +104,12 @@ export class CounterTally {
       counts.latencyMsSum += result.latencyMs;
     }
   }
-
-  entries(): { provider: string; minute: string; counts: MinuteCounts }[] {
-    return [...this.buckets.values()];
-  }
 }
 
 /**
- * The per-minute counters table (pk `provider#<provider>`, sk `minute`, TTL `expiresAt`): what the
- * alert rules and the dashboards' metrics push read. Processors only ever increment (UpdateItem ADD),
- * so concurrent batches add up without reading.
+ * The counters table (pk: the counter, sk `minute`: its minute or hour, TTL `expiresAt`): what the
+ * alert rules, the dashboards' metrics push and the status API read. Processors only ever increment
+ * (UpdateItem ADD), so concurrent batches add up without reading.
  */
 export class MetricCounters {
   constructor(
@@ -81,11 +117,11 @@ export class MetricCounters {
     private readonly tableName: string,
   ) {}
 
-  async add(provider: string, minute: string, counts: MinuteCounts): Promise<void> {
+  async add(pk: string, minute: string, counts: MinuteCounts): Promise<void> {
     await this.ddb.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: `provider#${provider}`, minute },
+        Key: { pk, minute },
         UpdateExpression: `ADD ${COUNTERS.map((name) => `#${name} :${name}`).join(', ')} SET expiresAt = :expiresAt`,
         // Several of these names (TOTAL, for one) are DynamoDB reserved words.
         ExpressionAttributeNames: Object.fromEntries(COUNTERS.map((name) => [`#${name}`, name])),
@@ -95,5 +131,29 @@ export class MetricCounters {
         },
       }),
     );
+  }
+
+  /** The buckets of one counter from `from` to `to` (inclusive, same granularity), oldest first. */
+  async read(pk: string, from: string, to: string): Promise<{ minute: string; counts: MinuteCounts }[]> {
+    const buckets: { minute: string; counts: MinuteCounts }[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND #minute BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#minute': 'minute' },
+          ExpressionAttributeValues: { ':pk': pk, ':from': from, ':to': to },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const counts = emptyCounts();
+        for (const name of COUNTERS) counts[name] = Number(item[name] ?? 0);
+        buckets.push({ minute: String(item.minute), counts });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return buckets;
   }
 }

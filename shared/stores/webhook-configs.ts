@@ -33,6 +33,13 @@ export interface WebhookConfig {
   ipWhitelist: string[];
   active: boolean;
   registrationStatus: RegistrationStatus;
+  /** The provider's id(s) of the subscription(s) created for this endpoint, comma-separated. */
+  externalWebhookId?: string;
+  /** Why registering at the provider failed, or how to set it up by hand. */
+  registrationError?: string;
+  registrationInstructions?: string;
+  /** The shop token or app key used to register at the provider (kept to unregister on delete). */
+  providerCredentials?: Record<string, string>;
   createdAt: string;
   updatedAt: string;
 }
@@ -119,6 +126,31 @@ export class WebhookConfigStore {
       UpdateExpression: `SET ${names.map((name) => `#${name} = :${name}`).join(', ')}`,
       ExpressionAttributeNames: Object.fromEntries(names.map((name) => [`#${name}`, name])),
       ExpressionAttributeValues: Object.fromEntries(names.map((name) => [`:${name}`, values[name]])),
+    });
+  }
+
+  /** Stores the outcome of registering the endpoint at the provider. */
+  async recordRegistration(
+    config: WebhookConfig,
+    registration: Pick<
+      WebhookConfig,
+      'registrationStatus' | 'externalWebhookId' | 'registrationError' | 'registrationInstructions'
+    >,
+    now: Date,
+  ): Promise<WebhookConfig | undefined> {
+    const fields = ['externalWebhookId', 'registrationError', 'registrationInstructions'] as const;
+    const set = fields.filter((name) => registration[name] !== undefined);
+    const removed = fields.filter((name) => registration[name] === undefined);
+    return this.conditionalUpdate(config.id, config.userId, {
+      UpdateExpression:
+        `SET registrationStatus = :registrationStatus, updatedAt = :now${set.map((name) => `, ${name} = :${name}`).join('')}` +
+        (removed.length > 0 ? ` REMOVE ${removed.join(', ')}` : ''),
+      ExpressionAttributeNames: {},
+      ExpressionAttributeValues: {
+        ':registrationStatus': registration.registrationStatus,
+        ':now': now.toISOString(),
+        ...Object.fromEntries(set.map((name) => [`:${name}`, registration[name]])),
+      },
     });
   }
 

@@ -2,21 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { type E2eStack, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
-import type { TestClient } from '../support/ws-client';
+import { subscribedClient } from '../support/ws-client';
 
 /** Config lookups are cached per instance; one second keeps this file fast and still exercises the cache. */
 const CACHE_TTL_MS = 1000;
 
 let e2e: E2eStack;
 let stack: LocalStack;
-let client: TestClient;
 
 beforeAll(async () => {
   e2e = await startE2eStack({
     secrets: { shopify: 'e2e-global-shopify-secret' },
     env: { CONFIG_CACHE_TTL_SECONDS: String(CACHE_TTL_MS / 1000) },
   });
-  ({ stack, client } = e2e);
+  ({ stack } = e2e);
 });
 
 afterAll(async () => {
@@ -86,7 +85,9 @@ describe('webhook configs on the local stack', () => {
       webhook_url: `${process.env.WEBHOOK_BASE_URL}/api/webhooks/shopify/${webhook.id}`,
       rate_limit: 1000,
       active: true,
-      registration_status: 'pending',
+      // No shop credentials given: the response says how to subscribe by hand.
+      registration_status: 'manual',
+      registration_instructions: expect.stringContaining(webhook.webhook_url),
     });
     expect(Buffer.from(secret, 'base64url').length).toBeGreaterThanOrEqual(32);
 
@@ -96,12 +97,17 @@ describe('webhook configs on the local stack', () => {
     expect(JSON.stringify(listed.body)).not.toContain(secret);
   });
 
-  it('takes a delivery signed with the config secret through processing to Postgres and the dashboards', async () => {
+  it("takes a delivery signed with the config secret through processing to Postgres and its owner's dashboard", async () => {
+    // A config's events reach its owner's dashboards only (a provider-wide dashboard does not see them).
+    const alice = await subscribedClient(`${stack.wsUrl}?token=${await e2e.token('alice')}`, {
+      events: ['webhook-event'],
+    });
     const response = await deliver(webhook.webhook_url, secret, { id: '5550001' });
     expect(response).toMatchObject({ status: 200, body: { success: true, accepted: 1, ignored: 0 } });
-    const pushed = await client.next(
+    const pushed = await alice.next(
       (m) => m.type === 'webhook-event' && (m.data as { objectId: string }).objectId === '5550001',
     );
+    alice.close();
     expect(pushed.data).toMatchObject({
       provider: 'shopify',
       eventType: 'orders/create',

@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MANAGEMENT_ROUTES } from '../../lib/constructs/management-api';
-import { PROVIDER_NAMES } from '../../shared/envelope';
+import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
+import { PRIORITIES, PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
 import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
 
@@ -148,23 +148,39 @@ describe('management routes', () => {
       'DELETE /api/webhooks/configs/{id}',
       'GET /api/webhooks/configs',
       'GET /api/webhooks/configs/{id}',
+      'GET /api/webhooks/dlq',
+      'GET /api/webhooks/events',
+      'GET /api/webhooks/events/{id}',
+      'GET /api/webhooks/openapi.json',
+      'GET /api/webhooks/status',
       'PATCH /api/webhooks/configs/{id}',
       'POST /api/webhooks/configs/{id}/rotate-secret',
+      'POST /api/webhooks/dlq/redrive',
+      'POST /api/webhooks/events/{id}/replay',
       'POST /api/webhooks/register',
     ]);
-    for (const [method, path] of MANAGEMENT_ROUTES) {
+    for (const [method, path, access] of MANAGEMENT_ROUTES) {
       const route = all.get(`${method} /api/webhooks/${path}`);
-      expect(route, `${method} ${path}`).toMatchObject({
-        AuthorizationType: 'COGNITO_USER_POOLS',
-        AuthorizerId: { Ref: authorizerId },
-      });
+      if (access === 'public') {
+        expect(route, `${method} ${path}`).toMatchObject({ AuthorizationType: 'NONE' });
+        expect(route?.AuthorizerId).toBeUndefined();
+      } else {
+        expect(route, `${method} ${path}`).toMatchObject({
+          AuthorizationType: 'COGNITO_USER_POOLS',
+          AuthorizerId: { Ref: authorizerId },
+        });
+      }
       expect(invokes(route ?? {}, managementFn), `${method} ${path}`).toBe(true);
     }
-    // Nothing else reaches the management function, and nothing else has an authorizer.
+    // Nothing else reaches the management function; only its token routes have an authorizer.
     const managed = [...all].filter(([, p]) => invokes(p, managementFn)).map(([key]) => key);
     expect(managed).toHaveLength(MANAGEMENT_ROUTES.length);
     const authorized = [...all].filter(([, p]) => p.AuthorizationType !== 'NONE').map(([key]) => key);
-    expect(authorized.sort()).toEqual(managed.sort());
+    expect(authorized.sort()).toEqual(
+      MANAGEMENT_ROUTES.filter(([, , access]) => access === 'token')
+        .map(([method, path]) => `${method} /api/webhooks/${path}`)
+        .sort(),
+    );
   });
 
   it('lets API Gateway invoke the management function from its routes only', () => {
@@ -208,34 +224,86 @@ describe('management function', () => {
     expect(JSON.stringify(variables.AUTH_AUDIENCE)).toBe(resolve(auth.audience));
   });
 
-  it('may read, write and query (byUser) the configs table with its key, and nothing else', () => {
-    const statements = statementsOf(functionOf('api-management'));
-    const granted = statements.flatMap((s) => resourcesOf(s).map((r) => JSON.stringify(r)));
-    const logGroup = target((props(functionOf('api-management')).LoggingConfig as Json).LogGroup);
-    const allowed = [
-      JSON.stringify(configsArn()),
-      JSON.stringify({ 'Fn::Join': ['', [configsArn(), '/index/byUser']] }),
-      JSON.stringify(configsKeyArn()),
-      JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] }),
+  it('gets the event log, counters, queues and DLQs it serves the events, status and redrive routes from', () => {
+    const variables = env(functionOf('api-management'));
+    const { storage, queues } = fixture.stack;
+    expect(variables).toMatchObject({
+      EVENT_LOG_TABLE: { Ref: logicalId(storage.eventLog) },
+      METRICS_TABLE: { Ref: logicalId(storage.metrics) },
+      PAYLOAD_BUCKET: { Ref: logicalId(fixture.stack.payloads.bucket) },
+    });
+    for (const priority of PRIORITIES) {
+      const suffix = priority.toUpperCase();
+      const { queue, dlq } = queues.queues[priority];
+      expect(variables[`QUEUE_URL_${suffix}`]).toEqual({ Ref: logicalId(queue) });
+      expect(variables[`QUEUE_ARN_${suffix}`]).toEqual({ 'Fn::GetAtt': [logicalId(queue), 'Arn'] });
+      expect(variables[`DLQ_URL_${suffix}`]).toEqual({ Ref: logicalId(dlq) });
+      expect(variables[`DLQ_ARN_${suffix}`]).toEqual({ 'Fn::GetAtt': [logicalId(dlq), 'Arn'] });
+    }
+  });
+
+  it('has exactly the access its routes need, resource by resource', () => {
+    const fn = functionOf('api-management');
+    const statements = statementsOf(fn);
+    const actionsOn = new Map<string, Set<string>>();
+    for (const statement of statements)
+      for (const resource of resourcesOf(statement)) {
+        const key = JSON.stringify(resource);
+        const actions = actionsOn.get(key) ?? new Set<string>();
+        for (const action of actionsOf(statement)) actions.add(action);
+        actionsOn.set(key, actions);
+      }
+    const arnOf = (construct: { node: { defaultChild?: unknown } }) => ({
+      'Fn::GetAtt': [logicalId(construct), 'Arn'],
+    });
+    const index = (table: unknown, name: string) => ({ 'Fn::Join': ['', [table, `/index/${name}`]] });
+    const { storage, queues, payloads } = fixture.stack;
+    const logGroup = target((props(fn).LoggingConfig as Json).LogGroup);
+    const read = [
+      'dynamodb:BatchGetItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:Scan',
     ];
-    expect(new Set(granted)).toEqual(new Set(allowed));
-    const dynamo = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-    expect(dynamo.flatMap(actionsOf)).toEqual(
-      expect.arrayContaining([
-        'dynamodb:GetItem',
-        'dynamodb:Query',
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
+    const redrive = [
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:ListMessageMoveTasks',
+      'sqs:ReceiveMessage',
+      'sqs:StartMessageMoveTask',
+    ];
+    const expected = new Map<string, string[]>([
+      [
+        JSON.stringify(configsArn()),
+        expect.arrayContaining([
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:Query',
+        ]),
+      ],
+      [JSON.stringify(index(configsArn(), 'byUser')), expect.arrayContaining(['dynamodb:Query'])],
+      [JSON.stringify(configsKeyArn()), expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt'])],
+      // The event log: read and list (its byUser index), and UpdateItem to note a replay. No writes of payloads.
+      [JSON.stringify(arnOf(storage.eventLog)), [...read, 'dynamodb:UpdateItem'].sort()],
+      [JSON.stringify(index(arnOf(storage.eventLog), 'byUser')), read],
+      [JSON.stringify(arnOf(storage.metrics)), read],
+      [JSON.stringify({ 'Fn::Join': ['', [arnOf(payloads.bucket), '/*']] }), ['s3:PutObject']],
+      [JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] }), expect.arrayContaining(['logs:PutLogEvents'])],
+      ...PRIORITIES.flatMap((priority): [string, string[]][] => [
+        [JSON.stringify(arnOf(queues.queues[priority].queue)), ['sqs:SendMessage']],
+        [JSON.stringify(arnOf(queues.queues[priority].dlq)), redrive],
       ]),
-    );
-    expect(dynamo.flatMap(resourcesOf)).toEqual(
-      expect.arrayContaining([configsArn(), { 'Fn::Join': ['', [configsArn(), '/index/byUser']] }]),
-    );
+    ]);
+    expect(new Set(actionsOn.keys())).toEqual(new Set(expected.keys()));
+    for (const [resource, actions] of expected)
+      expect([...(actionsOn.get(resource) ?? [])].sort(), resource).toEqual(actions);
     const prefixes = new Set(statements.flatMap(actionsOf).map((action) => action.split(':')[0]));
-    expect([...prefixes].sort()).toEqual(['dynamodb', 'kms', 'logs']);
-    const kms = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
-    expect(kms.flatMap(resourcesOf)).toEqual([configsKeyArn()]);
-    expect(kms.flatMap(actionsOf).every((action) => !action.includes('*'))).toBe(true);
+    expect([...prefixes].sort()).toEqual(['dynamodb', 'kms', 'logs', 's3', 'sqs']);
+    expect(statements.flatMap(actionsOf).every((action) => !action.includes('*'))).toBe(true);
   });
 });
 

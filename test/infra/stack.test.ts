@@ -65,6 +65,7 @@ const INGEST_SERVICES = PROVIDER_NAMES.map((provider) => `ingest-${provider}`);
 const SERVICES = [
   ...INGEST_SERVICES,
   'process',
+  'ws-authorize',
   'ws-connect',
   'ws-disconnect',
   'ws-message',
@@ -226,7 +227,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(11);
+    expect(logGroups.size).toBe(12);
   });
 
   it('gives no function role an AWS managed policy', () => {
@@ -270,7 +271,8 @@ describe('functions', () => {
         'RETRY_BASE_DELAY_MS',
       ],
     ],
-    ['ws-connect', ['CONNECTIONS_TABLE', 'AUTH_ISSUER', 'AUTH_JWKS_URL', 'AUTH_AUDIENCE']],
+    ['ws-authorize', ['AUTH_ISSUER', 'AUTH_JWKS_URL', 'AUTH_AUDIENCE']],
+    ['ws-connect', ['CONNECTIONS_TABLE']],
     ['ws-disconnect', ['CONNECTIONS_TABLE']],
     ['ws-message', ['CONNECTIONS_TABLE', 'WEBSOCKET_ENDPOINT']],
     ['migrate', ['DB_CLUSTER_ARN', 'DB_SECRET_ARN', 'DB_NAME']],
@@ -365,7 +367,7 @@ describe('ingest permissions', () => {
     expect(secretIds.size).toBe(PROVIDER_NAMES.length);
   });
 
-  it('lets ingest roles only put objects into the payload bucket, and processors only get (and list) them', () => {
+  it('lets ingest roles and replays only put objects into the payload bucket, and processors only get (and list) them', () => {
     const bucketId = logicalId(fixture.stack.payloads.bucket);
     const bucket = { 'Fn::GetAtt': [bucketId, 'Arn'] };
     const objects = { 'Fn::Join': ['', [bucket, '/*']] };
@@ -373,7 +375,9 @@ describe('ingest permissions', () => {
       const statements = s3StatementsOf(functionId);
       expect(statements.map((s) => [actionsOf(s).join(), resourcesOf(s)[0]])).toEqual(grants);
     };
-    for (const service of INGEST_SERVICES) expectOnly(functionOf(service), [['s3:PutObject', objects]]);
+    // The management function replays deliveries through the same claim check as ingest.
+    for (const service of [...INGEST_SERVICES, 'api-management'])
+      expectOnly(functionOf(service), [['s3:PutObject', objects]]);
     const processors = functionsByService().get('process') ?? [];
     expect(processors).toHaveLength(3);
     // ListBucket only so a missing claim-check object reads as NoSuchKey, not AccessDenied.
@@ -383,7 +387,7 @@ describe('ingest permissions', () => {
         ['s3:ListBucket', bucket],
       ]);
     }
-    for (const service of ['ws-connect', 'ws-disconnect', 'ws-message', 'migrate', 'api-management']) {
+    for (const service of ['ws-authorize', 'ws-connect', 'ws-disconnect', 'ws-message', 'migrate']) {
       expect(s3StatementsOf(functionOf(service))).toEqual([]);
     }
   });
@@ -518,9 +522,11 @@ describe('webhook REST API', () => {
   });
 
   it('routes ANY /api/webhooks/{provider} and its {configId} child to the provider ingest function', () => {
-    // The management routes (management.test.ts) are the methods with an authorizer.
+    // The management routes (management.test.ts) are the methods with an authorizer, and the
+    // public OpenAPI document, which is a GET.
     const methods = ofType('AWS::ApiGateway::Method').filter(
-      ([, method]) => method.Properties?.AuthorizationType === 'NONE',
+      ([, method]) =>
+        method.Properties?.AuthorizationType === 'NONE' && method.Properties?.HttpMethod === 'ANY',
     );
     expect(methods).toHaveLength(2 * PROVIDER_NAMES.length);
     const routes = Object.fromEntries(

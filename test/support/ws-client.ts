@@ -44,3 +44,14 @@ export function connect(url: string): Promise<TestClient> {
     );
   });
 }
+
+/** Connects like `connect` and subscribes, resolving once the server confirmed the subscription. */
+export async function subscribedClient(
+  url: string,
+  data: { events: string[]; providers?: string[]; configIds?: string[] },
+): Promise<TestClient> {
+  const client = await connect(url);
+  client.send({ type: 'subscribe', data });
+  await client.next((m) => m.type === 'subscribed');
+  return client;
+}

@@ -1,13 +1,35 @@
-import type { WebSocketEvent } from '../../../functions/ws/event';
+import type { WebSocketAuthorizerEvent, WebSocketEvent } from '../../../functions/ws/event';
 
 export function webSocketEvent(
   routeKey: string,
-  options: { connectionId?: string; query?: Record<string, string>; body?: string | null } = {},
+  options: {
+    connectionId?: string;
+    query?: Record<string, string>;
+    body?: string | null;
+    /** What the $connect authorizer put in the request context. */
+    authorizer?: { principalId?: string; userId?: string };
+  } = {},
 ): WebSocketEvent {
   return {
-    requestContext: { connectionId: options.connectionId ?? 'L0SM9cOFvHcCIhw=', routeKey },
+    requestContext: {
+      connectionId: options.connectionId ?? 'L0SM9cOFvHcCIhw=',
+      routeKey,
+      ...(options.authorizer && { authorizer: options.authorizer }),
+    },
     queryStringParameters: options.query ?? null,
     body: options.body ?? null,
+  };
+}
+
+export const CONNECT_METHOD_ARN = 'arn:aws:execute-api:eu-west-1:123456789012:ws123/prod/$connect';
+
+/** The REQUEST authorizer event API Gateway sends before $connect. */
+export function authorizerEvent(query: Record<string, string> | null): WebSocketAuthorizerEvent {
+  return {
+    type: 'REQUEST',
+    methodArn: CONNECT_METHOD_ARN,
+    queryStringParameters: query,
+    requestContext: { connectionId: 'L0SM9cOFvHcCIhw=', routeKey: '$connect', eventType: 'CONNECT' },
   };
 }
 

@@ -1,4 +1,4 @@
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,16 @@ const ENV = {
   DEV_TOKEN_SECRET: 'management-unit-secret',
   SECRET_GRACE_HOURS: '2',
   AWS_REGION: 'eu-west-1',
+  EVENT_LOG_TABLE: 'webhook-events-table',
+  METRICS_TABLE: 'webhook-metrics-table',
+  ...Object.fromEntries(
+    ['HIGH', 'MEDIUM', 'LOW'].flatMap((suffix) => [
+      [`QUEUE_URL_${suffix}`, `https://sqs.eu-west-1.amazonaws.com/1/q-${suffix}.fifo`],
+      [`QUEUE_ARN_${suffix}`, `arn:aws:sqs:eu-west-1:1:q-${suffix}.fifo`],
+      [`DLQ_URL_${suffix}`, `https://sqs.eu-west-1.amazonaws.com/1/dlq-${suffix}.fifo`],
+      [`DLQ_ARN_${suffix}`, `arn:aws:sqs:eu-west-1:1:dlq-${suffix}.fifo`],
+    ]),
+  ),
 };
 const saved: Record<string, string | undefined> = {};
 
@@ -33,8 +43,8 @@ afterEach(() => {
 });
 
 describe('management Lambda entry point', () => {
-  it('reads its table, base URL and token secret from the environment', async () => {
-    ddbMock.on(PutCommand).resolves({});
+  it('reads its tables, queues, base URL and token secret from the environment', async () => {
+    ddbMock.on(PutCommand).resolves({}).on(UpdateCommand).resolves({});
     const { handler } = await import('../../../../functions/api/management');
     const token = await signDevToken(ENV.DEV_TOKEN_SECRET, 'user-1');
 

@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeManagementHandler } from '../../../../shared/api/handlers';
 import { signDevToken, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
 import { type WebhookConfig, WebhookConfigStore } from '../../../../shared/stores/webhook-configs';
+import { fakePorts } from '../../support/management-fakes';
 import { webhookConfig } from '../../support/webhook-config';
 
 const TOKEN_SECRET = 'unit-test-token-secret';
@@ -41,9 +42,18 @@ function aliceOwnsTheConfig() {
     .callsFake((input) => (input.Key.id === ID ? { Item: stored() } : {}))
     .on(UpdateCommand)
     .callsFake((input) => {
-      if (input.Key.id !== ID || input.ExpressionAttributeValues[':owner'] !== 'alice')
-        throw conditionFailed();
-      return { Attributes: { ...stored(), active: input.ExpressionAttributeValues[':active'] ?? true } };
+      const values = input.ExpressionAttributeValues;
+      if (input.Key.id !== ID || values[':owner'] !== 'alice') throw conditionFailed();
+      // The registration outcome is the only update a new config gets: merge what it sets.
+      if (values[':registrationStatus'])
+        return {
+          Attributes: {
+            ...lastPut(),
+            registrationStatus: values[':registrationStatus'],
+            registrationInstructions: values[':registrationInstructions'],
+          },
+        };
+      return { Attributes: { ...stored(), active: values[':active'] ?? true } };
     })
     .on(DeleteCommand)
     .callsFake((input) => {
@@ -59,8 +69,14 @@ function aliceOwnsTheConfig() {
     .resolves({});
 }
 
+/** The config the last PutCommand stored (a registration), or alice's stored one. */
+function lastPut(): WebhookConfig {
+  return (ddbMock.commandCalls(PutCommand).at(-1)?.args[0].input.Item as WebhookConfig) ?? stored();
+}
+
 function handler(overrides: { newSecret?: () => string } = {}) {
   return makeManagementHandler({
+    ...fakePorts(),
     configs: new WebhookConfigStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'configs'),
     verifier: tokenVerifierFromEnv(),
     webhookBaseUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/prod/',
@@ -187,7 +203,11 @@ describe('POST /api/webhooks/register', () => {
       retry_attempts: 3,
       ip_whitelist: ['10.0.0.0/8'],
       active: true,
-      registration_status: 'pending',
+      // No shop credentials in the body: the response says how to subscribe by hand.
+      registration_status: 'manual',
+      external_webhook_id: null,
+      registration_error: null,
+      registration_instructions: expect.stringContaining(`/api/webhooks/shopify/${ID}`),
       created_at: NOW.toISOString(),
       updated_at: NOW.toISOString(),
     });

@@ -1,8 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CounterTally, MetricCounters, minuteOf } from '../../../../shared/stores/metric-counters';
+import { CounterTally, hourOf, MetricCounters, minuteOf } from '../../../../shared/stores/metric-counters';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 
@@ -16,21 +16,28 @@ describe('minuteOf', () => {
   });
 });
 
+describe('hourOf', () => {
+  it('names the UTC hour', () => {
+    expect(hourOf(new Date('2026-03-01T23:59:59.999+02:00'))).toBe('2026-03-01T21');
+  });
+});
+
 describe('CounterTally', () => {
   it('adds up results per provider and minute', () => {
     const tally = new CounterTally();
     const first = new Date('2026-03-01T10:00:10Z');
     const second = new Date('2026-03-01T10:01:00Z');
 
-    tally.add('shopify', first, { kind: 'succeeded', processingMs: 30, latencyMs: 500 });
-    tally.add('shopify', first, { kind: 'succeeded', processingMs: 20, latencyMs: 700 });
-    tally.add('shopify', first, { kind: 'failed' });
-    tally.add('shopify', second, { kind: 'dead' });
-    tally.add('hubspot', first, { kind: 'duplicates' });
+    const shopify = { provider: 'shopify' };
+    tally.add(shopify, first, { kind: 'succeeded', processingMs: 30, latencyMs: 500 });
+    tally.add(shopify, first, { kind: 'succeeded', processingMs: 20, latencyMs: 700 });
+    tally.add(shopify, first, { kind: 'failed' });
+    tally.add(shopify, second, { kind: 'dead' });
+    tally.add({ provider: 'hubspot' }, first, { kind: 'duplicates' });
 
     expect(tally.entries()).toEqual([
       {
-        provider: 'shopify',
+        pk: 'provider#shopify',
         minute: '2026-03-01T10:00',
         counts: {
           total: 3,
@@ -43,16 +50,77 @@ describe('CounterTally', () => {
         },
       },
       {
-        provider: 'shopify',
+        pk: 'provider#shopify',
         minute: '2026-03-01T10:01',
         counts: expect.objectContaining({ total: 1, dead: 1 }),
       },
       {
-        provider: 'hubspot',
+        pk: 'provider#hubspot',
         minute: '2026-03-01T10:00',
         counts: expect.objectContaining({ total: 1, duplicates: 1, succeeded: 0 }),
       },
     ]);
+  });
+
+  it("also counts a config's records under the config, per minute and per hour", () => {
+    const tally = new CounterTally();
+    const subject = { provider: 'shopify', configId: 'c1' };
+    tally.add(subject, new Date('2026-03-01T10:00:10Z'), {
+      kind: 'succeeded',
+      processingMs: 30,
+      latencyMs: 5,
+    });
+    tally.add(subject, new Date('2026-03-01T10:59:59Z'), { kind: 'dead' });
+
+    const keys = tally.entries().map(({ pk, minute, counts }) => [pk, minute, counts.total]);
+    expect(keys).toEqual([
+      ['provider#shopify', '2026-03-01T10:00', 1],
+      ['config#c1', '2026-03-01T10:00', 1],
+      ['config#c1#hour', '2026-03-01T10', 2],
+      ['provider#shopify', '2026-03-01T10:59', 1],
+      ['config#c1', '2026-03-01T10:59', 1],
+    ]);
+  });
+});
+
+describe('MetricCounters.read', () => {
+  it('queries one counter over a range of buckets, following pages, with missing counters as 0', async () => {
+    ddbMock
+      .on(QueryCommand)
+      .resolvesOnce({
+        Items: [{ pk: 'config#c1', minute: '2026-03-01T10:00', total: 2, succeeded: 2 }],
+        LastEvaluatedKey: { pk: 'config#c1', minute: '2026-03-01T10:00' },
+      })
+      .resolvesOnce({ Items: [{ pk: 'config#c1', minute: '2026-03-01T10:05', total: 1, dead: 1 }] });
+    const counters = new MetricCounters(
+      DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' })),
+      'metric-counters',
+    );
+
+    const buckets = await counters.read('config#c1', '2026-03-01T09:06', '2026-03-01T10:05');
+
+    expect(
+      buckets.map((bucket) => [
+        bucket.minute,
+        bucket.counts.total,
+        bucket.counts.succeeded,
+        bucket.counts.dead,
+      ]),
+    ).toEqual([
+      ['2026-03-01T10:00', 2, 2, 0],
+      ['2026-03-01T10:05', 1, 0, 1],
+    ]);
+    const calls = ddbMock.commandCalls(QueryCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]?.args[0].input.ExpressionAttributeValues).toEqual({
+      ':pk': 'config#c1',
+      ':from': '2026-03-01T09:06',
+      ':to': '2026-03-01T10:05',
+    });
+    expect(calls[1]?.args[0].input.ExclusiveStartKey).toEqual({
+      pk: 'config#c1',
+      minute: '2026-03-01T10:00',
+    });
   });
 });
 
@@ -64,7 +132,7 @@ describe('MetricCounters.add', () => {
       'metric-counters',
     );
 
-    await counters.add('salesforce', '2026-03-01T10:00', {
+    await counters.add('provider#salesforce', '2026-03-01T10:00', {
       total: 4,
       succeeded: 2,
       duplicates: 0,

@@ -1,0 +1,179 @@
+/**
+ * On-call tasks against the management API of the local stack (default) or a deployed one:
+ *   npm run oncall -- dead [--provider P] [--limit N]     list dead events, newest first
+ *   npm run oncall -- events [--status S] [--provider P] [--type T] [--range 1h|24h|7d] [--limit N]
+ *   npm run oncall -- replay <event-id>                   enqueue a stored event again
+ *   npm run oncall -- dlq                                 DLQ depth and redrive tasks per priority
+ *   npm run oncall -- redrive <high|medium|low> [--rate N] move a DLQ back to its queue
+ * Options: --url (or WEBHOOKS_API_URL; default http://localhost:$PORT), --token (or WEBHOOKS_TOKEN;
+ * locally a dev token for --user, default `oncall`, in the operators group is minted).
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export interface OncallIo {
+  fetch: typeof fetch;
+  out: (line: string) => void;
+  env: Record<string, string | undefined>;
+  /** Mints a local dev token (only used when no token is given and the URL is local). */
+  devToken?: (userId: string) => Promise<string>;
+}
+
+const USAGE = `Usage: npm run oncall -- <dead|events|replay <id>|dlq|redrive <priority>> [options]
+  --url URL        management API base (WEBHOOKS_API_URL; default http://localhost:3000)
+  --token JWT      bearer token (WEBHOOKS_TOKEN; minted for the local stack when absent)
+  --user ID        user of the minted local token (default oncall)
+  --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/events
+  --rate N         redrive messages per second`;
+
+/** Runs one command; returns the process exit code (0 ok, 1 API error, 2 usage). */
+export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.out(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, argument] = positionals;
+  const base = (values.url ?? io.env.WEBHOOKS_API_URL ?? `http://localhost:${io.env.PORT ?? 3000}`).replace(
+    /\/+$/,
+    '',
+  );
+  const token =
+    values.token ?? io.env.WEBHOOKS_TOKEN ?? (await localToken(base, values.user ?? 'oncall', io));
+  if (!token) {
+    io.out('A token is needed for a deployed API: --token or WEBHOOKS_TOKEN (a Cognito ID token).');
+    return 2;
+  }
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await io.fetch(`${base}/api/webhooks${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    if (!response.ok) {
+      const error = json.error as { code?: string; message?: string } | undefined;
+      throw new Error(`HTTP ${response.status} ${error?.code ?? ''}: ${error?.message ?? 'request failed'}`);
+    }
+    return json;
+  };
+
+  try {
+    switch (command) {
+      case 'dead':
+      case 'events': {
+        const query = new URLSearchParams();
+        const status = command === 'dead' ? 'dead' : values.status;
+        for (const [name, value] of [
+          ['status', status],
+          ['provider', values.provider],
+          ['event_type', values.type],
+          ['time_range', values.range],
+          ['limit', values.limit],
+        ] as const)
+          if (value) query.set(name, value);
+        const { events } = (await call('GET', `/events?${query}`)) as { events: Record<string, unknown>[] };
+        if (events.length === 0) io.out(command === 'dead' ? 'No dead events.' : 'No events.');
+        for (const event of events) io.out(eventLine(event));
+        return 0;
+      }
+      case 'replay': {
+        if (!argument) break;
+        const { replay } = (await call('POST', `/events/${encodeURIComponent(argument)}/replay`)) as {
+          replay: { replay_id: string };
+        };
+        io.out(`Queued replay ${replay.replay_id} of ${argument}`);
+        return 0;
+      }
+      case 'dlq': {
+        const { queues } = (await call('GET', '/dlq')) as { queues: Record<string, unknown>[] };
+        for (const queue of queues) io.out(queueLine(queue));
+        return 0;
+      }
+      case 'redrive': {
+        if (!argument) break;
+        const rate = values.rate === undefined ? undefined : Number(values.rate);
+        const { task } = (await call('POST', '/dlq/redrive', {
+          priority: argument,
+          ...(rate === undefined ? {} : { max_messages_per_second: rate }),
+        })) as { task: Record<string, unknown> };
+        io.out(
+          `Redrive of the ${argument} DLQ: ${String(task.status)} (task ${String(task.task_handle ?? '-')})`,
+        );
+        io.out('Follow it with: npm run oncall -- dlq');
+        return 0;
+      }
+    }
+  } catch (error) {
+    io.out((error as Error).message);
+    return 1;
+  }
+  io.out(USAGE);
+  return 2;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      user: { type: 'string' },
+      provider: { type: 'string' },
+      status: { type: 'string' },
+      type: { type: 'string' },
+      range: { type: 'string' },
+      limit: { type: 'string' },
+      rate: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+}
+
+/** Only a local stack trusts dev tokens; a deployed API needs a real one. */
+async function localToken(base: string, user: string, io: OncallIo): Promise<string | undefined> {
+  const { hostname } = new URL(base);
+  if (!['localhost', '127.0.0.1', '::1', '[::1]'].includes(hostname) || !io.devToken) return undefined;
+  return io.devToken(user);
+}
+
+function eventLine(event: Record<string, unknown>): string {
+  const error = event.error_message
+    ? `  ${String(event.error_category)}: ${String(event.error_message)}`
+    : '';
+  return [
+    event.received_at,
+    event.status,
+    `x${String(event.attempts)}`,
+    event.provider,
+    event.event_type,
+    `${String(event.object_type)}/${String(event.object_id)}`,
+    event.id,
+  ]
+    .map(String)
+    .join('  ')
+    .concat(error);
+}
+
+function queueLine(queue: Record<string, unknown>): string {
+  const tasks = (queue.tasks as Record<string, unknown>[]) ?? [];
+  const latest = tasks[0];
+  const task = latest
+    ? `last redrive ${String(latest.status)} ${String(latest.messages_moved)}/${String(latest.messages_to_move ?? '?')} moved`
+    : 'no redrive yet';
+  return `${String(queue.priority).padEnd(6)}  dlq depth ${String(queue.dlq_depth)}  ${task}`;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { devTokenSecret } = await import('../local/dev-secret');
+  const { OPERATORS_GROUP, signDevToken } = await import('../shared/auth/tokens');
+  process.exitCode = await runOncall(process.argv.slice(2), {
+    fetch,
+    out: (line) => console.log(line),
+    env: process.env,
+    devToken: (user) => signDevToken(devTokenSecret(), user, 3600, [OPERATORS_GROUP]),
+  });
+}

@@ -1,0 +1,314 @@
+import { z } from 'zod';
+import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { EVENT_STATUSES, eventQuerySchema } from './events';
+import { redriveSchema, registerSchema, updateSchema } from './schemas';
+import { statusQuerySchema } from './status';
+
+/*
+ * The response shapes, as zod schemas: they document the API here, and the handler tests parse
+ * real responses with them, so the document cannot drift from what the API returns.
+ */
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullable();
+
+export const errorBodySchema = z.object({
+  success: z.literal(false),
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    /** Validation errors only: one message per field path. */
+    fields: z.record(z.string(), z.string()).optional(),
+  }),
+});
+
+export const webhookConfigSchema = z.object({
+  id: z.uuid(),
+  provider: z.enum(PROVIDER_NAMES),
+  events: z.array(z.string()),
+  webhook_url: z.url(),
+  /** Only in the responses that create it: registration and rotation. */
+  secret: z.string().optional(),
+  rate_limit: z.int(),
+  timeout_ms: z.int(),
+  retry_attempts: z.int(),
+  ip_whitelist: z.array(z.string()),
+  active: z.boolean(),
+  registration_status: z.enum(['pending', 'manual', 'registered', 'failed']),
+  external_webhook_id: nullable(z.string()),
+  registration_error: nullable(z.string()),
+  registration_instructions: nullable(z.string()),
+  previous_secret_expires_at: z.iso.datetime().optional(),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+});
+
+export const webhookEventSchema = z.object({
+  id: z.string(),
+  provider: nullable(z.string()),
+  event_type: nullable(z.string()),
+  object_type: nullable(z.string()),
+  object_id: nullable(z.string()),
+  delivery_id: nullable(z.string()),
+  config_id: nullable(z.string()),
+  status: z.enum(EVENT_STATUSES),
+  attempts: z.int(),
+  priority: nullable(z.string()),
+  outcome: nullable(z.enum(['applied', 'stale', 'ignored'])),
+  error_category: nullable(z.string()),
+  error_message: nullable(z.string()),
+  occurred_at: nullable(z.string()),
+  received_at: nullable(z.string()),
+  last_attempt_at: nullable(z.string()),
+  processed_at: nullable(z.string()),
+  processing_time_ms: nullable(z.number()),
+  payload_bytes: nullable(z.int()),
+  replay_count: z.int(),
+});
+
+export const webhookEventDetailSchema = webhookEventSchema.extend({
+  meta: z.record(z.string(), z.string()),
+  replayed_at: nullable(z.string()),
+  payload_storage: z.enum(['log', 's3', 'none']),
+  payload: z.unknown(),
+});
+
+const statisticsSchema = z.object({
+  total_events: z.int(),
+  successful_events: z.int(),
+  failed_events: z.int(),
+  success_rate: z.number(),
+  average_processing_time_ms: z.number(),
+});
+
+export const statusResponseSchema = z.strictObject({
+  success: z.literal(true),
+  webhooks: z.array(
+    z.strictObject({
+      id: z.string(),
+      provider: z.enum(PROVIDER_NAMES),
+      health_status: z.enum(['healthy', 'degraded', 'unhealthy']),
+      statistics: statisticsSchema.strict(),
+    }),
+  ),
+  overall_stats: z.strictObject({
+    total_webhooks: z.int(),
+    active_webhooks: z.int(),
+    success_rate: z.number(),
+    average_processing_time_ms: z.number(),
+  }),
+});
+
+const redriveTaskSchema = z.object({
+  priority: z.enum(PRIORITIES),
+  task_handle: z.string().optional(),
+  status: z.enum(['RUNNING', 'COMPLETED', 'CANCELLING', 'CANCELLED', 'FAILED']),
+  messages_moved: z.int(),
+  messages_to_move: z.int().optional(),
+  failure_reason: z.string().optional(),
+  started_at: z.string().optional(),
+});
+
+const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ success: z.literal(true), ...shape });
+
+export const responseSchemas = {
+  config: ok({ webhook: webhookConfigSchema }),
+  configs: ok({ webhooks: z.array(webhookConfigSchema) }),
+  status: statusResponseSchema,
+  events: ok({ events: z.array(webhookEventSchema), next_cursor: z.string().nullable() }),
+  event: ok({ event: webhookEventDetailSchema }),
+  replay: ok({
+    replay: z.object({
+      replay_id: z.string(),
+      event_id: z.string(),
+      status: z.literal('queued'),
+      requested_at: z.iso.datetime(),
+    }),
+  }),
+  dlq: ok({
+    queues: z.array(
+      z.object({ priority: z.enum(PRIORITIES), dlq_depth: z.int(), tasks: z.array(redriveTaskSchema) }),
+    ),
+  }),
+  redrive: ok({ task: redriveTaskSchema }),
+};
+
+interface Operation {
+  summary: string;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** Status code -> [description, schema]. */
+  responses: Record<number, [string, z.ZodType | undefined]>;
+  public?: boolean;
+  pathParams?: string[];
+}
+
+const errors = (...codes: number[]): Record<number, [string, z.ZodType]> => {
+  const text: Record<number, string> = {
+    400: 'Invalid request (fields name the problems)',
+    401: 'Missing or invalid bearer token',
+    403: 'Not allowed',
+    404: 'Not found, or not yours',
+    409: 'Conflict',
+    503: 'Could not enqueue, retry later',
+  };
+  return Object.fromEntries(codes.map((code) => [code, [text[code] ?? 'Error', errorBodySchema]]));
+};
+
+const OPERATIONS: Record<string, Record<string, Operation>> = {
+  '/api/webhooks/openapi.json': {
+    get: { summary: 'This document', public: true, responses: { 200: ['OpenAPI 3.1 document', undefined] } },
+  },
+  '/api/webhooks/register': {
+    post: {
+      summary: 'Register a webhook config; returns its endpoint and secret (shown once)',
+      body: registerSchema,
+      responses: { 201: ['Created', responseSchemas.config], ...errors(400, 401) },
+    },
+  },
+  '/api/webhooks/configs': {
+    get: {
+      summary: "The caller's webhook configs",
+      responses: { 200: ['OK', responseSchemas.configs], ...errors(401) },
+    },
+  },
+  '/api/webhooks/configs/{id}': {
+    get: {
+      summary: 'One config',
+      pathParams: ['id'],
+      responses: { 200: ['OK', responseSchemas.config], ...errors(401, 404) },
+    },
+    patch: {
+      summary: 'Change a config',
+      pathParams: ['id'],
+      body: updateSchema,
+      responses: { 200: ['OK', responseSchemas.config], ...errors(400, 401, 404) },
+    },
+    delete: {
+      summary: 'Delete a config (and its subscription at the provider)',
+      pathParams: ['id'],
+      responses: { 204: ['Deleted', undefined], ...errors(401, 404) },
+    },
+  },
+  '/api/webhooks/configs/{id}/rotate-secret': {
+    post: {
+      summary: 'New secret; the previous one stays valid for the grace period',
+      pathParams: ['id'],
+      responses: { 200: ['OK', responseSchemas.config], ...errors(401, 404, 409) },
+    },
+  },
+  '/api/webhooks/status': {
+    get: {
+      summary: 'Health and statistics per webhook (cached about 60 s)',
+      query: statusQuerySchema,
+      responses: { 200: ['OK', responseSchemas.status], ...errors(400, 401) },
+    },
+  },
+  '/api/webhooks/events': {
+    get: {
+      summary: "The caller's deliveries, newest first, with cursor pagination",
+      query: eventQuerySchema,
+      responses: { 200: ['OK', responseSchemas.events], ...errors(400, 401) },
+    },
+  },
+  '/api/webhooks/events/{id}': {
+    get: {
+      summary: 'One delivery with its payload',
+      pathParams: ['id'],
+      responses: { 200: ['OK', responseSchemas.event], ...errors(401, 404) },
+    },
+  },
+  '/api/webhooks/events/{id}/replay': {
+    post: {
+      summary: 'Enqueue the stored delivery again (effects stay idempotent)',
+      pathParams: ['id'],
+      responses: { 202: ['Queued', responseSchemas.replay], ...errors(401, 404, 409, 503) },
+    },
+  },
+  '/api/webhooks/dlq': {
+    get: {
+      summary: 'DLQ depth and redrive tasks per priority (operators)',
+      responses: { 200: ['OK', responseSchemas.dlq], ...errors(401, 403) },
+    },
+  },
+  '/api/webhooks/dlq/redrive': {
+    post: {
+      summary: "Move one priority's dead letters back to its queue (operators)",
+      body: redriveSchema,
+      responses: { 202: ['Started', responseSchemas.redrive], ...errors(400, 401, 403, 409) },
+    },
+  },
+};
+
+let cached: { baseUrl: string; document: unknown } | undefined;
+
+/** The management API as OpenAPI 3.1, generated from the same zod schemas that validate it. */
+export function openApiDocument(baseUrl: string): unknown {
+  if (cached?.baseUrl === baseUrl) return cached.document;
+  const json = (schema: z.ZodType, io: 'input' | 'output') =>
+    z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+  const paths: Record<string, unknown> = {};
+  for (const [path, methods] of Object.entries(OPERATIONS)) {
+    paths[path] = Object.fromEntries(
+      Object.entries(methods).map(([method, op]) => {
+        const parameters = [
+          ...(op.pathParams ?? []).map((name) => ({
+            name,
+            in: 'path',
+            required: true,
+            schema: { type: 'string' },
+          })),
+          ...queryParameters(op.query, json),
+        ];
+        return [
+          method,
+          {
+            summary: op.summary,
+            ...(op.public ? { security: [] } : {}),
+            ...(parameters.length > 0 ? { parameters } : {}),
+            ...(op.body
+              ? {
+                  requestBody: {
+                    required: true,
+                    content: { 'application/json': { schema: json(op.body, 'input') } },
+                  },
+                }
+              : {}),
+            responses: Object.fromEntries(
+              Object.entries(op.responses).map(([code, [description, schema]]) => [
+                code,
+                {
+                  description,
+                  ...(schema ? { content: { 'application/json': { schema: json(schema, 'output') } } } : {}),
+                },
+              ]),
+            ),
+          },
+        ];
+      }),
+    );
+  }
+  const document = {
+    openapi: '3.1.0',
+    info: { title: 'Webhook management API', version: '1.0.0' },
+    servers: [{ url: baseUrl.replace(/\/+$/, '') }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+  cached = { baseUrl, document };
+  return document;
+}
+
+/** Each property of a query schema as one `in: query` parameter. */
+function queryParameters(
+  schema: z.ZodType | undefined,
+  json: (schema: z.ZodType, io: 'input' | 'output') => Record<string, unknown>,
+) {
+  if (!schema) return [];
+  const object = json(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+  return Object.entries(object.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: object.required?.includes(name) ?? false,
+    schema: property,
+  }));
+}

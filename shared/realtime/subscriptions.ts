@@ -1,0 +1,111 @@
+import { PROVIDER_NAMES, type ProviderName } from '../envelope';
+import type { PushType, ServerMessage, SubscribeMessage, UnsubscribeMessage } from './messages';
+
+/** What one push type of a connection is restricted to; an absent list means "all". */
+export interface PushFilter {
+  providers?: ProviderName[];
+  configIds?: string[];
+}
+
+/** The push types a connection receives, each with its own filter. */
+export interface Subscription {
+  events: PushType[];
+  filters: Partial<Record<PushType, PushFilter>>;
+}
+
+/** A stored connection as fan-out sees it. */
+export interface Subscriber extends Subscription {
+  connectionId: string;
+  userId: string;
+}
+
+export const NO_SUBSCRIPTION: Subscription = { events: [], filters: {} };
+
+/**
+ * `subscribe`: the named types are added, each with exactly the filter the message carries (none:
+ * every provider and config), replacing the filter an earlier `subscribe` gave them.
+ */
+export function subscribe(current: Subscription, { data }: SubscribeMessage): Subscription {
+  const filter: PushFilter = {
+    ...(data.providers && { providers: data.providers }),
+    ...(data.configIds && { configIds: data.configIds }),
+  };
+  const filters = { ...current.filters };
+  for (const type of data.events) filters[type] = filter;
+  return normalized({ events: [...current.events, ...data.events], filters });
+}
+
+/**
+ * `unsubscribe`: the named types are dropped; with `providers`, only those providers are taken off
+ * the types' filters, and a type left with no provider is dropped.
+ */
+export function unsubscribe(current: Subscription, { data }: UnsubscribeMessage): Subscription {
+  const filters = { ...current.filters };
+  let events = current.events;
+  for (const type of data.events) {
+    const filter = filters[type] ?? {};
+    const providers = data.providers
+      ? (filter.providers ?? [...PROVIDER_NAMES]).filter((p) => !data.providers?.includes(p))
+      : [];
+    if (providers.length > 0) filters[type] = { ...filter, providers };
+    else {
+      events = events.filter((event) => event !== type);
+      delete filters[type];
+    }
+  }
+  return normalized({ events, filters });
+}
+
+function normalized(subscription: Subscription): Subscription {
+  const events = [...new Set(subscription.events)];
+  const filters = Object.fromEntries(
+    events.flatMap((type) => {
+      const filter = subscription.filters[type];
+      return filter && Object.keys(filter).length > 0 ? [[type, filter]] : [];
+    }),
+  );
+  return { events, filters };
+}
+
+/**
+ * Who a push is for, from its data: events received on a config's own endpoint carry the config id
+ * and its owner (`configId`, `userId`) and go to that owner only; events without either arrived on a
+ * provider-wide endpoint and go to everyone subscribed.
+ */
+export interface Audience {
+  provider?: string;
+  configId?: string;
+  /** Set for a per-config push; a push naming a config but no owner reaches nobody. */
+  owner?: string | null;
+}
+
+export function audienceOf(message: ServerMessage): Audience {
+  const data = (typeof message.data === 'object' && message.data !== null ? message.data : {}) as Record<
+    string,
+    unknown
+  >;
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  const provider = text(data.provider);
+  const configId = text(data.configId);
+  const userId = text(data.userId);
+  return {
+    ...(provider !== undefined && { provider }),
+    ...(configId !== undefined && { configId }),
+    // Fail closed: a per-config push that lost its owner must not look provider-wide.
+    ...((configId !== undefined || userId !== undefined) && { owner: userId ?? null }),
+  };
+}
+
+/** Whether a connection gets a push: its type, its owner (for a per-config push) and the type's filter. */
+export function wants(subscriber: Subscriber, type: PushType, audience: Audience): boolean {
+  if (!subscriber.events.includes(type)) return false;
+  if (audience.owner !== undefined && audience.owner !== subscriber.userId) return false;
+  const filter = subscriber.filters[type];
+  if (filter?.providers && audience.provider !== undefined) {
+    if (!(filter.providers as string[]).includes(audience.provider)) return false;
+  }
+  if (filter?.configIds) {
+    if (audience.configId === undefined || !filter.configIds.includes(audience.configId)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { runOncall } from '../../../bin/oncall';
+import { fakeFetch } from '../support/fake-fetch';
+
+function io(fetch: typeof globalThis.fetch, env: Record<string, string> = {}) {
+  const lines: string[] = [];
+  return {
+    lines,
+    io: { fetch, out: (line: string) => lines.push(line), env, devToken: async () => 'dev-token' },
+  };
+}
+
+describe('npm run oncall', () => {
+  it('asks a deployed API for a real token instead of minting a dev one', async () => {
+    const fake = fakeFetch();
+    const { lines, io: context } = io(fake.fetch);
+    expect(await runOncall(['dead', '--url', 'https://api.example.com/prod'], context)).toBe(2);
+    expect(lines[0]).toMatch(/A token is needed/);
+    expect(fake.requests).toEqual([]);
+  });
+
+  it('lists dead events with the token and filters it is given', async () => {
+    const fake = fakeFetch({ json: { success: true, events: [] } });
+    const { lines, io: context } = io(fake.fetch, { WEBHOOKS_TOKEN: 'real-token' });
+    const code = await runOncall(
+      ['dead', '--url', 'https://api.example.com/prod/', '--provider', 'hubspot'],
+      context,
+    );
+    expect(code).toBe(0);
+    expect(fake.requests[0]).toMatchObject({
+      url: 'https://api.example.com/prod/api/webhooks/events?status=dead&provider=hubspot',
+      method: 'GET',
+      headers: { authorization: 'Bearer real-token' },
+    });
+    expect(lines).toEqual(['No dead events.']);
+  });
+
+  it('URL-encodes the event id of a replay and reports API errors with exit code 1', async () => {
+    const fake = fakeFetch({
+      status: 404,
+      json: { success: false, error: { code: 'not_found', message: 'No such event' } },
+    });
+    const { lines, io: context } = io(fake.fetch);
+    expect(await runOncall(['replay', 'salesforce:a/b'], context)).toBe(1);
+    expect(fake.requests[0]?.url).toBe('http://localhost:3000/api/webhooks/events/salesforce%3Aa%2Fb/replay');
+    expect(fake.requests[0]?.headers.authorization).toBe('Bearer dev-token');
+    expect(lines).toEqual(['HTTP 404 not_found: No such event']);
+  });
+
+  it('sends the redrive rate and prints usage for an unknown command', async () => {
+    const fake = fakeFetch({
+      status: 202,
+      json: { success: true, task: { status: 'RUNNING', task_handle: 't1' } },
+    });
+    const { lines, io: context } = io(fake.fetch);
+    expect(await runOncall(['redrive', 'low', '--rate', '5'], context)).toBe(0);
+    expect(fake.requests[0]?.body).toEqual({ priority: 'low', max_messages_per_second: 5 });
+    expect(lines[0]).toBe('Redrive of the low DLQ: RUNNING (task t1)');
+    expect(await runOncall(['explode'], context)).toBe(2);
+    expect(lines.at(-1)).toMatch(/^Usage: npm run oncall/);
+  });
+});

@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { WebSocketAuthorizerResult } from '../../../functions/ws/event';
+import {
+  LOCAL_CONNECT_METHOD_ARN,
+  type WebSocketAuthorizer,
+  withRequestAuthorizer,
+} from '../../../local/websocket-api';
+import type { TokenVerifier } from '../../../shared/auth/tokens';
+import { UnauthorizedError } from '../../../shared/errors';
+import { WS_ENV, webSocketEvent } from '../support/websocket';
+
+let makeAuthorizer: typeof import('../../../functions/ws/authorize').makeAuthorizer;
+
+beforeAll(async () => {
+  // The module builds its deployed handler from the environment when it is loaded.
+  for (const [name, value] of Object.entries(WS_ENV)) vi.stubEnv(name, value);
+  ({ makeAuthorizer } = await import('../../../functions/ws/authorize'));
+});
+
+afterAll(() => {
+  vi.unstubAllEnvs();
+});
+
+/** Accepts exactly the token `good-<user>`. */
+const verifier: TokenVerifier = {
+  verify: async (token) => {
+    if (!token.startsWith('good-')) throw new UnauthorizedError('Invalid or expired token');
+    return { userId: token.slice('good-'.length), groups: [] };
+  },
+};
+
+function gate(authorizer: WebSocketAuthorizer = makeAuthorizer(verifier)) {
+  const connect = vi.fn(async () => ({ statusCode: 200 }));
+  const handler = withRequestAuthorizer(authorizer, connect, { queryParameter: 'token' });
+  return { connect, handler };
+}
+
+const policy = (effect: 'Allow' | 'Deny', resource: string): WebSocketAuthorizerResult => ({
+  principalId: 'user-1',
+  policyDocument: {
+    Version: '2012-10-17',
+    Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }],
+  },
+  context: { userId: 'user-1' },
+});
+
+describe('local $connect authorizer (API Gateway REQUEST authorizer semantics)', () => {
+  it('runs $connect with the principal and context the authorizer returned', async () => {
+    const { connect, handler } = gate();
+
+    const result = await handler(
+      webSocketEvent('$connect', { connectionId: 'c1', query: { token: 'good-alice' } }),
+    );
+
+    expect(result.statusCode).toBe(200);
+    expect(connect).toHaveBeenCalledWith(
+      expect.objectContaining({
+        requestContext: {
+          connectionId: 'c1',
+          routeKey: '$connect',
+          authorizer: { principalId: 'alice', userId: 'alice' },
+        },
+      }),
+    );
+  });
+
+  it('refuses with 401 without calling the authorizer when the identity source is missing', async () => {
+    const authorizer = vi.fn(makeAuthorizer(verifier));
+    const { connect, handler } = gate(authorizer);
+
+    expect((await handler(webSocketEvent('$connect', { query: { userId: 'alice' } }))).statusCode).toBe(401);
+    expect((await handler(webSocketEvent('$connect', { query: { token: '' } }))).statusCode).toBe(401);
+    expect(authorizer).not.toHaveBeenCalled();
+    expect(connect).not.toHaveBeenCalled();
+  });
+
+  it('refuses with 401 when the authorizer fails with Unauthorized', async () => {
+    const { connect, handler } = gate();
+
+    expect((await handler(webSocketEvent('$connect', { query: { token: 'forged' } }))).statusCode).toBe(401);
+    expect(connect).not.toHaveBeenCalled();
+  });
+
+  it('refuses with 500 when the authorizer fails otherwise', async () => {
+    const { handler } = gate(async () => {
+      throw new Error('JWKS endpoint unreachable');
+    });
+
+    expect((await handler(webSocketEvent('$connect', { query: { token: 'x' } }))).statusCode).toBe(500);
+  });
+
+  it.each<[string, WebSocketAuthorizerResult]>([
+    ['denies the route', policy('Deny', LOCAL_CONNECT_METHOD_ARN)],
+    [
+      'allows another resource only',
+      policy('Allow', 'arn:aws:execute-api:local:000000000000:other/local/$connect'),
+    ],
+    [
+      'allows and denies the route',
+      {
+        ...policy('Allow', '*'),
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: '*' },
+            {
+              Action: 'execute-api:*',
+              Effect: 'Deny',
+              Resource: 'arn:aws:execute-api:*:*:local-websocket-api/*',
+            },
+          ],
+        },
+      },
+    ],
+  ])('refuses with 403 when the policy %s', async (_case, result) => {
+    const { connect, handler } = gate(async () => result);
+
+    expect((await handler(webSocketEvent('$connect', { query: { token: 'x' } }))).statusCode).toBe(403);
+    expect(connect).not.toHaveBeenCalled();
+  });
+
+  it('accepts a wildcard Allow on the route', async () => {
+    const { handler } = gate(async () =>
+      policy('Allow', 'arn:aws:execute-api:*:*:local-websocket-api/local/*'),
+    );
+
+    expect((await handler(webSocketEvent('$connect', { query: { token: 'x' } }))).statusCode).toBe(200);
+  });
+});

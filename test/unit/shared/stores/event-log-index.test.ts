@@ -1,0 +1,165 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import dynalite from 'dynalite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTables, TABLES } from '../../../../local/resources';
+import type { Envelope } from '../../../../shared/envelope';
+import { EventLog } from '../../../../shared/stores/event-log';
+import { envelope } from '../../support/envelopes';
+
+/*
+ * The event log against dynalite (DynamoDB's wire protocol and expression semantics), with the
+ * tables the local stack creates: the conditional writes of a replay, and listing through the
+ * byUser index with filters and pagination.
+ */
+
+let server: Server;
+let log: EventLog;
+
+beforeAll(async () => {
+  server = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new DynamoDBClient({
+    region: 'eu-west-1',
+    endpoint,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  await createTables(client);
+  const ddb = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  log = new EventLog(ddb, TABLES.eventLog, { retentionDays: 30 });
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const T0 = Date.parse('2026-03-01T10:00:00.000Z');
+const at = (minutes: number) => new Date(T0 + minutes * 60_000);
+
+function owned(n: number, overrides: Partial<Envelope> = {}): Envelope {
+  return envelope({
+    deliveryId: `d${n}`,
+    dedupKey: `shopify:idx-${n}`,
+    receivedAt: at(n).toISOString(),
+    configId: 'config-1',
+    userId: 'alice',
+    ...overrides,
+  });
+}
+
+async function processed(delivery: Envelope, minute: number): Promise<void> {
+  expect(await log.begin(delivery, 1, at(minute))).toBe(true);
+  await log.complete(delivery, { outcome: 'applied', processingTimeMs: 5, processedAt: at(minute) });
+}
+
+describe('replays', () => {
+  it('applies a replay of a processed delivery once, and its duplicate not at all', async () => {
+    const original = owned(1, { dedupKey: 'shopify:replayed' });
+    await processed(original, 1);
+    expect(await log.begin(original, 2, at(2))).toBe(false);
+
+    const replay = { ...original, replay: { id: 'r1', requestedAt: at(3).toISOString() } };
+    expect(await log.begin(replay, 1, at(3))).toBe(true);
+    await log.complete(replay, { outcome: 'stale', processingTimeMs: 3, processedAt: at(3) });
+    // SQS delivered the replay twice, or the original was retried: both are duplicates now.
+    expect(await log.begin(replay, 2, at(4))).toBe(false);
+    expect(await log.begin(original, 3, at(4))).toBe(false);
+    // A second replay request is applied again.
+    expect(
+      await log.begin({ ...original, replay: { id: 'r2', requestedAt: at(5).toISOString() } }, 1, at(5)),
+    ).toBe(true);
+  });
+
+  it('counts replay requests on the item', async () => {
+    const delivery = owned(2, { dedupKey: 'shopify:counted' });
+    await processed(delivery, 2);
+    await log.noteReplay(delivery.dedupKey, at(10));
+    await log.noteReplay(delivery.dedupKey, at(11));
+    expect(await log.get(delivery.dedupKey)).toMatchObject({
+      replayCount: 2,
+      replayedAt: at(11).toISOString(),
+      userId: 'alice',
+      configId: 'config-1',
+    });
+    await expect(log.noteReplay('shopify:missing', at(12))).rejects.toThrow();
+  });
+});
+
+describe("listing a user's deliveries", () => {
+  beforeAll(async () => {
+    for (let n = 100; n < 112; n++)
+      await processed(owned(n, { eventType: n % 3 === 0 ? 'orders/updated' : 'orders/create' }), n);
+    await log.fail(
+      { key: 'shopify:idx-112', envelope: owned(112) },
+      { status: 'dead', attempt: 5, category: 'processing', message: 'boom', now: at(112) },
+    );
+    // Someone else's, and a provider-wide one (no owner: not in the sparse index).
+    await processed(owned(113, { userId: 'bob' }), 113);
+    await processed(owned(114, { userId: undefined, configId: undefined }), 114);
+  });
+
+  it('lists newest first, only the projected list attributes, never the payload', async () => {
+    const page = await log.list({ userId: 'alice', limit: 3, since: at(100).toISOString() });
+    expect(page.items.map((item) => item.pk)).toEqual([
+      'shopify:idx-112',
+      'shopify:idx-111',
+      'shopify:idx-110',
+    ]);
+    expect(page.items[0]).toMatchObject({
+      status: 'dead',
+      attempts: 5,
+      errorMessage: 'boom',
+      provider: 'shopify',
+    });
+    expect(page.items[0]?.payload).toBeUndefined();
+    expect(page.items[0]?.meta).toBeUndefined();
+    expect(page.next).toBeDefined();
+  });
+
+  it('pages through everything exactly once', async () => {
+    const seen: string[] = [];
+    let after: Record<string, unknown> | undefined;
+    do {
+      const page = await log.list({ userId: 'alice', limit: 5, since: at(100).toISOString(), after });
+      seen.push(...page.items.map((item) => item.pk));
+      after = page.next;
+    } while (after);
+    expect(seen).toEqual(Array.from({ length: 13 }, (_, i) => `shopify:idx-${112 - i}`));
+  });
+
+  it('filters by status, event type and time, filling pages past the filtered-out items', async () => {
+    const updated = await log.list({
+      userId: 'alice',
+      limit: 10,
+      eventType: 'orders/updated',
+      since: at(100).toISOString(),
+    });
+    expect(updated.items.map((item) => item.pk)).toEqual([
+      'shopify:idx-111',
+      'shopify:idx-108',
+      'shopify:idx-105',
+      'shopify:idx-102',
+    ]);
+    const dead = await log.list({ userId: 'alice', limit: 10, status: 'dead', since: at(100).toISOString() });
+    expect(dead.items.map((item) => item.pk)).toEqual(['shopify:idx-112']);
+    const window = await log.list({
+      userId: 'alice',
+      limit: 10,
+      since: at(104).toISOString(),
+      until: at(106).toISOString(),
+    });
+    expect(window.items.map((item) => item.pk)).toEqual([
+      'shopify:idx-106',
+      'shopify:idx-105',
+      'shopify:idx-104',
+    ]);
+  });
+
+  it("shows bob only bob's", async () => {
+    const page = await log.list({ userId: 'bob', limit: 50 });
+    expect(page.items.map((item) => item.pk)).toEqual(['shopify:idx-113']);
+  });
+});

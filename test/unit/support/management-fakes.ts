@@ -1,0 +1,201 @@
+import type { ConfigsPort, ManagementDeps } from '../../../shared/api/handlers';
+import type { Envelope, Priority } from '../../../shared/envelope';
+import type { EnvelopePublisher } from '../../../shared/queue/publisher';
+import { RedriveConflictError, type RedriveProgress, type RedriveTask } from '../../../shared/queue/redrive';
+import type { EventPage, EventQuery, StoredEvent } from '../../../shared/stores/event-log';
+import type { MinuteCounts } from '../../../shared/stores/metric-counters';
+import type { WebhookConfig, WebhookConfigChanges } from '../../../shared/stores/webhook-configs';
+
+/**
+ * An in-memory event log with the byUser index's semantics: one user's items, newest receivedAt
+ * first, filters applied after the key condition, and a cursor that is the last item's index key.
+ */
+export class FakeEventLog {
+  readonly items = new Map<string, StoredEvent>();
+  readonly replays: string[] = [];
+
+  put(...items: StoredEvent[]): this {
+    for (const item of items) this.items.set(item.pk, item);
+    return this;
+  }
+
+  async get(key: string): Promise<StoredEvent | undefined> {
+    return this.items.get(key);
+  }
+
+  async list(query: EventQuery): Promise<EventPage> {
+    const inRange = [...this.items.values()]
+      .filter((item) => item.userId === query.userId && item.receivedAt !== undefined)
+      .filter(
+        (item) =>
+          (query.since ?? '') <= (item.receivedAt ?? '') &&
+          (item.receivedAt ?? '') <= (query.until ?? '9999'),
+      )
+      .sort((a, b) => ((b.receivedAt ?? '') + b.pk).localeCompare((a.receivedAt ?? '') + a.pk));
+    const after = query.after as { pk: string } | undefined;
+    const start = after ? inRange.findIndex((item) => item.pk === after.pk) + 1 : 0;
+    const matching = inRange
+      .slice(start)
+      .filter(
+        (item) =>
+          (query.provider === undefined || item.provider === query.provider) &&
+          (query.status === undefined || item.status === query.status) &&
+          (query.eventType === undefined || item.eventType === query.eventType),
+      );
+    const items = matching.slice(0, query.limit);
+    const last = items.at(-1);
+    const more = last !== undefined && inRange.indexOf(last) < inRange.length - 1;
+    return {
+      // The index projects the list attributes only: never the payload or meta.
+      items: items.map(({ payload: _p, payloadRef: _r, meta: _m, orderingKey: _o, ...listed }) => listed),
+      next: more && last ? { pk: last.pk, userId: last.userId, receivedAt: last.receivedAt } : undefined,
+    };
+  }
+
+  async noteReplay(key: string): Promise<void> {
+    this.replays.push(key);
+  }
+}
+
+/** Counter buckets per counter key. */
+export class FakeCounters {
+  readonly buckets = new Map<string, { minute: string; counts: MinuteCounts }[]>();
+  readonly reads: [pk: string, from: string, to: string][] = [];
+
+  add(pk: string, minute: string, counts: Partial<MinuteCounts>): this {
+    const list = this.buckets.get(pk) ?? [];
+    list.push({ minute, counts: { ...zeroCounts(), ...counts } });
+    list.sort((a, b) => a.minute.localeCompare(b.minute));
+    this.buckets.set(pk, list);
+    return this;
+  }
+
+  async read(pk: string, from: string, to: string) {
+    this.reads.push([pk, from, to]);
+    return (this.buckets.get(pk) ?? []).filter(({ minute }) => from <= minute && minute <= to);
+  }
+}
+
+export function zeroCounts(): MinuteCounts {
+  return { total: 0, succeeded: 0, duplicates: 0, failed: 0, dead: 0, processingMsSum: 0, latencyMsSum: 0 };
+}
+
+export class RecordingPublisher implements EnvelopePublisher {
+  readonly published: Envelope[] = [];
+  async publish(envelopes: readonly Envelope[]): Promise<void> {
+    this.published.push(...envelopes);
+  }
+}
+
+/** One running task per priority at most, like SQS. */
+export class FakeRedrive {
+  readonly started: { priority: Priority; maxPerSecond?: number }[] = [];
+  readonly running = new Set<Priority>();
+
+  async start(priority: Priority, options: { maxPerSecond?: number } = {}): Promise<RedriveTask> {
+    if (this.running.has(priority)) throw new RedriveConflictError(priority);
+    this.running.add(priority);
+    this.started.push({ priority, ...options });
+    return { priority, task_handle: `task-${priority}`, status: 'RUNNING', messages_moved: 0 };
+  }
+
+  async progress(priority: Priority): Promise<RedriveProgress> {
+    return {
+      priority,
+      dlq_depth: this.running.has(priority) ? 2 : 0,
+      tasks: this.running.has(priority)
+        ? [
+            {
+              priority,
+              task_handle: `task-${priority}`,
+              status: 'RUNNING',
+              messages_moved: 1,
+              messages_to_move: 3,
+            },
+          ]
+        : [],
+    };
+  }
+}
+
+/** A fetch that fails the test if a route calls a provider it should not. */
+export const unexpectedFetch: typeof fetch = async (input) => {
+  throw new Error(`unexpected provider call to ${String(input)}`);
+};
+
+/** The management ports other than the configs table, as fakes; tests override what they look at. */
+export function fakePorts(
+  overrides: Partial<
+    Pick<ManagementDeps, 'events' | 'counters' | 'publisher' | 'redrive' | 'registration'>
+  > = {},
+) {
+  return {
+    events: new FakeEventLog(),
+    counters: new FakeCounters(),
+    publisher: new RecordingPublisher(),
+    redrive: new FakeRedrive(),
+    registration: { fetch: unexpectedFetch },
+    ...overrides,
+  };
+}
+
+/** The configs table in memory, owner-checked like WebhookConfigStore. */
+export class FakeConfigs implements ConfigsPort {
+  readonly items = new Map<string, WebhookConfig>();
+
+  put(...configs: WebhookConfig[]): this {
+    for (const config of configs) this.items.set(config.id, config);
+    return this;
+  }
+
+  async create(config: WebhookConfig): Promise<void> {
+    this.items.set(config.id, config);
+  }
+
+  async getOwned(id: string, userId: string): Promise<WebhookConfig | undefined> {
+    const config = this.items.get(id);
+    return config?.userId === userId ? config : undefined;
+  }
+
+  async listByUser(userId: string): Promise<WebhookConfig[]> {
+    return [...this.items.values()].filter((config) => config.userId === userId);
+  }
+
+  async update(id: string, userId: string, changes: WebhookConfigChanges, now: Date) {
+    const config = await this.getOwned(id, userId);
+    if (!config) return undefined;
+    const updated = { ...config, ...definedOnly(changes), updatedAt: now.toISOString() };
+    this.items.set(id, updated);
+    return updated;
+  }
+
+  async delete(id: string, userId: string): Promise<boolean> {
+    return (await this.getOwned(id, userId)) !== undefined && this.items.delete(id);
+  }
+
+  async rotateSecret(config: WebhookConfig, secret: string, previousExpiresAt: Date, now: Date) {
+    const updated = {
+      ...config,
+      secret,
+      previousSecret: config.secret,
+      previousSecretExpiresAt: previousExpiresAt.toISOString(),
+      updatedAt: now.toISOString(),
+    };
+    this.items.set(config.id, updated);
+    return updated;
+  }
+
+  async recordRegistration(
+    config: WebhookConfig,
+    registration: Parameters<ConfigsPort['recordRegistration']>[1],
+    now: Date,
+  ) {
+    const updated = { ...config, ...registration, updatedAt: now.toISOString() };
+    this.items.set(config.id, updated);
+    return updated;
+  }
+}
+
+function definedOnly<T extends object>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
