@@ -22,6 +22,10 @@ export const shopify: WebhookProvider = {
     const header = request.headers['x-shopify-hmac-sha256'];
     if (!header) throw new UnauthorizedError('Missing X-Shopify-Hmac-Sha256 header');
     const given = Buffer.from(header, 'base64');
+    // Node's decoder skips what it cannot read (`<signature>, junk` decodes like the signature
+    // alone): only the canonical encoding of exactly one digest is a signature.
+    if (given.length !== 32 || given.toString('base64') !== header.trim())
+      throw new UnauthorizedError('Invalid X-Shopify-Hmac-Sha256 signature');
     // Several secrets are accepted so deliveries signed before a rotation still verify.
     const valid = secrets.some((secret) => safeEqual(hmacSha256(secret, request.body), given));
     if (!valid) throw new UnauthorizedError('Invalid X-Shopify-Hmac-Sha256 signature');

@@ -28,7 +28,8 @@ import {
 import { type EnqueueSpy, spyOnEnqueues } from '../support/enqueue-spy';
 import { ERROR_CODES, errorBodyProblems } from '../support/error-body';
 import { type EventLogItem, messagesInQueues, scanEventLog } from '../support/event-log';
-import { sendRaw } from '../support/raw-http';
+import { type RawRequest, sendRaw } from '../support/raw-http';
+import { epochSeconds, handMadeJwt, hubspotV3, shopifyHmac } from '../support/signing';
 
 const DEFAULT_MAX_MS = 3_000;
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -67,10 +68,277 @@ function secretValues(): string[] {
   return [...Object.values(SECRETS), process.env.DEV_TOKEN_SECRET ?? ''].filter((s) => s.length >= 8);
 }
 
-const table = corpus.map((testCase, index) => ({ ...testCase, marker: markerOf(index), testCase }));
-const countBy = (group: CaseGroup) => corpus.filter((c) => c.group === group).length;
+// --- Cases beyond the shared corpus (issue 9): header injection, nesting and huge arrays for every
+// provider, prototype-pollution keys in HubSpot and Salesforce bodies, the remaining methods and
+// content types. Folded values ("a, b") are what a duplicated header becomes once a proxy or
+// API Gateway joins it, so they stand for duplicated headers too.
 
-describe(`bad-input corpus (${corpus.length} cases: shopify ${countBy('shopify')}, hubspot ${countBy('hubspot')}, salesforce ${countBy('salesforce')}, routing ${countBy('routing')})`, () => {
+const JSON_TYPE = 'application/json';
+const deepArray = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+function shopifyOrder(marker: string, headers: Record<string, string> = {}, body?: string): RawRequest {
+  const payload = body ?? JSON.stringify({ id: Number(marker), total_price: '10.00' });
+  return {
+    method: 'POST',
+    path: '/api/webhooks/shopify',
+    headers: {
+      'Content-Type': JSON_TYPE,
+      'X-Shopify-Topic': 'orders/create',
+      'X-Shopify-Hmac-Sha256': shopifyHmac(SECRETS.shopify, payload),
+      'X-Shopify-Webhook-Id': `bad-input-extra-${marker}`,
+      ...headers,
+    },
+    body: payload,
+  };
+}
+
+function hubspotEvent(marker: string, extra: Record<string, unknown> = {}) {
+  return {
+    eventId: 1,
+    subscriptionId: 1_234_567,
+    portalId: 62_515,
+    appId: 54_321,
+    occurredAt: Date.now(),
+    subscriptionType: 'contact.propertyChange',
+    attemptNumber: 0,
+    objectId: Number(marker),
+    propertyName: 'email',
+    propertyValue: 'bad@example.com',
+    ...extra,
+  };
+}
+
+/** A HubSpot v3 delivery over `body`, signed for `uri` (the stack's own URL by default). */
+function hubspotSigned(
+  baseUrl: string,
+  body: string,
+  options: { uri?: string; headers?: Record<string, string> } = {},
+): RawRequest {
+  const timestamp = String(Date.now());
+  const uri = options.uri ?? `${baseUrl}/api/webhooks/hubspot`;
+  return {
+    method: 'POST',
+    path: '/api/webhooks/hubspot',
+    headers: {
+      'Content-Type': JSON_TYPE,
+      'X-HubSpot-Signature-v3': hubspotV3(SECRETS.hubspot, 'POST', uri, body, timestamp),
+      'X-HubSpot-Request-Timestamp': timestamp,
+      ...options.headers,
+    },
+    body,
+  };
+}
+
+const salesforceToken = () =>
+  handMadeJwt(
+    { alg: 'HS256', typ: 'JWT' },
+    { organization_id: ORG_ID, iat: epochSeconds(), exp: epochSeconds(300) },
+    SECRETS.salesforce,
+  );
+
+function salesforceChange(marker: string, extra: Record<string, unknown> = {}, recordIds = [marker]): string {
+  return JSON.stringify({
+    ChangeEventHeader: {
+      entityName: 'Opportunity',
+      recordIds,
+      changeType: 'UPDATE',
+      commitTimestamp: Date.now(),
+      transactionKey: `bad-input-extra-${marker}`,
+      sequenceNumber: 1,
+    },
+    StageName: 'Closed Won',
+    ...extra,
+  });
+}
+
+function salesforceSigned(body: string, headers: Record<string, string> = {}): RawRequest {
+  return {
+    method: 'POST',
+    path: '/api/webhooks/salesforce',
+    headers: { 'Content-Type': JSON_TYPE, Authorization: `Bearer ${salesforceToken()}`, ...headers },
+    body,
+  };
+}
+
+const PROTOTYPE_KEYS = '"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}';
+
+const extraCases: BadInputCase[] = [
+  // Header injection and duplicated headers.
+  {
+    group: 'shopify',
+    // Forged first: the value as a whole is not one signature. (Valid first is accepted today:
+    // Buffer.from(header, 'base64') stops at the first padding, so anything after it is ignored.)
+    name: 'HMAC header duplicated (forged, then valid), folded into one value',
+    expectedStatus: 401,
+    request: ({ marker }) => {
+      const valid = shopifyOrder(marker);
+      const hmac = valid.headers['X-Shopify-Hmac-Sha256'];
+      return { ...valid, headers: { ...valid.headers, 'X-Shopify-Hmac-Sha256': `AAAA${hmac}, ${hmac}` } };
+    },
+  },
+  {
+    group: 'shopify',
+    name: 'topic header duplicated: orders/create, orders/paid',
+    expectedStatus: 400,
+    request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create, orders/paid' }),
+  },
+  {
+    group: 'shopify',
+    name: 'topic carrying an encoded CRLF and a header: orders/create%0d%0aX-Injected: 1',
+    expectedStatus: 400,
+    request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create%0d%0aX-Injected: 1' }),
+  },
+  {
+    group: 'shopify',
+    name: 'Content-Type with a second type folded in: application/json, text/html',
+    expectedStatus: 415,
+    request: ({ marker }) => shopifyOrder(marker, { 'Content-Type': 'application/json, text/html' }),
+  },
+  {
+    group: 'hubspot',
+    name: 'Host of another site, v3 signed over that host',
+    expectedStatus: 401,
+    request: ({ marker, baseUrl }) => {
+      const body = JSON.stringify([hubspotEvent(marker)]);
+      return hubspotSigned(baseUrl, body, {
+        uri: 'http://evil.example.com/api/webhooks/hubspot',
+        headers: { Host: 'evil.example.com' },
+      });
+    },
+  },
+  {
+    group: 'hubspot',
+    name: 'request timestamp duplicated, folded into one value',
+    expectedStatus: 401,
+    request: ({ marker, baseUrl }) => {
+      const signed = hubspotSigned(baseUrl, JSON.stringify([hubspotEvent(marker)]));
+      const timestamp = signed.headers['X-HubSpot-Request-Timestamp'];
+      return {
+        ...signed,
+        headers: { ...signed.headers, 'X-HubSpot-Request-Timestamp': `${timestamp}, ${timestamp}` },
+      };
+    },
+  },
+  {
+    group: 'salesforce',
+    name: 'Authorization with two bearer tokens folded into one value',
+    expectedStatus: 401,
+    request: ({ marker }) =>
+      salesforceSigned(salesforceChange(marker), {
+        Authorization: `Bearer ${salesforceToken()}, Bearer ${salesforceToken()}`,
+      }),
+  },
+  // Nesting depth.
+  {
+    group: 'hubspot',
+    name: 'signed array nested 5000 levels deep',
+    expectedStatus: 400,
+    request: ({ baseUrl }) => hubspotSigned(baseUrl, deepArray(5000)),
+  },
+  {
+    group: 'hubspot',
+    name: 'signed valid event whose propertyValue nests 5000 levels deep',
+    expectedStatus: 400,
+    request: ({ marker, baseUrl }) =>
+      hubspotSigned(
+        baseUrl,
+        JSON.stringify([hubspotEvent(marker)]).replace(/}]$/, `,"propertyValue":${deepArray(5000)}}]`),
+      ),
+  },
+  {
+    group: 'salesforce',
+    name: 'signed change event carrying a field nested 5000 levels deep',
+    expectedStatus: 400,
+    request: ({ marker }) =>
+      salesforceSigned(salesforceChange(marker).replace(/}$/, `,"Description":${deepArray(5000)}}`)),
+  },
+  // Huge arrays.
+  {
+    group: 'hubspot',
+    name: 'signed array of 10,000 events (2.5 MB, under the body limit)',
+    expectedStatus: 400,
+    maxMs: 5_000,
+    request: ({ marker, baseUrl }) => {
+      const event = JSON.stringify(hubspotEvent(marker));
+      return hubspotSigned(baseUrl, `[${new Array(10_000).fill(event).join(',')}]`);
+    },
+  },
+  {
+    group: 'salesforce',
+    name: 'signed change event with 100,000 recordIds',
+    expectedStatus: 400,
+    maxMs: 5_000,
+    request: ({ marker }) =>
+      salesforceSigned(
+        salesforceChange(
+          marker,
+          {},
+          Array.from({ length: 100_000 }, () => marker),
+        ),
+      ),
+  },
+  // Prototype-pollution keys are plain data.
+  {
+    group: 'hubspot',
+    name: 'prototype-pollution keys in a valid event are plain data',
+    expectedStatus: 200,
+    enqueues: 1,
+    request: ({ marker, baseUrl }) =>
+      hubspotSigned(baseUrl, JSON.stringify([hubspotEvent(marker)]).replace(/^\[\{/, `[{${PROTOTYPE_KEYS},`)),
+  },
+  {
+    group: 'salesforce',
+    name: 'prototype-pollution keys in a valid change event are plain data',
+    expectedStatus: 200,
+    enqueues: 1,
+    request: ({ marker }) => salesforceSigned(salesforceChange(marker).replace(/^\{/, `{${PROTOTYPE_KEYS},`)),
+  },
+  // The remaining methods and content types.
+  ...['PUT', 'DELETE'].map(
+    (method): BadInputCase => ({
+      group: 'hubspot',
+      name: `${method} on the route`,
+      expectedStatus: 405,
+      request: ({ marker, baseUrl }) => ({
+        ...hubspotSigned(baseUrl, JSON.stringify([hubspotEvent(marker)])),
+        method,
+      }),
+    }),
+  ),
+  ...['GET', 'PUT', 'PATCH'].map(
+    (method): BadInputCase => ({
+      group: 'salesforce',
+      name: `${method} on the route`,
+      expectedStatus: 405,
+      request: ({ marker }) => {
+        const signed = salesforceSigned(salesforceChange(marker));
+        return { ...signed, method, body: method === 'GET' ? undefined : signed.body };
+      },
+    }),
+  ),
+  {
+    group: 'hubspot',
+    name: 'Content-Type multipart/form-data',
+    expectedStatus: 415,
+    request: ({ marker, baseUrl }) =>
+      hubspotSigned(baseUrl, JSON.stringify([hubspotEvent(marker)]), {
+        headers: { 'Content-Type': 'multipart/form-data; boundary=x' },
+      }),
+  },
+  {
+    group: 'salesforce',
+    name: 'Content-Type application/x-www-form-urlencoded',
+    expectedStatus: 415,
+    request: ({ marker }) =>
+      salesforceSigned(salesforceChange(marker), { 'Content-Type': 'application/x-www-form-urlencoded' }),
+  },
+];
+
+const allCases: readonly BadInputCase[] = [...corpus, ...extraCases];
+const table = allCases.map((testCase, index) => ({ ...testCase, marker: markerOf(index), testCase }));
+const countBy = (group: CaseGroup) => allCases.filter((c) => c.group === group).length;
+
+describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify')}, hubspot ${countBy('hubspot')}, salesforce ${countBy('salesforce')}, routing ${countBy('routing')})`, () => {
   it.each(table)('$group: $name -> $expectedStatus', async ({ testCase, marker }) => {
     const request = await testCase.request({ baseUrl: stack.httpUrl, marker });
     const enqueuedBefore = spy.count;

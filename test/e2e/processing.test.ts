@@ -14,17 +14,28 @@
  * applied twice. A delivery may end `dead` only by exhausting its 5 receives (0.3^5, about 0.24%
  * per delivery), and then it must be in the DLQ.
  */
-import { randomInt, randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SignedRequest, signedSample } from '../../bin/samples';
 import type { LocalStack } from '../../local/stack';
 import { type ProviderName, toSqsId } from '../../shared/envelope';
-import { providers } from '../../shared/providers/registry';
-import { type E2eStack, messagesInMainQueues, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import {
+  type DlqMessage,
+  dlqMessages,
+  envelopeFromLog,
+  eventLog,
+  expectedOrderRow,
+  type LogItem as Item,
+  percentile,
+  scanTable,
+  sendAll,
+  settled as settledOn,
+  storedOrders,
+  type TrackedObject,
+  trackedObjects,
+} from '../support/processing-run';
 
 const SECRETS: Record<ProviderName, string> = {
   hubspot: 'e2e-hubspot-secret',
@@ -33,6 +44,7 @@ const SECRETS: Record<ProviderName, string> = {
 };
 const ORG_ID = '00D5g000004XyZ1EAK';
 const SETTLE_TIMEOUT_MS = 30_000;
+const BASE_TIME = Date.now() - 10 * 60_000;
 
 let e2e: E2eStack;
 let stack: LocalStack;
@@ -56,262 +68,16 @@ afterAll(async () => {
   await e2e?.stop();
 });
 
-// --- What is sent ------------------------------------------------------------------------------
-
-interface Delivery {
-  provider: ProviderName;
-  eventType: string;
-  /** The object's id as the sample builder takes it. */
-  objectId: string;
-  at: Date;
-  request: SignedRequest;
-  dedupKey: string;
-}
-
-interface TrackedObject {
-  provider: ProviderName;
-  kind: string;
-  /** Versions in source-time order. */
-  versions: Delivery[];
-  /** The order they are sent in (indexes into versions). */
-  sendOrder: number[];
-  /** A version sent a second time, exactly as before. */
-  resend?: number;
-}
-
-/** Out-of-order patterns, picked per object: later versions often arrive before earlier ones. */
-const ORDERS: Record<number, number[][]> = {
-  1: [[0]],
-  2: [
-    [1, 0],
-    [0, 1],
-  ],
-  3: [
-    [2, 0, 1],
-    [0, 1, 2],
-    [1, 2, 0],
-  ],
-  4: [
-    [2, 0, 3, 1],
-    [0, 1, 2, 3],
-    [3, 2, 1, 0],
-    [1, 3, 0, 2],
-  ],
-};
-
-const BASE_TIME = Date.now() - 10 * 60_000;
-
-function salesforceId(prefix: string): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let id = prefix;
-  while (id.length < 18) id += alphabet[randomInt(alphabet.length)];
-  return id;
-}
-
-const bigId = () =>
-  `${randomInt(100_000, 999_999)}${randomInt(100_000, 999_999)}${randomInt(100_000, 999_999)}`;
-
-/** The dedup key ingest will give the request, computed by the same provider module. */
-function dedupKeyOf(provider: ProviderName, request: SignedRequest): string {
-  const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const events = providers[provider].parse(
-    { method: 'POST', url: request.url, headers, body: Buffer.from(request.body), sourceIp: '127.0.0.1' },
-    new Date(),
-  );
-  if (events.length !== 1 || !events[0]) throw new Error(`expected one event from ${provider}`);
-  return events[0].dedupKey;
-}
-
-async function trackedObjects(): Promise<TrackedObject[]> {
-  const plan: [ProviderName, string, number, string[], () => string][] = [
-    ['shopify', 'order', 12, ['orders/create', 'orders/updated', 'orders/paid', 'orders/fulfilled'], bigId],
-    ['shopify', 'customer', 6, ['customers/create', 'customers/update'], bigId],
-    ['shopify', 'product', 4, ['products/create', 'products/update'], bigId],
-    ['shopify', 'inventory_level', 4, ['inventory_levels/update', 'inventory_levels/update'], bigId],
-    [
-      'hubspot',
-      'contact',
-      8,
-      ['contact.creation', 'contact.propertyChange', 'contact.propertyChange'],
-      () => String(randomInt(1, 2 ** 40)),
-    ],
-    [
-      'hubspot',
-      'company',
-      4,
-      ['company.creation', 'company.propertyChange'],
-      () => String(randomInt(1, 2 ** 40)),
-    ],
-    ['hubspot', 'deal', 5, ['deal.creation', 'deal.stageChange'], () => String(randomInt(1, 2 ** 40))],
-    [
-      'salesforce',
-      'opportunity',
-      8,
-      ['OpportunityChangeEvent', 'OpportunityChangeEvent', 'OpportunityChangeEvent'],
-      () => salesforceId('006'),
-    ],
-    ['salesforce', 'lead', 4, ['LeadChangeEvent', 'LeadChangeEvent'], () => salesforceId('00Q')],
-    ['salesforce', 'account', 3, ['AccountChangeEvent', 'AccountChangeEvent'], () => salesforceId('001')],
-    ['salesforce', 'case', 3, ['CaseChangeEvent', 'CaseChangeEvent'], () => salesforceId('500')],
-    ['salesforce', 'task', 2, ['TaskChangeEvent', 'TaskChangeEvent'], () => salesforceId('00T')],
-    ['salesforce', 'opportunity-om', 3, ['OpportunityOutboundMessage'], () => salesforceId('006')],
-  ];
-  const objects: TrackedObject[] = [];
-  let index = 0;
-  for (const [provider, kind, count, eventTypes, newId] of plan) {
-    for (let n = 0; n < count; n++, index++) {
-      const objectId = newId();
-      const url = `${stack.httpUrl}/api/webhooks/${provider}`;
-      const versions = await Promise.all(
-        eventTypes.map(async (eventType, version) => {
-          const at = new Date(BASE_TIME + index * 1000 + version * 100_000);
-          const request = await signedSample(provider, eventType, {
-            url,
-            secret: SECRETS[provider],
-            objectId,
-            at,
-            orgId: ORG_ID,
-          });
-          return { provider, eventType, objectId, at, request, dedupKey: dedupKeyOf(provider, request) };
-        }),
-      );
-      const patterns = ORDERS[versions.length] ?? [versions.map((_, i) => i)];
-      const sendOrder = patterns[index % patterns.length] ?? [];
-      objects.push({
-        provider,
-        kind,
-        versions,
-        sendOrder,
-        resend: index % 4 === 0 ? sendOrder[0] : undefined,
-      });
-    }
-  }
-  return objects;
-}
-
-async function post(delivery: Delivery): Promise<void> {
-  const response = await fetch(delivery.request.url, {
-    method: 'POST',
-    headers: delivery.request.headers,
-    body: delivery.request.body,
-  });
-  expect(response.status, await response.clone().text()).toBe(200);
-  await response.body?.cancel();
-}
-
-/** Objects in parallel; the versions of one object one after the other, so their queue order is known. */
-async function sendAll(objects: TrackedObject[]): Promise<number> {
-  let sent = 0;
-  await Promise.all(
-    objects.map(async (object) => {
-      for (const index of object.sendOrder) {
-        const delivery = object.versions[index];
-        if (delivery) await post(delivery);
-        sent++;
-      }
-      const again = object.resend === undefined ? undefined : object.versions[object.resend];
-      if (again) {
-        await post(again);
-        sent++;
-      }
-    }),
-  );
-  return sent;
-}
-
-// --- Reading the stack's state ------------------------------------------------------------------
-
-type Item = Record<string, unknown> & { pk: string; status: string; attempts: number };
-
-async function scanTable(table: string): Promise<Record<string, unknown>[]> {
-  const ddb = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, region: process.env.AWS_REGION }),
-  );
-  try {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return items;
-  } finally {
-    ddb.destroy();
-  }
-}
-
-async function eventLog(): Promise<Map<string, Item>> {
-  const items = (await scanTable(process.env.EVENT_LOG_TABLE ?? '')) as Item[];
-  return new Map(items.map((item) => [item.pk, item]));
-}
-
-async function settled(until: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if ((await messagesInMainQueues(stack)) === 0 && (await until())) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`the queues did not drain within ${SETTLE_TIMEOUT_MS} ms`);
-}
-
-/** Every message in the DLQs (received once, with a long visibility timeout so none repeats). */
-async function dlqMessages(): Promise<{ body: string; attributes: Record<string, string> }[]> {
-  const found: { body: string; attributes: Record<string, string> }[] = [];
-  for (const queue of Object.values(stack.queues)) {
-    for (;;) {
-      const { Messages } = await stack.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queue.dlqUrl,
-          MaxNumberOfMessages: 10,
-          VisibilityTimeout: 300,
-          WaitTimeSeconds: 0,
-          MessageAttributeNames: ['All'],
-        }),
-      );
-      if (!Messages?.length) break;
-      for (const message of Messages)
-        found.push({
-          body: message.Body ?? '',
-          attributes: Object.fromEntries(
-            Object.entries(message.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']),
-          ),
-        });
-    }
-  }
-  return found;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-/** The envelope of a logged delivery, rebuilt from its event log item as a replay would. */
-function envelopeFromLog(item: Item) {
-  return {
-    version: 1,
-    provider: item.provider,
-    eventType: item.eventType,
-    objectType: item.objectType,
-    objectId: item.objectId,
-    occurredAt: item.occurredAt,
-    deliveryId: item.deliveryId,
-    dedupKey: item.pk,
-    orderingKey: item.orderingKey,
-    priority: item.priority,
-    receivedAt: item.receivedAt,
-    meta: item.meta,
-    ...(typeof item.payload === 'string' ? { payload: JSON.parse(item.payload) } : {}),
-    ...(item.payloadRef ? { payloadRef: item.payloadRef } : {}),
-  };
-}
+// The workload (objects with out-of-order versions, some sent twice) and the state readers are
+// shared with the soak (bench/soak.test.ts): test/support/processing-run.ts.
+const settled = (until: () => Promise<boolean>) => settledOn(stack, until, SETTLE_TIMEOUT_MS);
 
 // --- The run ------------------------------------------------------------------------------------
 
 describe('processing under 30% injected failures', () => {
   let objects: TrackedObject[];
   let log: Map<string, Item>;
-  let dlq: { body: string; attributes: Record<string, string> }[];
+  let dlq: DlqMessage[];
   let poisonKey: string;
   let poisonBody: string;
   let replayed: string[];
@@ -319,7 +85,12 @@ describe('processing under 30% injected failures', () => {
 
   beforeAll(async () => {
     const started = performance.now();
-    objects = await trackedObjects();
+    objects = await trackedObjects({
+      baseUrl: stack.httpUrl,
+      secrets: SECRETS,
+      orgId: ORG_ID,
+      baseTime: BASE_TIME,
+    });
     const expected = objects.flatMap((object) => object.versions.map((version) => version.dedupKey));
 
     // A message no processor can read, straight onto a queue (it never passed ingest).
@@ -361,7 +132,7 @@ describe('processing under 30% injected failures', () => {
     await settled(async () => true);
 
     log = await eventLog();
-    dlq = await dlqMessages();
+    dlq = await dlqMessages(stack);
 
     const processed = [...log.values()].filter((item) => item.status === 'processed');
     const times = processed.map((item) => Number(item.processingTimeMs)).sort((a, b) => a - b);
@@ -428,23 +199,13 @@ describe('processing under 30% injected failures', () => {
 
   it('leaves every Shopify order as if its processed versions had been applied in source order', async () => {
     const orders = objects.filter((object) => object.kind === 'order');
-    const { rows } = await db.query(
-      'SELECT id, financial_status, fulfillment_status, source_event_type, source_updated_at FROM synced_orders WHERE id = ANY($1)',
-      [orders.map((order) => order.versions[0]?.objectId)],
-    );
-    const byId = new Map(rows.map((row) => [row.id, row]));
+    const byId = await storedOrders(db, orders);
     for (const order of orders) {
       const newest = order.versions
         .filter((version) => log.get(version.dedupKey)?.status === 'processed')
         .at(-1);
       if (!newest) continue;
-      expect(byId.get(newest.objectId), newest.objectId).toEqual({
-        id: newest.objectId,
-        financial_status: newest.eventType === 'orders/paid' ? 'paid' : 'pending',
-        fulfillment_status: newest.eventType === 'orders/fulfilled' ? 'fulfilled' : null,
-        source_event_type: newest.eventType,
-        source_updated_at: newest.at,
-      });
+      expect(byId.get(newest.objectId), newest.objectId).toEqual(expectedOrderRow(newest));
     }
   });
 

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BadRequestError, UnauthorizedError } from '../../../../shared/errors';
@@ -328,5 +329,30 @@ describe('shopify.parse', () => {
 
       expect(event.occurredAt).toBe(NOW.toISOString());
     });
+  });
+});
+
+describe('shopify signature encoding', () => {
+  it('refuses a valid signature followed by anything, and one not in canonical base64', () => {
+    const body = Buffer.from('{"id":1}');
+    const valid = createHmac('sha256', 'test_secret_key').update(body).digest('base64');
+    const request = (signature: string) => ({
+      method: 'POST',
+      url: 'https://example.com/api/webhooks/shopify',
+      headers: { 'x-shopify-hmac-sha256': signature, 'x-shopify-topic': 'orders/create' },
+      body,
+      sourceIp: '203.0.113.1',
+    });
+    expect(() => shopify.verify(request(valid), { secrets: ['test_secret_key'] }, NOW)).not.toThrow();
+    for (const signature of [
+      `${valid}, forged`,
+      `${valid}AAAA`,
+      valid.replace(/=+$/, ''),
+      `${valid}\n${valid}`,
+    ])
+      expect(
+        () => shopify.verify(request(signature), { secrets: ['test_secret_key'] }, NOW),
+        signature,
+      ).toThrow(UnauthorizedError);
   });
 });

@@ -1,0 +1,246 @@
+/**
+ * The local stack over HTTP, measured by a load generator in a separate process (bench/loadgen.ts):
+ *  1. steady load (12,000/min by default) across the three providers: ingest latency (due time to
+ *     response) and POST-to-processed latency (due time to the event log's processedAt);
+ *  2. peak throughput of the Shopify route (closed loop), as a ratio to a bare node:http server
+ *     started here that only verifies the Shopify HMAC and parses the JSON.
+ */
+import { spawn } from 'node:child_process';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LocalStack } from '../local/stack';
+import { type EventLogItem, messagesInQueues, scanEventLog } from '../test/support/event-log';
+import { BENCH_ORG_ID, BENCH_SECRETS } from './lib/requests';
+import { round, type Summary, sleep, summary } from './lib/stats';
+import type { LoadJob, LoadResult } from './loadgen';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+export interface HttpBenchOptions {
+  rate: number;
+  durationS: number;
+  peakDurationS: number;
+  peakConnections: number;
+  /** Events allowed to finish processing after the steady run, ms. */
+  drainTimeoutMs: number;
+}
+
+export interface HttpBenchResult {
+  steady: {
+    rate: number;
+    durationS: number;
+    requests: number;
+    non2xx: number;
+    maxSendLagMs: number;
+    completedPerSecond: number;
+    ingestMs: Summary;
+    ingestMsByProvider: Record<string, Summary>;
+    /** Due time to processedAt, for deliveries that reached `processed`. */
+    endToEndMs: Summary;
+    /** Due time to the envelope's receivedAt (ingest's clock): the front and handler entry. */
+    toReceivedMs: Summary;
+    processed: number;
+    notProcessedWithinDrain: number;
+    drainMs: number;
+  };
+  peak: {
+    connections: number;
+    durationS: number;
+    stackRps: number;
+    stackNon2xx: number;
+    stackLatencyMs: Summary;
+    bareRps: number;
+    bareNon2xx: number;
+    bareLatencyMs: Summary;
+    ratio: number;
+  };
+}
+
+export function runLoad(job: Omit<LoadJob, 'out'>): Promise<LoadResult> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-load-'));
+  const out = path.join(dir, 'result.json');
+  return new Promise<LoadResult>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(HERE, 'loadgen.ts'), JSON.stringify({ ...job, out })],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      try {
+        resolve(JSON.parse(readFileSync(out, 'utf8')) as LoadResult);
+      } catch (error) {
+        reject(error);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+/** The physical floor of a webhook endpoint on this machine: read the body, check the HMAC, parse, 200. */
+function startBareServer(secret: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const expected = createHmac('sha256', secret).update(body).digest();
+      const given = Buffer.from(String(req.headers['x-shopify-hmac-sha256'] ?? ''), 'base64');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"success":false}');
+        return;
+      }
+      JSON.parse(body.toString('utf8'));
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"success":true,"accepted":1}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+async function waitForProcessed(
+  stack: LocalStack,
+  keys: Set<string>,
+  timeoutMs: number,
+): Promise<{ items: Map<string, EventLogItem & Record<string, unknown>>; drainMs: number }> {
+  const started = performance.now();
+  let items = new Map<string, EventLogItem & Record<string, unknown>>();
+  for (;;) {
+    items = new Map(
+      (await scanEventLog()).map((item) => [item.pk, item as EventLogItem & Record<string, unknown>]),
+    );
+    const missing = [...keys].filter(
+      (key) => !['processed', 'dead'].includes(String(items.get(key)?.status)),
+    );
+    if (missing.length === 0 && (await messagesInQueues(stack)) === 0) break;
+    if (performance.now() - started > timeoutMs) break;
+    await sleep(1000);
+  }
+  return { items, drainMs: Math.round(performance.now() - started) };
+}
+
+export async function benchHttp(
+  options: HttpBenchOptions,
+  log: (line: string) => void,
+): Promise<HttpBenchResult> {
+  Object.assign(process.env, {
+    SALESFORCE_ORG_ID: BENCH_ORG_ID,
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
+  });
+  const { startLocalStack } = await import('../local/stack');
+  const stack = await startLocalStack({ port: 0, wsPort: 0, secrets: { ...BENCH_SECRETS } });
+  const bare = await startBareServer(BENCH_SECRETS.shopify);
+  try {
+    const port = new URL(stack.httpUrl).port;
+    const target = `http://127.0.0.1:${port}`;
+    const signedBase = stack.httpUrl;
+    const all = ['shopify', 'hubspot', 'salesforce'] as const;
+
+    log('http: warm-up (10 s at 50/s)');
+    await runLoad({
+      mode: 'paced',
+      target,
+      signedBase,
+      providers: [...all],
+      rate: 50,
+      durationS: 10,
+      requests: 500,
+    });
+    await waitForProcessed(stack, new Set(), 30_000);
+
+    log(`http: steady ${options.rate}/s for ${options.durationS} s`);
+    const steady = await runLoad({
+      mode: 'paced',
+      target,
+      signedBase,
+      providers: [...all],
+      rate: options.rate,
+      durationS: options.durationS,
+      requests: Math.round(options.rate * options.durationS),
+    });
+    const accepted = steady.sent.filter((s) => s.status >= 200 && s.status < 300);
+    log(`http: steady done (${steady.sent.length} sent, ${steady.errors} non-2xx); waiting for processing`);
+    const { items, drainMs } = await waitForProcessed(
+      stack,
+      new Set(accepted.map((s) => s.dedupKey)),
+      options.drainTimeoutMs,
+    );
+    const endToEnd: number[] = [];
+    const toReceived: number[] = [];
+    let notProcessed = 0;
+    for (const request of accepted) {
+      const item = items.get(request.dedupKey);
+      if (item?.status !== 'processed' || typeof item.processedAt !== 'string') {
+        notProcessed++;
+        continue;
+      }
+      endToEnd.push(Date.parse(item.processedAt) - request.dueAt);
+      if (typeof item.receivedAt === 'string') toReceived.push(Date.parse(item.receivedAt) - request.dueAt);
+    }
+    const byProvider: Record<string, Summary> = {};
+    for (const provider of all)
+      byProvider[provider] = summary(
+        steady.sent.filter((s) => s.provider === provider).map((s) => s.latencyMs),
+      );
+
+    log(
+      `http: peak, bare node:http server (${options.peakConnections} connections, ${options.peakDurationS} s)`,
+    );
+    const peakJob = {
+      mode: 'closed' as const,
+      signedBase,
+      providers: ['shopify' as const],
+      durationS: options.peakDurationS,
+      connections: options.peakConnections,
+      requests: 20_000,
+    };
+    const bareRun = await runLoad({ ...peakJob, target: bare.url });
+    log('http: peak, local stack Shopify route');
+    const stackRun = await runLoad({ ...peakJob, target });
+    const rps = (run: LoadResult) =>
+      run.sent.filter((s) => s.status >= 200 && s.status < 300).length / run.elapsedS;
+
+    return {
+      steady: {
+        rate: options.rate,
+        durationS: options.durationS,
+        requests: steady.sent.length,
+        non2xx: steady.errors,
+        maxSendLagMs: round(steady.maxSendLagMs),
+        completedPerSecond: round(steady.sent.length / steady.elapsedS, 1),
+        ingestMs: summary(steady.sent.map((s) => s.latencyMs)),
+        ingestMsByProvider: byProvider,
+        endToEndMs: summary(endToEnd),
+        toReceivedMs: summary(toReceived),
+        processed: endToEnd.length,
+        notProcessedWithinDrain: notProcessed,
+        drainMs,
+      },
+      peak: {
+        connections: options.peakConnections,
+        durationS: options.peakDurationS,
+        stackRps: Math.round(rps(stackRun)),
+        stackNon2xx: stackRun.errors,
+        stackLatencyMs: summary(stackRun.sent.map((s) => s.latencyMs)),
+        bareRps: Math.round(rps(bareRun)),
+        bareNon2xx: bareRun.errors,
+        bareLatencyMs: summary(bareRun.sent.map((s) => s.latencyMs)),
+        ratio: round(rps(stackRun) / rps(bareRun), 3),
+      },
+    };
+  } finally {
+    await new Promise((resolve) => bare.server.close(resolve));
+    bare.server.closeAllConnections();
+    await stack.stop();
+  }
+}
