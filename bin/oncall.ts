@@ -164,7 +164,8 @@ function queueLine(queue: Record<string, unknown>): string {
   const task = latest
     ? `last redrive ${String(latest.status)} ${String(latest.messages_moved)}/${String(latest.messages_to_move ?? '?')} moved`
     : 'no redrive yet';
-  return `${String(queue.priority).padEnd(6)}  dlq depth ${String(queue.dlq_depth)}  ${task}`;
+  const waiting = `queue ${String(queue.queue_depth)} (+${String(queue.queue_in_flight)} in flight)`;
+  return `${String(queue.priority).padEnd(6)}  ${waiting}  dlq depth ${String(queue.dlq_depth)}  ${task}`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,7 +1,9 @@
 import { createPublicKey } from 'node:crypto';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
+import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
+import { PROCESSOR_DEFAULTS } from './processor-defaults';
 
 /**
  * Typed stack configuration: read once from CDK context (`-c webhooks='{...}'` or the `webhooks`
@@ -52,6 +54,9 @@ const LONGEST_MESSAGE_AGE_DAYS = 14;
 
 /** Lambda refuses more than 4 KB of environment variables per function; the overrides travel in one. */
 const MAX_PRIORITY_OVERRIDES_CHARS = 2048;
+
+/** The default alert rules travel to the alert recorder in one environment variable too. */
+const MAX_DEFAULT_RULES_CHARS = 2048;
 
 /** The longest visibility timeout SQS accepts (ChangeMessageVisibility included): 12 hours. */
 export const SQS_MAX_VISIBILITY_MS = 43_200_000;
@@ -114,6 +119,70 @@ const rsaPublicKeyPem = z
     },
     { message: 'must be a valid RSA public key' },
   );
+
+/** E.164, as SNS SMS subscriptions take it. */
+const smsNumber = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number (+ and 7 to 15 digits)');
+
+/** A Secrets Manager secret name (letters, digits and /_+=.@-). */
+const secretName = z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager secret name');
+
+const unique = <T>(list: T[]) => new Set(list).size === list.length;
+
+const alertingSchema = z
+  .object({
+    /** Email addresses subscribed to the email topic (each confirms the subscription once). */
+    emails: z.array(z.email()).refine(unique, { message: 'must not repeat an address' }).default([]),
+    /** Phone numbers (E.164) subscribed to the SMS topic. */
+    smsNumbers: z.array(smsNumber).refine(unique, { message: 'must not repeat a number' }).default([]),
+    /**
+     * An existing Secrets Manager secret holding the Slack incoming-webhook URL. Absent: the stack
+     * creates one with a placeholder for the operator to replace (output SlackWebhookSecretArn).
+     */
+    slackWebhookSecretName: secretName.optional(),
+    /** HTTPS endpoints of the `webhook` channel: each gets an HMAC-signed JSON POST per alert. */
+    webhookUrls: z
+      .array(z.url({ protocol: /^https$/ }))
+      .max(20)
+      .refine(unique, { message: 'must not repeat a URL' })
+      .default([]),
+    /** AWS Chatbot posts the alarm topics to this Slack channel (the workspace is authorized once in the console). */
+    chatbot: z
+      .object({
+        slackWorkspaceId: z
+          .string()
+          .regex(/^[A-Z0-9]{9,11}$/, 'must be a Slack workspace (team) id, e.g. T07EA123LEP'),
+        slackChannelId: z.string().regex(/^[A-Z0-9]{9,11}$/, 'must be a Slack channel id, e.g. C07EZ1ABC23'),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Alert rules defined with the stack, in the body shape of `POST /api/webhooks/alert-rules`
+     * (snake_case, same validation): each becomes the CDK-owned alarm `<stack>-default-<index>`
+     * (disabled ones none), the same alarm the reconciler writes for a rule created through the API.
+     */
+    defaultRules: z
+      .array(alertRuleSchema)
+      .refine((rules) => JSON.stringify(rules).length <= MAX_DEFAULT_RULES_CHARS, {
+        message: `must stay under ${MAX_DEFAULT_RULES_CHARS} characters of JSON (the recorder reads them from its environment, 4 KB per function)`,
+      })
+      .default([]),
+    /** "Provider went silent": alarm after this many minutes without a processed event (0: off). */
+    providerSilentMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1440)
+      .refine((minutes) => minutes === 0 || minutes >= 5, { message: 'must be 0 (off) or at least 5' })
+      .default(60),
+    /** Alarm when the oldest message of a main queue is older than this. */
+    queueAgeAlarmSeconds: z.number().int().min(60).max(1_209_600).default(900),
+    /** Alarm when more than this percentage of the webhook REST API's requests answer 5xx over 5 minutes. */
+    api5xxRatePercent: z.number().gt(0).max(100).default(5),
+    /** Alarm when WAF blocks more requests than this in 5 minutes. */
+    wafBlockedRequestsPer5Minutes: z.number().int().min(1).default(1000),
+  })
+  .strict()
+  .prefault({});
 
 export const configSchema = z
   .object({
@@ -292,6 +361,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Alarm topics, channels, default alert rules and the thresholds of the built-in ops alarms. */
+    alerting: alertingSchema,
     workflowEvents: z
       .object({
         /** How long the domain event bus's archive keeps events for replay. */
@@ -301,9 +372,9 @@ export const configSchema = z
       .prefault({}),
     processors: z
       .object({
-        high: processorSchema({ batchSize: 5, maxConcurrency: 20, timeoutSeconds: 30 }),
-        medium: processorSchema({ batchSize: 10, maxConcurrency: 10, timeoutSeconds: 30 }),
-        low: processorSchema({ batchSize: 10, maxConcurrency: 2, timeoutSeconds: 60 }),
+        high: processorSchema(PROCESSOR_DEFAULTS.high),
+        medium: processorSchema(PROCESSOR_DEFAULTS.medium),
+        low: processorSchema(PROCESSOR_DEFAULTS.low),
       })
       .strict()
       .prefault({}),
@@ -354,6 +425,8 @@ export type WebhooksConfigInput = z.input<typeof configSchema>;
 export type ProcessorConfig = WebhooksConfig['processors'][Priority];
 export type ProcessingConfig = WebhooksConfig['processing'];
 export type ManagementConfig = WebhooksConfig['management'];
+export type AlertingConfig = WebhooksConfig['alerting'];
+export type DefaultAlertRule = AlertingConfig['defaultRules'][number];
 export type ThrottleConfig = WebhooksConfig['api']['providerThrottling'][ProviderName];
 
 export { PRIORITIES, type Priority };

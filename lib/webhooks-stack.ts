@@ -1,12 +1,17 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
+import { Alerting } from './constructs/alerting';
 import { Auth } from './constructs/auth';
+import { SystemDashboard } from './constructs/dashboard';
+import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
 import { EdgeProtection } from './constructs/edge-protection';
-import type { FunctionDefaults } from './constructs/house-function';
+import { type FunctionDefaults, HouseFunction } from './constructs/house-function';
 import { Ingestion, PROVIDER_TITLES } from './constructs/ingestion';
 import { ManagementApi } from './constructs/management-api';
+import { MetricsPush } from './constructs/metrics-push';
+import { OpsAlarms } from './constructs/ops-alarms';
 import { PayloadStore } from './constructs/payload-store';
 import { Processing } from './constructs/processing';
 import { PriorityQueues } from './constructs/queues';
@@ -28,9 +33,15 @@ export class WebhooksStack extends Stack {
   public readonly realtime: Realtime;
   public readonly ingestion: Ingestion;
   public readonly management: ManagementApi;
+  /** The dashboard page on S3 and CloudFront. */
+  public readonly site: DashboardSite;
   public readonly edge: EdgeProtection;
   public readonly workflowEvents: WorkflowEvents;
   public readonly processing: Processing;
+  public readonly metricsPush: MetricsPush;
+  public readonly alerting: Alerting;
+  public readonly opsAlarms: OpsAlarms;
+  public readonly dashboard: SystemDashboard;
 
   constructor(scope: Construct, id: string, props: WebhooksStackProps) {
     super(scope, id, props);
@@ -90,6 +101,9 @@ export class WebhooksStack extends Stack {
       removalPolicy,
       functionDefaults,
     });
+    this.workflowEvents = new WorkflowEvents(this, 'WorkflowEvents', {
+      archiveRetention: Duration.days(config.workflowEvents.archiveDays),
+    });
     this.management = new ManagementApi(this, 'Management', {
       webhooksResource: this.ingestion.webhooksResource,
       userPool: this.auth.userPool,
@@ -100,6 +114,8 @@ export class WebhooksStack extends Stack {
       payloadBucket: this.payloads.bucket,
       webhookBaseUrl: this.ingestion.baseUrl,
       auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
+      database: this.database,
+      eventBus: this.workflowEvents.bus,
       config: config.management,
       functionDefaults,
     });
@@ -115,9 +131,6 @@ export class WebhooksStack extends Stack {
       logRetention: config.logRetentionDays,
       logRemovalPolicy: removalPolicy,
     });
-    this.workflowEvents = new WorkflowEvents(this, 'WorkflowEvents', {
-      archiveRetention: Duration.days(config.workflowEvents.archiveDays),
-    });
     this.processing = new Processing(this, 'Processing', {
       queues: this.queues.queues,
       processors: config.processors,
@@ -132,6 +145,58 @@ export class WebhooksStack extends Stack {
       eventLogRetentionDays: config.eventLogRetentionDays,
       functionDefaults,
     });
+    this.metricsPush = new MetricsPush(this, 'MetricsPush', {
+      connections: this.storage.connectionsRef,
+      configs: this.storage.configsRef,
+      metrics: this.storage.metricsRef,
+      realtime: this.realtime,
+      functionDefaults,
+    });
+
+    this.site = new DashboardSite(this, 'Site', {
+      apiDomainName: `${this.ingestion.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
+      apiStageName: this.ingestion.api.deploymentStage.stageName,
+      websocketUrl: this.realtime.webSocketUrl,
+      websocketOrigin: `wss://${this.realtime.api.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
+      accessLogsBucket: this.payloads.accessLogsBucket,
+      removalPolicy,
+    });
+
+    // Alerting last: its ops alarms and dashboard cover every function created above.
+    this.alerting = new Alerting(this, 'Alerting', {
+      config: config.alerting,
+      eventBus: this.workflowEvents.bus,
+      database: this.database,
+      connections: this.storage.connectionsRef,
+      realtime: this.realtime,
+      removalPolicy,
+      functionDefaults,
+    });
+    const functions = this.node
+      .findAll()
+      .filter((node): node is HouseFunction => node instanceof HouseFunction);
+    this.opsAlarms = new OpsAlarms(this, 'OpsAlarms', {
+      alarmPrefix: this.alerting.alarmPrefix,
+      topics: this.alerting.alarmTopics,
+      config: config.alerting,
+      queues: this.queues.queues,
+      functions,
+      restStage: this.ingestion.api.deploymentStage,
+      webAcl: this.edge.webAcl,
+      providers: config.providers,
+    });
+    this.dashboard = new SystemDashboard(this, 'Dashboard', {
+      providers: config.providers,
+      restStage: this.ingestion.api.deploymentStage,
+      webSocketApi: this.realtime.api,
+      webSocketStageName: this.realtime.stage.stageName,
+      webAcl: this.edge.webAcl,
+      queues: this.queues.queues,
+      functions,
+      cluster: this.database.cluster,
+      alarms: [...this.opsAlarms.alarms, ...this.alerting.defaultRuleAlarmRefs],
+    });
+    this.alerting.recorder.addEnvironment('DASHBOARD_URL', this.dashboard.url);
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description: 'Base of every provider webhook URL (REST API stage)',
@@ -173,6 +238,28 @@ export class WebhooksStack extends Stack {
     new CfnOutput(this, 'EventBusArn', {
       description: 'ARN of the domain event bus (its archive replays onto it)',
       value: this.workflowEvents.bus.eventBusArn,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic every alarm notifies (add HTTPS or chat subscriptions here)',
+      value: this.alerting.defaultTopic.topicArn,
+    });
+    new CfnOutput(this, 'SlackWebhookSecretArn', {
+      description: 'Secret holding the Slack incoming-webhook URL the alert recorder posts to',
+      value: this.alerting.slackWebhookSecret.secretArn,
+    });
+    if (this.alerting.webhookSigningSecret) {
+      new CfnOutput(this, 'AlertWebhookSigningSecretArn', {
+        description: 'HMAC key the alert webhook channel signs its POSTs with (share it with the receivers)',
+        value: this.alerting.webhookSigningSecret.secretArn,
+      });
+    }
+    new CfnOutput(this, 'MonitoringDashboardUrl', {
+      description: 'CloudWatch dashboard of the whole system',
+      value: this.dashboard.url,
+    });
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'The live dashboard page (sign in with a Cognito ID token)',
+      value: this.site.url,
     });
     new CfnOutput(this, 'UserPoolId', { value: this.auth.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.auth.client.userPoolClientId });

@@ -1,8 +1,9 @@
 /** `npm start`: the whole system on this machine, with the seed's defaults. */
 
+import { OPERATORS_GROUP, signDevToken } from '../shared/auth/tokens';
 import { numberEnv, optionalEnv } from '../shared/env';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
-import { DEV_WEBHOOK_SECRETS } from './dev-secret';
+import { DEV_WEBHOOK_SECRETS, devTokenSecret } from './dev-secret';
 import { startLocalStack } from './stack';
 
 const secrets = Object.fromEntries(
@@ -27,8 +28,12 @@ const endpoints = PROVIDER_NAMES.map((name) => {
     secrets[name] === DEV_WEBHOOK_SECRETS[name] ? `  (dev secret "${DEV_WEBHOOK_SECRETS[name]}")` : '';
   return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}`;
 });
+// The printed dashboard link signs in as a local operator (the token rides in the fragment, which
+// the browser never sends to a server; the page drops it from the address bar).
+const dashboardToken = await signDevToken(devTokenSecret(), 'dev-user', 12 * 3600, [OPERATORS_GROUP]);
 console.log(`
 Webhooks system running locally (ready in ${Math.round(performance.now() - started)} ms)
+  Dashboard     ${stack.httpUrl}/#token=${dashboardToken}
   Health        ${stack.httpUrl}/health
 ${endpoints.join('\n')}
   WebSocket     ${stack.wsUrl}?token=<token from: npm run token -- <userId>>

@@ -19,10 +19,33 @@ const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
  * A local stand-in for the REST API: it builds the same proxy events API Gateway sends (body
  * base64-encoded, as with binary media type *\/*) and writes the handler's result back.
  */
-export function createRestApi(options: { routes: Route[]; stage: string; isReady: () => boolean }): Server {
+export interface StaticSite {
+  file: (pathname: string) => Promise<{ body: Buffer; contentType: string } | undefined>;
+  /** Response headers of every file (the CloudFront response headers policy's, in AWS). */
+  headers: Record<string, string>;
+}
+
+export function createRestApi(options: {
+  routes: Route[];
+  stage: string;
+  isReady: () => boolean;
+  /** The dashboard, served as CloudFront does in front of the API: GETs outside /api/. */
+  site?: StaticSite;
+}): Server {
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      if (
+        options.site &&
+        (req.method === 'GET' || req.method === 'HEAD') &&
+        !url.pathname.startsWith('/api/')
+      ) {
+        const file = await options.site.file(url.pathname);
+        if (file) {
+          res.writeHead(200, { 'Content-Type': file.contentType, ...options.site.headers });
+          return res.end(req.method === 'HEAD' ? undefined : file.body);
+        }
+      }
       if (url.pathname === '/health') {
         const ready = options.isReady();
         return send(res, {

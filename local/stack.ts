@@ -6,11 +6,14 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import dynalite from 'dynalite';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { contentSecurityPolicy } from '../lib/dashboard-csp';
+import { PROCESSOR_DEFAULTS } from '../lib/processor-defaults';
 import { MANAGEMENT_ROUTES } from '../shared/api/routes';
 import { numberEnv } from '../shared/env';
 import { PRIORITIES, type Priority } from '../shared/envelope';
 import { providers } from '../shared/providers/registry';
 import { withChaos } from './chaos';
+import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
@@ -147,7 +150,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await wsServer.drain();
     });
     const restRoutes: Parameters<typeof createRestApi>[0]['routes'] = [];
-    const restServer = createRestApi({ routes: restRoutes, stage: STAGE, isReady: () => ready });
+    const wsUrl = `ws://localhost:${wsPort}/ws`;
+    const restServer = createRestApi({
+      routes: restRoutes,
+      stage: STAGE,
+      isReady: () => ready,
+      site: {
+        file: dashboardSite(() => ({ apiBaseUrl: '', websocketUrl: wsUrl })),
+        headers: {
+          'Content-Security-Policy': contentSecurityPolicy(`ws://localhost:${wsPort}`),
+          'X-Content-Type-Options': 'nosniff',
+          'Referrer-Policy': 'no-referrer',
+          'Cache-Control': 'no-store',
+        },
+      },
+    });
     const port = await listen(restServer, options.port);
     stops.push(() => close(restServer));
 
@@ -221,18 +238,48 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         queueArn: queues[priority].arn,
         region: REGION,
         handler: processing.makeProcessHandler({ ...processDeps, eventLog, dlqUrl: queues[priority].dlqUrl }),
-        batchSize: 10,
-        concurrency: 2,
+        // As the stack's event sources by default: the same batches, the same parallelism.
+        batchSize: PROCESSOR_DEFAULTS[priority].batchSize,
+        concurrency: PROCESSOR_DEFAULTS[priority].maxConcurrency,
         timeoutMs: processorTimeoutMs,
         onError: (error) => log(`processor (${priority}) error: ${(error as Error).message}`),
       });
       stops.push(() => poller.stop());
     }
 
+    // The minute metrics push: an EventBridge schedule in AWS (lib/constructs/metrics-push.ts), a
+    // timer here running the same handler; a run still going when the next is due makes it skip.
+    const metricsPush = await import('../functions/realtime/metrics-push');
+    let pushing: Promise<unknown> | undefined;
+    const metricsTimer = setInterval(() => {
+      pushing ??= metricsPush
+        .handler()
+        .catch((error: unknown) => log(`metrics push error: ${(error as Error).message}`))
+        .finally(() => {
+          pushing = undefined;
+        });
+    }, numberEnv('METRICS_PUSH_INTERVAL_SECONDS', 60) * 1000);
+    stops.push(async () => {
+      clearInterval(metricsTimer);
+      await pushing;
+    });
+
+    // Alert rules: CloudWatch alarms in AWS; here the same rules on the same counters every
+    // ALERT_EVAL_INTERVAL_SECONDS, feeding the same recorder (functions/alerts/record.ts). The
+    // `webhook` channel really POSTs to ALERT_WEBHOOK_URLS_JSON, signed with the dev secret unless set.
+    Object.assign(process.env, {
+      ALARM_PREFIX: process.env.ALARM_PREFIX ?? 'WebhooksLocal-',
+      ALERT_WEBHOOK_SIGNING_SECRET: process.env.ALERT_WEBHOOK_SIGNING_SECRET ?? 'dev-alert-webhook-secret',
+    });
+    const { startAlertEvaluator } = await import('./alert-evaluator');
+    stops.push(
+      await startAlertEvaluator({ intervalMs: numberEnv('ALERT_EVAL_INTERVAL_SECONDS', 60) * 1000, log }),
+    );
+
     ready = true;
     return {
       httpUrl: `http://localhost:${port}`,
-      wsUrl: `ws://localhost:${wsPort}/ws`,
+      wsUrl,
       databaseUrl,
       queues,
       sqs,

@@ -168,7 +168,9 @@ async function manageConnection(req: IncomingMessage, res: ServerResponse, socke
   const match = /^\/@connections\/([^/?]+)$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
   if (!match?.[1]) return reply(res, 404);
   const ws = sockets.get(decodeURIComponent(match[1]));
-  if (!ws || ws.readyState !== ws.OPEN) return reply(res, 410, { message: 'Gone' });
+  // The error type header is how the SDK tells a GoneException from any other 410.
+  if (!ws || ws.readyState !== ws.OPEN)
+    return reply(res, 410, { message: 'Gone' }, { 'x-amzn-ErrorType': 'GoneException' });
   if (req.method === 'POST') {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -183,8 +185,11 @@ async function manageConnection(req: IncomingMessage, res: ServerResponse, socke
   return reply(res, 405);
 }
 
-function reply(res: ServerResponse, status: number, body?: unknown) {
-  res.writeHead(status, body === undefined ? {} : { 'Content-Type': 'application/json' });
+function reply(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, {
+    ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+    ...headers,
+  });
   res.end(body === undefined ? undefined : JSON.stringify(body));
 }
 

@@ -1,8 +1,11 @@
+import { AlertStore } from '../../shared/alerts/store';
 import { makeManagementHandler } from '../../shared/api/handlers';
 import { tokenVerifierFromEnv } from '../../shared/auth/tokens';
-import { dynamoDb, payloadStoreFromEnv, sqsClient } from '../../shared/aws';
+import { dynamoDb, eventBridgeClient, payloadStoreFromEnv, sqsClient } from '../../shared/aws';
+import { dbFromEnv } from '../../shared/db/client';
 import { numberEnv, requireEnv } from '../../shared/env';
 import { PRIORITIES, type Priority } from '../../shared/envelope';
+import { EventBridgePublisher } from '../../shared/events/publisher';
 import { logger } from '../../shared/observability';
 import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { type RedriveQueue, SqsDlqRedrive } from '../../shared/queue/redrive';
@@ -19,6 +22,7 @@ function redriveQueuesFromEnv(): Record<Priority, RedriveQueue> {
         priority,
         {
           queueArn: requireEnv(`QUEUE_ARN_${suffix}`),
+          queueUrl: requireEnv(`QUEUE_URL_${suffix}`),
           dlqArn: requireEnv(`DLQ_ARN_${suffix}`),
           dlqUrl: requireEnv(`DLQ_URL_${suffix}`),
         },
@@ -27,9 +31,11 @@ function redriveQueuesFromEnv(): Record<Priority, RedriveQueue> {
   ) as Record<Priority, RedriveQueue>;
 }
 
-/** The management API's Lambda: configs, status, the event log with replay, and DLQ redrive. */
+/** The management API's Lambda: configs, status, the event log with replay, DLQ redrive and alerting. */
 export const handler = makeManagementHandler({
   configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE')),
+  alerts: new AlertStore(dbFromEnv()),
+  bus: new EventBridgePublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME')),
   verifier: tokenVerifierFromEnv(),
   events: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
     retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),

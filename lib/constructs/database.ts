@@ -39,6 +39,24 @@ export function migrationsHash(dir: string = MIGRATIONS_DIR): string {
   return hash.digest('hex');
 }
 
+/** What a function needs to reach the database through the Data API. */
+export interface DatabaseAccess {
+  readonly cluster: rds.DatabaseCluster;
+  readonly secret: ISecret;
+  readonly databaseName: string;
+}
+
+/**
+ * Gives a function the database as the processors have it: DB_CLUSTER_ARN, DB_SECRET_ARN and
+ * DB_NAME (read by shared/db/client.ts) and the Data API on the cluster with its secret.
+ */
+export function bindDatabase(fn: HouseFunction, database: DatabaseAccess): void {
+  fn.addEnvironment('DB_CLUSTER_ARN', database.cluster.clusterArn)
+    .addEnvironment('DB_SECRET_ARN', database.secret.secretArn)
+    .addEnvironment('DB_NAME', database.databaseName);
+  database.cluster.grantDataApiAccess(fn);
+}
+
 /**
  * Aurora PostgreSQL Serverless v2 reached only through the RDS Data API: no Lambda joins the VPC,
  * so the VPC has isolated subnets only (no NAT, no internet gateway) and the cluster's security

@@ -1,12 +1,14 @@
 import { Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
 import { PRIORITIES, type Priority } from '../../shared/envelope';
 import type { ManagementConfig } from '../config';
+import { bindDatabase, type DatabaseAccess } from './database';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 
 export interface ManagementApiProps {
@@ -28,6 +30,10 @@ export interface ManagementApiProps {
   readonly webhookBaseUrl: string;
   /** Token verification in the function too: the user pool's issuer, JWKS and client id. */
   readonly auth: { readonly issuerUrl: string; readonly jwksUrl: string; readonly audience: string };
+  /** Alert rules and alerts live in Postgres (webhook_alert_rules, webhook_alerts). */
+  readonly database: DatabaseAccess;
+  /** The domain bus: the function announces alert rule changes on it (AlertRulesChanged). */
+  readonly eventBus: IEventBus;
   readonly config: ManagementConfig;
   readonly functionDefaults: FunctionDefaults;
 }
@@ -43,7 +49,8 @@ const REDRIVE_SOURCE_ACTIONS = [
 
 /**
  * The webhook management API on the webhook REST API: webhook configurations (register, list,
- * read, update, delete, rotate the secret), status, the event log with replay, and DLQ redrive.
+ * read, update, delete, rotate the secret), status, the event log with replay, DLQ redrive, alert
+ * rules (stored in Postgres and announced on the domain bus for the reconciler) and alerts.
  * Every route but the OpenAPI document is a Lambda proxy to one management function behind a
  * Cognito user pools authorizer (the Authorization header holds the user pool's ID token).
  */
@@ -60,7 +67,7 @@ export class ManagementApi extends Construct {
       serviceName: 'api-management',
       defaults: props.functionDefaults,
       description:
-        'Webhook management API: registers, lists, updates and deletes configurations, rotates secrets',
+        'Webhook management API: configurations, status, events and replay, DLQ redrive, alert rules and alerts',
       environment: {
         WEBHOOK_BASE_URL: props.webhookBaseUrl,
         AUTH_ISSUER: props.auth.issuerUrl,
@@ -73,7 +80,9 @@ export class ManagementApi extends Construct {
       .bindTable('EVENT_LOG_TABLE', props.eventLog, 'read')
       .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
       .bindTable('METRICS_TABLE', props.metrics, 'read')
-      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put');
+      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
+      .bindEventBus('EVENT_BUS_NAME', props.eventBus);
+    bindDatabase(this.function, props.database);
     for (const priority of PRIORITIES) {
       const { queue, dlq } = props.queues[priority];
       const suffix = priority.toUpperCase();
@@ -83,6 +92,8 @@ export class ManagementApi extends Construct {
         .addEnvironment(`DLQ_ARN_${suffix}`, dlq.queueArn)
         .addEnvironment(`DLQ_URL_${suffix}`, dlq.queueUrl);
       dlq.grant(this.function, ...REDRIVE_SOURCE_ACTIONS);
+      // Its depth, for the queues panel and the on-call CLI.
+      queue.grant(this.function, 'sqs:GetQueueAttributes');
     }
 
     this.authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {

@@ -1,9 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
+import {
+  type AlertRule,
+  alertRuleSchema,
+  alertRuleUpdateSchema,
+  bodyOfRule,
+  ruleFromBody,
+  rulesChanged,
+  toPublicRule,
+} from '../alerts/rules';
+import { type AlertStore, toPublicAlert } from '../alerts/store';
 import { OPERATORS_GROUP, type TokenVerifier } from '../auth/tokens';
 import { PRIORITIES } from '../envelope';
 import { BadRequestError, HttpError, NotFoundError } from '../errors';
+import type { BusEvent } from '../events/publisher';
 import { errorResponse, jsonResponse } from '../http/api-gateway';
 import type { EnvelopePublisher } from '../queue/publisher';
 import { RedriveConflictError, type SqsDlqRedrive } from '../queue/redrive';
@@ -16,6 +27,7 @@ import {
 import type { EventLog } from '../stores/event-log';
 import type { MetricCounters } from '../stores/metric-counters';
 import type { WebhookConfig, WebhookConfigChanges, WebhookConfigStore } from '../stores/webhook-configs';
+import { alertQuerySchema, toAlertQuery } from './alerts';
 import { authenticate } from './auth';
 import { ForbiddenError, ValidationFailedError } from './errors';
 import {
@@ -37,8 +49,18 @@ export type ConfigsPort = Pick<
   'create' | 'getOwned' | 'listByUser' | 'update' | 'delete' | 'rotateSecret' | 'recordRegistration'
 >;
 
+/** What the API does with the alert rules and alerts tables. */
+export type AlertsPort = Pick<
+  AlertStore,
+  'createRule' | 'getOwnedRule' | 'listRules' | 'updateRule' | 'deleteRule' | 'listAlerts' | 'acknowledge'
+>;
+
 export interface ManagementDeps {
   configs: ConfigsPort;
+  /** Alert rules and the alerts they raised (Postgres). */
+  alerts: AlertsPort;
+  /** The domain bus: rule changes are announced (AlertRulesChanged) for the alarm reconciler. */
+  bus: { publish(events: readonly BusEvent[]): Promise<void> };
   verifier: TokenVerifier;
   /** The event log: listing, reading and replaying a user's deliveries. */
   events: Pick<EventLog, 'get' | 'list' | 'noteReplay'>;
@@ -223,7 +245,71 @@ export function makeManagementHandler(deps: ManagementDeps) {
           throw new HttpError(409, 'redrive_running', 'A redrive of this DLQ is already running');
         throw error;
       }
+    })
+    .on('POST', '/api/webhooks/alert-rules', async ({ event }) => {
+      const userId = await ruleOwner(event);
+      const body = parseBody(event, alertRuleSchema);
+      const rule = await deps.alerts.createRule(ruleFromBody(body, newId(), userId, now().toISOString()));
+      await announce(rule, 'created');
+      return jsonResponse(201, { success: true, rule: toPublicRule(rule) });
+    })
+    .on('GET', '/api/webhooks/alert-rules', async ({ event }) => {
+      const rules = await deps.alerts.listRules(await ruleOwner(event));
+      return jsonResponse(200, { success: true, rules: rules.map(toPublicRule) });
+    })
+    .on('GET', '/api/webhooks/alert-rules/{id}', async ({ event, params }) => {
+      const rule = await deps.alerts.getOwnedRule(uuidParam(params, 'alert rule'), await ruleOwner(event));
+      if (!rule) throw new NotFoundError('No such alert rule');
+      return jsonResponse(200, { success: true, rule: toPublicRule(rule) });
+    })
+    .on('PATCH', '/api/webhooks/alert-rules/{id}', async ({ event, params }) => {
+      const userId = await ruleOwner(event);
+      const changes = parseBody(event, alertRuleUpdateSchema);
+      const id = uuidParam(params, 'alert rule');
+      const current = await deps.alerts.getOwnedRule(id, userId);
+      if (!current) throw new NotFoundError('No such alert rule');
+      // The changed rule must be valid as a whole (a threshold of 150 is fine for a volume, not a rate).
+      const merged = alertRuleSchema.safeParse({ ...bodyOfRule(current), ...definedOnly(changes) });
+      if (!merged.success) throw ValidationFailedError.fromZod(merged.error);
+      const { id: _, userId: __, createdAt: ___, ...fields } = ruleFromBody(merged.data, id, userId, '');
+      const rule = await deps.alerts.updateRule(id, userId, fields);
+      if (!rule) throw new NotFoundError('No such alert rule');
+      await announce(rule, 'updated');
+      return jsonResponse(200, { success: true, rule: toPublicRule(rule) });
+    })
+    .on('DELETE', '/api/webhooks/alert-rules/{id}', async ({ event, params }) => {
+      const userId = await ruleOwner(event);
+      const id = uuidParam(params, 'alert rule');
+      if (!(await deps.alerts.deleteRule(id, userId))) throw new NotFoundError('No such alert rule');
+      await announce({ id, userId }, 'deleted');
+      return { statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' };
+    })
+    .on('GET', '/api/webhooks/alerts', async ({ event }) => {
+      const identity = await authenticate(event, deps.verifier);
+      const params = parseQuery(event, alertQuerySchema);
+      const query = toAlertQuery(identity.userId, isOperator(identity.groups), params, now());
+      const alerts = await deps.alerts.listAlerts(query);
+      return jsonResponse(200, { success: true, alerts: alerts.map(toPublicAlert) });
+    })
+    .on('POST', '/api/webhooks/alerts/{id}/acknowledge', async ({ event, params }) => {
+      const identity = await authenticate(event, deps.verifier);
+      const id = uuidParam(params, 'alert');
+      const alert = await deps.alerts.acknowledge(id, identity.userId, isOperator(identity.groups), now());
+      if (!alert) throw new NotFoundError('No such alert');
+      return jsonResponse(200, { success: true, alert: toPublicAlert(alert) });
     });
+
+  /**
+   * Tells the reconciler a rule changed. The change is stored either way: if the bus refuses, the
+   * reconciler's schedule (every 15 minutes) catches up, so the request does not fail for it.
+   */
+  async function announce(rule: Pick<AlertRule, 'id' | 'userId'>, change: 'created' | 'updated' | 'deleted') {
+    try {
+      await deps.bus.publish([rulesChanged(rule.id, rule.userId ?? '', change)]);
+    } catch (error) {
+      log('could not announce the alert rule change', error);
+    }
+  }
 
   /** Registers the new endpoint at the provider; the config is kept whatever the provider says. */
   async function registerAtProvider(config: WebhookConfig): Promise<WebhookConfig> {
@@ -263,11 +349,18 @@ export function makeManagementHandler(deps: ManagementDeps) {
     if (!result.ok) log('could not remove the subscription at the provider', new Error(result.reason));
   }
 
-  async function requireOperator(event: APIGatewayProxyEvent): Promise<void> {
+  /**
+   * The caller's user id, if they are an operator. The DLQs are shared by every tenant, and alert
+   * rules watch the provider-wide metrics of every tenant's traffic: both are operator tools.
+   */
+  async function operator(event: APIGatewayProxyEvent, what: string): Promise<string> {
     const identity = await authenticate(event, deps.verifier);
-    if (!identity.groups.includes(OPERATORS_GROUP))
-      throw new ForbiddenError('Only operators may act on the dead-letter queues');
+    if (!isOperator(identity.groups)) throw new ForbiddenError(`Only operators may ${what}`);
+    return identity.userId;
   }
+  const requireOperator = (event: APIGatewayProxyEvent) => operator(event, 'act on the dead-letter queues');
+  const ruleOwner = (event: APIGatewayProxyEvent) =>
+    operator(event, "manage alert rules (they watch every tenant's provider metrics)");
 
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     try {
@@ -296,11 +389,20 @@ export function managementErrorResponse(
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function configIdParam(params: Record<string, string>): string {
+/** Operators also see (and acknowledge) the alerts of the built-in ops alarms. */
+const isOperator = (groups: readonly string[]) => groups.includes(OPERATORS_GROUP);
+
+function uuidParam(params: Record<string, string>, what: string): string {
   const id = params.id ?? '';
-  // Not a UUID: it cannot name a config (and need not cost a read).
-  if (!UUID.test(id)) throw new NotFoundError('No such webhook config');
+  // Not a UUID: it cannot name a row (and need not cost a read).
+  if (!UUID.test(id)) throw new NotFoundError(`No such ${what}`);
   return id.toLowerCase();
+}
+
+const configIdParam = (params: Record<string, string>) => uuidParam(params, 'webhook config');
+
+function definedOnly<T extends object>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** An event id is its dedup key (`shopify:<webhook id>`), URL-encoded in the path. */

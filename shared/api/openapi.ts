@@ -1,5 +1,13 @@
 import { z } from 'zod';
+import {
+  ALERT_METRICS,
+  alertRuleSchema,
+  alertRuleUpdateSchema,
+  CHANNELS,
+  COMPARISONS,
+} from '../alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { ALERT_PROVIDERS, alertQuerySchema } from './alerts';
 import { EVENT_STATUSES, eventQuerySchema } from './events';
 import { redriveSchema, registerSchema, updateSchema } from './schemas';
 import { statusQuerySchema } from './status';
@@ -107,6 +115,34 @@ const redriveTaskSchema = z.object({
   started_at: z.string().optional(),
 });
 
+export const publicAlertRuleSchema = z.strictObject({
+  id: z.uuid(),
+  name: z.string(),
+  provider: nullable(z.enum(PROVIDER_NAMES)),
+  metric: z.enum(ALERT_METRICS),
+  threshold: z.number(),
+  comparison: z.enum(COMPARISONS),
+  time_window_minutes: z.int(),
+  notification_channels: z.array(z.enum(CHANNELS)),
+  enabled: z.boolean(),
+  created_at: z.iso.datetime(),
+});
+
+export const publicAlertSchema = z.strictObject({
+  id: z.uuid(),
+  rule_id: nullable(z.uuid()),
+  provider: z.enum(ALERT_PROVIDERS),
+  metric: z.string(),
+  current_value: z.number(),
+  threshold: z.number(),
+  severity: z.enum(['warning', 'critical']),
+  message: z.string(),
+  acknowledged: z.boolean(),
+  acknowledged_by: nullable(z.string()),
+  acknowledged_at: nullable(z.iso.datetime()),
+  created_at: z.iso.datetime(),
+});
+
 const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ success: z.literal(true), ...shape });
 
 export const responseSchemas = {
@@ -125,10 +161,20 @@ export const responseSchemas = {
   }),
   dlq: ok({
     queues: z.array(
-      z.object({ priority: z.enum(PRIORITIES), dlq_depth: z.int(), tasks: z.array(redriveTaskSchema) }),
+      z.object({
+        priority: z.enum(PRIORITIES),
+        queue_depth: z.int(),
+        queue_in_flight: z.int(),
+        dlq_depth: z.int(),
+        tasks: z.array(redriveTaskSchema),
+      }),
     ),
   }),
   redrive: ok({ task: redriveTaskSchema }),
+  alertRule: ok({ rule: publicAlertRuleSchema }),
+  alertRules: ok({ rules: z.array(publicAlertRuleSchema) }),
+  alerts: ok({ alerts: z.array(publicAlertSchema) }),
+  alert: ok({ alert: publicAlertSchema }),
 };
 
 interface Operation {
@@ -234,6 +280,49 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: "Move one priority's dead letters back to its queue (operators)",
       body: redriveSchema,
       responses: { 202: ['Started', responseSchemas.redrive], ...errors(400, 401, 403, 409) },
+    },
+  },
+  '/api/webhooks/alert-rules': {
+    post: {
+      summary: 'Create an alert rule; it becomes a CloudWatch alarm within moments',
+      body: alertRuleSchema,
+      responses: { 201: ['Created', responseSchemas.alertRule], ...errors(400, 401) },
+    },
+    get: {
+      summary: "The caller's alert rules",
+      responses: { 200: ['OK', responseSchemas.alertRules], ...errors(401) },
+    },
+  },
+  '/api/webhooks/alert-rules/{id}': {
+    get: {
+      summary: 'One alert rule',
+      pathParams: ['id'],
+      responses: { 200: ['OK', responseSchemas.alertRule], ...errors(401, 404) },
+    },
+    patch: {
+      summary: 'Change an alert rule (`enabled: false` pauses it)',
+      pathParams: ['id'],
+      body: alertRuleUpdateSchema,
+      responses: { 200: ['OK', responseSchemas.alertRule], ...errors(400, 401, 404) },
+    },
+    delete: {
+      summary: 'Delete an alert rule and its alarm (its alerts are kept)',
+      pathParams: ['id'],
+      responses: { 204: ['Deleted', undefined], ...errors(401, 404) },
+    },
+  },
+  '/api/webhooks/alerts': {
+    get: {
+      summary: "The caller's alerts, newest first (operators also see the ops alarms' alerts)",
+      query: alertQuerySchema,
+      responses: { 200: ['OK', responseSchemas.alerts], ...errors(400, 401) },
+    },
+  },
+  '/api/webhooks/alerts/{id}/acknowledge': {
+    post: {
+      summary: 'Acknowledge an alert (records who and when; acknowledging again changes nothing)',
+      pathParams: ['id'],
+      responses: { 200: ['OK', responseSchemas.alert], ...errors(401, 404) },
     },
   },
 };

@@ -21,4 +21,11 @@ export const MANAGEMENT_ROUTES: readonly (readonly [
   ['POST', 'events/{id}/replay', 'token'],
   ['GET', 'dlq', 'token'],
   ['POST', 'dlq/redrive', 'token'],
+  ['POST', 'alert-rules', 'token'],
+  ['GET', 'alert-rules', 'token'],
+  ['GET', 'alert-rules/{id}', 'token'],
+  ['PATCH', 'alert-rules/{id}', 'token'],
+  ['DELETE', 'alert-rules/{id}', 'token'],
+  ['GET', 'alerts', 'token'],
+  ['POST', 'alerts/{id}/acknowledge', 'token'],
 ];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { mapLimited } from '../concurrency';
 import { PROVIDER_NAMES } from '../envelope';
+import { averageProcessingMs, eventCount, outcomesOf, successRate } from '../metrics/outcomes';
 import {
   configHourCounter,
   configMinuteCounter,
@@ -40,21 +41,13 @@ type Bucket = { minute: string; counts: MinuteCounts };
  * With no events the success rate is 100: nothing has failed.
  */
 export function statisticsOf(buckets: readonly Bucket[]): Statistics {
-  let succeeded = 0;
-  let dead = 0;
-  let processingMs = 0;
-  for (const { counts } of buckets) {
-    succeeded += counts.succeeded;
-    dead += counts.dead;
-    processingMs += counts.processingMsSum;
-  }
-  const total = succeeded + dead;
+  const outcomes = outcomesOf(buckets);
   return {
-    total_events: total,
-    successful_events: succeeded,
-    failed_events: dead,
-    success_rate: total === 0 ? 100 : round1((100 * succeeded) / total),
-    average_processing_time_ms: succeeded === 0 ? 0 : Math.round(processingMs / succeeded),
+    total_events: eventCount(outcomes),
+    successful_events: outcomes.processed,
+    failed_events: outcomes.dead,
+    success_rate: round1(successRate(outcomes) ?? 100),
+    average_processing_time_ms: Math.round(averageProcessingMs(outcomes) ?? 0),
   };
 }
 

@@ -8,6 +8,13 @@ export interface DomainEventPublisher {
   publish(events: readonly DomainEvent[]): Promise<void>;
 }
 
+/** Anything put on the bus: a domain event, or a notice such as the management API's AlertRulesChanged. */
+export interface BusEvent {
+  source: string;
+  detailType: string;
+  detail: unknown;
+}
+
 /** PutEvents takes at most 10 entries per call. */
 const MAX_ENTRIES = 10;
 
@@ -18,7 +25,7 @@ export class EventBridgePublisher implements DomainEventPublisher {
     private readonly eventBusName: string,
   ) {}
 
-  async publish(events: readonly DomainEvent[]): Promise<void> {
+  async publish(events: readonly BusEvent[]): Promise<void> {
     for (let start = 0; start < events.length; start += MAX_ENTRIES) {
       const chunk = events.slice(start, start + MAX_ENTRIES);
       const result = await this.client.send(

@@ -10,6 +10,7 @@ import type { Priority } from '../envelope';
 /** A priority's queue and its dead-letter queue, as the redrive needs them. */
 export interface RedriveQueue {
   queueArn: string;
+  queueUrl: string;
   dlqArn: string;
   dlqUrl: string;
 }
@@ -35,6 +36,9 @@ export interface RedriveTask {
 
 export interface RedriveProgress {
   priority: Priority;
+  /** The priority's own queue: messages waiting, and in flight (being processed or waiting for a retry). */
+  queue_depth: number;
+  queue_in_flight: number;
   /** ApproximateNumberOfMessages of the DLQ: visible messages still waiting. */
   dlq_depth: number;
   /** The most recent tasks (at most 10), newest first, as SQS lists them. */
@@ -100,15 +104,23 @@ export class SqsDlqRedrive {
   }
 
   async progress(priority: Priority): Promise<RedriveProgress> {
-    const { dlqArn, dlqUrl } = this.queues[priority];
-    const [listed, depth] = await Promise.all([
+    const { dlqArn, dlqUrl, queueUrl } = this.queues[priority];
+    const [listed, depth, queue] = await Promise.all([
       this.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 })),
       this.sqs.send(
         new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
       ),
+      this.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      ),
     ]);
     return {
       priority,
+      queue_depth: count(queue.Attributes?.ApproximateNumberOfMessages),
+      queue_in_flight: count(queue.Attributes?.ApproximateNumberOfMessagesNotVisible),
       dlq_depth: count(depth.Attributes?.ApproximateNumberOfMessages),
       tasks: (listed.Results ?? []).map((entry) => toTask(priority, entry)),
     };

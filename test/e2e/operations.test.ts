@@ -228,7 +228,9 @@ describe('on-call', () => {
     expect(Attributes?.ApproximateNumberOfMessages).toBe('0');
     lines.length = 0;
     expect(await oncall('dlq')).toBe(0);
-    expect(lines[0]).toMatch(/^high {4}dlq depth 0 {2}last redrive COMPLETED 1\/1 moved$/);
+    expect(lines[0]).toMatch(
+      /^high {4}queue 0 \(\+0 in flight\) {2}dlq depth 0 {2}last redrive COMPLETED 1\/1 moved$/,
+    );
   });
 
   it('refuses redrive to a user outside the operators group', async () => {

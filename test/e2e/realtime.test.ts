@@ -8,6 +8,7 @@ import type { LocalStack } from '../../local/stack';
 import { DEV_TOKEN_ISSUER } from '../../shared/auth/tokens';
 import { Broadcaster } from '../../shared/realtime/broadcaster';
 import { serverMessage } from '../../shared/realtime/messages';
+import type { MetricsUpdate } from '../../shared/realtime/metrics-push';
 import { ConnectionStore } from '../../shared/stores/connections';
 import { type E2eStack, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
@@ -17,6 +18,8 @@ const SECRET = 'e2e-realtime-shopify-secret';
 /** Provider-wide pushes reuse one subscriber scan this long; new subscriptions wait it out. */
 const SUBSCRIBER_CACHE_MS = 200;
 const DASHBOARDS = 100;
+/** The local stack runs the minute metrics push this often (in AWS: every minute). */
+const METRICS_PUSH_INTERVAL_SECONDS = 2;
 
 let e2e: E2eStack;
 let stack: LocalStack;
@@ -25,7 +28,10 @@ const opened: TestClient[] = [];
 beforeAll(async () => {
   e2e = await startE2eStack({
     secrets: { shopify: SECRET },
-    env: { SUBSCRIBER_CACHE_MS: String(SUBSCRIBER_CACHE_MS) },
+    env: {
+      SUBSCRIBER_CACHE_MS: String(SUBSCRIBER_CACHE_MS),
+      METRICS_PUSH_INTERVAL_SECONDS: String(METRICS_PUSH_INTERVAL_SECONDS),
+    },
   });
   stack = e2e.stack;
 });
@@ -202,6 +208,66 @@ describe('realtime dashboards on the local stack', () => {
       false,
       false,
     ]);
+  });
+
+  it('pushes each user the minute metrics of their own configs only, per provider', async () => {
+    const register = async (userId: string, provider: string, events: string[]) => {
+      const response = await fetch(`${stack.httpUrl}/api/webhooks/register`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await e2e.token(userId)}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ provider, events, rate_limit: 1000 }),
+      });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { webhook: { id: string; webhook_url: string; secret: string } })
+        .webhook;
+    };
+    const erinsShop = await register('rt-erin', 'shopify', ['orders/create']);
+    const erinsHub = await register('rt-erin', 'hubspot', ['deal.creation']);
+    const franksShop = await register('rt-frank', 'shopify', ['orders/create']);
+    const erin = await dashboard('rt-erin', { events: ['webhook-metrics-update'] });
+    const erinsHubspotOnly = await dashboard('rt-erin', {
+      events: ['webhook-metrics-update'],
+      providers: ['hubspot'],
+    });
+    const frank = await dashboard('rt-frank', { events: ['webhook-metrics-update', 'webhook-event'] });
+    const metricsOf = (client: TestClient) =>
+      client.messages.filter((m) => m.type === 'webhook-metrics-update').map((m) => m.data as MetricsUpdate);
+
+    const orderId = nextOrderId();
+    expect(await postOrder(orderId, { url: erinsShop.webhook_url, secret: erinsShop.secret })).toBe(200);
+    const counted = await erin.next(
+      (m) =>
+        m.type === 'webhook-metrics-update' &&
+        (m.data as MetricsUpdate).provider === 'shopify' &&
+        (m.data as MetricsUpdate).window.total_events === 1,
+      15_000,
+    );
+    // Two more runs: every dashboard has had its pushes of the run that counted erin's order.
+    await sleep(2 * METRICS_PUSH_INTERVAL_SECONDS * 1000 + 500);
+
+    expect(counted.data).toMatchObject({
+      userId: 'rt-erin',
+      provider: 'shopify',
+      configIds: [erinsShop.id],
+      windowMinutes: 15,
+      window: { total_events: 1, successful_events: 1, failed_events: 0, success_rate: 100, error_rate: 0 },
+    });
+    expect(new Set(metricsOf(erin).map((m) => `${m.userId}:${m.provider}:${m.configIds}`))).toEqual(
+      new Set([`rt-erin:shopify:${erinsShop.id}`, `rt-erin:hubspot:${erinsHub.id}`]),
+    );
+    expect(new Set(metricsOf(erinsHubspotOnly).map((m) => `${m.userId}:${m.provider}`))).toEqual(
+      new Set(['rt-erin:hubspot']),
+    );
+    // Frank gets his own config's figures (none of erin's order), and neither erin's pushes nor her event.
+    const franks = metricsOf(frank);
+    expect(franks.length).toBeGreaterThan(0);
+    expect(new Set(franks.map((m) => `${m.userId}:${m.provider}:${m.configIds}`))).toEqual(
+      new Set([`rt-frank:shopify:${franksShop.id}`]),
+    );
+    expect(franks.every((m) => m.window.total_events === 0)).toBe(true);
+    expect(received(frank, orderId)).toBe(false);
+    // A dashboard that did not subscribe to the type gets no metrics.
+    expect(e2e.client.messages.some((m) => m.type === 'webhook-metrics-update')).toBe(false);
   });
 
   it('answers ping with pong and a malformed message with an error, keeping the connection open', async () => {

@@ -35,6 +35,16 @@ describe('stack configuration', () => {
       processing: { retryBaseDelayMs: 5000, eventLogPayloadMaxBytes: 65_536 },
       workflowEvents: { archiveDays: 7 },
       management: { secretGraceHours: 24 },
+      alerting: {
+        emails: [],
+        smsNumbers: [],
+        webhookUrls: [],
+        defaultRules: [],
+        providerSilentMinutes: 60,
+        queueAgeAlarmSeconds: 900,
+        api5xxRatePercent: 5,
+        wafBlockedRequestsPer5Minutes: 1000,
+      },
       database: { name: 'webhooks', minCapacity: 0.5, maxCapacity: 4, deletionProtection: true },
       processors: {
         high: { timeoutSeconds: 30 },
@@ -87,6 +97,37 @@ describe('stack configuration', () => {
   it('accepts a secret grace period from none to 30 days', () => {
     expect(parseConfig({ management: { secretGraceHours: 0 } }).management.secretGraceHours).toBe(0);
     expect(parseConfig({ management: { secretGraceHours: 720 } }).management.secretGraceHours).toBe(720);
+  });
+
+  it('reads default alert rules with the API body rules and defaults, and the alert channels', () => {
+    const config = parseConfig({
+      alerting: {
+        emails: ['oncall@example.com'],
+        smsNumbers: ['+15555550100'],
+        webhookUrls: ['https://hooks.example.com/alerts'],
+        slackWebhookSecretName: 'ops/slack-webhook',
+        chatbot: { slackWorkspaceId: 'T07EA123LEP', slackChannelId: 'C07EZ1ABC23' },
+        defaultRules: [{ name: 'Errors', metric: 'error_rate', threshold: 5, comparison: 'greater_than' }],
+        providerSilentMinutes: 0,
+      },
+    });
+    expect(config.alerting.defaultRules).toEqual([
+      {
+        name: 'Errors',
+        provider: null,
+        metric: 'error_rate',
+        threshold: 5,
+        comparison: 'greater_than',
+        time_window_minutes: 5,
+        notification_channels: [],
+        enabled: true,
+      },
+    ]);
+    expect(config.alerting).toMatchObject({
+      slackWebhookSecretName: 'ops/slack-webhook',
+      chatbot: { slackWorkspaceId: 'T07EA123LEP' },
+      providerSilentMinutes: 0,
+    });
   });
 
   it('accepts the JSON text that `cdk -c webhooks=...` passes', () => {
@@ -179,6 +220,77 @@ describe('stack configuration', () => {
     ['a fractional secret grace period', { management: { secretGraceHours: 1.5 } }, /secretGraceHours/],
     ['a secret grace period above 30 days', { management: { secretGraceHours: 721 } }, /secretGraceHours/],
     ['a misspelt management key', { management: { graceHours: 24 } }, /graceHours/],
+    ['an alert email that is not one', { alerting: { emails: ['oncall'] } }, /emails/],
+    ['an SMS number without country code', { alerting: { smsNumbers: ['5555550100'] } }, /E\.164/],
+    [
+      'a plain HTTP alert webhook',
+      { alerting: { webhookUrls: ['http://hooks.example.com/a'] } },
+      /webhookUrls/,
+    ],
+    [
+      'a rate rule above 100%',
+      {
+        alerting: {
+          defaultRules: [{ name: 'x', metric: 'success_rate', threshold: 101, comparison: 'less_than' }],
+        },
+      },
+      /percentage/,
+    ],
+    [
+      'a rule window longer than a day',
+      {
+        alerting: {
+          defaultRules: [
+            {
+              name: 'x',
+              metric: 'event_volume',
+              threshold: 1,
+              comparison: 'less_than',
+              time_window_minutes: 1441,
+            },
+          ],
+        },
+      },
+      /time_window_minutes/,
+    ],
+    [
+      'an unknown rule channel',
+      {
+        alerting: {
+          defaultRules: [
+            {
+              name: 'x',
+              metric: 'event_volume',
+              threshold: 1,
+              comparison: 'less_than',
+              notification_channels: ['pager'],
+            },
+          ],
+        },
+      },
+      /notification_channels/,
+    ],
+    [
+      'default rules too large for the recorder environment',
+      {
+        alerting: {
+          defaultRules: Array.from({ length: 30 }, (_, i) => ({
+            name: `A rather long default rule name number ${i}`,
+            metric: 'event_volume',
+            threshold: 1,
+            comparison: 'less_than',
+          })),
+        },
+      },
+      /4 KB/,
+    ],
+    ['a silence window below 5 minutes', { alerting: { providerSilentMinutes: 3 } }, /providerSilentMinutes/],
+    [
+      'a Slack channel id of the wrong shape',
+      { alerting: { chatbot: { slackWorkspaceId: 'T07EA123LEP', slackChannelId: '#alerts' } } },
+      /slackChannelId/,
+    ],
+    ['a misspelt alerting key', { alerting: { email: ['a@example.com'] } }, /email/],
   ])('rejects %s', (_, raw, message) => {
     expect(() => parseConfig(raw)).toThrow(message);
   });

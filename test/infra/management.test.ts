@@ -145,7 +145,11 @@ describe('management routes', () => {
     });
     const all = routes();
     expect(MANAGEMENT_ROUTES.map(([method, path]) => `${method} /api/webhooks/${path}`).sort()).toEqual([
+      'DELETE /api/webhooks/alert-rules/{id}',
       'DELETE /api/webhooks/configs/{id}',
+      'GET /api/webhooks/alert-rules',
+      'GET /api/webhooks/alert-rules/{id}',
+      'GET /api/webhooks/alerts',
       'GET /api/webhooks/configs',
       'GET /api/webhooks/configs/{id}',
       'GET /api/webhooks/dlq',
@@ -153,7 +157,10 @@ describe('management routes', () => {
       'GET /api/webhooks/events/{id}',
       'GET /api/webhooks/openapi.json',
       'GET /api/webhooks/status',
+      'PATCH /api/webhooks/alert-rules/{id}',
       'PATCH /api/webhooks/configs/{id}',
+      'POST /api/webhooks/alert-rules',
+      'POST /api/webhooks/alerts/{id}/acknowledge',
       'POST /api/webhooks/configs/{id}/rotate-secret',
       'POST /api/webhooks/dlq/redrive',
       'POST /api/webhooks/events/{id}/replay',
@@ -293,8 +300,24 @@ describe('management function', () => {
       [JSON.stringify(arnOf(storage.metrics)), read],
       [JSON.stringify({ 'Fn::Join': ['', [arnOf(payloads.bucket), '/*']] }), ['s3:PutObject']],
       [JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] }), expect.arrayContaining(['logs:PutLogEvents'])],
+      // Alert rules and alerts (Postgres through the Data API), rule changes announced on the domain bus.
+      [
+        JSON.stringify(fixture.stack.resolve(fixture.stack.database.cluster.clusterArn)),
+        [
+          'rds-data:BatchExecuteStatement',
+          'rds-data:BeginTransaction',
+          'rds-data:CommitTransaction',
+          'rds-data:ExecuteStatement',
+          'rds-data:RollbackTransaction',
+        ],
+      ],
+      [
+        JSON.stringify(fixture.stack.resolve(fixture.stack.database.secret.secretArn)),
+        ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+      ],
+      [JSON.stringify(arnOf(fixture.stack.workflowEvents.bus)), ['events:PutEvents']],
       ...PRIORITIES.flatMap((priority): [string, string[]][] => [
-        [JSON.stringify(arnOf(queues.queues[priority].queue)), ['sqs:SendMessage']],
+        [JSON.stringify(arnOf(queues.queues[priority].queue)), ['sqs:GetQueueAttributes', 'sqs:SendMessage']],
         [JSON.stringify(arnOf(queues.queues[priority].dlq)), redrive],
       ]),
     ]);
@@ -302,7 +325,16 @@ describe('management function', () => {
     for (const [resource, actions] of expected)
       expect([...(actionsOn.get(resource) ?? [])].sort(), resource).toEqual(actions);
     const prefixes = new Set(statements.flatMap(actionsOf).map((action) => action.split(':')[0]));
-    expect([...prefixes].sort()).toEqual(['dynamodb', 'kms', 'logs', 's3', 'sqs']);
+    expect([...prefixes].sort()).toEqual([
+      'dynamodb',
+      'events',
+      'kms',
+      'logs',
+      'rds-data',
+      's3',
+      'secretsmanager',
+      'sqs',
+    ]);
     expect(statements.flatMap(actionsOf).every((action) => !action.includes('*'))).toBe(true);
   });
 });

@@ -136,10 +136,14 @@ describe('domain event bus', () => {
     }
   });
 
-  it('lets no other function put events', () => {
+  it('lets no other function put events but the management function (alert rule changes), on that bus alone', () => {
     const processors = new Set(PRIORITIES.map((p) => defaults.processorOf(p)));
     for (const fn of defaults.functions().filter((id) => !processors.has(id))) {
-      expect(defaults.grantsOf(fn, 'events:'), fn).toEqual([]);
+      const grants = defaults.grantsOf(fn, 'events:');
+      if (defaults.env(fn).POWERTOOLS_SERVICE_NAME === 'api-management') {
+        expect(grants.flatMap(actionsOf)).toEqual(['events:PutEvents']);
+        expect(grants.flatMap(resourcesOf)).toEqual([arnOf(busId(defaults))]);
+      } else expect(grants, fn).toEqual([]);
     }
   });
 
@@ -165,16 +169,23 @@ describe('metric counters', () => {
     }
   });
 
-  it('is written by the processors only; the management function may only read it (status)', () => {
+  it('is written by the processors only; the status API and the metrics push may only read it', () => {
     const processors = new Set(PRIORITIES.map((p) => defaults.processorOf(p)));
-    const management = defaults
+    const readers = defaults
       .functions()
-      .filter((id) => defaults.env(id).POWERTOOLS_SERVICE_NAME === 'api-management');
-    expect(management).toHaveLength(1);
+      .filter((id) =>
+        ['api-management', 'metrics-push'].includes(String(defaults.env(id).POWERTOOLS_SERVICE_NAME)),
+      );
+    expect(readers).toHaveLength(2);
     for (const fn of defaults.functions().filter((id) => !processors.has(id))) {
       const actions = defaults.grantsOn(fn, tableId()).flatMap(actionsOf);
-      if (fn === management[0]) expect(actions).not.toContain('dynamodb:UpdateItem');
-      else expect(actions, fn).toEqual([]);
+      if (readers.includes(fn)) {
+        expect(actions, fn).toContain('dynamodb:Query');
+        expect(
+          actions.filter((action) => /Put|Update|Delete|Write/.test(action)),
+          fn,
+        ).toEqual([]);
+      } else expect(actions, fn).toEqual([]);
     }
   });
 });

@@ -16,7 +16,8 @@ beforeAll(() => {
   fixture = buildTestApp({}, { cloudFormationValidation: false });
   template = Template.fromStack(fixture.stack);
   resources = template.toJSON().Resources as Record<string, CfnResource>;
-});
+  // esbuild bundles every function (fourteen of them): minutes on two busy cores.
+}, 240_000);
 
 afterAll(() => fixture?.cleanup());
 
@@ -71,6 +72,9 @@ const SERVICES = [
   'ws-message',
   'migrate',
   'api-management',
+  'metrics-push',
+  'alerts-reconcile',
+  'alerts-record',
 ];
 
 /** The logical id of a construct's CloudFormation resource. */
@@ -196,13 +200,21 @@ describe('processors', () => {
 });
 
 describe('functions', () => {
-  it('builds exactly the expected functions, plus the custom-resource framework', () => {
+  it('builds exactly the expected functions, plus the custom-resource framework and the site deployment', () => {
     const byService = functionsByService();
     expect([...byService.keys()].sort()).toEqual([...SERVICES].sort());
     const others = ofType('AWS::Lambda::Function').filter(
       ([id]) => ![...byService.values()].flat().includes(id),
     );
-    expect(others.map(([, fn]) => fn.Properties?.Handler)).toEqual(['framework.onEvent']);
+    // aws-cdk-lib's own: the migrations provider framework and BucketDeployment's copier (Python).
+    expect(others.map(([, fn]) => fn.Properties?.Handler).sort()).toEqual([
+      'framework.onEvent',
+      'index.handler',
+    ]);
+    expect(others.map(([, fn]) => String(fn.Properties?.Runtime)).sort()).toEqual([
+      expect.stringMatching(/^nodejs/),
+      expect.stringMatching(/^python3/),
+    ]);
   });
 
   it('runs every function on Node.js 22, arm64, handler index.handler, with source maps', () => {
@@ -227,7 +239,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(12);
+    expect(logGroups.size).toBe(15);
   });
 
   it('gives no function role an AWS managed policy', () => {
@@ -275,6 +287,7 @@ describe('functions', () => {
     ['ws-connect', ['CONNECTIONS_TABLE']],
     ['ws-disconnect', ['CONNECTIONS_TABLE']],
     ['ws-message', ['CONNECTIONS_TABLE', 'WEBSOCKET_ENDPOINT']],
+    ['metrics-push', ['CONNECTIONS_TABLE', 'CONFIGS_TABLE', 'METRICS_TABLE', 'WEBSOCKET_ENDPOINT']],
     ['migrate', ['DB_CLUSTER_ARN', 'DB_SECRET_ARN', 'DB_NAME']],
     [
       'api-management',
@@ -285,6 +298,34 @@ describe('functions', () => {
         'AUTH_ISSUER',
         'AUTH_AUDIENCE',
         'SECRET_GRACE_HOURS',
+        'DB_CLUSTER_ARN',
+        'DB_SECRET_ARN',
+        'DB_NAME',
+        'EVENT_BUS_NAME',
+      ],
+    ],
+    [
+      'alerts-reconcile',
+      [
+        'DB_CLUSTER_ARN',
+        'DB_SECRET_ARN',
+        'DB_NAME',
+        'ALARM_PREFIX',
+        'METRICS_NAMESPACE',
+        'ALARM_TOPIC_ARNS_JSON',
+      ],
+    ],
+    [
+      'alerts-record',
+      [
+        'DB_CLUSTER_ARN',
+        'DB_SECRET_ARN',
+        'DB_NAME',
+        'CONNECTIONS_TABLE',
+        'WEBSOCKET_ENDPOINT',
+        'SLACK_WEBHOOK_SECRET_ARN',
+        'ALERT_WEBHOOK_URLS_JSON',
+        'DASHBOARD_URL',
       ],
     ],
   ])('gives %s the environment its handler reads', (service, names) => {
@@ -387,7 +428,16 @@ describe('ingest permissions', () => {
         ['s3:ListBucket', bucket],
       ]);
     }
-    for (const service of ['ws-authorize', 'ws-connect', 'ws-disconnect', 'ws-message', 'migrate']) {
+    for (const service of [
+      'ws-authorize',
+      'ws-connect',
+      'ws-disconnect',
+      'ws-message',
+      'migrate',
+      'metrics-push',
+      'alerts-reconcile',
+      'alerts-record',
+    ]) {
       expect(s3StatementsOf(functionOf(service))).toEqual([]);
     }
   });
@@ -418,7 +468,7 @@ describe('payload store', () => {
     expect(fixture.config.payloadRetentionDays).toBe(30);
   });
 
-  it('denies every request that is not over TLS, on both buckets', () => {
+  it('denies every request that is not over TLS, on every bucket', () => {
     const protectedIds = ofType('AWS::S3::BucketPolicy')
       .filter(([id]) =>
         (props(id).PolicyDocument as { Statement: Json[] }).Statement.some(
@@ -429,7 +479,8 @@ describe('payload store', () => {
         ),
       )
       .map(([id]) => target(props(id).Bucket));
-    expect(new Set(protectedIds)).toEqual(new Set([bucketId(), logsBucketId()]));
+    const siteBucketId = fixture.stack.getLogicalId(fixture.stack.site.bucket.node.defaultChild as never);
+    expect(new Set(protectedIds)).toEqual(new Set([bucketId(), logsBucketId(), siteBucketId]));
   });
 
   it('retains the buckets without an auto-delete custom resource when data is retained', () => {

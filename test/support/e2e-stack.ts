@@ -11,8 +11,8 @@ export interface E2eStack {
   db: pg.Client;
   /** A dashboard client already subscribed to webhook-event. */
   client: TestClient;
-  /** A dev bearer token for the management API, as `npm run token -- <userId>` mints it. */
-  token(userId: string): Promise<string>;
+  /** A dev bearer token for the management API, as `npm run token -- <userId> [--operator]` mints it. */
+  token(userId: string, groups?: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +44,7 @@ export async function startE2eStack(options: {
     stack,
     db,
     client,
-    token: (userId) => signDevToken(tokenSecret, userId),
+    token: (userId, groups = []) => signDevToken(tokenSecret, userId, undefined, groups),
     stop: async () => {
       client.close();
       await db.end();

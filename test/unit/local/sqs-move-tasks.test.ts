@@ -194,6 +194,9 @@ describe('SQS message move task stand-in', () => {
     const progress = await waitFor('high', (p) => p.tasks[0]?.status === 'COMPLETED');
     expect(progress).toEqual({
       priority: 'high',
+      // The five moved messages wait in the queue (nothing consumes it in this test).
+      queue_depth: 5,
+      queue_in_flight: 0,
       dlq_depth: 0,
       tasks: [
         {

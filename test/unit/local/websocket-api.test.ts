@@ -1,3 +1,8 @@
+import {
+  ApiGatewayManagementApiClient,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WebSocketAuthorizerResult } from '../../../functions/ws/event';
 import {
@@ -125,5 +130,32 @@ describe('local $connect authorizer (API Gateway REQUEST authorizer semantics)',
     );
 
     expect((await handler(webSocketEvent('$connect', { query: { token: 'x' } }))).statusCode).toBe(200);
+  });
+});
+
+describe('local @connections (API Gateway management API semantics)', () => {
+  it('answers a post to a connection that is gone with the GoneException the SDK recognises', async () => {
+    const { createWebSocketApi } = await import('../../../local/websocket-api');
+    const server = createWebSocketApi({
+      $connect: async () => ({ statusCode: 200 }),
+      $disconnect: async () => ({ statusCode: 200 }),
+      $default: async () => ({ statusCode: 200 }),
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    const client = new ApiGatewayManagementApiClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      await expect(
+        client.send(
+          new PostToConnectionCommand({ ConnectionId: 'never-connected', Data: Buffer.from('{}') }),
+        ),
+      ).rejects.toBeInstanceOf(GoneException);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -1,5 +1,8 @@
-import type { ConfigsPort, ManagementDeps } from '../../../shared/api/handlers';
+import type { AlertRule } from '../../../shared/alerts/rules';
+import type { AlertQuery, AlertRecord, AlertRuleChanges } from '../../../shared/alerts/store';
+import type { AlertsPort, ConfigsPort, ManagementDeps } from '../../../shared/api/handlers';
 import type { Envelope, Priority } from '../../../shared/envelope';
+import type { BusEvent } from '../../../shared/events/publisher';
 import type { EnvelopePublisher } from '../../../shared/queue/publisher';
 import { RedriveConflictError, type RedriveProgress, type RedriveTask } from '../../../shared/queue/redrive';
 import type { EventPage, EventQuery, StoredEvent } from '../../../shared/stores/event-log';
@@ -102,6 +105,8 @@ export class FakeRedrive {
   async progress(priority: Priority): Promise<RedriveProgress> {
     return {
       priority,
+      queue_depth: 0,
+      queue_in_flight: 0,
       dlq_depth: this.running.has(priority) ? 2 : 0,
       tasks: this.running.has(priority)
         ? [
@@ -126,10 +131,12 @@ export const unexpectedFetch: typeof fetch = async (input) => {
 /** The management ports other than the configs table, as fakes; tests override what they look at. */
 export function fakePorts(
   overrides: Partial<
-    Pick<ManagementDeps, 'events' | 'counters' | 'publisher' | 'redrive' | 'registration'>
+    Pick<ManagementDeps, 'events' | 'counters' | 'publisher' | 'redrive' | 'registration' | 'alerts' | 'bus'>
   > = {},
 ) {
   return {
+    alerts: new FakeAlerts(),
+    bus: new RecordingBus(),
     events: new FakeEventLog(),
     counters: new FakeCounters(),
     publisher: new RecordingPublisher(),
@@ -198,4 +205,84 @@ export class FakeConfigs implements ConfigsPort {
 
 function definedOnly<T extends object>(record: T): Partial<T> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** The alert rules and alerts tables in memory, owner-checked like AlertStore. */
+export class FakeAlerts implements AlertsPort {
+  readonly rules = new Map<string, AlertRule>();
+  readonly alerts = new Map<string, AlertRecord>();
+
+  putAlert(...alerts: AlertRecord[]): this {
+    for (const alert of alerts) this.alerts.set(alert.id, alert);
+    return this;
+  }
+
+  async createRule(rule: AlertRule): Promise<AlertRule> {
+    this.rules.set(rule.id, rule);
+    return rule;
+  }
+
+  async getOwnedRule(id: string, userId: string): Promise<AlertRule | undefined> {
+    const rule = this.rules.get(id);
+    return rule?.userId === userId ? rule : undefined;
+  }
+
+  async listRules(userId: string): Promise<AlertRule[]> {
+    return [...this.rules.values()].filter((rule) => rule.userId === userId);
+  }
+
+  async updateRule(id: string, userId: string, changes: AlertRuleChanges): Promise<AlertRule | undefined> {
+    const rule = await this.getOwnedRule(id, userId);
+    if (!rule) return undefined;
+    const updated = { ...rule, ...definedOnly(changes) };
+    this.rules.set(id, updated);
+    return updated;
+  }
+
+  async deleteRule(id: string, userId: string): Promise<boolean> {
+    return (await this.getOwnedRule(id, userId)) !== undefined && this.rules.delete(id);
+  }
+
+  async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    return [...this.alerts.values()]
+      .filter((alert) => this.visible(alert, query.userId, query.includeSystem))
+      .filter(
+        (alert) =>
+          (query.acknowledged === undefined || alert.acknowledged === query.acknowledged) &&
+          (query.provider === undefined || alert.provider === query.provider) &&
+          (query.since ?? '') <= alert.createdAt &&
+          alert.createdAt <= (query.until ?? '9999'),
+      )
+      .sort((a, b) => (b.createdAt + b.id).localeCompare(a.createdAt + a.id))
+      .slice(0, query.limit);
+  }
+
+  async acknowledge(id: string, by: string, includeSystem: boolean, at: Date) {
+    const alert = this.alerts.get(id);
+    if (!alert || !this.visible(alert, by, includeSystem)) return undefined;
+    if (alert.acknowledged) return alert;
+    const acknowledged = {
+      ...alert,
+      acknowledged: true,
+      acknowledgedBy: by,
+      acknowledgedAt: at.toISOString(),
+    };
+    this.alerts.set(id, acknowledged);
+    return acknowledged;
+  }
+
+  private visible(alert: AlertRecord, userId: string, includeSystem: boolean): boolean {
+    return alert.userId === userId || (includeSystem && alert.userId === null);
+  }
+}
+
+/** A bus that keeps what was published; `failing` makes it refuse like a throttled PutEvents. */
+export class RecordingBus {
+  readonly published: BusEvent[] = [];
+  failing = false;
+
+  async publish(events: readonly BusEvent[]): Promise<void> {
+    if (this.failing) throw new Error('PutEvents throttled');
+    this.published.push(...events);
+  }
 }

@@ -13,6 +13,9 @@ const ENV = {
   AWS_REGION: 'eu-west-1',
   EVENT_LOG_TABLE: 'webhook-events-table',
   METRICS_TABLE: 'webhook-metrics-table',
+  // Alert rules live in Postgres (no connection is opened until an alert route runs).
+  DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
+  EVENT_BUS_NAME: 'webhooks-domain-events',
   ...Object.fromEntries(
     ['HIGH', 'MEDIUM', 'LOW'].flatMap((suffix) => [
       [`QUEUE_URL_${suffix}`, `https://sqs.eu-west-1.amazonaws.com/1/q-${suffix}.fifo`],

@@ -14,16 +14,19 @@ const URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012';
 const QUEUES: RedriveQueues = {
   high: {
     queueArn: `${ACCOUNT}:webhooks-high.fifo`,
+    queueUrl: `${URL}/webhooks-high.fifo`,
     dlqArn: `${ACCOUNT}:webhooks-high-dlq.fifo`,
     dlqUrl: `${URL}/webhooks-high-dlq.fifo`,
   },
   medium: {
     queueArn: `${ACCOUNT}:webhooks-medium.fifo`,
+    queueUrl: `${URL}/webhooks-medium.fifo`,
     dlqArn: `${ACCOUNT}:webhooks-medium-dlq.fifo`,
     dlqUrl: `${URL}/webhooks-medium-dlq.fifo`,
   },
   low: {
     queueArn: `${ACCOUNT}:webhooks-low.fifo`,
+    queueUrl: `${URL}/webhooks-low.fifo`,
     dlqArn: `${ACCOUNT}:webhooks-low-dlq.fifo`,
     dlqUrl: `${URL}/webhooks-low-dlq.fifo`,
   },
@@ -171,7 +174,13 @@ describe('SqsDlqRedrive.progress', () => {
         { Status: 'COMPLETED', SourceArn: QUEUES.low.dlqArn },
       ],
     });
-    sqsMock.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '6' } });
+    sqsMock
+      .on(GetQueueAttributesCommand, { QueueUrl: QUEUES.low.dlqUrl })
+      .resolves({ Attributes: { ApproximateNumberOfMessages: '6' } })
+      .on(GetQueueAttributesCommand, { QueueUrl: QUEUES.low.queueUrl })
+      .resolves({
+        Attributes: { ApproximateNumberOfMessages: '12', ApproximateNumberOfMessagesNotVisible: '3' },
+      });
 
     const progress = await redrive().progress('low');
 
@@ -180,9 +189,15 @@ describe('SqsDlqRedrive.progress', () => {
     ]);
     expect(sqsMock.commandCalls(GetQueueAttributesCommand).map((c) => c.args[0].input)).toEqual([
       { QueueUrl: QUEUES.low.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] },
+      {
+        QueueUrl: QUEUES.low.queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      },
     ]);
     expect(progress).toEqual({
       priority: 'low',
+      queue_depth: 12,
+      queue_in_flight: 3,
       dlq_depth: 6,
       tasks: [
         {
@@ -210,7 +225,13 @@ describe('SqsDlqRedrive.progress', () => {
     sqsMock.on(ListMessageMoveTasksCommand).resolves({});
     sqsMock.on(GetQueueAttributesCommand).resolves({});
 
-    await expect(redrive().progress('high')).resolves.toEqual({ priority: 'high', dlq_depth: 0, tasks: [] });
+    await expect(redrive().progress('high')).resolves.toEqual({
+      priority: 'high',
+      queue_depth: 0,
+      queue_in_flight: 0,
+      dlq_depth: 0,
+      tasks: [],
+    });
   });
 
   it('reports a status it does not know as a failure with the reason', async () => {

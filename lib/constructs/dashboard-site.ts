@@ -1,0 +1,156 @@
+import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
+import { Construct } from 'constructs';
+import { contentSecurityPolicy } from '../dashboard-csp';
+import { managedPolicyFinding, wildcardResourceFinding } from '../nag';
+import { UPLOT_DIST_DIR, WEB_DIR } from '../paths';
+
+export interface DashboardSiteProps {
+  /** The REST API's execute-api domain and stage: CloudFront sends `/api/*` there. */
+  readonly apiDomainName: string;
+  readonly apiStageName: string;
+  /** `wss://...` of the WebSocket API stage, written into the page's config.json. */
+  readonly websocketUrl: string;
+  /** `wss://<api id>.execute-api.<region>.<suffix>`: what the page's CSP lets it connect to. */
+  readonly websocketOrigin: string;
+  /** Where the bucket's S3 server access logs go (the stack's access-log bucket). */
+  readonly accessLogsBucket: s3.IBucket;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The dashboard page on S3 behind CloudFront. The distribution also forwards `/api/*` to the REST
+ * API, so the page calls the management API on its own origin (no CORS) with the same relative
+ * URLs as on the local stack; only the WebSocket URL comes from config.json.
+ */
+export class DashboardSite extends Construct {
+  public readonly bucket: s3.Bucket;
+  public readonly distribution: cloudfront.Distribution;
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: DashboardSiteProps) {
+    super(scope, id);
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      serverAccessLogsBucket: props.accessLogsBucket,
+      serverAccessLogsPrefix: 'dashboard-site/',
+      removalPolicy: props.removalPolicy,
+    });
+
+    const headers = new cloudfront.ResponseHeadersPolicy(this, 'Headers', {
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: contentSecurityPolicy(props.websocketOrigin),
+          override: true,
+        },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.NO_REFERRER, override: true },
+        strictTransportSecurity: {
+          accessControlMaxAge: Duration.days(365),
+          includeSubdomains: true,
+          override: true,
+        },
+      },
+    });
+
+    this.distribution = new cloudfront.Distribution(this, 'Distribution', {
+      comment: 'Webhooks dashboard (and /api/* to the REST API)',
+      defaultRootObject: 'index.html',
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+      defaultBehavior: {
+        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket),
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        responseHeadersPolicy: headers,
+      },
+      additionalBehaviors: {
+        '/api/*': {
+          origin: new origins.HttpOrigin(props.apiDomainName, {
+            originPath: `/${props.apiStageName}`,
+            protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+          }),
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+          allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+          // API answers are per user (Authorization) and live: never cached.
+          cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        },
+      },
+    });
+    this.url = `https://${this.distribution.distributionDomainName}`;
+
+    new s3deploy.BucketDeployment(this, 'Deploy', {
+      destinationBucket: this.bucket,
+      sources: [
+        s3deploy.Source.asset(WEB_DIR),
+        // uPlot's browser build only (the CommonJS, IIFE and type files are not served).
+        s3deploy.Source.asset(UPLOT_DIST_DIR, {
+          exclude: ['*.cjs.js', '*.iife.js', '*.iife.min.js', '*.d.ts'],
+        }),
+        s3deploy.Source.jsonData('config.json', { apiBaseUrl: '', websocketUrl: props.websocketUrl }),
+      ],
+      distribution: this.distribution,
+      distributionPaths: ['/*'],
+      memoryLimit: 256,
+    });
+    this.acknowledgeDeploymentFunction();
+
+    const reason = (text: string) => ({ reason: text });
+    Validations.of(this.distribution).acknowledge({
+      id: 'AwsSolutions-CFR1',
+      ...reason('Operators sign in from anywhere; the page holds no data and the API needs a token.'),
+    });
+    Validations.of(this.distribution).acknowledge({
+      id: 'AwsSolutions-CFR2',
+      ...reason(
+        'The API behind /api/* has its own regional WAF web ACL; the static page needs none. A CloudFront WAF would be a second, us-east-1 web ACL.',
+      ),
+    });
+    Validations.of(this.distribution).acknowledge({
+      id: 'AwsSolutions-CFR3',
+      ...reason(
+        'Standard logging needs an ACL-enabled bucket; the REST API behind /api/* keeps its own access logs and the bucket has S3 server access logs.',
+      ),
+    });
+    Validations.of(this.distribution).acknowledge({
+      id: 'AwsSolutions-CFR4',
+      ...reason(
+        'The default *.cloudfront.net certificate cannot pin a minimum TLS version; a custom domain with its own certificate can (TLSv1.2_2021).',
+      ),
+    });
+  }
+
+  /**
+   * BucketDeployment runs a singleton Lambda of aws-cdk-lib (Python and the AWS CLI layer) at deploy
+   * time only; its runtime and role are aws-cdk-lib's to choose, and it touches this bucket and the
+   * CDK asset bucket alone.
+   */
+  private acknowledgeDeploymentFunction(): void {
+    const stack = Stack.of(this);
+    const singleton = stack.node.children.find((child) =>
+      child.node.id.startsWith('Custom::CDKBucketDeployment'),
+    );
+    if (!singleton) return;
+    const reason =
+      'The deploy-time function of aws-cdk-lib s3-deployment (BucketDeployment): it copies the page from the CDK asset bucket into the site bucket; its runtime and grants are set by aws-cdk-lib.';
+    for (const id of [
+      'AwsSolutions-L1',
+      managedPolicyFinding('service-role/AWSLambdaBasicExecutionRole'),
+      'AwsSolutions-IAM5[Action::s3:Abort*]',
+      'AwsSolutions-IAM5[Action::s3:DeleteObject*]',
+      'AwsSolutions-IAM5[Action::s3:GetBucket*]',
+      'AwsSolutions-IAM5[Action::s3:GetObject*]',
+      'AwsSolutions-IAM5[Action::s3:List*]',
+      'AwsSolutions-IAM5[Resource::*]',
+      wildcardResourceFinding(this, this.bucket.arnForObjects('*')),
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+    ])
+      Validations.of(singleton).acknowledge({ id, reason });
+  }
+}

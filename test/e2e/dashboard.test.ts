@@ -1,0 +1,150 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../lib/paths';
+import type { LocalStack } from '../../local/stack';
+import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
+import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { shopifySignature } from '../support/shopify';
+
+/*
+ * The dashboard page in headless Chromium (Debian's `chromium`, which .ci/run installs) against the
+ * local stack: live events without a reload, charts from the minute metrics, acknowledging an alert,
+ * keyboard and phone widths, and no console errors. A screenshot goes to artifacts/ (not committed).
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TOKEN_SECRET = 'e2e-dev-token-secret';
+
+let e2e: E2eStack;
+let stack: LocalStack;
+let browser: Browser;
+let page: Page;
+let token: string;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `No Chromium at ${CHROMIUM}: apt-get install chromium (as .ci/run does), or set CHROMIUM_PATH`,
+    );
+  e2e = await startE2eStack({
+    secrets: { shopify: 'e2e-dashboard-shopify-secret' },
+    env: { METRICS_PUSH_INTERVAL_SECONDS: '1' },
+  });
+  ({ stack } = e2e);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // Flags for a closed network and a root user (see the machine notes): no background calls home.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warning')
+      problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await e2e?.stop();
+});
+
+describe('the dashboard page', () => {
+  it('signs in with the token in the fragment, then drops it from the address bar', async () => {
+    token = await signDevToken(TOKEN_SECRET, 'dashboard-user', 3600, [OPERATORS_GROUP]);
+    await page.goto(`${stack.httpUrl}/#token=${token}`);
+    await page.waitForSelector('#connection[data-state="open"]');
+    expect(page.url()).toBe(`${stack.httpUrl}/`);
+    expect(await page.isVisible('#feed-empty')).toBe(true);
+  });
+
+  it("shows the user's webhook as it is processed, without a reload, and filters by provider", async () => {
+    // The user's own config: its events reach this user's dashboard, and its minute metrics too.
+    const response = await fetch(`${stack.httpUrl}/api/webhooks/register`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ provider: 'shopify', events: ['orders/create'] }),
+    });
+    const { webhook } = (await response.json()) as { webhook: { webhook_url: string; secret: string } };
+    const body = '{"id":4242424242,"order_number":1,"total_price":"5.00"}';
+    const sent = await fetch(webhook.webhook_url, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        'X-Shopify-Topic': 'orders/create',
+        'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
+        'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
+      },
+      body,
+    });
+    expect(sent.status).toBe(200);
+    const row = page.locator('#feed tbody tr', { hasText: '4242424242' });
+    await row.waitFor({ timeout: 15_000 });
+    expect(await row.textContent()).toMatch(/shopify.*orders\/create.*order 4242424242.*processed.*\d+ ms/);
+
+    await page.selectOption('#feed-provider', 'hubspot');
+    expect(await page.locator('#feed tbody tr').count()).toBe(0);
+    await page.selectOption('#feed-provider', '');
+    expect(await page.locator('#feed tbody tr').count()).toBe(1);
+  });
+
+  it('draws the per-provider charts from the minute metrics', async () => {
+    await page.waitForSelector('#metrics-empty', { state: 'hidden', timeout: 15_000 });
+    expect(await page.locator('.chart canvas').count()).toBe(3);
+  });
+
+  it('lists an open alert and acknowledges it with the keyboard', async () => {
+    const { rows } = await e2e.db.query(
+      `INSERT INTO webhook_alerts (user_id, provider, metric, current_value, threshold, severity, message)
+       VALUES ('dashboard-user', 'shopify', 'error_rate', 42, 5, 'critical', 'Shopify error rate 42% > 5%')
+       RETURNING id`,
+    );
+    await page.reload();
+    const alert = page.locator('#alerts li', { hasText: 'Shopify error rate 42%' });
+    await alert.waitFor({ timeout: 20_000 });
+    await alert.getByRole('button', { name: /Acknowledge alert/ }).focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#alerts-empty', { state: 'visible' });
+    const stored = await e2e.db.query(
+      'SELECT acknowledged, acknowledged_by FROM webhook_alerts WHERE id = $1',
+      [rows[0].id],
+    );
+    expect(stored.rows[0]).toEqual({ acknowledged: true, acknowledged_by: 'dashboard-user' });
+  });
+
+  it('shows the queues to an operator', async () => {
+    await page.waitForSelector('#queues tbody tr');
+    expect(await page.locator('#queues tbody tr').allTextContents()).toEqual([
+      expect.stringMatching(/^high/),
+      expect.stringMatching(/^medium/),
+      expect.stringMatching(/^low/),
+    ]);
+  });
+
+  it('fits a phone screen without horizontal scrolling', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    // A string, evaluated in the page: the test's tsconfig has no DOM types.
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    expect(overflow).toBeLessThanOrEqual(0);
+    const directory = path.join(REPO_ROOT, 'artifacts');
+    mkdirSync(directory, { recursive: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.screenshot({ path: path.join(directory, 'dashboard.png'), fullPage: true });
+  });
+
+  it('logged no console errors, page errors or failed requests', () => {
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,113 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type SynthFixture } from './fixture';
+
+let fixture: SynthFixture;
+let template: Template;
+
+beforeAll(() => {
+  fixture = buildTestApp({}, { bundling: false, cloudFormationValidation: false });
+  template = Template.fromStack(fixture.stack);
+});
+
+afterAll(() => fixture?.cleanup());
+
+const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+  fixture.stack.getLogicalId(construct.node.defaultChild as never);
+
+describe('dashboard site', () => {
+  it('keeps the page in a private, encrypted, TLS-only bucket read by CloudFront through OAC only', () => {
+    const bucketId = idOf(fixture.stack.site.bucket);
+    expect(template.toJSON().Resources[bucketId].Properties).toMatchObject({
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      LoggingConfiguration: { LogFilePrefix: 'dashboard-site/' },
+    });
+    template.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+      OriginAccessControlConfig: Match.objectLike({
+        OriginAccessControlOriginType: 's3',
+        SigningBehavior: 'always',
+      }),
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 's3:GetObject',
+            Principal: { Service: 'cloudfront.amazonaws.com' },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('serves index.html over HTTPS and sends /api/* uncached, with every header but Host, to the REST API stage', () => {
+    const distribution = template.findResources('AWS::CloudFront::Distribution');
+    const [config] = Object.values(distribution).map(
+      (resource) =>
+        (resource as { Properties: { DistributionConfig: Record<string, unknown> } }).Properties
+          .DistributionConfig,
+    );
+    expect(config).toMatchObject({
+      DefaultRootObject: 'index.html',
+      DefaultCacheBehavior: { ViewerProtocolPolicy: 'redirect-to-https' },
+      CacheBehaviors: [
+        {
+          PathPattern: '/api/*',
+          ViewerProtocolPolicy: 'https-only',
+          AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
+          // The managed CachingDisabled and AllViewerExceptHostHeader policies.
+          CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad',
+          OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac',
+        },
+      ],
+    });
+    const origins = JSON.stringify(config?.Origins);
+    expect(origins).toContain(fixture.stack.resolve(fixture.stack.ingestion.api.restApiId).Ref);
+    // The stage name, from the REST API's deployment stage.
+    expect(origins).toContain('"OriginPath":{"Fn::Join":["",["/",{"Ref":"IngestionApiDeploymentStage');
+  });
+
+  it('sends a Content-Security-Policy that allows the page itself and the WebSocket API only', () => {
+    const policies = template.findResources('AWS::CloudFront::ResponseHeadersPolicy');
+    const [policy] = Object.values(policies);
+    const csp = JSON.stringify(policy);
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("connect-src 'self' wss://");
+    expect(csp).toContain(fixture.stack.resolve(fixture.stack.realtime.api.apiId).Ref);
+    expect(csp).toContain('"FrameOption":"DENY"');
+  });
+
+  it('deploys the page, uPlot and a config.json with the WebSocket URL, and invalidates the cache', () => {
+    template.hasResourceProperties('Custom::CDKBucketDeployment', {
+      DestinationBucketName: { Ref: idOf(fixture.stack.site.bucket) },
+      DistributionPaths: ['/*'],
+      SourceMarkers: Match.arrayWith([Match.objectLike({})]),
+    });
+    // Three sources: web/, uPlot's browser files, and config.json, whose markers are the WebSocket URL's parts.
+    const [deployment] = Object.values(template.findResources('Custom::CDKBucketDeployment')) as {
+      Properties: { SourceObjectKeys: string[]; SourceMarkers: Record<string, unknown>[] };
+    }[];
+    expect(deployment?.Properties.SourceObjectKeys).toHaveLength(3);
+    expect(JSON.stringify(deployment?.Properties.SourceMarkers[2])).toContain(
+      JSON.stringify(fixture.stack.resolve(fixture.stack.realtime.api.apiId)),
+    );
+  });
+
+  it('outputs the dashboard URL', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.DashboardUrl?.Value).toEqual({
+      'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [idOf(fixture.stack.site.distribution), 'DomainName'] }]],
+    });
+  });
+});

@@ -1,0 +1,132 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type SynthFixture } from './fixture';
+import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
+
+let fixture: SynthFixture;
+let resources: Record<string, CfnResource>;
+
+beforeAll(() => {
+  // Bundling adds nothing these assertions read (stack.test.ts synthesizes the real bundles).
+  fixture = buildTestApp({}, { bundling: false, cloudFormationValidation: false });
+  resources = Template.fromStack(fixture.stack).toJSON().Resources as Record<string, CfnResource>;
+});
+
+afterAll(() => fixture?.cleanup());
+
+function ofType(type: string): [string, CfnResource][] {
+  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
+}
+
+function props(logicalId: string): Json {
+  const resource = resources[logicalId];
+  if (!resource) throw new Error(`No resource ${logicalId}`);
+  return resource.Properties ?? {};
+}
+
+function logicalId(construct: { node: { defaultChild?: unknown } }): string {
+  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
+}
+
+const fn = () => logicalId(fixture.stack.metricsPush.function);
+const arnOf = (id: string) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] });
+const indexOf = (id: string) =>
+  JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/index/byUser']] });
+
+/** Every permission of the function's role as `action on resource` (resources flattened to JSON). */
+function permissions(): string[] {
+  const roleId = target(props(fn()).Role);
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
+    .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement)
+    .flatMap((statement) => {
+      expect(statement.Effect).toBe('Allow');
+      return actionsOf(statement).flatMap((action) =>
+        resourcesOf(statement).map((resource) => `${action} on ${JSON.stringify(resource)}`),
+      );
+    })
+    .sort();
+}
+
+describe('minute metrics push', () => {
+  it('runs the metrics-push handler every minute from an EventBridge schedule', () => {
+    const rules = ofType('AWS::Events::Rule').filter(([, rule]) =>
+      ((rule.Properties?.Targets as Json[] | undefined) ?? []).some(
+        (t) => JSON.stringify(t.Arn) === arnOf(fn()),
+      ),
+    );
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.[1].Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [{ RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } }],
+    });
+    const invokes = ofType('AWS::Lambda::Permission').filter(
+      ([, permission]) => target(permission.Properties?.FunctionName) === fn(),
+    );
+    expect(invokes.map(([, p]) => [p.Properties?.Principal, target(p.Properties?.SourceArn)])).toEqual([
+      ['events.amazonaws.com', rules[0]?.[0]],
+    ]);
+    expect(props(fn())).toMatchObject({
+      Handler: 'index.handler',
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Timeout: 50,
+    });
+    expect(props(fn()).Environment).toMatchObject({ Variables: { POWERTOOLS_SERVICE_NAME: 'metrics-push' } });
+  });
+
+  it('never retries a run: the next minute supersedes it', () => {
+    const configs = ofType('AWS::Lambda::EventInvokeConfig').filter(
+      ([, config]) => target(config.Properties?.FunctionName) === fn(),
+    );
+    expect(configs.map(([, config]) => config.Properties)).toEqual([
+      {
+        FunctionName: { Ref: fn() },
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+        Qualifier: '$LATEST',
+      },
+    ]);
+  });
+
+  it('points the handler at the three tables and the WebSocket stage it reads and posts to', () => {
+    const { storage, realtime } = fixture.stack;
+    const variables = (props(fn()).Environment as { Variables: Json }).Variables;
+    expect(variables).toMatchObject({
+      CONNECTIONS_TABLE: { Ref: logicalId(storage.connections) },
+      CONFIGS_TABLE: { Ref: logicalId(storage.configs) },
+      METRICS_TABLE: { Ref: logicalId(storage.metrics) },
+    });
+    expect(JSON.stringify(variables.WEBSOCKET_ENDPOINT)).toContain(
+      `{"Ref":"${logicalId(realtime.api)}"},".execute-api.",`,
+    );
+    expect(JSON.stringify(variables.WEBSOCKET_ENDPOINT)).toMatch(/"\/prod"\]\]\}$/);
+  });
+
+  it('may only scan and query connections (and delete gone ones), query configs by user, query counters and post', () => {
+    const { storage, realtime } = fixture.stack;
+    const [connections, configs, metrics] = [storage.connections, storage.configs, storage.metrics].map(
+      logicalId,
+    ) as [string, string, string];
+    const logs = target((props(fn()).LoggingConfig as Json).LogGroup);
+    const granted = permissions();
+    const manage = granted.filter((p) => p.startsWith('execute-api:ManageConnections on '));
+
+    expect(granted.filter((p) => !manage.includes(p))).toEqual(
+      [
+        `logs:CreateLogStream on ${arnOf(logs)}`,
+        `logs:PutLogEvents on ${arnOf(logs)}`,
+        `dynamodb:Scan on ${arnOf(connections)}`,
+        `dynamodb:DeleteItem on ${arnOf(connections)}`,
+        `dynamodb:Query on ${indexOf(connections)}`,
+        `dynamodb:Query on ${indexOf(configs)}`,
+        `dynamodb:Query on ${arnOf(metrics)}`,
+        `kms:Decrypt on ${arnOf(logicalId(storage.configsKey))}`,
+        `kms:DescribeKey on ${arnOf(logicalId(storage.configsKey))}`,
+      ].sort(),
+    );
+    expect(manage).toHaveLength(1);
+    expect(manage[0]).toContain(`{"Ref":"${logicalId(realtime.api)}"},"/prod/POST/@connections/*"`);
+  });
+});

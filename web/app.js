@@ -1,0 +1,365 @@
+// The live dashboard: one WebSocket for pushes (events, alerts, minute metrics) and the management
+// API for what is listed or acted on (alerts, dead events, queues). No framework: the page is small.
+import uPlot from './uPlot.esm.js';
+
+const PROVIDERS = ['hubspot', 'shopify', 'salesforce'];
+const COLORS = { hubspot: '#ff7a59', shopify: '#5e8e3e', salesforce: '#00a1e0' };
+const FEED_LIMIT = 200;
+const CHART_POINTS = 60;
+const REFRESH_MS = 15_000;
+const MAX_BACKOFF_MS = 30_000;
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  config: undefined,
+  token: undefined,
+  socket: undefined,
+  attempts: 0,
+  everOpened: false,
+  feed: [],
+  filter: '',
+  series: { minutes: new Map() },
+  charts: {},
+  timer: undefined,
+};
+
+main().catch((error) => setConnection('closed', `Could not start: ${error.message}`));
+
+async function main() {
+  state.config = await (await fetch('config.json', { cache: 'no-store' })).json();
+  state.token = tokenFromLocation() ?? sessionStorage.getItem('token') ?? undefined;
+  $('sign-in').addEventListener('submit', (event) => {
+    event.preventDefault();
+    signIn($('token-input').value.trim());
+  });
+  $('feed-provider').addEventListener('change', (event) => {
+    state.filter = event.target.value;
+    renderFeed();
+  });
+  if (state.token) signIn(state.token);
+  else showSignIn();
+}
+
+/** `?token=` or `#token=`: kept for the session, then taken out of the address bar and history. */
+function tokenFromLocation() {
+  const url = new URL(location.href);
+  const hash = new URLSearchParams(url.hash.slice(1));
+  const token = url.searchParams.get('token') ?? hash.get('token');
+  if (!token) return undefined;
+  url.searchParams.delete('token');
+  // Without the fragment too: the token should not stay in the address bar or the history.
+  history.replaceState(null, '', url.pathname + url.search);
+  return token;
+}
+
+function showSignIn(message = '') {
+  $('panels').hidden = true;
+  $('sign-in').hidden = false;
+  $('sign-in-error').textContent = message;
+  $('token-input').focus();
+  setConnection('closed', 'Signed out');
+}
+
+async function signIn(token) {
+  state.token = token;
+  const check = await api('/api/webhooks/configs').catch((error) => error);
+  if (check instanceof Error) {
+    sessionStorage.removeItem('token');
+    return showSignIn(check.status === 401 ? 'That token is not valid (or has expired).' : check.message);
+  }
+  sessionStorage.setItem('token', token);
+  $('sign-in').hidden = true;
+  $('panels').hidden = false;
+  setupCharts();
+  connect();
+  refresh();
+  clearInterval(state.timer);
+  state.timer = setInterval(refresh, REFRESH_MS);
+}
+
+// --- WebSocket: subscribe, reconnect with backoff -------------------------------------------------
+
+function connect() {
+  const url = `${state.config.websocketUrl}?token=${encodeURIComponent(state.token)}`;
+  setConnection('connecting', 'Connecting…');
+  const socket = new WebSocket(url);
+  state.socket = socket;
+  socket.addEventListener('open', () => {
+    state.attempts = 0;
+    state.everOpened = true;
+    socket.send(
+      JSON.stringify({
+        type: 'subscribe',
+        data: { events: ['webhook-event', 'webhook-alert', 'webhook-metrics-update'] },
+      }),
+    );
+    setConnection('open', 'Live');
+  });
+  socket.addEventListener('message', (message) => onMessage(message.data));
+  socket.addEventListener('close', () => {
+    if (state.socket !== socket) return;
+    reconnectLater();
+  });
+}
+
+/** Exponential backoff with jitter, 1 s doubling up to 30 s; a refused token goes back to sign-in. */
+async function reconnectLater() {
+  if (!state.everOpened && state.attempts === 0) {
+    const check = await api('/api/webhooks/configs').catch((error) => error);
+    if (check instanceof Error && check.status === 401) return showSignIn('The token was refused.');
+  }
+  const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** state.attempts) * (0.5 + Math.random() / 2);
+  state.attempts++;
+  setConnection('retrying', `Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+  setTimeout(connect, delay);
+}
+
+function onMessage(text) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (message.type === 'webhook-event') addEvent(message.data, message.timestamp);
+  else if (message.type === 'webhook-alert') refreshAlerts();
+  else if (message.type === 'webhook-metrics-update') addMetrics(message.data);
+}
+
+function setConnection(stateName, text) {
+  const element = $('connection');
+  element.dataset.state = stateName;
+  element.textContent = text;
+}
+
+// --- Live events -----------------------------------------------------------------------------------
+
+function addEvent(data, timestamp) {
+  state.feed.unshift({ ...data, at: data.processedAt ?? timestamp });
+  state.feed.length = Math.min(state.feed.length, FEED_LIMIT);
+  renderFeed();
+  if (data.status === 'dead') refreshDead();
+}
+
+function renderFeed() {
+  const rows = state.feed.filter((event) => !state.filter || event.provider === state.filter);
+  const body = $('feed').tBodies[0];
+  body.replaceChildren(
+    ...rows.map((event) => {
+      const latency =
+        event.receivedAt && event.processedAt
+          ? Date.parse(event.processedAt) - Date.parse(event.receivedAt)
+          : undefined;
+      return row([
+        time(event.at),
+        event.provider,
+        event.eventType,
+        `${event.objectType ?? ''} ${event.objectId ?? ''}`.trim(),
+        [event.status, `status-${event.status}`],
+        [latency === undefined ? '' : `${latency} ms`, 'num'],
+      ]);
+    }),
+  );
+  $('feed-empty').hidden = rows.length > 0;
+}
+
+// --- Minute metrics --------------------------------------------------------------------------------
+
+function setupCharts() {
+  if (state.charts.volume) return;
+  const make = (id, key) => {
+    const element = $(id);
+    const chart = new uPlot(
+      {
+        width: Math.max(240, element.clientWidth),
+        height: 180,
+        series: [
+          {},
+          ...PROVIDERS.map((provider) => ({ label: provider, stroke: COLORS[provider], width: 2 })),
+        ],
+        axes: [{}, { size: 48 }],
+        legend: { live: false },
+      },
+      [[], ...PROVIDERS.map(() => [])],
+      element,
+    );
+    state.charts[key] = chart;
+  };
+  make('chart-volume', 'volume');
+  make('chart-success', 'success');
+  make('chart-time', 'processing');
+  new ResizeObserver(() => {
+    for (const [key, chart] of Object.entries(state.charts)) {
+      const element = chart.root.parentElement;
+      if (element) state.charts[key].setSize({ width: Math.max(240, element.clientWidth), height: 180 });
+    }
+  }).observe($('chart-volume').parentElement.parentElement);
+}
+
+/**
+ * One push per provider and minute (`lastMinute`: the last complete minute of the user's configs of
+ * that provider). The charts keep the latest CHART_POINTS minutes, a series per provider.
+ */
+function addMetrics(data) {
+  if (!data?.minute || !PROVIDERS.includes(data.provider)) return;
+  const minutes = state.series.minutes;
+  const figures = minutes.get(data.minute) ?? {};
+  figures[data.provider] = data.lastMinute;
+  minutes.set(data.minute, figures);
+  const keys = [...minutes.keys()].sort().slice(-CHART_POINTS);
+  for (const key of [...minutes.keys()]) if (!keys.includes(key)) minutes.delete(key);
+  const x = keys.map((minute) => Date.parse(`${minute}:00Z`) / 1000);
+  const column = (field) =>
+    PROVIDERS.map((provider) => keys.map((minute) => minutes.get(minute)?.[provider]?.[field] ?? null));
+  state.charts.volume?.setData([x, ...column('total_events')]);
+  state.charts.success?.setData([x, ...column('success_rate')]);
+  state.charts.processing?.setData([x, ...column('average_processing_time_ms')]);
+  $('metrics-empty').hidden = true;
+}
+
+// --- Alerts, dead events, queues (management API) ---------------------------------------------------
+
+function refresh() {
+  refreshAlerts();
+  refreshDead();
+  refreshQueues();
+}
+
+async function refreshAlerts() {
+  const result = await api('/api/webhooks/alerts?acknowledged=false&limit=20').catch((error) => error);
+  const list = $('alerts');
+  if (result instanceof Error) return note(list, $('alerts-empty'), `Alerts unavailable: ${result.message}`);
+  list.replaceChildren(
+    ...result.alerts.map((alert) =>
+      item(
+        [alert.message, `severity-${alert.severity}`],
+        `${alert.provider} · ${alert.metric} ${alert.current_value} (threshold ${alert.threshold}) · ${time(alert.created_at)}`,
+        button('Acknowledge', `Acknowledge alert: ${alert.message}`, async () => {
+          await api(`/api/webhooks/alerts/${encodeURIComponent(alert.id)}/acknowledge`, { method: 'POST' });
+          await refreshAlerts();
+        }),
+      ),
+    ),
+  );
+  $('alerts-empty').textContent = 'No open alerts.';
+  $('alerts-empty').hidden = result.alerts.length > 0;
+}
+
+async function refreshDead() {
+  const result = await api('/api/webhooks/events?status=dead&limit=20').catch((error) => error);
+  const list = $('dead');
+  if (result instanceof Error)
+    return note(list, $('dead-empty'), `Dead events unavailable: ${result.message}`);
+  list.replaceChildren(
+    ...result.events.map((event) =>
+      item(
+        `${event.provider} ${event.event_type} · ${event.object_type} ${event.object_id}`,
+        `${event.error_category ?? ''}: ${event.error_message ?? ''} · ${event.attempts} attempts · ${time(event.received_at)}`,
+        button('Replay', `Replay ${event.event_type} ${event.object_id}`, async () => {
+          await api(`/api/webhooks/events/${encodeURIComponent(event.id)}/replay`, { method: 'POST' });
+          await refreshDead();
+        }),
+      ),
+    ),
+  );
+  $('dead-empty').textContent = 'No dead events.';
+  $('dead-empty').hidden = result.events.length > 0;
+}
+
+async function refreshQueues() {
+  const result = await api('/api/webhooks/dlq').catch((error) => error);
+  const body = $('queues').tBodies[0];
+  const noteElement = $('queues-note');
+  if (result instanceof Error) {
+    body.replaceChildren();
+    noteElement.hidden = false;
+    noteElement.textContent =
+      result.status === 403 ? 'Queue depths are for operators.' : `Queues unavailable: ${result.message}`;
+    return;
+  }
+  noteElement.hidden = true;
+  body.replaceChildren(
+    ...result.queues.map((queue) => {
+      const task = queue.tasks[0];
+      return row([
+        queue.priority,
+        [
+          queue.queue_in_flight
+            ? `${queue.queue_depth} (+${queue.queue_in_flight} in flight)`
+            : String(queue.queue_depth),
+          'num',
+        ],
+        [String(queue.dlq_depth), 'num'],
+        task ? `${task.status} ${task.messages_moved}/${task.messages_to_move ?? '?'}` : 'never',
+      ]);
+    }),
+  );
+}
+
+// --- Helpers ---------------------------------------------------------------------------------------
+
+async function api(path, init = {}) {
+  const response = await fetch(`${state.config.apiBaseUrl}${path}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${state.token}`, ...(init.headers ?? {}) },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(body.error?.message ?? `HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const [text, className] = Array.isArray(cell) ? cell : [cell];
+    const td = document.createElement('td');
+    td.textContent = text ?? '';
+    if (className) td.className = className;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function item(title, meta, action) {
+  const li = document.createElement('li');
+  const [text, className] = Array.isArray(title) ? title : [title];
+  const strong = document.createElement('strong');
+  strong.textContent = text;
+  if (className) strong.className = className;
+  const small = document.createElement('span');
+  small.className = 'meta';
+  small.textContent = meta;
+  li.append(strong, small, action);
+  return li;
+}
+
+function button(text, label, onClick) {
+  const element = document.createElement('button');
+  element.type = 'button';
+  element.textContent = text;
+  element.setAttribute('aria-label', label);
+  element.addEventListener('click', async () => {
+    element.disabled = true;
+    await onClick().catch((error) => {
+      element.textContent = `${text} failed: ${error.message}`;
+    });
+    element.disabled = false;
+  });
+  return element;
+}
+
+function note(list, element, text) {
+  list.replaceChildren();
+  element.hidden = false;
+  element.textContent = text;
+}
+
+function time(iso) {
+  if (!iso) return '';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? '' : date.toLocaleTimeString();
+}
