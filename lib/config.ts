@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
 import { PROCESSOR_DEFAULTS } from './processor-defaults';

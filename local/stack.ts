@@ -189,8 +189,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const { ingestHandlerFromEnv } = await import('../functions/ingest/handler');
     const ingestHandlers = new Map<string, ProxyHandler>();
-    for (const name of Object.keys(providers) as (keyof typeof providers)[]) {
-      const handler = ingestHandlerFromEnv(name);
+    for (const [name, provider] of Object.entries(providers)) {
+      const handler = ingestHandlerFromEnv(provider);
       ingestHandlers.set(name, handler);
       // ANY, as in lib/constructs/ingestion.ts: the handler itself answers 405 to other methods.
       restRoutes.push({ method: 'ANY', resource: `/api/webhooks/${name}`, handler });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PROVIDER_NAMES = ['hubspot', 'shopify', 'salesforce'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];

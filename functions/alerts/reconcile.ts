@@ -1,5 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AlarmSettings } from '../../shared/alerts/alarms';
 import { type ReconcileResult, reconcileAlarms } from '../../shared/alerts/reconciler';
 import { AlertStore } from '../../shared/alerts/store';

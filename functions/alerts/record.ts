@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Notifier } from '../../shared/alerts/notifier';
 import { AlertRecorder, stateChangeOf } from '../../shared/alerts/recorder';
 import { alertRuleSchema } from '../../shared/alerts/rules';

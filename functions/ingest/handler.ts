@@ -1,14 +1,14 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { dynamoDb, payloadStoreFromEnv } from '../../shared/aws';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env';
-import { PRIORITIES, type ProviderName } from '../../shared/envelope';
+import { PRIORITIES } from '../../shared/envelope';
 import { HttpError, NotFoundError } from '../../shared/errors';
 import { errorResponse, jsonResponse, toWebhookRequest } from '../../shared/http/api-gateway';
 import { type IngestDeps, ingest, type TenantDeps } from '../../shared/ingest';
 import { logger } from '../../shared/observability';
-import { providerNamed } from '../../shared/providers/registry';
+import type { WebhookProvider } from '../../shared/providers/types';
 import { DEFAULT_CLAIM_CHECK_BYTES, envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { secretSource } from '../../shared/secrets';
 import { DynamoDbRateLimiter } from '../../shared/stores/rate-limiter';
@@ -69,11 +69,10 @@ const priorityOverridesSchema = z.record(z.string(), z.enum(PRIORITIES));
 /**
  * Builds the handler of one provider's ingest Lambda from its environment. Settings are named
  * after the provider: SHOPIFY_SECRET_ARN (or SHOPIFY_WEBHOOK_SECRET locally), SALESFORCE_ORG_ID...
+ * The provider is passed in, so each Lambda bundles its own provider's code only.
  */
-export function ingestHandlerFromEnv(providerName: ProviderName): IngestHandler {
-  const provider = providerNamed(providerName);
-  if (!provider) throw new Error(`Unknown provider ${providerName}`);
-  const prefix = providerName.toUpperCase();
+export function ingestHandlerFromEnv(provider: WebhookProvider): IngestHandler {
+  const prefix = provider.name.toUpperCase();
   const payloads = payloadStoreFromEnv();
   const deps: IngestDeps = {
     provider,

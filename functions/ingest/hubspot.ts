@@ -1,3 +1,4 @@
+import { hubspot } from '../../shared/providers/hubspot';
 import { ingestHandlerFromEnv } from './handler';
 
-export const handler = ingestHandlerFromEnv('hubspot');
+export const handler = ingestHandlerFromEnv(hubspot);

@@ -1,3 +1,4 @@
+import { salesforce } from '../../shared/providers/salesforce';
 import { ingestHandlerFromEnv } from './handler';
 
-export const handler = ingestHandlerFromEnv('salesforce');
+export const handler = ingestHandlerFromEnv(salesforce);

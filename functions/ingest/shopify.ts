@@ -1,3 +1,4 @@
+import { shopify } from '../../shared/providers/shopify';
 import { ingestHandlerFromEnv } from './handler';
 
-export const handler = ingestHandlerFromEnv('shopify');
+export const handler = ingestHandlerFromEnv(shopify);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { PushType, ServerMessage } from '../realtime/messages';
 import { serverMessage } from '../realtime/messages';
 import { ruleIdOfAlarm } from './alarms';

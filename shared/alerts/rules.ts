@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../envelope';
 import { averageProcessingMs, errorRate, eventCount, type Outcomes, successRate } from '../metrics/outcomes';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AlertQuery } from '../alerts/store';
 import { PROVIDER_NAMES } from '../envelope';
 import { TIME_RANGE_MS, timeRange } from './time-range';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Envelope, envelopeSchema, PROVIDER_NAMES } from '../envelope';
 import { HttpError, NotFoundError } from '../errors';
 import { parseJsonExact } from '../json';

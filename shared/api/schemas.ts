@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
 import { providerCredentialsSchema } from '../registration';
 import { normalizeIpEntry } from './ip-allowlist';

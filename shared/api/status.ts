@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { mapLimited } from '../concurrency';
 import { PROVIDER_NAMES } from '../envelope';
 import { averageProcessingMs, eventCount, outcomesOf, successRate } from '../metrics/outcomes';

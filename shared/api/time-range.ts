@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The windows the status and events APIs accept, as in the seed (`time_range=24h`). */
 export const timeRange = z.enum(['1h', '24h', '7d']);

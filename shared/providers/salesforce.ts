@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import { decodeProtectedHeader, importSPKI, type JWTPayload, jwtVerify } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import { sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { decodeUtf8, isJsonObject, parseJsonItems } from '../json';

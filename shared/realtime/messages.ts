@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PROVIDER_NAMES } from '../envelope';
 
 export const PUSH_TYPES = ['webhook-event', 'webhook-alert', 'webhook-metrics-update'] as const;

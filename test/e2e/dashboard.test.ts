@@ -1,10 +1,17 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/paths';
 import type { LocalStack } from '../../local/stack';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
+import { ConnectionStore } from '../../shared/stores/connections';
 import { type E2eStack, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
 
@@ -136,12 +143,33 @@ describe('the dashboard page', () => {
   it('fits a phone screen without horizontal scrolling', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     // A string, evaluated in the page: the test's tsconfig has no DOM types.
-    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
-    expect(overflow).toBeLessThanOrEqual(0);
+    // The charts follow their container through a ResizeObserver: give them a moment to shrink.
+    // (A string, evaluated over CDP: the test's tsconfig has no DOM types, and the page's CSP
+    // forbids the eval that waitForFunction would use.)
+    let overflow = Number.POSITIVE_INFINITY;
+    for (let tries = 0; tries < 30 && overflow > 0; tries++) {
+      overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+      if (overflow > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(overflow, 'pixels the page scrolls sideways at 390 px').toBeLessThanOrEqual(0);
     const directory = path.join(REPO_ROOT, 'artifacts');
     mkdirSync(directory, { recursive: true });
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.screenshot({ path: path.join(directory, 'dashboard.png'), fullPage: true });
+  });
+
+  it('reconnects with backoff after the server drops the connection, and stays live', async () => {
+    // Drop the page's connection as API Gateway would (DELETE @connections/{id}).
+    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+    const connections = new ConnectionStore(ddb, process.env.CONNECTIONS_TABLE as string);
+    const [page1] = await connections.subscribedOfUser('dashboard-user', 'webhook-event');
+    expect(page1).toBeDefined();
+    const api = new ApiGatewayManagementApiClient({ endpoint: process.env.WEBSOCKET_ENDPOINT as string });
+    await api.send(new DeleteConnectionCommand({ ConnectionId: page1?.connectionId }));
+    await page.waitForSelector('#connection[data-state="retrying"]');
+    await page.waitForSelector('#connection[data-state="open"]', { timeout: 15_000 });
+    const [page2] = await connections.subscribedOfUser('dashboard-user', 'webhook-event');
+    expect(page2?.connectionId).not.toBe(page1?.connectionId);
   });
 
   it('logged no console errors, page errors or failed requests', () => {

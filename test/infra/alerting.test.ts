@@ -8,7 +8,7 @@ import { alarmOf } from '../../shared/alerts/alarms';
 import { alertRuleSchema, ruleFromBody } from '../../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
-import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
+import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
 const PREFIX = 'WebhooksStack-';
 
@@ -50,46 +50,18 @@ beforeAll(() => {
   outputs = template.Outputs as Record<string, { Value: unknown }>;
 });
 
+const { ofType, props, env, logicalId, functionOf, statementsOf } = templateReader(
+  () => resources,
+  () => fixture.stack,
+);
+
 afterAll(() => fixture?.cleanup());
-
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
-}
-
-function props(logicalId: string): Json {
-  const resource = resources[logicalId];
-  if (!resource) throw new Error(`No resource ${logicalId}`);
-  return resource.Properties ?? {};
-}
-
-function logicalId(construct: { node: { defaultChild?: unknown } }): string {
-  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
-}
 
 const ref = (construct: { node: { defaultChild?: unknown } }) => ({ Ref: logicalId(construct) });
 const arnOf = (construct: { node: { defaultChild?: unknown } }) => ({
   'Fn::GetAtt': [logicalId(construct), 'Arn'],
 });
 const json = (value: unknown) => JSON.stringify(value);
-
-function env(functionId: string): Json {
-  return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Json;
-}
-
-function functionOf(service: string): string {
-  const matches = ofType('AWS::Lambda::Function').filter(
-    ([id]) => env(id).POWERTOOLS_SERVICE_NAME === service,
-  );
-  expect(matches, service).toHaveLength(1);
-  return matches[0]?.[0] as string;
-}
-
-function statementsOf(functionId: string): Json[] {
-  const roleId = target(props(functionId).Role);
-  return ofType('AWS::IAM::Policy')
-    .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
-    .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
-}
 
 /** resource (JSON) -> the sorted actions granted on it, over every statement of the function's role. */
 function grantsOf(functionId: string): Map<string, string[]> {

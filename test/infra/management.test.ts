@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
 import { PRIORITIES, PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
-import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
+import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
 let fixture: SynthFixture;
 let resources: Record<string, CfnResource>;
@@ -20,43 +20,14 @@ beforeAll(() => {
   outputs = template.Outputs as Record<string, { Value: unknown }>;
 });
 
+const { ofType, props, env, logicalId, functionOf, statementsOf } = templateReader(
+  () => resources,
+  () => fixture.stack,
+);
+
 afterAll(() => fixture?.cleanup());
 
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
-}
-
-function props(logicalId: string): Json {
-  const resource = resources[logicalId];
-  if (!resource) throw new Error(`No resource ${logicalId}`);
-  return resource.Properties ?? {};
-}
-
-function logicalId(construct: { node: { defaultChild?: unknown } }): string {
-  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
-}
-
 /** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-
-function env(functionId: string): Json {
-  return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Json;
-}
-
-function functionOf(service: string): string {
-  const matches = ofType('AWS::Lambda::Function').filter(
-    ([id]) => env(id).POWERTOOLS_SERVICE_NAME === service,
-  );
-  expect(matches, service).toHaveLength(1);
-  return matches[0]?.[0] as string;
-}
-
-/** Statements of every policy attached to the role of a function. */
-function statementsOf(functionId: string): Json[] {
-  const roleId = target(props(functionId).Role);
-  return ofType('AWS::IAM::Policy')
-    .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
-    .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
-}
 
 /** The path of an API Gateway resource, from its PathPart and parents. */
 function pathOf(resourceId: string): string {

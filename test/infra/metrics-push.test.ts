@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type SynthFixture } from './fixture';
-import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
+import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
 let fixture: SynthFixture;
 let resources: Record<string, CfnResource>;
@@ -12,21 +12,12 @@ beforeAll(() => {
   resources = Template.fromStack(fixture.stack).toJSON().Resources as Record<string, CfnResource>;
 });
 
+const { ofType, props, logicalId } = templateReader(
+  () => resources,
+  () => fixture.stack,
+);
+
 afterAll(() => fixture?.cleanup());
-
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
-}
-
-function props(logicalId: string): Json {
-  const resource = resources[logicalId];
-  if (!resource) throw new Error(`No resource ${logicalId}`);
-  return resource.Properties ?? {};
-}
-
-function logicalId(construct: { node: { defaultChild?: unknown } }): string {
-  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
-}
 
 const fn = () => logicalId(fixture.stack.metricsPush.function);
 const arnOf = (id: string) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] });

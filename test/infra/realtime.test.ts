@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECT_IDENTITY_SOURCE } from '../../lib/constructs/realtime';
 import { CONNECTIONS_BY_USER_INDEX } from '../../shared/stores/connections';
 import { buildTestApp, type SynthFixture } from './fixture';
-import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
+import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
 let fixture: SynthFixture;
 let resources: Record<string, CfnResource>;
@@ -14,33 +14,12 @@ beforeAll(() => {
   resources = Template.fromStack(fixture.stack).toJSON().Resources as Record<string, CfnResource>;
 });
 
+const { ofType, props, env, logicalId, functionOf } = templateReader(
+  () => resources,
+  () => fixture.stack,
+);
+
 afterAll(() => fixture?.cleanup());
-
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
-}
-
-function props(logicalId: string): Json {
-  const resource = resources[logicalId];
-  if (!resource) throw new Error(`No resource ${logicalId}`);
-  return resource.Properties ?? {};
-}
-
-function env(functionId: string): Record<string, unknown> {
-  return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Record<string, unknown>;
-}
-
-function functionOf(service: string): string {
-  const ids = ofType('AWS::Lambda::Function')
-    .filter(([id]) => env(id).POWERTOOLS_SERVICE_NAME === service)
-    .map(([id]) => id);
-  if (ids.length !== 1) throw new Error(`Expected exactly one ${service} function, found ${ids.length}`);
-  return ids[0] as string;
-}
-
-function logicalId(construct: { node: { defaultChild?: unknown } }): string {
-  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
-}
 
 /** Every permission of a function's role as `action on resource` (resources flattened to JSON). */
 function permissionsOf(functionId: string): string[] {

@@ -6,7 +6,7 @@ import { PRIORITIES } from '../../lib/config';
 import { MIGRATIONS_DIR, migrationsHash } from '../../lib/constructs/database';
 import { PROVIDER_NAMES } from '../../shared/envelope';
 import { buildTestApp, type SynthFixture } from './fixture';
-import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './template';
+import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
 let fixture: SynthFixture;
 let template: Template;
@@ -19,23 +19,14 @@ beforeAll(() => {
   // esbuild bundles every function (fourteen of them): minutes on two busy cores.
 }, 240_000);
 
+const { ofType, props, env, logicalId, functionOf, statementsOf } = templateReader(
+  () => resources,
+  () => fixture.stack,
+);
+
 afterAll(() => fixture?.cleanup());
 
-function ofType(type: string): [string, CfnResource][] {
-  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
-}
-
-function props(logicalId: string): Json {
-  const resource = resources[logicalId];
-  if (!resource) throw new Error(`No resource ${logicalId}`);
-  return resource.Properties ?? {};
-}
-
 /** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-
-function env(functionId: string): Record<string, unknown> {
-  return ((props(functionId).Environment as Json | undefined)?.Variables ?? {}) as Record<string, unknown>;
-}
 
 /** House functions by POWERTOOLS_SERVICE_NAME (the three processors share one). */
 function functionsByService(): Map<string, string[]> {
@@ -46,20 +37,6 @@ function functionsByService(): Map<string, string[]> {
     byService.set(service, [...(byService.get(service) ?? []), id]);
   }
   return byService;
-}
-
-function functionOf(service: string): string {
-  const [id, ...others] = functionsByService().get(service) ?? [];
-  if (!id || others.length > 0) throw new Error(`Expected exactly one ${service} function`);
-  return id;
-}
-
-/** Statements of every policy attached to the role of a function. */
-function statementsOf(functionId: string): Json[] {
-  const roleId = target(props(functionId).Role);
-  return ofType('AWS::IAM::Policy')
-    .filter(([id]) => (props(id).Roles as unknown[]).some((role) => target(role) === roleId))
-    .flatMap(([id]) => (props(id).PolicyDocument as { Statement: Json[] }).Statement);
 }
 
 const INGEST_SERVICES = PROVIDER_NAMES.map((provider) => `ingest-${provider}`);
@@ -76,11 +53,6 @@ const SERVICES = [
   'alerts-reconcile',
   'alerts-record',
 ];
-
-/** The logical id of a construct's CloudFormation resource. */
-function logicalId(construct: { node: { defaultChild?: unknown } }): string {
-  return fixture.stack.getLogicalId(construct.node.defaultChild as never);
-}
 
 /** The path of an API Gateway resource, from its PathPart and parents. */
 function pathOf(resourceId: string): string {

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { type ManagementDeps, makeManagementHandler } from '../../../../shared/api/handlers';
 import { responseSchemas } from '../../../../shared/api/openapi';
 import { MANAGEMENT_ROUTES } from '../../../../shared/api/routes';
