@@ -115,22 +115,14 @@ export interface ReplayDeps {
 }
 
 /**
- * Puts a stored delivery back on its queue. The envelope is rebuilt from the log with a replay id:
- * the processor applies it once more even if it was processed (the monotonic upserts make that a
- * no-op for state already stored), and SQS does not drop it as a duplicate of the original.
+ * The envelope of a logged delivery, as the log holds it (for envelopeSchema to check), with the
+ * replay it is for, if any.
  */
-export async function replayEvent(deps: ReplayDeps, id: string, userId: string) {
-  const item = await deps.events.get(id);
-  // Another user's delivery, or a provider-wide one nobody owns, is answered like a missing one.
-  if (!item || item.userId !== userId) throw new NotFoundError('No such event');
-  if (item.status === 'received')
-    throw new HttpError(409, 'in_progress', 'The event is being processed; replay it once it is done');
-  if (item.payload === undefined && !item.payloadRef)
-    throw new HttpError(409, 'payload_not_retained', 'The payload was too large to keep in the event log');
-
-  const requestedAt = deps.now();
-  const replay = { id: (deps.newId ?? randomUUID)(), requestedAt: requestedAt.toISOString() };
-  const parsed = envelopeSchema.safeParse({
+export function envelopeFields(
+  item: StoredEvent,
+  replay?: Envelope['replay'],
+): Record<keyof Envelope, unknown> {
+  return {
     version: 1,
     provider: item.provider,
     eventType: item.eventType,
@@ -148,7 +140,26 @@ export async function replayEvent(deps: ReplayDeps, id: string, userId: string) 
     configId: item.configId,
     userId: item.userId,
     replay,
-  } satisfies Record<keyof Envelope, unknown>);
+  };
+}
+
+/**
+ * Puts a stored delivery back on its queue. The envelope is rebuilt from the log with a replay id:
+ * the processor applies it once more even if it was processed (the monotonic upserts make that a
+ * no-op for state already stored), and SQS does not drop it as a duplicate of the original.
+ */
+export async function replayEvent(deps: ReplayDeps, id: string, userId: string) {
+  const item = await deps.events.get(id);
+  // Another user's delivery, or a provider-wide one nobody owns, is answered like a missing one.
+  if (!item || item.userId !== userId) throw new NotFoundError('No such event');
+  if (item.status === 'received')
+    throw new HttpError(409, 'in_progress', 'The event is being processed; replay it once it is done');
+  if (item.payload === undefined && !item.payloadRef)
+    throw new HttpError(409, 'payload_not_retained', 'The payload was too large to keep in the event log');
+
+  const requestedAt = deps.now();
+  const replay = { id: (deps.newId ?? randomUUID)(), requestedAt: requestedAt.toISOString() };
+  const parsed = envelopeSchema.safeParse(envelopeFields(item, replay));
   if (!parsed.success)
     throw new HttpError(
       409,

@@ -13,8 +13,10 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { type SignedRequest, signedSample } from '../../bin/samples';
 import type { LocalStack } from '../../local/stack';
+import { envelopeFields } from '../../shared/api/events';
 import type { ProviderName } from '../../shared/envelope';
 import { providers } from '../../shared/providers/registry';
+import type { StoredEvent } from '../../shared/stores/event-log';
 import { messagesInMainQueues } from './e2e-stack';
 
 export interface Delivery {
@@ -274,24 +276,9 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
-/** The envelope of a logged delivery, rebuilt from its event log item as a replay would. */
+/** The envelope of a logged delivery, rebuilt from its event log item as a replay does. */
 export function envelopeFromLog(item: LogItem) {
-  return {
-    version: 1,
-    provider: item.provider,
-    eventType: item.eventType,
-    objectType: item.objectType,
-    objectId: item.objectId,
-    occurredAt: item.occurredAt,
-    deliveryId: item.deliveryId,
-    dedupKey: item.pk,
-    orderingKey: item.orderingKey,
-    priority: item.priority,
-    receivedAt: item.receivedAt,
-    meta: item.meta,
-    ...(typeof item.payload === 'string' ? { payload: JSON.parse(item.payload) } : {}),
-    ...(item.payloadRef ? { payloadRef: item.payloadRef } : {}),
-  };
+  return envelopeFields(item as unknown as StoredEvent);
 }
 
 /** Shopify orders as stored, for comparing with the newest processed version of each. */
