@@ -1,3 +1,4 @@
+import type { Envelope } from '../shared/envelope';
 import type { EventLogPort } from '../shared/stores/event-log';
 
 /** A failure injected by the local stack (CHAOS_FAILURE_RATE); processing treats it as transient. */
@@ -24,5 +25,54 @@ export function withChaos(
     },
     complete: (envelope, completion) => eventLog.complete(envelope, completion),
     fail: (delivery, failure) => eventLog.fail(delivery, failure),
+  };
+}
+
+/**
+ * Wraps the event log so that a fraction of records "kill" their processor mid-batch
+ * (CHAOS_KILL_RATE): at the worst moment, after the record's rows and domain event are written but
+ * before it is marked processed, the invocation stops for good. Nothing after that point runs, the
+ * local event source times the invocation out, and every message of the batch comes back after its
+ * visibility timeout, the killed record half done.
+ */
+export function withKills(
+  eventLog: EventLogPort,
+  rate: number,
+  onKill: (envelope: Envelope) => void = () => {},
+  random: () => number = Math.random,
+): EventLogPort {
+  if (!(rate >= 0 && rate <= 1)) throw new Error(`CHAOS_KILL_RATE must be between 0 and 1, got ${rate}`);
+  return {
+    begin: (envelope, attempt, now) => eventLog.begin(envelope, attempt, now),
+    complete: (envelope, completion) => {
+      if (random() >= rate) return eventLog.complete(envelope, completion);
+      onKill(envelope);
+      return new Promise<never>(() => {});
+    },
+    fail: (delivery, failure) => eventLog.fail(delivery, failure),
+  };
+}
+
+/** A processor "killed" by the local stack (CHAOS_CRASH_RATE) after its batch's work. */
+export class CrashError extends Error {
+  override name = 'CrashError';
+}
+
+/**
+ * Wraps a processor so that a fraction of its invocations die after doing their batch's work but
+ * before answering the event source: nothing is deleted, and every message of the batch, processed
+ * or not, comes back after its visibility timeout with one more receive, as after a Lambda crash.
+ */
+export function withCrashes<E, C, R>(
+  handler: (event: E, context: C) => Promise<R>,
+  rate: number,
+  random: () => number = Math.random,
+): (event: E, context: C) => Promise<R> {
+  if (!(rate >= 0 && rate <= 1)) throw new Error(`CHAOS_CRASH_RATE must be between 0 and 1, got ${rate}`);
+  return async (event, context) => {
+    const response = await handler(event, context);
+    if (random() < rate)
+      throw new CrashError(`Injected crash after the batch's work (CHAOS_CRASH_RATE=${rate})`);
+    return response;
   };
 }

@@ -63,13 +63,26 @@ async function pollLoop(options: PollerOptions, signal: AbortSignal): Promise<vo
 async function deliver(options: PollerOptions, messages: Message[]): Promise<void> {
   const records = messages.map((message) => toRecord(message, options));
   let failed: Set<string>;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const response = await options.handler({ Records: records }, lambdaContext(options.timeoutMs));
+    // Lambda ends an invocation at its timeout whatever it was doing: no answer, nothing deleted.
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Invocation timed out after ${options.timeoutMs} ms`)),
+        options.timeoutMs,
+      );
+    });
+    const response = await Promise.race([
+      options.handler({ Records: records }, lambdaContext(options.timeoutMs)),
+      timedOut,
+    ]);
     failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
   } catch (error) {
-    // A thrown handler fails the whole batch, as with Lambda.
+    // A thrown (or timed-out) handler fails the whole batch, as with Lambda.
     options.onError?.(error);
     return;
+  } finally {
+    clearTimeout(timer);
   }
   const done = messages.filter((m) => !failed.has(m.MessageId ?? ''));
   if (done.length === 0) return;

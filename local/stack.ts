@@ -12,7 +12,7 @@ import { MANAGEMENT_ROUTES } from '../shared/api/routes';
 import { numberEnv } from '../shared/env';
 import { PRIORITIES, type Priority } from '../shared/envelope';
 import { providers } from '../shared/providers/registry';
-import { withChaos } from './chaos';
+import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
@@ -38,6 +38,16 @@ export interface LocalStackOptions {
    * retry path; CHAOS_FAILURE_RATE by default, 0 without it.
    */
   chaosFailureRate?: number;
+  /**
+   * Fraction (0..1) of processor invocations that die after their batch's work, before answering
+   * the event source; CHAOS_CRASH_RATE by default, 0 without it.
+   */
+  chaosCrashRate?: number;
+  /**
+   * Fraction (0..1) of records that kill their processor mid-batch (after their writes, before
+   * they are marked processed); CHAOS_KILL_RATE by default, 0 without it.
+   */
+  chaosKillRate?: number;
   log?: (line: string) => void;
 }
 
@@ -49,6 +59,8 @@ export interface LocalStack {
   sqs: SQSClient;
   /** Every event the processors put on the local domain event bus, in order. */
   domainEvents: RecordedDomainEvent[];
+  /** Dedup keys of the records that killed their processor (CHAOS_KILL_RATE), once per kill. */
+  killedRecords: string[];
   eventBusName: string;
   /** The queues' redrive maxReceiveCount, which the processors also get as MAX_RECEIVE_COUNT. */
   maxReceiveCount: number;
@@ -229,15 +241,28 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // queue's own DLQ (its DLQ_URL there). Chaos, when asked for, wraps the event log port.
     const processDeps = processing.processDepsFromEnv();
     if (chaosFailureRate > 0) log(`chaos: ${chaosFailureRate * 100}% of processing attempts fail`);
-    const eventLog =
+    const chaosKillRate = options.chaosKillRate ?? numberEnv('CHAOS_KILL_RATE', 0);
+    if (chaosKillRate > 0) log(`chaos: ${chaosKillRate * 100}% of records kill their processor mid-batch`);
+    const withFailures =
       chaosFailureRate !== 0 ? withChaos(processDeps.eventLog, chaosFailureRate) : processDeps.eventLog;
+    const killedRecords: string[] = [];
+    const eventLog =
+      chaosKillRate !== 0
+        ? withKills(withFailures, chaosKillRate, (envelope) => killedRecords.push(envelope.dedupKey))
+        : withFailures;
+    const chaosCrashRate = options.chaosCrashRate ?? numberEnv('CHAOS_CRASH_RATE', 0);
+    if (chaosCrashRate > 0)
+      log(`chaos: ${chaosCrashRate * 100}% of processor invocations crash before answering`);
     for (const priority of PRIORITIES) {
       const poller = startSqsPoller({
         sqs,
         queueUrl: queues[priority].url,
         queueArn: queues[priority].arn,
         region: REGION,
-        handler: processing.makeProcessHandler({ ...processDeps, eventLog, dlqUrl: queues[priority].dlqUrl }),
+        handler: withCrashes(
+          processing.makeProcessHandler({ ...processDeps, eventLog, dlqUrl: queues[priority].dlqUrl }),
+          chaosCrashRate,
+        ),
         // As the stack's event sources by default: the same batches, the same parallelism.
         batchSize: PROCESSOR_DEFAULTS[priority].batchSize,
         concurrency: PROCESSOR_DEFAULTS[priority].maxConcurrency,
@@ -284,6 +309,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       queues,
       sqs,
       domainEvents: eventBridge.events,
+      killedRecords,
       eventBusName: EVENT_BUS_NAME,
       maxReceiveCount,
       stop: async () => {

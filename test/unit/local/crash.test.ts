@@ -1,0 +1,195 @@
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CrashError, withCrashes, withKills } from '../../../local/chaos';
+import { startSqsPoller } from '../../../local/sqs-poller';
+import type { EventLogPort } from '../../../shared/stores/event-log';
+import { envelope } from '../support/envelopes';
+
+/*
+ * CHAOS_CRASH_RATE: a processor that dies after its batch's work never answers the event source,
+ * so nothing is deleted and every message of the batch comes back after its visibility timeout
+ * with one more receive, processed ones included (which processing must then recognise).
+ */
+
+const REGION = 'us-east-1';
+let restoreDns: () => void;
+let fauxqs: FauxqsServer;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  restoreDns = interceptLocalhostDns();
+  fauxqs = await startFauxqs({ port: 0, logger: false, defaultRegion: REGION });
+  sqs = new SQSClient({
+    region: REGION,
+    endpoint: `http://sqs.${REGION}.localhost:${fauxqs.port}`,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+});
+
+afterAll(async () => {
+  await fauxqs?.stop();
+  sqs?.destroy();
+  restoreDns?.();
+});
+
+describe('a crashing processor (CHAOS_CRASH_RATE)', () => {
+  it('throws after the work, whatever the work returned', async () => {
+    const crashing = withCrashes(async () => ({ batchItemFailures: [] }), 1);
+    await expect(crashing({}, {})).rejects.toBeInstanceOf(CrashError);
+    await expect(withCrashes(async () => 'answer', 0)({}, {})).resolves.toBe('answer');
+    expect(() => withCrashes(async () => 0, 1.5)).toThrow(/between 0 and 1/);
+  });
+
+  it('gets every message of the crashed batch again, with one more receive, then deletes them', async () => {
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'crash.fifo',
+        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false', VisibilityTimeout: '1' },
+      }),
+    );
+    const queueUrl = QueueUrl as string;
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: ['a', 'b', 'c'].map((id) => ({
+          Id: id,
+          MessageBody: id,
+          MessageGroupId: 'group',
+          MessageDeduplicationId: id,
+        })),
+      }),
+    );
+    // Each invocation's records as `body@receive`.
+    const batches: string[][] = [];
+    const processor = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+      batches.push(
+        event.Records.map((record) => `${record.body}@${record.attributes.ApproximateReceiveCount}`),
+      );
+      return { batchItemFailures: [] };
+    };
+    // The first invocation crashes, the next ones do not.
+    const handler = withCrashes(processor, 1, () => (batches.length === 1 ? 0 : 1));
+    const poller = startSqsPoller({
+      sqs,
+      queueUrl,
+      queueArn: 'arn:aws:sqs:us-east-1:000000000000:crash.fifo',
+      region: REGION,
+      handler,
+      batchSize: 10,
+      concurrency: 1,
+      timeoutMs: 5_000,
+    });
+    try {
+      const answered = () =>
+        batches
+          .slice(1)
+          .flat()
+          .map((record) => record.split('@')[0]);
+      const deadline = Date.now() + 15_000;
+      while (answered().sort().join() !== 'a,b,c' && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      const [crashed = [], ...later] = batches;
+      expect(crashed.length).toBeGreaterThan(0);
+      // Every message of the crashed batch came back once more, with its second receive.
+      for (const record of crashed) {
+        const [body] = record.split('@');
+        expect(later.flat(), record).toContain(`${body}@2`);
+      }
+      expect(answered().sort()).toEqual(['a', 'b', 'c']);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const { Attributes } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      expect(Attributes).toMatchObject({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '0',
+      });
+    } finally {
+      await poller.stop();
+    }
+  });
+});
+
+describe('a processor killed mid-batch (CHAOS_KILL_RATE)', () => {
+  it("stops for good at a record's completion, after its writes, and says which record", async () => {
+    const completed: string[] = [];
+    const log: EventLogPort = {
+      begin: async () => true,
+      complete: async (delivery) => {
+        completed.push(delivery.dedupKey);
+      },
+      fail: async () => true,
+    };
+    const killed: string[] = [];
+    const dying = withKills(
+      log,
+      1,
+      (delivery) => killed.push(delivery.dedupKey),
+      () => 0,
+    );
+    const completion = { outcome: 'applied' as const, processingTimeMs: 1, processedAt: new Date() };
+    const outcome = await Promise.race([
+      dying.complete(envelope(), completion).then(() => 'completed'),
+      new Promise((resolve) => setTimeout(() => resolve('still hanging'), 200)),
+    ]);
+    expect(outcome).toBe('still hanging');
+    expect(killed).toEqual([envelope().dedupKey]);
+    expect(completed).toEqual([]);
+    await withKills(log, 0).complete(envelope(), completion);
+    expect(completed).toEqual([envelope().dedupKey]);
+  });
+
+  it('is timed out by the event source like Lambda: nothing deleted, the batch comes back', async () => {
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'killed.fifo',
+        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false', VisibilityTimeout: '1' },
+      }),
+    );
+    const queueUrl = QueueUrl as string;
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [{ Id: 'x', MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'x' }],
+      }),
+    );
+    const receives: string[] = [];
+    const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+      receives.push(event.Records.map((record) => record.attributes.ApproximateReceiveCount).join());
+      // The first invocation never answers (killed); the next one does.
+      if (receives.length === 1) return new Promise<never>(() => {});
+      return { batchItemFailures: [] };
+    };
+    const errors: unknown[] = [];
+    const poller = startSqsPoller({
+      sqs,
+      queueUrl,
+      queueArn: 'arn:aws:sqs:us-east-1:000000000000:killed.fifo',
+      region: REGION,
+      handler,
+      batchSize: 10,
+      concurrency: 1,
+      timeoutMs: 300,
+      onError: (error) => errors.push(error),
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (receives.length < 2 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(receives).toEqual(['1', '2']);
+      expect(String(errors[0])).toMatch(/timed out after 300 ms/);
+    } finally {
+      await poller.stop();
+    }
+  });
+});
