@@ -138,9 +138,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const sqs = new SQSClient({ region: REGION, endpoint: sqsEndpoint });
     const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamoUrl });
-    const processorTimeoutMs = options.processorTimeoutMs ?? 30_000;
+    const processorTimeoutMs = options.processorTimeoutMs ?? numberEnv('PROCESSOR_TIMEOUT_MS', 30_000);
     const queues = await createQueues(sqs, {
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 30,
+      visibilityTimeoutSeconds:
+        options.visibilityTimeoutSeconds ?? numberEnv('VISIBILITY_TIMEOUT_SECONDS', 30),
       maxReceiveCount,
     });
     await createTables(ddb);
