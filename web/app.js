@@ -73,6 +73,7 @@ async function signIn(token) {
   setupCharts();
   connect();
   refresh();
+  loadRecentEvents();
   clearInterval(state.timer);
   state.timer = setInterval(refresh, REFRESH_MS);
 }
@@ -139,6 +140,28 @@ function addEvent(data, timestamp) {
   state.feed.length = Math.min(state.feed.length, FEED_LIMIT);
   renderFeed();
   if (data.status === 'dead') refreshDead();
+}
+
+/** The feed starts with the user's latest deliveries from the event log; pushes add to it. */
+async function loadRecentEvents() {
+  const result = await api(`/api/webhooks/events?limit=${FEED_LIMIT}`).catch(() => undefined);
+  if (!result) return;
+  const known = new Set(state.feed.map((event) => event.deliveryId));
+  const history = result.events
+    .filter((event) => !known.has(event.delivery_id))
+    .map((event) => ({
+      provider: event.provider,
+      eventType: event.event_type,
+      objectType: event.object_type,
+      objectId: event.object_id,
+      deliveryId: event.delivery_id,
+      status: event.status,
+      receivedAt: event.received_at,
+      processedAt: event.processed_at ?? undefined,
+      at: event.processed_at ?? event.received_at,
+    }));
+  state.feed = [...state.feed, ...history].slice(0, FEED_LIMIT);
+  renderFeed();
 }
 
 function renderFeed() {

@@ -119,6 +119,8 @@ describe('the dashboard page', () => {
        RETURNING id`,
     );
     await page.reload();
+    // After a reload the feed starts from the user's latest deliveries in the event log.
+    await page.locator('#feed tbody tr', { hasText: '4242424242' }).waitFor({ timeout: 10_000 });
     const alert = page.locator('#alerts li', { hasText: 'Shopify error rate 42%' });
     await alert.waitFor({ timeout: 20_000 });
     await alert.getByRole('button', { name: /Acknowledge alert/ }).focus();
