@@ -1,0 +1,71 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { PRIORITIES } from '../envelope';
+import { HttpError, NotFoundError } from '../errors';
+import { jsonResponse } from '../http/api-gateway';
+import { RedriveConflictError } from '../queue/redrive';
+import {
+  encodeCursor,
+  eventQuerySchema,
+  replayEvent,
+  toEventQuery,
+  toPublicEvent,
+  toPublicEventDetail,
+} from './events';
+import { eventIdParam, parseBody, parseQuery } from './request';
+import type { RouteContext } from './route-context';
+import type { Router } from './router';
+import { redriveSchema } from './schemas';
+import { StatusService, statusQuerySchema } from './status';
+
+/** Status, the event log (list, read, replay) and DLQ redrive. */
+export function addOperationRoutes(router: Router, context: RouteContext): void {
+  const { deps, now, log, user } = context;
+  const status = new StatusService({ ...deps, now, cacheTtlMs: deps.statusCacheTtlMs });
+  const requireOperator = (event: APIGatewayProxyEvent) =>
+    context.operator(event, 'act on the dead-letter queues');
+
+  router
+    .on('GET', '/api/webhooks/status', async ({ event }) => {
+      const userId = await user(event);
+      const query = parseQuery(event, statusQuerySchema);
+      return jsonResponse(200, await status.status(userId, query));
+    })
+    .on('GET', '/api/webhooks/events', async ({ event }) => {
+      const userId = await user(event);
+      const query = toEventQuery(userId, parseQuery(event, eventQuerySchema), now());
+      const page = await deps.events.list(query);
+      return jsonResponse(200, {
+        success: true,
+        events: page.items.map(toPublicEvent),
+        next_cursor: encodeCursor(page.next),
+      });
+    })
+    .on('GET', '/api/webhooks/events/{id}', async ({ event, params }) => {
+      const userId = await user(event);
+      const item = await deps.events.get(eventIdParam(params));
+      if (!item || item.userId !== userId) throw new NotFoundError('No such event');
+      return jsonResponse(200, { success: true, event: toPublicEventDetail(item) });
+    })
+    .on('POST', '/api/webhooks/events/{id}/replay', async ({ event, params }) => {
+      const userId = await user(event);
+      const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), userId);
+      return jsonResponse(202, { success: true, replay });
+    })
+    .on('GET', '/api/webhooks/dlq', async ({ event }) => {
+      await requireOperator(event);
+      const queues = await Promise.all(PRIORITIES.map((priority) => deps.redrive.progress(priority)));
+      return jsonResponse(200, { success: true, queues });
+    })
+    .on('POST', '/api/webhooks/dlq/redrive', async ({ event }) => {
+      await requireOperator(event);
+      const body = parseBody(event, redriveSchema);
+      try {
+        const task = await deps.redrive.start(body.priority, { maxPerSecond: body.max_messages_per_second });
+        return jsonResponse(202, { success: true, task });
+      } catch (error) {
+        if (error instanceof RedriveConflictError)
+          throw new HttpError(409, 'redrive_running', 'A redrive of this DLQ is already running');
+        throw error;
+      }
+    });
+}
