@@ -1,4 +1,5 @@
 import { asRecord, sendJson, splitIds, truncate } from './http';
+import { type SubscriptionApi, subscribeAll, unsubscribeAll } from './subscriptions';
 import {
   APP_ID,
   type HubspotCredentials,
@@ -71,21 +72,29 @@ export async function registerHubspot(
     return { status: 'failed', reason: `HubSpot could not set the webhook target URL: ${settings.reason}` };
   }
 
-  const created: string[] = [];
-  for (const { event, subscription } of subscriptions.values()) {
-    const outcome = await call(deps, credentials, 'POST', '/subscriptions', {
-      ...subscription,
-      active: true,
-    });
-    const id = outcome.ok ? idOf(outcome.body) : undefined;
-    if (id === undefined) {
-      const reason = outcome.ok ? 'no subscription id in the response' : outcome.reason;
-      const leftovers = await deleteAll(created, credentials, deps);
-      return { status: 'failed', reason: `HubSpot could not subscribe to ${event}: ${reason}${leftovers}` };
-    }
-    created.push(id);
-  }
-  return { status: 'registered', externalWebhookId: created.join(',') };
+  return subscribeAll(
+    hubspotApi(credentials, deps),
+    [...subscriptions.values()].map(({ event, subscription }) => [event, subscription] as const),
+  );
+}
+
+/** HubSpot's webhook subscriptions of one app. */
+function hubspotApi(
+  credentials: HubspotCredentials,
+  deps: RegistrationDeps,
+): SubscriptionApi<HubspotSubscription> {
+  return {
+    provider: 'HubSpot',
+    noun: 'subscription ',
+    create: async (subscription) => {
+      const outcome = await call(deps, credentials, 'POST', '/subscriptions', {
+        ...subscription,
+        active: true,
+      });
+      return outcome.ok ? { ok: true, id: idOf(outcome.body) } : outcome;
+    },
+    remove: (id) => deleteSubscription(id, credentials, deps),
+  };
 }
 
 export async function unregisterHubspot(
@@ -94,27 +103,7 @@ export async function unregisterHubspot(
   deps: RegistrationDeps,
 ): Promise<UnregistrationResult> {
   if (!APP_ID.test(credentials.app_id)) return { ok: false, reason: 'HubSpot app_id must be numeric' };
-  const failures: string[] = [];
-  for (const id of splitIds(externalWebhookId)) {
-    const outcome = await deleteSubscription(id, credentials, deps);
-    if (!outcome.ok) failures.push(`${id}: ${outcome.reason}`);
-  }
-  return failures.length === 0
-    ? { ok: true }
-    : { ok: false, reason: `HubSpot could not delete subscription ${failures.join('; ')}` };
-}
-
-/** Best-effort rollback; returns a note naming what is left behind at HubSpot, if anything. */
-async function deleteAll(
-  ids: readonly string[],
-  credentials: HubspotCredentials,
-  deps: RegistrationDeps,
-): Promise<string> {
-  const left: string[] = [];
-  for (const id of ids) {
-    if (!(await deleteSubscription(id, credentials, deps)).ok) left.push(id);
-  }
-  return left.length === 0 ? '' : ` (could not remove already created subscription ${left.join(', ')})`;
+  return unsubscribeAll(hubspotApi(credentials, deps), splitIds(externalWebhookId));
 }
 
 async function deleteSubscription(

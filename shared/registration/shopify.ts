@@ -1,4 +1,5 @@
 import { asRecord, providerMessage, redact, sendJson, splitIds, truncate } from './http';
+import { type SubscriptionApi, subscribeAll, unsubscribeAll } from './subscriptions';
 import {
   type RegistrationDeps,
   type RegistrationResult,
@@ -56,21 +57,30 @@ export async function registerShopify(
 
   const apiVersion = credentials.api_version ?? SHOPIFY_DEFAULT_API_VERSION;
   const webhookSubscription = { [shopifyEndpointField(apiVersion)]: endpointUrl, format: 'JSON' };
-  const created: string[] = [];
-  for (const [topic, event] of topics) {
-    const outcome = await mutate(credentials, deps, CREATE_MUTATION, 'webhookSubscriptionCreate', {
-      topic,
-      webhookSubscription,
-    });
-    const id = outcome.ok ? gidOf(outcome.payload) : undefined;
-    if (id === undefined) {
-      const reason = outcome.ok ? 'no subscription id in the response' : outcome.reason;
-      const leftovers = await deleteAll(created, credentials, deps);
-      return { status: 'failed', reason: `Shopify could not subscribe to ${event}: ${reason}${leftovers}` };
-    }
-    created.push(id);
-  }
-  return { status: 'registered', externalWebhookId: created.join(',') };
+  return subscribeAll(
+    shopifyApi(credentials, deps, webhookSubscription),
+    [...topics].map(([topic, event]) => [event, topic] as const),
+  );
+}
+
+/** Shopify's subscriptions through the Admin GraphQL API of one shop. */
+function shopifyApi(
+  credentials: ShopifyCredentials,
+  deps: RegistrationDeps,
+  webhookSubscription: Record<string, string> = {},
+): SubscriptionApi<string> {
+  return {
+    provider: 'Shopify',
+    noun: '',
+    create: async (topic) => {
+      const outcome = await mutate(credentials, deps, CREATE_MUTATION, 'webhookSubscriptionCreate', {
+        topic,
+        webhookSubscription,
+      });
+      return outcome.ok ? { ok: true, id: gidOf(outcome.payload) } : outcome;
+    },
+    remove: (id) => deleteSubscription(id, credentials, deps),
+  };
 }
 
 export async function unregisterShopify(
@@ -81,27 +91,7 @@ export async function unregisterShopify(
   if (!SHOP_DOMAIN.test(credentials.shop_domain)) {
     return { ok: false, reason: 'Shopify shop_domain must be <name>.myshopify.com' };
   }
-  const failures: string[] = [];
-  for (const id of splitIds(externalWebhookId)) {
-    const outcome = await deleteSubscription(id, credentials, deps);
-    if (!outcome.ok) failures.push(`${id}: ${outcome.reason}`);
-  }
-  return failures.length === 0
-    ? { ok: true }
-    : { ok: false, reason: `Shopify could not delete ${failures.join('; ')}` };
-}
-
-/** Best-effort rollback; returns a note naming what is left behind at Shopify, if anything. */
-async function deleteAll(
-  ids: readonly string[],
-  credentials: ShopifyCredentials,
-  deps: RegistrationDeps,
-): Promise<string> {
-  const left: string[] = [];
-  for (const id of ids) {
-    if (!(await deleteSubscription(id, credentials, deps)).ok) left.push(id);
-  }
-  return left.length === 0 ? '' : ` (could not remove already created ${left.join(', ')})`;
+  return unsubscribeAll(shopifyApi(credentials, deps), splitIds(externalWebhookId));
 }
 
 async function deleteSubscription(
