@@ -1,6 +1,8 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AlertRule } from '../../../shared/alerts/rules';
 import type { AlertQuery, AlertRecord, AlertRuleChanges } from '../../../shared/alerts/store';
 import type { AlertsPort, ConfigsPort, ManagementDeps } from '../../../shared/api/handlers';
+import { signDevToken } from '../../../shared/auth/tokens';
 import type { Envelope, Priority } from '../../../shared/envelope';
 import type { BusEvent } from '../../../shared/events/publisher';
 import type { EnvelopePublisher } from '../../../shared/queue/publisher';
@@ -285,4 +287,38 @@ export class RecordingBus {
     if (this.failing) throw new Error('PutEvents throttled');
     this.published.push(...events);
   }
+}
+
+export interface CallOptions {
+  /** The caller (`alice` by default); `null` sends no token. */
+  user?: string | null;
+  groups?: string[];
+  query?: Record<string, string>;
+  body?: unknown;
+}
+
+/**
+ * Calls a management handler as API Gateway would, with a dev token for the caller; the response
+ * comes back with its body parsed. `groupsFor` gives the groups when a call names none.
+ */
+export function managementCaller(
+  handler: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>,
+  tokenSecret: string,
+  groupsFor: (path: string) => string[] = () => [],
+) {
+  return async (method: string, path: string, options: CallOptions = {}) => {
+    const user = options.user === undefined ? 'alice' : options.user;
+    const token = user
+      ? await signDevToken(tokenSecret, user, 3600, options.groups ?? groupsFor(path))
+      : undefined;
+    const result = await handler({
+      httpMethod: method,
+      path,
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      queryStringParameters: options.query ?? null,
+      body: options.body === undefined ? null : JSON.stringify(options.body),
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEvent);
+    return { ...result, json: result.body ? JSON.parse(result.body) : undefined };
+  };
 }

@@ -1,11 +1,16 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AlertRecord } from '../../../../shared/alerts/store';
 import { type ManagementDeps, makeManagementHandler } from '../../../../shared/api/handlers';
 import { errorBodySchema, responseSchemas } from '../../../../shared/api/openapi';
-import { OPERATORS_GROUP, signDevToken, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
+import { OPERATORS_GROUP, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
 import { alertRule, RULE_ID } from '../../support/alert-rule';
-import { FakeAlerts, FakeConfigs, fakePorts, RecordingBus } from '../../support/management-fakes';
+import {
+  FakeAlerts,
+  FakeConfigs,
+  fakePorts,
+  managementCaller,
+  RecordingBus,
+} from '../../support/management-fakes';
 
 const TOKEN_SECRET = 'unit-test-token-secret';
 const NOW = new Date('2026-03-01T10:30:00.000Z');
@@ -74,31 +79,10 @@ function setup(overrides: Partial<ManagementDeps> = {}) {
     ...overrides,
   };
   const handler = makeManagementHandler(deps);
-  const call = async (
-    method: string,
-    path: string,
-    options: { user?: string | null; groups?: string[]; query?: Record<string, string>; body?: unknown } = {},
-  ) => {
-    const user = options.user === undefined ? 'alice' : options.user;
-    // Operators by default on the rule routes: rules are theirs (the refusal test passes `groups: []`).
-    const token = user
-      ? await signDevToken(
-          TOKEN_SECRET,
-          user,
-          3600,
-          options.groups ?? (path.includes('/alert-rules') ? [OPERATORS_GROUP] : []),
-        )
-      : undefined;
-    const result = await handler({
-      httpMethod: method,
-      path,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-      queryStringParameters: options.query ?? null,
-      body: options.body === undefined ? null : JSON.stringify(options.body),
-      isBase64Encoded: false,
-    } as unknown as APIGatewayProxyEvent);
-    return { ...result, json: result.body ? JSON.parse(result.body) : undefined };
-  };
+  // Operators by default on the rule routes: rules are theirs (the refusal test passes `groups: []`).
+  const call = managementCaller(handler, TOKEN_SECRET, (path) =>
+    path.includes('/alert-rules') ? [OPERATORS_GROUP] : [],
+  );
   return { call, alerts, bus };
 }
 

@@ -1,10 +1,9 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type * as z from 'zod';
 import { type ManagementDeps, makeManagementHandler } from '../../../../shared/api/handlers';
 import { responseSchemas } from '../../../../shared/api/openapi';
 import { MANAGEMENT_ROUTES } from '../../../../shared/api/routes';
-import { OPERATORS_GROUP, signDevToken, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
+import { OPERATORS_GROUP, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
 import type { StoredEvent } from '../../../../shared/stores/event-log';
 import { fakeFetch } from '../../support/fake-fetch';
 import {
@@ -13,6 +12,7 @@ import {
   type FakeEventLog,
   type FakeRedrive,
   fakePorts,
+  managementCaller,
   type RecordingPublisher,
 } from '../../support/management-fakes';
 import { webhookConfig } from '../../support/webhook-config';
@@ -46,28 +46,7 @@ function setup(overrides: Partial<ManagementDeps> = {}) {
     ...overrides,
   };
   const handler = makeManagementHandler(deps);
-  const call = async (
-    method: string,
-    path: string,
-    options: {
-      user?: string | null;
-      groups?: string[];
-      query?: Record<string, string>;
-      body?: unknown;
-    } = {},
-  ) => {
-    const user = options.user === undefined ? 'alice' : options.user;
-    const token = user ? await signDevToken(TOKEN_SECRET, user, 3600, options.groups) : undefined;
-    const result = await handler({
-      httpMethod: method,
-      path,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-      queryStringParameters: options.query ?? null,
-      body: options.body === undefined ? null : JSON.stringify(options.body),
-      isBase64Encoded: false,
-    } as unknown as APIGatewayProxyEvent);
-    return { ...result, json: result.body ? JSON.parse(result.body) : undefined };
-  };
+  const call = managementCaller(handler, TOKEN_SECRET);
   return { ...ports, ...deps, configs, call, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
 }
 
