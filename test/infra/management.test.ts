@@ -27,8 +27,6 @@ const { ofType, props, env, logicalId, functionOf, statementsOf } = templateRead
 
 afterAll(() => fixture?.cleanup());
 
-/** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-
 /** The path of an API Gateway resource, from its PathPart and parents. */
 function pathOf(resourceId: string): string {
   const resource = props(resourceId);

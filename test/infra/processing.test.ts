@@ -84,8 +84,6 @@ class Synth {
   }
 }
 
-/** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
 let defaults: Synth;

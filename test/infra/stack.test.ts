@@ -26,8 +26,6 @@ const { ofType, props, env, logicalId, functionOf, statementsOf } = templateRead
 
 afterAll(() => fixture?.cleanup());
 
-/** The logical id a `{Ref}` or `{Fn::GetAtt}` points at. */
-
 /** House functions by POWERTOOLS_SERVICE_NAME (the three processors share one). */
 function functionsByService(): Map<string, string[]> {
   const byService = new Map<string, string[]>();
