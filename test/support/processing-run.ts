@@ -8,7 +8,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { type SignedRequest, signedSample } from '../../bin/samples';
@@ -245,7 +245,11 @@ export interface DlqMessage {
   attributes: Record<string, string>;
 }
 
-/** Every message in the DLQs (received once, with a long visibility timeout so none repeats). */
+/**
+ * Every message in the DLQs, which this drains: a FIFO queue hands out nothing more of a message
+ * group while one of its messages is in flight, so each one is deleted once read (leaving them in
+ * flight would hide the group's later messages).
+ */
 export async function dlqMessages(stack: LocalStack): Promise<DlqMessage[]> {
   const found: DlqMessage[] = [];
   for (const queue of Object.values(stack.queues)) {
@@ -260,6 +264,15 @@ export async function dlqMessages(stack: LocalStack): Promise<DlqMessage[]> {
         }),
       );
       if (!Messages?.length) break;
+      await stack.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queue.dlqUrl,
+          Entries: Messages.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle,
+          })),
+        }),
+      );
       for (const message of Messages)
         found.push({
           body: message.Body ?? '',
