@@ -22,6 +22,8 @@ export function buildTestApp(
     readonly cloudFormationValidation?: boolean;
     /** Bundle every function with esbuild (on in `cdk synth`); off, assets are placeholders. */
     readonly bundling?: boolean;
+    /** The account and region `cdk synth` takes from CDK_DEFAULT_*; environment-agnostic without. */
+    readonly env?: { readonly account?: string; readonly region?: string };
   } = {},
 ): SynthFixture {
   const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
@@ -32,6 +34,7 @@ export function buildTestApp(
   try {
     const built = buildApp({
       config,
+      env: options.env,
       appProps: {
         outdir,
         context: { ...cdkJson.context, ...(options.bundling === false && { 'aws:cdk:bundling-stacks': [] }) },

@@ -96,6 +96,21 @@ describe('cdk-nag AwsSolutions', () => {
     expect(result.violations.map((v) => v.ruleName)).toEqual([]);
   });
 
+  it('stays clean in a concrete account and region, as `cdk synth` with a default region', () => {
+    // ARNs then name the region literally (the CDK asset bucket's, for one), not <AWS::Region>.
+    const located = buildTestApp(
+      {},
+      {
+        bundling: false,
+        cloudFormationValidation: false,
+        env: { account: '123456789012', region: 'us-east-1' },
+      },
+    );
+    onTestFinished(located.cleanup);
+    const result = new AwsSolutionsChecks().validateScope(located.app);
+    expect(result.violations.map((v) => v.ruleName)).toEqual([]);
+  });
+
   it('fails synthesis on a finding nobody acknowledged (the pack is registered)', () => {
     // A queue without DLQ or TLS policy: must be reported by the plugin buildApp registered.
     new sqs.Queue(fixture.stack, 'NagProbe', { encryption: sqs.QueueEncryption.SQS_MANAGED });
