@@ -1,6 +1,7 @@
 /**
  * Every Lambda bundle built the way lib/constructs/house-function.ts has CDK build it (same esbuild
- * options: ESM, node22, minify, mainFields module/main, the createRequire banner, nothing external),
+ * options: ESM, node22, minify, mainFields module/main, the createRequire banner, the credentials
+ * alias, nothing external),
  * then its size and module init time: `import()` of the bundle in a fresh node process, as a cold
  * start does after the runtime is up, with a deployed function's environment (dummy values) and
  * NODE_OPTIONS=--enable-source-maps as deployed.
@@ -130,6 +131,7 @@ function houseOptions(entry: string, outfile: string): BuildOptions & { metafile
     sourcesContent: false,
     mainFields: ['module', 'main'],
     banner: { js: ESM_REQUIRE_BANNER },
+    alias: { '@aws-sdk/credential-provider-node': './shared/lambda-credentials.ts' },
     logLevel: 'warning',
     metafile: true,
     absWorkingDir: ROOT,

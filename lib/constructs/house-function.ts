@@ -181,6 +181,9 @@ export class HouseFunction extends NodejsFunction {
         logLevel: LogLevel.WARNING,
         // Everything, the AWS SDK included, is bundled so the deployed versions are the pinned ones.
         externalModules: [],
+        // Lambda's credentials are in the environment: the SDK's default chain shrinks to that link.
+        // Path relative to projectRoot, esbuild's working directory; bench/bundles.ts does the same.
+        esbuildArgs: { '--alias': '@aws-sdk/credential-provider-node=./shared/lambda-credentials.ts' },
         ...(commandHooks && { commandHooks }),
       },
     });
