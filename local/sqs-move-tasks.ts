@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ChangeMessageVisibilityCommand,
@@ -61,6 +68,8 @@ export interface SqsMoveTaskProxy {
   /** The SQS endpoint to give clients: `http://sqs.<region>.localhost:<port>`, like fauxqs's own. */
   endpoint: string;
   port: number;
+  /** The listener clients reach (the fault runs take it down: local/outage.ts). */
+  server: Server;
   /** Cancels running tasks, waits for them and closes the server. */
   stop(): Promise<void>;
 }
@@ -156,6 +165,7 @@ export async function startSqsMoveTaskProxy(options: SqsMoveTaskProxyOptions): P
   return {
     endpoint: `http://sqs.${region}.localhost:${port}`,
     port,
+    server,
     stop: async () => {
       context.stopping = true;
       const tasks = [...context.tasks.values()].flat();

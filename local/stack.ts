@@ -6,6 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import dynalite from 'dynalite';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import pg from 'pg';
 import { contentSecurityPolicy } from '../lib/dashboard-csp';
 import { PROCESSOR_DEFAULTS } from '../lib/processor-defaults';
 import { MANAGEMENT_ROUTES } from '../shared/api/routes';
@@ -16,6 +17,7 @@ import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
+import { interruptServer } from './outage';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
 import { startSqsMoveTaskProxy } from './sqs-move-tasks';
@@ -64,8 +66,17 @@ export interface LocalStack {
   eventBusName: string;
   /** The queues' redrive maxReceiveCount, which the processors also get as MAX_RECEIVE_COUNT. */
   maxReceiveCount: number;
+  /**
+   * An outage of one stand-in for `downMs` (the fault runs): its listener goes away, every open
+   * connection is cut, then it listens again on the same port with its data kept. An external
+   * DATABASE_URL cannot be taken down from here: the stack's connections to it are terminated.
+   */
+  interrupt(standIn: StandIn, downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
+
+export const STAND_INS = ['sqs', 'dynamodb', 'postgres', 'eventbridge'] as const;
+export type StandIn = (typeof STAND_INS)[number];
 
 const REGION = 'us-east-1';
 const PAYLOAD_BUCKET = 'webhook-payloads';
@@ -87,13 +98,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     stops.push(async () => restoreDns());
     // The stand-ins start side by side; PGlite's first start (initdb in WASM) takes the longest.
     const eventBridge = createEventBridge({ busNames: [EVENT_BUS_NAME] });
-    const [fauxqs, dynamoUrl, databaseUrl, eventBridgePort] = await Promise.all([
+    const [fauxqs, dynalite, postgres, eventBridgePort] = await Promise.all([
       startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
         return server;
       }),
       startDynalite(stops),
-      options.databaseUrl ?? startPglite(stops),
+      options.databaseUrl ? externalPostgres(options.databaseUrl) : startPglite(stops),
       listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
         stops.push(() => close(eventBridge.server));
         return port;
@@ -104,6 +115,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const moveTasks = await startSqsMoveTaskProxy({ fauxqsPort: fauxqs.port, region: REGION });
     stops.push(() => moveTasks.stop());
     const sqsEndpoint = moveTasks.endpoint;
+    const dynamoUrl = dynalite.url;
+    const databaseUrl = postgres.url;
+    const interruptions: Record<StandIn, (downMs: number) => Promise<void>> = {
+      sqs: (downMs) => interruptServer(moveTasks.server, downMs),
+      dynamodb: (downMs) => interruptServer(dynalite.server, downMs),
+      postgres: postgres.interrupt,
+      eventbridge: (downMs) => interruptServer(eventBridge.server, downMs),
+    };
 
     // The queues' redrive and the processors' last attempt are one number, as in lib/constructs.
     const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', 5);
@@ -119,7 +138,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_S3: `http://s3.localhost:${fauxqs.port}`,
       PAYLOAD_BUCKET: PAYLOAD_BUCKET,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
-      DATABASE_URL: databaseUrl,
+      // Named, so that an outage of an external server can find the stack's connections.
+      DATABASE_URL: withApplicationName(databaseUrl),
       EVENT_LOG_TABLE: TABLES.eventLog,
       CONNECTIONS_TABLE: TABLES.connections,
       METRICS_TABLE: TABLES.metrics,
@@ -313,6 +333,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       killedRecords,
       eventBusName: EVENT_BUS_NAME,
       maxReceiveCount,
+      interrupt: (standIn, downMs) => interruptions[standIn](downMs),
       stop: async () => {
         ready = false;
         // Pollers and servers first, the stand-ins they talk to last.
@@ -334,15 +355,20 @@ async function notFound() {
   };
 }
 
-async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<string> {
+async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<{ server: Server; url: string }> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const port = await listen(server, 0);
   stops.push(() => close(server));
-  return `http://127.0.0.1:${port}`;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+interface LocalPostgres {
+  url: string;
+  interrupt(downMs: number): Promise<void>;
 }
 
 /** An in-memory Postgres reachable over the wire protocol, like any server DATABASE_URL names. */
-async function startPglite(stops: (() => Promise<unknown>)[]): Promise<string> {
+async function startPglite(stops: (() => Promise<unknown>)[]): Promise<LocalPostgres> {
   const pglite = new PGlite();
   const server = new PGLiteSocketServer({ db: pglite, port: 0, host: '127.0.0.1', maxConnections: 16 });
   await server.start();
@@ -350,7 +376,44 @@ async function startPglite(stops: (() => Promise<unknown>)[]): Promise<string> {
     await server.stop();
     await pglite.close();
   });
-  return `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`;
+  return {
+    url: `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`,
+    // stop() detaches every client (rolling back its open transaction) and keeps the database.
+    interrupt: async (downMs) => {
+      await server.stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await server.start();
+    },
+  };
+}
+
+const APPLICATION_NAME = 'webhooks-local';
+
+function withApplicationName(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('application_name', APPLICATION_NAME);
+  return url.toString();
+}
+
+/** A server the stack does not own: its outage is the stack's connections being terminated. */
+function externalPostgres(url: string): LocalPostgres {
+  return {
+    url,
+    interrupt: async (downMs) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = $1`,
+          [APPLICATION_NAME],
+        );
+      } finally {
+        await client.end();
+      }
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+    },
+  };
 }
 
 function listen(server: Server, port: number, host?: string): Promise<number> {

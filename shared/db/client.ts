@@ -17,7 +17,14 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 export function dbFromEnv(): Db {
   const url = optionalEnv('DATABASE_URL');
   if (url) {
-    const pool = new pg.Pool({ connectionString: url, max: numberEnv('DATABASE_POOL_MAX', 4) });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: numberEnv('DATABASE_POOL_MAX', 4),
+      // A connection cut mid-handshake or mid-query fails the attempt (which is retried) instead of
+      // holding one of the pool's few clients until the invocation times out.
+      connectionTimeoutMillis: 5000,
+      query_timeout: 10_000,
+    });
     // An idle connection dropped by the server must not crash the process; the pool reconnects.
     pool.on('error', (error) => logger.warn('idle Postgres connection closed', { reason: error.message }));
     return drizzlePg(pool, { schema }) as unknown as Db;

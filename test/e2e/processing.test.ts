@@ -48,7 +48,7 @@ const BASE_TIME = Date.now() - 10 * 60_000;
 
 let e2e: E2eStack;
 let stack: LocalStack;
-let db: pg.Client;
+let db: pg.Pool;
 
 beforeAll(async () => {
   e2e = await startE2eStack({
@@ -105,7 +105,7 @@ describe('processing under 30% injected failures', () => {
         MessageDeduplicationId: poisonId,
       }),
     );
-    sentRequests = await sendAll(objects);
+    sentRequests = (await sendAll(objects)).requests;
     await settled(async () => {
       const current = await eventLog();
       return [...expected, poisonKey].every((key) =>

@@ -18,7 +18,7 @@ const ORG_ID = '00D5g000004XyZ1EAK';
 let e2e: E2eStack;
 let stack: LocalStack;
 let client: TestClient;
-let db: pg.Client;
+let db: pg.Pool;
 
 beforeAll(async () => {
   e2e = await startE2eStack({ secrets: SECRETS, env: { SALESFORCE_ORG_ID: ORG_ID } });

@@ -10,7 +10,7 @@ const SECRET = 'e2e-shopify-secret';
 
 let e2e: E2eStack;
 let stack: LocalStack;
-let db: pg.Client;
+let db: pg.Pool;
 let client: TestClient;
 
 beforeAll(async () => {

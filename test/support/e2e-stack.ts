@@ -7,8 +7,11 @@ import { connect, type TestClient } from './ws-client';
 
 export interface E2eStack {
   stack: LocalStack;
-  /** A direct connection to the stack's Postgres, for asserting rows. */
-  db: pg.Client;
+  /**
+   * Direct connections to the stack's Postgres, for asserting rows: a pool, so that a connection
+   * cut by a stand-in outage (the fault runs) is replaced.
+   */
+  db: pg.Pool;
   /** A dashboard client already subscribed to webhook-event. */
   client: TestClient;
   /** A dev bearer token for the management API, as `npm run token -- <userId> [--operator]` mints it. */
@@ -35,8 +38,8 @@ export async function startE2eStack(options: {
     secrets: options.secrets,
     databaseUrl: database?.url,
   });
-  const db = new pg.Client({ connectionString: stack.databaseUrl });
-  await db.connect();
+  const db = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 });
+  db.on('error', () => undefined);
   const client = await connect(`${stack.wsUrl}?token=${await signDevToken(tokenSecret, 'e2e-dashboard')}`);
   client.send({ type: 'subscribe', data: { events: ['webhook-event'] } });
   await client.next((m) => m.type === 'subscribed');
@@ -74,12 +77,21 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
 }
 
 /** Messages in the stack's main queues, visible or in flight (a record waiting for its retry is in flight). */
-export async function messagesInMainQueues(stack: LocalStack): Promise<number> {
+export function messagesInMainQueues(stack: LocalStack): Promise<number> {
+  return messagesIn(stack, 'url');
+}
+
+/** Messages in the stack's dead-letter queues, visible or in flight. */
+export function messagesInDlqs(stack: LocalStack): Promise<number> {
+  return messagesIn(stack, 'dlqUrl');
+}
+
+async function messagesIn(stack: LocalStack, which: 'url' | 'dlqUrl'): Promise<number> {
   let total = 0;
   for (const queue of Object.values(stack.queues)) {
     const { Attributes } = await stack.sqs.send(
       new GetQueueAttributesCommand({
-        QueueUrl: queue.url,
+        QueueUrl: queue[which],
         AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
       }),
     );

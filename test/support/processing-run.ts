@@ -161,40 +161,64 @@ export async function trackedObjects(options: WorkloadOptions): Promise<TrackedO
   return objects;
 }
 
-async function post(delivery: Delivery): Promise<void> {
-  const response = await fetch(delivery.request.url, {
-    method: 'POST',
-    headers: delivery.request.headers,
-    body: delivery.request.body,
-  });
-  expect(response.status, await response.clone().text()).toBe(200);
-  await response.body?.cancel();
+export interface SendOptions {
+  /** Objects sent in parallel (all of them by default). */
+  concurrency?: number;
+  /**
+   * Deliver again after a 5xx, as providers do (the fault runs take the stand-ins down, and ingest
+   * answers 5xx while SQS is unreachable). Off, any answer but 200 fails the test.
+   */
+  redeliverOnServerError?: boolean;
+}
+
+export interface Sent {
+  requests: number;
+  /** Requests answered 5xx and delivered again. */
+  redelivered: number;
+}
+
+const REDELIVERY_ATTEMPTS = 10;
+
+/** Returns how many times the delivery was answered 5xx before its 200. */
+async function post(delivery: Delivery, redeliver: boolean): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(delivery.request.url, {
+      method: 'POST',
+      headers: delivery.request.headers,
+      body: delivery.request.body,
+    });
+    if (redeliver && response.status >= 500 && attempt < REDELIVERY_ATTEMPTS) {
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      continue;
+    }
+    expect(response.status, await response.clone().text()).toBe(200);
+    await response.body?.cancel();
+    return attempt - 1;
+  }
 }
 
 /**
  * Sends every object's versions in its send order, then its resend. The versions of one object go
- * one after the other, so their queue order is known; objects go in parallel, at most `concurrency`
- * at a time (all of them by default). Returns the number of requests sent.
+ * one after the other, so their queue order is known; objects go in parallel.
  */
-export async function sendAll(objects: TrackedObject[], concurrency = objects.length): Promise<number> {
-  let sent = 0;
+export async function sendAll(objects: TrackedObject[], options: SendOptions = {}): Promise<Sent> {
+  const sent: Sent = { requests: 0, redelivered: 0 };
+  const redeliver = options.redeliverOnServerError ?? false;
   let next = 0;
+  const send = async (delivery: Delivery | undefined) => {
+    if (delivery) sent.redelivered += await post(delivery, redeliver);
+    sent.requests++;
+  };
   const sendObject = async (object: TrackedObject) => {
-    for (const index of object.sendOrder) {
-      const delivery = object.versions[index];
-      if (delivery) await post(delivery);
-      sent++;
-    }
-    const again = object.resend === undefined ? undefined : object.versions[object.resend];
-    if (again) {
-      await post(again);
-      sent++;
-    }
+    for (const index of object.sendOrder) await send(object.versions[index]);
+    if (object.resend !== undefined) await send(object.versions[object.resend]);
   };
   const worker = async () => {
     for (let object = objects[next++]; object; object = objects[next++]) await sendObject(object);
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, objects.length)) }, worker));
+  const workers = Math.max(1, Math.min(options.concurrency ?? objects.length, objects.length));
+  await Promise.all(Array.from({ length: workers }, worker));
   return sent;
 }
 
