@@ -26,20 +26,35 @@ export interface PollerOptions {
  * A local stand-in for the Lambda SQS event source mapping: long-polls the queue, invokes the
  * handler with the same event shape, deletes the records that succeeded and leaves reported batch
  * item failures (or a whole failed batch) to reappear after their visibility timeout.
+ *
+ * One receive loop feeds up to `concurrency` invocations, as the mapping's pollers do: one long
+ * poll per concurrent invocation instead would have every waiting poll answer (empty) each time a
+ * message arrives, a dozen wasted receives per message on the local SQS.
  */
 export function startSqsPoller(options: PollerOptions): { stop: () => Promise<void> } {
   const abort = new AbortController();
-  const loops = Array.from({ length: options.concurrency }, () => pollLoop(options, abort.signal));
+  const invocations = new Set<Promise<void>>();
+  const loop = pollLoop(options, abort.signal, invocations);
   return {
     stop: async () => {
       abort.abort();
-      await Promise.allSettled(loops);
+      await loop;
+      await Promise.allSettled(invocations);
     },
   };
 }
 
-async function pollLoop(options: PollerOptions, signal: AbortSignal): Promise<void> {
+async function pollLoop(
+  options: PollerOptions,
+  signal: AbortSignal,
+  invocations: Set<Promise<void>>,
+): Promise<void> {
   while (!signal.aborted) {
+    // Every invocation busy: the messages wait in the queue (not in flight) until one finishes.
+    if (invocations.size >= options.concurrency) {
+      await Promise.race(invocations);
+      continue;
+    }
     try {
       const { Messages } = await options.sqs.send(
         new ReceiveMessageCommand({
@@ -51,7 +66,11 @@ async function pollLoop(options: PollerOptions, signal: AbortSignal): Promise<vo
         }),
         { abortSignal: signal },
       );
-      if (Messages?.length) await deliver(options, Messages);
+      if (!Messages?.length) continue;
+      const invocation: Promise<void> = deliver(options, Messages)
+        .catch((error: unknown) => options.onError?.(error))
+        .finally(() => invocations.delete(invocation));
+      invocations.add(invocation);
     } catch (error) {
       if (signal.aborted) return;
       options.onError?.(error);
