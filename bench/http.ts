@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalStack } from '../local/stack';
 import { type EventLogItem, messagesInQueues, scanEventLog } from '../test/support/event-log';
+import { meterStack, type StackCost } from './lib/meter';
 import { BENCH_ORG_ID, BENCH_SECRETS } from './lib/requests';
 import { round, type Summary, sleep, summary } from './lib/stats';
 import type { LoadJob, LoadResult } from './loadgen';
@@ -47,6 +48,8 @@ export interface HttpBenchResult {
     processed: number;
     notProcessedWithinDrain: number;
     drainMs: number;
+    /** From the first steady request until every one is processed. */
+    cost: StackCost;
   };
   peak: {
     connections: number;
@@ -108,6 +111,20 @@ function startBareServer(secret: string): Promise<{ server: Server; url: string 
   );
 }
 
+/** The stand-ins' ports, from the endpoints the stack gives its handlers. */
+function standInPorts(stack: LocalStack): Map<number, string> {
+  const endpoints: [string, string | undefined][] = [
+    ['api', stack.httpUrl],
+    ['sqs', process.env.AWS_ENDPOINT_URL_SQS],
+    ['dynamodb', process.env.AWS_ENDPOINT_URL_DYNAMODB],
+    ['eventbridge', process.env.AWS_ENDPOINT_URL_EVENTBRIDGE],
+    ['websocket', process.env.WEBSOCKET_ENDPOINT],
+  ];
+  return new Map(
+    endpoints.flatMap(([service, url]) => (url ? [[Number(new URL(url).port), service] as const] : [])),
+  );
+}
+
 async function waitForProcessed(
   stack: LocalStack,
   keys: Set<string>,
@@ -159,6 +176,7 @@ export async function benchHttp(
     await waitForProcessed(stack, new Set(), 30_000);
 
     log(`http: steady ${options.rate}/s for ${options.durationS} s`);
+    const meter = meterStack(standInPorts(stack));
     const steady = await runLoad({
       mode: 'paced',
       target,
@@ -175,6 +193,7 @@ export async function benchHttp(
       new Set(accepted.map((s) => s.dedupKey)),
       options.drainTimeoutMs,
     );
+    const cost = meter.stop(accepted.length);
     const endToEnd: number[] = [];
     const toReceived: number[] = [];
     let notProcessed = 0;
@@ -225,6 +244,7 @@ export async function benchHttp(
         processed: endToEnd.length,
         notProcessedWithinDrain: notProcessed,
         drainMs,
+        cost,
       },
       peak: {
         connections: options.peakConnections,

@@ -149,6 +149,21 @@ if (results.http) {
   out.push(
     `completed ${steady.completedPerSecond}/s (responses over the whole run, last one included), non-2xx ${steady.non2xx}, not processed within the drain ${steady.notProcessedWithinDrain}, max send lag ${steady.maxSendLagMs} ms`,
   );
+  const { cost } = steady;
+  out.push(
+    '',
+    'Cost per webhook on the local stack (steady run until processed)',
+    table([
+      ['what', 'per webhook'],
+      ...Object.entries(cost.perWebhook).map(([service, n]) => [
+        service === 'postgres' ? 'postgres (SQL statements)' : `${service} (requests served)`,
+        n,
+      ]),
+      ['round trips in all', cost.roundTripsPerWebhook],
+      ['CPU ms (process, all threads)', cost.cpuMsPerWebhook],
+    ]),
+    `main event loop busy ${Math.round(cost.eventLoopUtilization * 100)}%; at this cost the machine's cores carry at most ${cost.ceilingPerSecond} webhooks/s with nothing else running`,
+  );
   out.push('', `Peak (closed loop, ${peak.connections} connections, ${peak.durationS} s, Shopify route)`);
   out.push(
     table([
