@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { round } from './lib/stats';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -138,26 +138,6 @@ function houseOptions(entry: string, outfile: string): BuildOptions & { metafile
   };
 }
 
-/**
- * Rewrites `import { z } from 'zod'` to `import * as z from 'zod'` in this repository's files, in
- * memory: the named import is zod's whole namespace object (every locale, JSON Schema conversion...),
- * which esbuild must keep; a namespace import lets it drop what is never accessed. Measures the
- * saving of that one-line change without making it.
- */
-const zodNamespaceImports: Plugin = {
-  name: 'zod-namespace-imports',
-  setup(pluginBuild) {
-    pluginBuild.onLoad({ filter: /\/(shared|functions)\/.*\.ts$/ }, async (args) => {
-      const { readFile } = await import('node:fs/promises');
-      const source = await readFile(args.path, 'utf8');
-      return {
-        contents: source.replace(/import \{ z \} from 'zod';/g, "import * as z from 'zod';"),
-        loader: 'ts',
-      };
-    });
-  },
-};
-
 export interface BundleVariant {
   variant: string;
   kib: number;
@@ -176,8 +156,7 @@ export async function bundleVariants(options: { runs: number; entry?: string }):
   const variants: [string, Partial<BuildOptions>][] = [
     ['as deployed (house-function.ts)', {}],
     ['AWS SDK v3 external (the Lambda runtime copy)', { external: sdkExternal }],
-    ["zod namespace import (code change: import * as z from 'zod')", { plugins: [zodNamespaceImports] }],
-    ['both', { external: sdkExternal, plugins: [zodNamespaceImports] }],
+    ["without the credentials alias (the SDK's whole default chain)", { alias: {} }],
   ];
   const rows: BundleVariant[] = [];
   try {

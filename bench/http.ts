@@ -37,6 +37,8 @@ export interface HttpBenchResult {
     durationS: number;
     requests: number;
     non2xx: number;
+    /** Answers other than 2xx by status (0: the connection failed before an answer). */
+    non2xxByStatus: Record<string, number>;
     maxSendLagMs: number;
     completedPerSecond: number;
     ingestMs: Summary;
@@ -109,6 +111,12 @@ function startBareServer(secret: string): Promise<{ server: Server; url: string 
       resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
     ),
   );
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 /** The stand-ins' ports, from the endpoints the stack gives its handlers. */
@@ -235,6 +243,9 @@ export async function benchHttp(
         durationS: options.durationS,
         requests: steady.sent.length,
         non2xx: steady.errors,
+        non2xxByStatus: countBy(
+          steady.sent.filter((s) => s.status < 200 || s.status >= 300).map((s) => String(s.status)),
+        ),
         maxSendLagMs: round(steady.maxSendLagMs),
         completedPerSecond: round(steady.sent.length / steady.elapsedS, 1),
         ingestMs: summary(steady.sent.map((s) => s.latencyMs)),

@@ -61,15 +61,7 @@ log(
   `load average ${before.loadAverage.join(' ')} on ${before.cpus} CPUs (${before.cpuModel}), node ${before.node}`,
 );
 
-if (only.has('ingest')) {
-  log('ingest: in-process, production ingest() vs bare HMAC + JSON.parse');
-  results.ingest = await benchIngest({ roundMs: 1500, rounds: 3 });
-}
-if (only.has('bundles')) {
-  log('bundles: esbuild with the HouseFunction options, then import() in fresh processes');
-  results.bundles = await benchBundles({ runs: Number(values.runs) });
-  results.ingestBundleVariants = await bundleVariants({ runs: Number(values.runs) });
-}
+// The local stack first: it is the measure most disturbed by what ran before in this process.
 if (only.has('http')) {
   results.http = await benchHttp(
     {
@@ -81,6 +73,15 @@ if (only.has('http')) {
     },
     log,
   );
+}
+if (only.has('ingest')) {
+  log('ingest: in-process, production ingest() vs bare HMAC + JSON.parse');
+  results.ingest = await benchIngest({ roundMs: 1500, rounds: 3 });
+}
+if (only.has('bundles')) {
+  log('bundles: esbuild with the HouseFunction options, then import() in fresh processes');
+  results.bundles = await benchBundles({ runs: Number(values.runs) });
+  results.ingestBundleVariants = await bundleVariants({ runs: Number(values.runs) });
 }
 if (only.has('profile')) {
   log('profile: the local stack under the V8 profiler at peak (closed loop, Shopify route)');
@@ -147,7 +148,7 @@ if (results.http) {
     ]),
   );
   out.push(
-    `completed ${steady.completedPerSecond}/s (responses over the whole run, last one included), non-2xx ${steady.non2xx}, not processed within the drain ${steady.notProcessedWithinDrain}, max send lag ${steady.maxSendLagMs} ms`,
+    `completed ${steady.completedPerSecond}/s (responses over the whole run, last one included), non-2xx ${steady.non2xx} ${JSON.stringify(steady.non2xxByStatus)}, not processed within the drain ${steady.notProcessedWithinDrain}, max send lag ${steady.maxSendLagMs} ms`,
   );
   const { cost } = steady;
   out.push(

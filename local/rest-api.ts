@@ -32,7 +32,9 @@ export function createRestApi(options: {
   /** The dashboard, served as CloudFront does in front of the API: GETs outside /api/. */
   site?: StaticSite;
 }): Server {
-  return createServer(async (req, res) => {
+  // Idle client connections stay open for a minute, as API Gateway keeps them for much longer than
+  // Node's 5 s default: a client reusing one just as the server closed it would see a reset.
+  return createServer({ keepAliveTimeout: 60_000 }, async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (
