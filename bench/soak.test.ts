@@ -6,7 +6,8 @@
  * and SOAK_KILL=0.01 of records killing their processor mid-batch (after their writes, before
  * they are marked processed). SOAK_CONCURRENCY (64) objects are sent in parallel. Meanwhile every
  * SOAK_OUTAGE_EVERY_MS (3000) one stand-in (SQS, DynamoDB, Postgres, EventBridge in turn) goes down
- * for SOAK_OUTAGE_DOWN_MS (1000) and comes back with its data, SOAK_OUTAGE_ROUNDS (5) times each.
+ * for SOAK_OUTAGE_DOWN_MS (1000) and comes back with its data, SOAK_OUTAGE_ROUNDS (5) times each
+ * (0: no outages).
  */
 import { describeFaultRun } from '../test/support/fault-run';
 
@@ -18,9 +19,12 @@ describeFaultRun({
   kill: process.env.SOAK_KILL ?? '0.01',
   concurrency: Number(process.env.SOAK_CONCURRENCY ?? 64),
   settleTimeoutMs: 600_000,
-  outages: {
-    everyMs: Number(process.env.SOAK_OUTAGE_EVERY_MS ?? 3000),
-    downMs: Number(process.env.SOAK_OUTAGE_DOWN_MS ?? 1000),
-    rounds: Number(process.env.SOAK_OUTAGE_ROUNDS ?? 5),
-  },
+  outages:
+    process.env.SOAK_OUTAGE_ROUNDS === '0'
+      ? undefined
+      : {
+          everyMs: Number(process.env.SOAK_OUTAGE_EVERY_MS ?? 3000),
+          downMs: Number(process.env.SOAK_OUTAGE_DOWN_MS ?? 1000),
+          rounds: Number(process.env.SOAK_OUTAGE_ROUNDS ?? 5),
+        },
 });

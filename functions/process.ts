@@ -27,6 +27,7 @@ export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
     eventLog: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
       retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
       payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
+      maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', 5),
     }),
     db: dbFromEnv(),
     broadcaster: broadcasterFromEnv(connections),

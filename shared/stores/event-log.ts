@@ -41,7 +41,15 @@ export interface EventLogOptions {
   retentionDays: number;
   /** A payload whose JSON is larger is not copied into the item (a claim-checked one keeps its S3 pointer). */
   payloadMaxBytes?: number;
+  /**
+   * The queues' redrive maxReceiveCount: an attempt on that receive is the last one SQS makes, so
+   * `begin` marks it dead until it completes (see begin).
+   */
+  maxReceiveCount?: number;
 }
+
+/** What a final attempt says until it completes or fails with its own reason. */
+export const FINAL_ATTEMPT_UNFINISHED = 'The final attempt did not finish (the invocation timed out or died)';
 
 const DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024;
 
@@ -139,6 +147,7 @@ const MAX_PAGES_PER_LIST = 10;
 export class EventLog {
   private readonly retentionDays: number;
   private readonly payloadMaxBytes: number;
+  private readonly maxReceiveCount: number;
 
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -148,14 +157,20 @@ export class EventLog {
     const resolved = typeof options === 'number' ? { retentionDays: options } : options;
     this.retentionDays = resolved.retentionDays;
     this.payloadMaxBytes = resolved.payloadMaxBytes ?? DEFAULT_PAYLOAD_MAX_BYTES;
+    this.maxReceiveCount = resolved.maxReceiveCount ?? Number.POSITIVE_INFINITY;
   }
 
   /**
    * Records an attempt. Returns false when the delivery was already processed (a duplicate). A
    * replay is applied again once: it is a duplicate only if that same replay was processed.
+   * The final attempt (the queue's maxReceiveCount-th receive) is recorded `dead` up front: if it
+   * completes it becomes `processed`, if it fails `fail` says why; if the invocation dies on it,
+   * SQS moves it to the DLQ with nothing left to say so, and the log is already right.
    */
   async begin(envelope: Envelope, attempt: number, now: Date): Promise<boolean> {
     const fields = this.envelopeFields(envelope, now);
+    if (attempt >= this.maxReceiveCount)
+      Object.assign(fields, { errorCategory: 'timeout', errorMessage: FINAL_ATTEMPT_UNFINISHED });
     const set = Object.keys(fields).map((name) => `#${name} = :${name}`);
     const replay = envelope.replay
       ? {
@@ -168,11 +183,11 @@ export class EventLog {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: envelope.dedupKey },
-          UpdateExpression: `SET #status = :received, attempts = :attempt, ${set.join(', ')}`,
+          UpdateExpression: `SET #status = :status, attempts = :attempt, ${set.join(', ')}`,
           ConditionExpression: `attribute_not_exists(pk) OR #status <> :processed${replay.condition}`,
           ExpressionAttributeNames: { '#status': 'status', ...names(fields) },
           ExpressionAttributeValues: {
-            ':received': 'received',
+            ':status': attempt >= this.maxReceiveCount ? 'dead' : 'received',
             ':processed': 'processed',
             ':attempt': attempt,
             ...replay.values,

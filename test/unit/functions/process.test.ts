@@ -195,7 +195,7 @@ type Behaviour = 'duplicate' | 'throttled';
 /** The event log's `begin` for the given keys fails as told; every other write succeeds. */
 function eventLogBegins(behaviour: Record<string, Behaviour>, delayMs = 0) {
   ddbMock.on(UpdateCommand).callsFake(async (input) => {
-    if (input.TableName === 'event-log' && input.ExpressionAttributeValues?.[':received']) {
+    if (input.TableName === 'event-log' && input.ExpressionAttributeValues?.[':attempt']) {
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const what = behaviour[input.Key.pk];
       if (what === 'duplicate')
@@ -219,7 +219,7 @@ function updates(table: string) {
 
 /** The event log writes of one kind, as {pk, values}. */
 function eventLogWrites(kind: 'begin' | 'complete' | 'fail') {
-  const marker = { begin: ':received', complete: ':outcome', fail: ':errorCategory' }[kind];
+  const marker = { begin: ':attempt', complete: ':outcome', fail: ':errorCategory' }[kind];
   return updates('event-log')
     .filter((input) => input.ExpressionAttributeValues?.[marker] !== undefined)
     .map((input) => ({ pk: input.Key?.pk, values: input.ExpressionAttributeValues ?? {} }));
@@ -692,7 +692,7 @@ describe('the Lambda entry point', () => {
     process.env.DLQ_URL = DLQ_URL;
     const envelope = order('1001');
     ddbMock.on(UpdateCommand).callsFake(async (input) => {
-      if (input.ExpressionAttributeValues?.[':received'])
+      if (input.ExpressionAttributeValues?.[':attempt'])
         throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
       return {};
     });
@@ -704,8 +704,13 @@ describe('the Lambda entry point', () => {
 
     expect(response.batchItemFailures).toHaveLength(1);
     expect(dlqMessages().map((message) => message.QueueUrl)).toEqual([DLQ_URL]);
-    // Attempt 3 of MAX_RECEIVE_COUNT=3 is the last one.
-    expect(eventLogWritesIn('env-event-log').map((values) => values[':status'])).toEqual(['dead', 'dead']);
+    // Attempt 3 of MAX_RECEIVE_COUNT=3 is the last one: begun dead (the event log has the setting
+    // too) and failed dead; the unreadable record is dead at once.
+    expect(eventLogWritesIn('env-event-log').map((values) => values[':status'])).toEqual([
+      'dead',
+      'dead',
+      'dead',
+    ]);
     expect(visibilityChanges()).toEqual([expect.objectContaining({ seconds: 0 })]);
     expect(updates('env-metric-counters').map((input) => input.Key?.pk)).toEqual([
       'provider#unknown',

@@ -438,7 +438,7 @@ describe('processEnvelope publishes domain events', () => {
 
     const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
     expect(updates).toHaveLength(1);
-    expect(updates[0]?.ExpressionAttributeValues).toMatchObject({ ':received': 'received' });
+    expect(updates[0]?.ExpressionAttributeValues).toMatchObject({ ':status': 'received' });
     expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
   });
 

@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLog } from '../../../../shared/stores/event-log';
+import { EventLog, FINAL_ATTEMPT_UNFINISHED } from '../../../../shared/stores/event-log';
 import { envelope } from '../../support/envelopes';
 
 const NOW = new Date('2022-01-01T00:00:09.000Z');
@@ -87,6 +87,22 @@ describe('EventLog.begin', () => {
 
     expect(assigned()).toMatchObject({ payloadRef });
     expect(assigned()).not.toHaveProperty('payload');
+  });
+
+  it('records the final attempt dead until it completes, so a death on it leaves the log right', async () => {
+    const last = new EventLog(ddb, 'event-log', { retentionDays: 30, maxReceiveCount: 5 });
+
+    await last.begin(envelope(), 4, NOW);
+    expect(assigned()).toMatchObject({ status: 'received', attempts: 4 });
+    expect(assigned()).not.toHaveProperty('errorCategory');
+
+    await last.begin(envelope(), 5, NOW);
+    expect(assigned()).toMatchObject({
+      status: 'dead',
+      attempts: 5,
+      errorCategory: 'timeout',
+      errorMessage: FINAL_ATTEMPT_UNFINISHED,
+    });
   });
 
   it('returns false for a delivery that was already processed', async () => {
