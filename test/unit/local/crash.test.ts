@@ -1,16 +1,11 @@
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CrashError, withCrashes, withKills } from '../../../local/chaos';
 import { startSqsPoller } from '../../../local/sqs-poller';
 import type { EventLogPort } from '../../../shared/stores/event-log';
 import { envelope } from '../support/envelopes';
+import { LOCAL_SQS_REGION, useLocalSqs } from '../support/local-sqs';
 
 /*
  * CHAOS_CRASH_RATE: a processor that dies after its batch's work never answers the event source,
@@ -18,26 +13,7 @@ import { envelope } from '../support/envelopes';
  * with one more receive, processed ones included (which processing must then recognise).
  */
 
-const REGION = 'us-east-1';
-let restoreDns: () => void;
-let fauxqs: FauxqsServer;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  restoreDns = interceptLocalhostDns();
-  fauxqs = await startFauxqs({ port: 0, logger: false, defaultRegion: REGION });
-  sqs = new SQSClient({
-    region: REGION,
-    endpoint: `http://sqs.${REGION}.localhost:${fauxqs.port}`,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-});
-
-afterAll(async () => {
-  await fauxqs?.stop();
-  sqs?.destroy();
-  restoreDns?.();
-});
+const local = useLocalSqs();
 
 describe('a crashing processor (CHAOS_CRASH_RATE)', () => {
   it('throws after the work, whatever the work returned', async () => {
@@ -48,14 +24,8 @@ describe('a crashing processor (CHAOS_CRASH_RATE)', () => {
   });
 
   it('gets every message of the crashed batch again, with one more receive, then deletes them', async () => {
-    const { QueueUrl } = await sqs.send(
-      new CreateQueueCommand({
-        QueueName: 'crash.fifo',
-        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false', VisibilityTimeout: '1' },
-      }),
-    );
-    const queueUrl = QueueUrl as string;
-    await sqs.send(
+    const { url: queueUrl, arn: queueArn } = await local.fifoQueue('crash', { VisibilityTimeout: '1' });
+    await local.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: ['a', 'b', 'c'].map((id) => ({
@@ -77,10 +47,10 @@ describe('a crashing processor (CHAOS_CRASH_RATE)', () => {
     // The first invocation crashes, the next ones do not.
     const handler = withCrashes(processor, 1, () => (batches.length === 1 ? 0 : 1));
     const poller = startSqsPoller({
-      sqs,
+      sqs: local.sqs,
       queueUrl,
-      queueArn: 'arn:aws:sqs:us-east-1:000000000000:crash.fifo',
-      region: REGION,
+      queueArn,
+      region: LOCAL_SQS_REGION,
       handler,
       batchSize: 10,
       concurrency: 1,
@@ -104,7 +74,7 @@ describe('a crashing processor (CHAOS_CRASH_RATE)', () => {
       }
       expect(answered().sort()).toEqual(['a', 'b', 'c']);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const { Attributes } = await sqs.send(
+      const { Attributes } = await local.sqs.send(
         new GetQueueAttributesCommand({
           QueueUrl: queueUrl,
           AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
@@ -150,14 +120,8 @@ describe('a processor killed mid-batch (CHAOS_KILL_RATE)', () => {
   });
 
   it('is timed out by the event source like Lambda: nothing deleted, the batch comes back', async () => {
-    const { QueueUrl } = await sqs.send(
-      new CreateQueueCommand({
-        QueueName: 'killed.fifo',
-        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false', VisibilityTimeout: '1' },
-      }),
-    );
-    const queueUrl = QueueUrl as string;
-    await sqs.send(
+    const { url: queueUrl, arn: queueArn } = await local.fifoQueue('killed', { VisibilityTimeout: '1' });
+    await local.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: [{ Id: 'x', MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'x' }],
@@ -172,10 +136,10 @@ describe('a processor killed mid-batch (CHAOS_KILL_RATE)', () => {
     };
     const errors: unknown[] = [];
     const poller = startSqsPoller({
-      sqs,
+      sqs: local.sqs,
       queueUrl,
-      queueArn: 'arn:aws:sqs:us-east-1:000000000000:killed.fifo',
-      region: REGION,
+      queueArn,
+      region: LOCAL_SQS_REGION,
       handler,
       batchSize: 10,
       concurrency: 1,

@@ -1,13 +1,8 @@
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startSqsPoller } from '../../../local/sqs-poller';
+import { LOCAL_SQS_REGION, useLocalSqs } from '../support/local-sqs';
 
 /*
  * The local event source: one receive loop per queue feeding at most `concurrency` invocations,
@@ -15,21 +10,11 @@ import { startSqsPoller } from '../../../local/sqs-poller';
  * empty, every time a message arrives).
  */
 
-const REGION = 'us-east-1';
-let restoreDns: () => void;
-let fauxqs: FauxqsServer;
-let sqs: SQSClient;
+const local = useLocalSqs();
 let receives = 0;
 
-beforeAll(async () => {
-  restoreDns = interceptLocalhostDns();
-  fauxqs = await startFauxqs({ port: 0, logger: false, defaultRegion: REGION });
-  sqs = new SQSClient({
-    region: REGION,
-    endpoint: `http://sqs.${REGION}.localhost:${fauxqs.port}`,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  sqs.middlewareStack.add(
+beforeAll(() => {
+  local.sqs.middlewareStack.add(
     (next, context) => (args) => {
       if (context.commandName === 'ReceiveMessageCommand') receives++;
       return next(args);
@@ -38,30 +23,10 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  await fauxqs?.stop();
-  sqs?.destroy();
-  restoreDns?.();
-});
-
-async function fifoQueue(name: string): Promise<{ url: string; arn: string }> {
-  const { QueueUrl } = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${name}.fifo`,
-      Attributes: { FifoQueue: 'true', VisibilityTimeout: '30' },
-    }),
-  );
-  const url = QueueUrl ?? '';
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-  );
-  return { url, arn: Attributes?.QueueArn ?? '' };
-}
-
 async function send(url: string, groups: number, from = 0): Promise<void> {
   for (let start = 0; start < groups; start += 10) {
     const ids = Array.from({ length: Math.min(10, groups - start) }, (_, i) => from + start + i);
-    await sqs.send(
+    await local.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: url,
         Entries: ids.map((id) => ({
@@ -77,7 +42,7 @@ async function send(url: string, groups: number, from = 0): Promise<void> {
 
 describe('startSqsPoller', () => {
   it('runs at most `concurrency` invocations and receives nothing while all of them are busy', async () => {
-    const queue = await fifoQueue('bounded');
+    const queue = await local.fifoQueue('bounded', { VisibilityTimeout: '30' });
     const seen: string[] = [];
     let running = 0;
     let peak = 0;
@@ -86,10 +51,10 @@ describe('startSqsPoller', () => {
       release = resolve;
     });
     const poller = startSqsPoller({
-      sqs,
+      sqs: local.sqs,
       queueUrl: queue.url,
       queueArn: queue.arn,
-      region: REGION,
+      region: LOCAL_SQS_REGION,
       batchSize: 1,
       concurrency: 3,
       timeoutMs: 30_000,
@@ -109,7 +74,7 @@ describe('startSqsPoller', () => {
       await new Promise((resolve) => setTimeout(resolve, 1500));
       // Saturated: no receive, so the other messages stay in the queue instead of in flight.
       expect(receives).toBe(receivesWhileBusy);
-      const { Attributes } = await sqs.send(
+      const { Attributes } = await local.sqs.send(
         new GetQueueAttributesCommand({
           QueueUrl: queue.url,
           AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
@@ -130,13 +95,13 @@ describe('startSqsPoller', () => {
   });
 
   it('receives about once per message, not once per waiting invocation', async () => {
-    const queue = await fifoQueue('thrift');
+    const queue = await local.fifoQueue('thrift', { VisibilityTimeout: '30' });
     let handled = 0;
     const poller = startSqsPoller({
-      sqs,
+      sqs: local.sqs,
       queueUrl: queue.url,
       queueArn: queue.arn,
-      region: REGION,
+      region: LOCAL_SQS_REGION,
       batchSize: 10,
       concurrency: 20,
       timeoutMs: 30_000,
