@@ -1,6 +1,6 @@
 import { hmacSha256, safeEqual } from '../crypto';
 import type { Channel } from './rules';
-import type { AlertRecord } from './store';
+import { type AlertRecord, toPublicAlert } from './store';
 
 /** What a notification says about an alert besides the stored row. */
 export interface AlertNotice {
@@ -39,22 +39,15 @@ export function slackMessage({ alert, title, link }: AlertNotice) {
   };
 }
 
-/** The `webhook` channel's JSON body: the alert with the API's snake_case names. */
+/**
+ * The `webhook` channel's JSON body: the alert as the API shows it, named after its rule; a new
+ * alert has no acknowledgement to report.
+ */
 export function webhookPayload({ alert, title, link }: AlertNotice) {
+  const { acknowledged, acknowledged_by, acknowledged_at, ...view } = toPublicAlert(alert);
   return {
     type: 'webhook-alert',
-    alert: {
-      id: alert.id,
-      rule_id: alert.ruleId,
-      name: title,
-      provider: alert.provider,
-      metric: alert.metric,
-      current_value: alert.currentValue,
-      threshold: alert.threshold,
-      severity: alert.severity,
-      message: alert.message,
-      created_at: alert.createdAt,
-    },
+    alert: { ...view, name: title },
     ...(link ? { link } : {}),
   };
 }
