@@ -7,26 +7,12 @@ import {
   TIMESTAMP_HEADER,
   verifyWebhookSignature,
 } from '../../../../shared/alerts/notifier';
-import type { AlertRecord } from '../../../../shared/alerts/store';
+import { alertRecord } from '../../support/alert-rule';
 
 const NOW = new Date('2026-03-01T10:30:00.000Z');
 const SECRET = 'alert-webhook-signing-secret';
 
-const ALERT: AlertRecord = {
-  id: '9b2f4a3c-1d2e-8f40-9a1b-2c3d4e5f6a7b',
-  userId: 'alice',
-  ruleId: '3f0c6a52-5d1e-4b7a-9c1f-2a8e4d6b0c11',
-  provider: 'hubspot',
-  metric: 'success_rate',
-  currentValue: 80,
-  threshold: 95,
-  severity: 'warning',
-  message: 'success_rate is 80% (rule: < 95%) over the last 15 min for hubspot',
-  acknowledged: false,
-  acknowledgedBy: null,
-  acknowledgedAt: null,
-  createdAt: '2026-03-01T10:29:00.000Z',
-};
+const ALERT = alertRecord('9b2f4a3c-1d2e-8f40-9a1b-2c3d4e5f6a7b', { createdAt: '2026-03-01T10:29:00.000Z' });
 const NOTICE: AlertNotice = {
   alert: ALERT,
   title: 'HubSpot Success Rate Alert',

@@ -1,9 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { AlertRecord } from '../../../../shared/alerts/store';
 import { type ManagementDeps, makeManagementHandler } from '../../../../shared/api/handlers';
 import { errorBodySchema, responseSchemas } from '../../../../shared/api/openapi';
 import { OPERATORS_GROUP, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
-import { alertRule, RULE_ID } from '../../support/alert-rule';
+import { alertRecord, alertRule, RULE_ID } from '../../support/alert-rule';
 import {
   FakeAlerts,
   FakeConfigs,
@@ -21,43 +20,24 @@ beforeAll(() => {
   process.env.DEV_TOKEN_SECRET = TOKEN_SECRET;
 });
 
-function alert(id: string, overrides: Partial<AlertRecord> = {}): AlertRecord {
-  return {
-    id,
-    userId: 'alice',
-    ruleId: RULE_ID,
-    provider: 'hubspot',
-    metric: 'success_rate',
-    currentValue: 80,
-    threshold: 95,
-    severity: 'warning',
-    message: 'success_rate is 80% (rule: < 95%) over the last 15 min for hubspot',
-    acknowledged: false,
-    acknowledgedBy: null,
-    acknowledgedAt: null,
-    createdAt: '2026-03-01T10:00:00.000Z',
-    ...overrides,
-  };
-}
-
 function setup(overrides: Partial<ManagementDeps> = {}) {
   const alerts = new FakeAlerts();
   void alerts.createRule(alertRule());
   void alerts.createRule(alertRule({ id: BOB_RULE, userId: 'bob' }));
   alerts.putAlert(
-    alert('00000000-0000-4000-8000-000000000001', {
+    alertRecord('00000000-0000-4000-8000-000000000001', {
       createdAt: '2026-03-01T08:00:00.000Z',
       provider: 'shopify',
     }),
-    alert('00000000-0000-4000-8000-000000000002', { createdAt: '2026-03-01T10:00:00.000Z' }),
-    alert('00000000-0000-4000-8000-000000000003', {
+    alertRecord('00000000-0000-4000-8000-000000000002', { createdAt: '2026-03-01T10:00:00.000Z' }),
+    alertRecord('00000000-0000-4000-8000-000000000003', {
       createdAt: '2026-03-01T10:10:00.000Z',
       acknowledged: true,
       acknowledgedBy: 'alice',
       acknowledgedAt: '2026-03-01T10:20:00.000Z',
     }),
-    alert('00000000-0000-4000-8000-000000000004', { userId: 'bob' }),
-    alert('00000000-0000-4000-8000-000000000005', {
+    alertRecord('00000000-0000-4000-8000-000000000004', { userId: 'bob' }),
+    alertRecord('00000000-0000-4000-8000-000000000005', {
       userId: null,
       ruleId: null,
       provider: 'system',
