@@ -23,11 +23,13 @@ export function makeProcessHandler(deps: BatchDeps): ProcessHandler {
  */
 export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
   const connections = new ConnectionStore(dynamoDb, requireEnv('CONNECTIONS_TABLE'));
+  // The queues' redrive setting: the batch's last-receive bookkeeping and the event log share it.
+  const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', 5);
   return {
     eventLog: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
       retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
       payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
-      maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', 5),
+      maxReceiveCount,
     }),
     db: dbFromEnv(),
     broadcaster: broadcasterFromEnv(connections),
@@ -36,7 +38,7 @@ export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
     sqs: sqsClient(),
     counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
     metrics: providerMetrics(),
-    maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', 5),
+    maxReceiveCount,
     retryBaseDelayMs: numberEnv('RETRY_BASE_DELAY_MS', 5000),
   };
 }
