@@ -55,7 +55,7 @@ export function encodeCursor(key: Record<string, unknown> | undefined): string |
 
 /** Only a key of the caller's own partition is accepted (DynamoDB would refuse another anyway). */
 function decodeCursor(cursor: string, userId: string): Record<string, unknown> {
-  const invalid = () => new ValidationFailedError({ cursor: 'Invalid cursor' });
+  const invalid = () => new ValidationFailedError({ cursor: 'Invalid cursor' }, 'query');
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
