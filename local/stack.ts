@@ -1,3 +1,5 @@
+// First: it turns off the AWS SDK's Node.js version warning before any client is built.
+import './node-support';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -31,6 +33,8 @@ export interface LocalStackOptions {
   webhookBaseUrl?: string;
   /** A real PostgreSQL server; when absent an embedded PGlite serves the wire protocol. */
   databaseUrl?: string;
+  /** Port of the embedded PGlite (0: any free one). */
+  pglitePort?: number;
   /** Provider signing secrets, as SHOPIFY_WEBHOOK_SECRET etc. would give them. */
   secrets: Partial<Record<string, string>>;
   processorTimeoutMs?: number;
@@ -104,7 +108,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         return server;
       }),
       startDynalite(stops),
-      options.databaseUrl ? externalPostgres(options.databaseUrl) : startPglite(stops),
+      options.databaseUrl
+        ? externalPostgres(options.databaseUrl)
+        : startPglite(stops, options.pglitePort ?? 0),
       listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
         stops.push(() => close(eventBridge.server));
         return port;
@@ -148,6 +154,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
       EVENT_BUS_NAME,
       MAX_RECEIVE_COUNT: String(maxReceiveCount),
+      // One process holds every handler here, so a config change through the API applies at once;
+      // in AWS each ingest instance caches configs for 60 s.
+      CONFIG_CACHE_TTL_SECONDS: process.env.CONFIG_CACHE_TTL_SECONDS ?? '0',
       DEV_TOKEN_SECRET: devTokenSecret(),
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
@@ -368,9 +377,9 @@ interface LocalPostgres {
 }
 
 /** An in-memory Postgres reachable over the wire protocol, like any server DATABASE_URL names. */
-async function startPglite(stops: (() => Promise<unknown>)[]): Promise<LocalPostgres> {
+async function startPglite(stops: (() => Promise<unknown>)[], port: number): Promise<LocalPostgres> {
   const pglite = new PGlite();
-  const server = new PGLiteSocketServer({ db: pglite, port: 0, host: '127.0.0.1', maxConnections: 16 });
+  const server = new PGLiteSocketServer({ db: pglite, port, host: '127.0.0.1', maxConnections: 16 });
   await server.start();
   stops.push(async () => {
     await server.stop();
