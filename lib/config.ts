@@ -3,6 +3,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
+import { IP_RATE_LIMIT_PER_MINUTE_DEFAULT, PROVIDER_THROTTLING_DEFAULTS } from './edge-limits';
 import { PROCESSOR_DEFAULTS } from './processor-defaults';
 
 /**
@@ -296,9 +297,9 @@ export const configSchema = z
         /** Per-provider limits of `/api/webhooks/{provider}`, overriding the stage-wide ones. */
         providerThrottling: z
           .object({
-            hubspot: throttleSchema({ rateLimit: 100, burstLimit: 200 }),
-            shopify: throttleSchema({ rateLimit: 200, burstLimit: 400 }),
-            salesforce: throttleSchema({ rateLimit: 50, burstLimit: 100 }),
+            hubspot: throttleSchema(PROVIDER_THROTTLING_DEFAULTS.hubspot),
+            shopify: throttleSchema(PROVIDER_THROTTLING_DEFAULTS.shopify),
+            salesforce: throttleSchema(PROVIDER_THROTTLING_DEFAULTS.salesforce),
           } satisfies Record<ProviderName, unknown>)
           .strict()
           .prefault({}),
@@ -312,7 +313,12 @@ export const configSchema = z
          * providers deliver bursts (bulk imports, flash sales) from a handful of egress IPs, so a
          * low per-IP limit would throttle the legitimate sender; it stops floods from single hosts.
          */
-        ipRateLimitPerMinute: z.number().int().min(10).max(2_000_000_000).default(3000),
+        ipRateLimitPerMinute: z
+          .number()
+          .int()
+          .min(10)
+          .max(2_000_000_000)
+          .default(IP_RATE_LIMIT_PER_MINUTE_DEFAULT),
         /** CIDR blocks (IPv4 or IPv6) refused outright. */
         blockedCidrs: z
           .array(wafCidr)

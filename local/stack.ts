@@ -9,6 +9,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import dynalite from 'dynalite';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import pg from 'pg';
+import type { WebhooksConfigInput } from '../lib/config';
 import { contentSecurityPolicy } from '../lib/dashboard-csp';
 import { PROCESSOR_DEFAULTS } from '../lib/processor-defaults';
 import { MANAGEMENT_ROUTES } from '../shared/api/routes';
@@ -18,12 +19,14 @@ import { providers } from '../shared/providers/registry';
 import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
+import { edgeLimits } from './edge-limits';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { interruptServer } from './outage';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
 import { startSqsMoveTaskProxy } from './sqs-move-tasks';
 import { startSqsPoller } from './sqs-poller';
+import { localStackConfig } from './stack-config';
 import { createWebSocketApi, type WebSocketRoutes, withRequestAuthorizer } from './websocket-api';
 
 export interface LocalStackOptions {
@@ -54,6 +57,16 @@ export interface LocalStackOptions {
    * they are marked processed); CHAOS_KILL_RATE by default, 0 without it.
    */
   chaosKillRate?: number;
+  /**
+   * The stack configuration (`webhooks` context shape) for what the local stack shares with the
+   * deployed one; WEBHOOKS_CONFIG or cdk.json's when absent (local/stack-config.ts).
+   */
+  config?: WebhooksConfigInput;
+  /**
+   * Apply the seed's rate limits (per provider route, per source IP) as API Gateway and WAF do;
+   * true by default. The benchmarks turn them off: their load comes from one address.
+   */
+  edgeLimits?: boolean;
   log?: (line: string) => void;
 }
 
@@ -94,6 +107,7 @@ const STAGE = 'local';
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
+  const config = localStackConfig(options.config);
   const stops: (() => Promise<unknown>)[] = [];
   let ready = false;
   try {
@@ -197,6 +211,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       routes: restRoutes,
       stage: STAGE,
       isReady: () => ready,
+      edge:
+        options.edgeLimits === false
+          ? undefined
+          : edgeLimits({
+              providers: config.api.providerThrottling,
+              ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+            }),
       site: {
         file: dashboardSite(() => ({ apiBaseUrl: '', websocketUrl: wsUrl })),
         headers: {
