@@ -5,6 +5,7 @@ import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
 import { IP_RATE_LIMIT_PER_MINUTE_DEFAULT, PROVIDER_THROTTLING_DEFAULTS } from './edge-limits';
 import { PROCESSOR_DEFAULTS } from './processor-defaults';
+import { workflowsSchema } from './workflows';
 
 /**
  * Typed stack configuration: read once from CDK context (`-c webhooks='{...}'` or the `webhooks`
@@ -376,6 +377,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Workflows triggered by domain events: each a name, a match (provider, event type or prefix,
+     * change type) and a target (HTTPS endpoint, SQS queue, Lambda function or Step Functions state
+     * machine) with its retry policy and a dead-letter queue (lib/workflows.ts).
+     */
+    workflows: workflowsSchema,
     processors: z
       .object({
         high: processorSchema(PROCESSOR_DEFAULTS.high),

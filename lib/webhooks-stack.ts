@@ -18,6 +18,7 @@ import { PriorityQueues } from './constructs/queues';
 import { Realtime } from './constructs/realtime';
 import { Storage } from './constructs/storage';
 import { WorkflowEvents } from './constructs/workflow-events';
+import { WorkflowTargets } from './constructs/workflow-targets';
 
 export interface WebhooksStackProps extends StackProps {
   readonly config: WebhooksConfig;
@@ -37,6 +38,7 @@ export class WebhooksStack extends Stack {
   public readonly site: DashboardSite;
   public readonly edge: EdgeProtection;
   public readonly workflowEvents: WorkflowEvents;
+  public readonly workflowTargets: WorkflowTargets;
   public readonly processing: Processing;
   public readonly metricsPush: MetricsPush;
   public readonly alerting: Alerting;
@@ -103,6 +105,10 @@ export class WebhooksStack extends Stack {
     });
     this.workflowEvents = new WorkflowEvents(this, 'WorkflowEvents', {
       archiveRetention: Duration.days(config.workflowEvents.archiveDays),
+    });
+    this.workflowTargets = new WorkflowTargets(this, 'Workflows', {
+      bus: this.workflowEvents.bus,
+      workflows: config.workflows,
     });
     this.management = new ManagementApi(this, 'Management', {
       webhooksResource: this.ingestion.webhooksResource,
