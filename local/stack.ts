@@ -2,6 +2,7 @@
 import './node-support';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { PGlite } from '@electric-sql/pglite';
@@ -28,6 +29,7 @@ import { startSqsMoveTaskProxy } from './sqs-move-tasks';
 import { startSqsPoller } from './sqs-poller';
 import { localStackConfig } from './stack-config';
 import { createWebSocketApi, type WebSocketRoutes, withRequestAuthorizer } from './websocket-api';
+import { startWorkflowDeliveries, targetEvent, type WorkflowDeliveries } from './workflows';
 
 export interface LocalStackOptions {
   port: number;
@@ -67,6 +69,11 @@ export interface LocalStackOptions {
    * true by default. The benchmarks turn them off: their load comes from one address.
    */
   edgeLimits?: boolean;
+  /**
+   * The local workflows file (lib/workflows.ts `localWorkflowsSchema`): WORKFLOWS_FILE, else
+   * workflows.local.json in the working directory; read again whenever it changes.
+   */
+  workflowsFile?: string;
   log?: (line: string) => void;
 }
 
@@ -96,6 +103,7 @@ export const STAND_INS = ['sqs', 'dynamodb', 'postgres', 'eventbridge'] as const
 export type StandIn = (typeof STAND_INS)[number];
 
 const REGION = 'us-east-1';
+const ACCOUNT = '000000000000';
 const PAYLOAD_BUCKET = 'webhook-payloads';
 const EVENT_BUS_NAME = 'webhooks-domain-events';
 const STAGE = 'local';
@@ -115,7 +123,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const restoreDns = interceptLocalhostDns();
     stops.push(async () => restoreDns());
     // The stand-ins start side by side; PGlite's first start (initdb in WASM) takes the longest.
-    const eventBridge = createEventBridge({ busNames: [EVENT_BUS_NAME] });
+    // Rule targets: the HTTPS workflows of the local workflows file, started once SQS (their DLQs) is up.
+    let workflows: WorkflowDeliveries | undefined;
+    const eventBridge = createEventBridge({
+      busNames: [EVENT_BUS_NAME],
+      onEvent: (event) => workflows?.deliver(targetEvent(event, ACCOUNT, REGION)),
+    });
     const [fauxqs, dynalite, postgres, eventBridgePort] = await Promise.all([
       startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
@@ -180,6 +193,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     const sqs = new SQSClient({ region: REGION, endpoint: sqsEndpoint });
+    const workflowsFile = path.resolve(
+      options.workflowsFile ?? process.env.WORKFLOWS_FILE ?? 'workflows.local.json',
+    );
+    workflows = startWorkflowDeliveries({
+      file: workflowsFile,
+      sqs,
+      account: ACCOUNT,
+      region: REGION,
+      retryBaseDelayMs: numberEnv('WORKFLOW_RETRY_BASE_DELAY_MS', 1000),
+      log,
+    });
+    stops.push(() => (workflows as WorkflowDeliveries).stop());
     const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamoUrl });
     const processorTimeoutMs = options.processorTimeoutMs ?? numberEnv('PROCESSOR_TIMEOUT_MS', 30_000);
     const queues = await createQueues(sqs, {
