@@ -18,6 +18,8 @@ export interface DomainEventDetail {
   processedAt: string;
   /** The verb of the detail-type: created, updated, deleted, paid, stage_changed, ... */
   changeType: string;
+  /** The webhook config whose endpoint received it; absent for the provider-wide endpoints. */
+  configId?: string;
   /** The provider's payload; absent when the event would exceed EventBridge's size limit. */
   data?: unknown;
   /** Where the payload is when `data` is absent and the payload was claim-checked to S3. */
@@ -104,6 +106,7 @@ export function toDomainEvent(envelope: Envelope, processedAt: Date): DomainEven
     receivedAt: envelope.receivedAt,
     processedAt: processedAt.toISOString(),
     changeType,
+    ...(envelope.configId !== undefined && { configId: envelope.configId }),
     data: envelope.payload,
   };
   const bytes = Buffer.byteLength(JSON.stringify(detail)) + Buffer.byteLength(source + detailType);
