@@ -205,6 +205,10 @@ export const configSchema = z
      * dead-lettered message can wait for a redrive.
      */
     payloadRetentionDays: z.number().int().min(LONGEST_MESSAGE_AGE_DAYS).max(3650).default(30),
+    /** How long `webhook_alerts` rows are kept (the hourly cleanup job deletes older ones). */
+    alertRetentionDays: z.number().int().min(1).max(3650).default(90),
+    /** How long `webhook_metrics` rows (one a minute per provider) are kept. */
+    metricsRetentionDays: z.number().int().min(1).max(3650).default(30),
     /** Providers that get a public webhook route, an ingest Lambda and a signing secret. */
     providers: z
       .array(z.enum(PROVIDER_NAMES))

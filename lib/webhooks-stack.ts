@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
 import { Alerting } from './constructs/alerting';
 import { Auth } from './constructs/auth';
+import { Cleanup } from './constructs/cleanup';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
@@ -41,6 +42,7 @@ export class WebhooksStack extends Stack {
   public readonly workflowTargets: WorkflowTargets;
   public readonly processing: Processing;
   public readonly metricsPush: MetricsPush;
+  public readonly cleanup: Cleanup;
   public readonly alerting: Alerting;
   public readonly opsAlarms: OpsAlarms;
   public readonly dashboard: SystemDashboard;
@@ -156,6 +158,13 @@ export class WebhooksStack extends Stack {
       configs: this.storage.configsRef,
       metrics: this.storage.metricsRef,
       realtime: this.realtime,
+      functionDefaults,
+    });
+
+    this.cleanup = new Cleanup(this, 'Cleanup', {
+      database: this.database,
+      alertRetentionDays: config.alertRetentionDays,
+      metricsRetentionDays: config.metricsRetentionDays,
       functionDefaults,
     });
 

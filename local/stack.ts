@@ -348,22 +348,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stops.push(() => poller.stop());
     }
 
-    // The minute metrics push: an EventBridge schedule in AWS (lib/constructs/metrics-push.ts), a
-    // timer here running the same handler; a run still going when the next is due makes it skip.
-    const metricsPush = await import('../functions/realtime/metrics-push');
-    let pushing: Promise<unknown> | undefined;
-    const metricsTimer = setInterval(() => {
-      pushing ??= metricsPush
-        .handler()
-        .catch((error: unknown) => log(`metrics push error: ${(error as Error).message}`))
-        .finally(() => {
-          pushing = undefined;
-        });
-    }, numberEnv('METRICS_PUSH_INTERVAL_SECONDS', 60) * 1000);
-    stops.push(async () => {
-      clearInterval(metricsTimer);
-      await pushing;
+    // The schedules of AWS (EventBridge rules) are timers here running the same handlers: the
+    // minute metrics push (lib/constructs/metrics-push.ts) and the cleanup job (lib/constructs/cleanup.ts),
+    // with the stack configuration's retention.
+    Object.assign(process.env, {
+      ALERT_RETENTION_DAYS: process.env.ALERT_RETENTION_DAYS ?? String(config.alertRetentionDays),
+      METRICS_RETENTION_DAYS: process.env.METRICS_RETENTION_DAYS ?? String(config.metricsRetentionDays),
     });
+    const [metricsPush, cleanup] = await Promise.all([
+      import('../functions/realtime/metrics-push'),
+      import('../functions/cleanup'),
+    ]);
+    stops.push(
+      everyInterval(
+        numberEnv('METRICS_PUSH_INTERVAL_SECONDS', 60) * 1000,
+        () => metricsPush.handler(),
+        (error) => log(`metrics push error: ${(error as Error).message}`),
+      ),
+      everyInterval(
+        numberEnv('CLEANUP_INTERVAL_SECONDS', 3600) * 1000,
+        () => cleanup.handler(),
+        (error) => log(`cleanup error: ${(error as Error).message}`),
+      ),
+    );
 
     // Alert rules: CloudWatch alarms in AWS; here the same rules on the same counters every
     // ALERT_EVAL_INTERVAL_SECONDS, feeding the same recorder (functions/alerts/record.ts). The
@@ -400,6 +407,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** A schedule's stand-in: runs `job` every `intervalMs`; a run still going when the next is due makes it skip. */
+function everyInterval(
+  intervalMs: number,
+  job: () => Promise<unknown>,
+  onError: (error: unknown) => void,
+): () => Promise<void> {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    running ??= job()
+      .catch(onError)
+      .finally(() => {
+        running = undefined;
+      });
+  }, intervalMs);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 async function notFound() {
