@@ -1,18 +1,28 @@
 /**
- * A terminal dashboard: `npm run listen -- [userId] [--url ws://localhost:8080/ws]` connects with a
- * dev token, subscribes to every push type and prints each message as it arrives.
+ * A terminal dashboard: `npm run listen -- [userId] [--operator] [--url ws://localhost:8080/ws]`
+ * connects with a dev token, subscribes to every push type and prints each message as it arrives.
+ * A user gets the pushes about their own deliveries; `--operator` every owner's, the provider-wide
+ * endpoints' (the system owner's) included.
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { devTokenSecret } from '../local/dev-secret';
-import { signDevToken } from '../shared/auth/tokens';
+import { OPERATORS_GROUP, signDevToken } from '../shared/auth/tokens';
 import { PUSH_TYPES } from '../shared/realtime/messages';
 
-const { values, positionals } = parseArgs({ options: { url: { type: 'string' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { url: { type: 'string' }, operator: { type: 'boolean' } },
+  allowPositionals: true,
+});
 const url = values.url ?? `ws://localhost:${process.env.WS_PORT ?? 8080}/ws`;
 const userId = positionals[0] ?? 'dev-user';
 
-const token = await signDevToken(devTokenSecret(), userId);
+const token = await signDevToken(
+  devTokenSecret(),
+  userId,
+  undefined,
+  values.operator ? [OPERATORS_GROUP] : [],
+);
 const ws = new WebSocket(`${url}?token=${token}`);
 ws.on('open', () => {
   console.error(`connected to ${url} as ${userId}; waiting for events (Ctrl-C to stop)`);

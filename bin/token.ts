@@ -25,6 +25,6 @@ const token = await signDevToken(
   values.operator ? [OPERATORS_GROUP] : [],
 );
 console.error(
-  `Dev token for user "${userId}" (valid 12 h). Connect with ws://localhost:8080/ws?token=<token>`,
+  `Dev token for user "${userId}" (valid 12 h). Connect with ws://localhost:${process.env.WS_PORT ?? 8080}/ws?token=<token>`,
 );
 console.log(token);

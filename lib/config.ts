@@ -3,7 +3,9 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
+import { IP_RATE_LIMIT_PER_MINUTE_DEFAULT, PROVIDER_THROTTLING_DEFAULTS } from './edge-limits';
 import { PROCESSOR_DEFAULTS } from './processor-defaults';
+import { workflowsSchema } from './workflows';
 
 /**
  * Typed stack configuration: read once from CDK context (`-c webhooks='{...}'` or the `webhooks`
@@ -203,6 +205,10 @@ export const configSchema = z
      * dead-lettered message can wait for a redrive.
      */
     payloadRetentionDays: z.number().int().min(LONGEST_MESSAGE_AGE_DAYS).max(3650).default(30),
+    /** How long `webhook_alerts` rows are kept (the hourly cleanup job deletes older ones). */
+    alertRetentionDays: z.number().int().min(1).max(3650).default(90),
+    /** How long `webhook_metrics` rows (one a minute per provider) are kept. */
+    metricsRetentionDays: z.number().int().min(1).max(3650).default(30),
     /** Providers that get a public webhook route, an ingest Lambda and a signing secret. */
     providers: z
       .array(z.enum(PROVIDER_NAMES))
@@ -296,9 +302,9 @@ export const configSchema = z
         /** Per-provider limits of `/api/webhooks/{provider}`, overriding the stage-wide ones. */
         providerThrottling: z
           .object({
-            hubspot: throttleSchema({ rateLimit: 100, burstLimit: 200 }),
-            shopify: throttleSchema({ rateLimit: 200, burstLimit: 400 }),
-            salesforce: throttleSchema({ rateLimit: 50, burstLimit: 100 }),
+            hubspot: throttleSchema(PROVIDER_THROTTLING_DEFAULTS.hubspot),
+            shopify: throttleSchema(PROVIDER_THROTTLING_DEFAULTS.shopify),
+            salesforce: throttleSchema(PROVIDER_THROTTLING_DEFAULTS.salesforce),
           } satisfies Record<ProviderName, unknown>)
           .strict()
           .prefault({}),
@@ -312,7 +318,12 @@ export const configSchema = z
          * providers deliver bursts (bulk imports, flash sales) from a handful of egress IPs, so a
          * low per-IP limit would throttle the legitimate sender; it stops floods from single hosts.
          */
-        ipRateLimitPerMinute: z.number().int().min(10).max(2_000_000_000).default(3000),
+        ipRateLimitPerMinute: z
+          .number()
+          .int()
+          .min(10)
+          .max(2_000_000_000)
+          .default(IP_RATE_LIMIT_PER_MINUTE_DEFAULT),
         /** CIDR blocks (IPv4 or IPv6) refused outright. */
         blockedCidrs: z
           .array(wafCidr)
@@ -370,6 +381,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Workflows triggered by domain events: each a name, a match (provider, event type or prefix,
+     * change type) and a target (HTTPS endpoint, SQS queue, Lambda function or Step Functions state
+     * machine) with its retry policy and a dead-letter queue (lib/workflows.ts).
+     */
+    workflows: workflowsSchema,
     processors: z
       .object({
         high: processorSchema(PROCESSOR_DEFAULTS.high),

@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
 import { Alerting } from './constructs/alerting';
 import { Auth } from './constructs/auth';
+import { Cleanup } from './constructs/cleanup';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
@@ -18,6 +19,7 @@ import { PriorityQueues } from './constructs/queues';
 import { Realtime } from './constructs/realtime';
 import { Storage } from './constructs/storage';
 import { WorkflowEvents } from './constructs/workflow-events';
+import { WorkflowTargets } from './constructs/workflow-targets';
 
 export interface WebhooksStackProps extends StackProps {
   readonly config: WebhooksConfig;
@@ -37,8 +39,10 @@ export class WebhooksStack extends Stack {
   public readonly site: DashboardSite;
   public readonly edge: EdgeProtection;
   public readonly workflowEvents: WorkflowEvents;
+  public readonly workflowTargets: WorkflowTargets;
   public readonly processing: Processing;
   public readonly metricsPush: MetricsPush;
+  public readonly cleanup: Cleanup;
   public readonly alerting: Alerting;
   public readonly opsAlarms: OpsAlarms;
   public readonly dashboard: SystemDashboard;
@@ -104,6 +108,10 @@ export class WebhooksStack extends Stack {
     this.workflowEvents = new WorkflowEvents(this, 'WorkflowEvents', {
       archiveRetention: Duration.days(config.workflowEvents.archiveDays),
     });
+    this.workflowTargets = new WorkflowTargets(this, 'Workflows', {
+      bus: this.workflowEvents.bus,
+      workflows: config.workflows,
+    });
     this.management = new ManagementApi(this, 'Management', {
       webhooksResource: this.ingestion.webhooksResource,
       userPool: this.auth.userPool,
@@ -152,6 +160,13 @@ export class WebhooksStack extends Stack {
       metrics: this.storage.metricsRef,
       realtime: this.realtime,
       providers: config.providers,
+      functionDefaults,
+    });
+
+    this.cleanup = new Cleanup(this, 'Cleanup', {
+      database: this.database,
+      alertRetentionDays: config.alertRetentionDays,
+      metricsRetentionDays: config.metricsRetentionDays,
       functionDefaults,
     });
 

@@ -32,7 +32,11 @@ const MAX_REQUEST_BYTES = 256 * 1024;
  * call the SDK's EventBridgeClient makes (AWS_ENDPOINT_URL_EVENTBRIDGE points at it), validates the
  * entries the way the service does, and records the accepted events in `events` for tests and tools.
  */
-export function createEventBridge(options: { busNames: readonly string[] }): {
+export function createEventBridge(options: {
+  busNames: readonly string[];
+  /** Called with each accepted event: the rules' targets (local/workflows.ts). */
+  onEvent?: (event: RecordedDomainEvent) => void;
+}): {
   server: Server;
   events: RecordedDomainEvent[];
 } {
@@ -65,7 +69,7 @@ export function createEventBridge(options: { busNames: readonly string[] }): {
             __type: 'ValidationException',
             message: `Total size of the entries in the request (${size} bytes) is over the limit`,
           });
-        const results = entries.map((entry) => accept(entry, buses, events));
+        const results = entries.map((entry) => accept(entry, buses, events, options.onEvent));
         reply(response, 200, {
           FailedEntryCount: results.filter((result) => 'ErrorCode' in result).length,
           Entries: results,
@@ -76,7 +80,12 @@ export function createEventBridge(options: { busNames: readonly string[] }): {
   return { server, events };
 }
 
-function accept(entry: PutEventsEntry, buses: Set<string>, events: RecordedDomainEvent[]): EntryResult {
+function accept(
+  entry: PutEventsEntry,
+  buses: Set<string>,
+  events: RecordedDomainEvent[],
+  onEvent?: (event: RecordedDomainEvent) => void,
+): EntryResult {
   const busName = entry.EventBusName ?? 'default';
   if (!buses.has(busName))
     return { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${busName} does not exist.` };
@@ -90,17 +99,18 @@ function accept(entry: PutEventsEntry, buses: Set<string>, events: RecordedDomai
   }
   if (typeof detail !== 'object' || detail === null || Array.isArray(detail))
     return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail must be a JSON object.' };
-  const id = randomUUID();
-  events.push({
-    id,
+  const event: RecordedDomainEvent = {
+    id: randomUUID(),
     eventBusName: busName,
     source: entry.Source,
     detailType: entry.DetailType,
     detail: detail as Record<string, unknown>,
     time: new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : Date.now()).toISOString(),
     resources: entry.Resources ?? [],
-  });
-  return { EventId: id };
+  };
+  events.push(event);
+  onEvent?.(event);
+  return { EventId: event.id };
 }
 
 /** How EventBridge sizes an entry: source, detail-type, detail and resources, plus 14 bytes of time. */

@@ -4,6 +4,7 @@ import { OPERATORS_GROUP, signDevToken } from '../shared/auth/tokens';
 import { numberEnv, optionalEnv } from '../shared/env';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
 import { DEV_WEBHOOK_SECRETS, devTokenSecret } from './dev-secret';
+import { nodeMajor, RECOMMENDED_NODE_MAJOR } from './node-support';
 import { startLocalStack } from './stack';
 
 const secrets = Object.fromEntries(
@@ -19,6 +20,8 @@ const stack = await startLocalStack({
   wsPort: numberEnv('WS_PORT', 8080),
   webhookBaseUrl: optionalEnv('WEBHOOK_BASE_URL'),
   databaseUrl: optionalEnv('DATABASE_URL'),
+  // A fixed port, so the README's psql command works as written.
+  pglitePort: numberEnv('PGLITE_PORT', 5434),
   secrets,
   log: (line) => console.log(`  ${line}`),
 });
@@ -41,6 +44,10 @@ ${endpoints.join('\n')}
   Domain events EventBridge bus "${stack.eventBusName}" (local stand-in, kept in memory)
 Send a signed sample: npm run send -- shopify orders/create
 Press Ctrl-C to stop.`);
+if (nodeMajor() < RECOMMENDED_NODE_MAJOR)
+  console.log(
+    `(Node.js ${process.version} works, but is past its end of life: Node.js ${RECOMMENDED_NODE_MAJOR} or 24 is recommended.)`,
+  );
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

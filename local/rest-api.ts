@@ -31,6 +31,8 @@ export function createRestApi(options: {
   isReady: () => boolean;
   /** The dashboard, served as CloudFront does in front of the API: GETs outside /api/. */
   site?: StaticSite;
+  /** The rate limits WAF and API Gateway apply before any route is run (local/edge-limits.ts). */
+  edge?: (pathname: string, sourceIp: string) => APIGatewayProxyResult | undefined;
 }): Server {
   // Idle client connections stay open for a minute, as API Gateway keeps them for much longer than
   // Node's 5 s default: a client reusing one just as the server closed it would see a reset.
@@ -55,6 +57,8 @@ export function createRestApi(options: {
           body: JSON.stringify({ status: ready ? 'ok' : 'starting' }),
         });
       }
+      const refused = options.edge?.(url.pathname, sourceIpOf(req));
+      if (refused) return send(res, refused);
       const matched = matchResource(options.routes, url.pathname);
       if (!matched) return send(res, jsonError(404, 'not_found', 'No such route'));
       const { routes: sameResource, pathParameters } = matched;
@@ -96,7 +100,7 @@ function toProxyEvent(
     multiQuery[name] = [...(multiQuery[name] ?? []), value];
   }
   const hasQuery = url.searchParams.size > 0;
-  const sourceIp = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1';
+  const sourceIp = sourceIpOf(req);
   return {
     resource: route.resource,
     path: url.pathname,
@@ -127,6 +131,11 @@ function toProxyEvent(
       resourcePath: route.resource,
     },
   };
+}
+
+/** The caller's address as API Gateway reports it (IPv4 without the IPv6-mapped prefix). */
+function sourceIpOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1';
 }
 
 /**

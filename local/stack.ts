@@ -1,5 +1,8 @@
+// First: it turns off the AWS SDK's Node.js version warning before any client is built.
+import './node-support';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { PGlite } from '@electric-sql/pglite';
@@ -7,6 +10,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import dynalite from 'dynalite';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import pg from 'pg';
+import type { WebhooksConfigInput } from '../lib/config';
 import { contentSecurityPolicy } from '../lib/dashboard-csp';
 import { PROCESSOR_DEFAULTS } from '../lib/processor-defaults';
 import { MANAGEMENT_ROUTES } from '../shared/api/routes';
@@ -16,13 +20,16 @@ import { providers } from '../shared/providers/registry';
 import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
+import { edgeLimits } from './edge-limits';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { interruptServer } from './outage';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
 import { startSqsMoveTaskProxy } from './sqs-move-tasks';
 import { startSqsPoller } from './sqs-poller';
+import { localStackConfig } from './stack-config';
 import { createWebSocketApi, type WebSocketRoutes, withRequestAuthorizer } from './websocket-api';
+import { startWorkflowDeliveries, targetEvent, type WorkflowDeliveries } from './workflows';
 
 export interface LocalStackOptions {
   port: number;
@@ -31,6 +38,8 @@ export interface LocalStackOptions {
   webhookBaseUrl?: string;
   /** A real PostgreSQL server; when absent an embedded PGlite serves the wire protocol. */
   databaseUrl?: string;
+  /** Port of the embedded PGlite (0: any free one). */
+  pglitePort?: number;
   /** Provider signing secrets, as SHOPIFY_WEBHOOK_SECRET etc. would give them. */
   secrets: Partial<Record<string, string>>;
   processorTimeoutMs?: number;
@@ -50,6 +59,21 @@ export interface LocalStackOptions {
    * they are marked processed); CHAOS_KILL_RATE by default, 0 without it.
    */
   chaosKillRate?: number;
+  /**
+   * The stack configuration (`webhooks` context shape) for what the local stack shares with the
+   * deployed one; WEBHOOKS_CONFIG or cdk.json's when absent (local/stack-config.ts).
+   */
+  config?: WebhooksConfigInput;
+  /**
+   * Apply the seed's rate limits (per provider route, per source IP) as API Gateway and WAF do;
+   * true by default. The benchmarks turn them off: their load comes from one address.
+   */
+  edgeLimits?: boolean;
+  /**
+   * The local workflows file (lib/workflows.ts `localWorkflowsSchema`): WORKFLOWS_FILE, else
+   * workflows.local.json in the working directory; read again whenever it changes.
+   */
+  workflowsFile?: string;
   log?: (line: string) => void;
 }
 
@@ -79,6 +103,7 @@ export const STAND_INS = ['sqs', 'dynamodb', 'postgres', 'eventbridge'] as const
 export type StandIn = (typeof STAND_INS)[number];
 
 const REGION = 'us-east-1';
+const ACCOUNT = '000000000000';
 const PAYLOAD_BUCKET = 'webhook-payloads';
 const EVENT_BUS_NAME = 'webhooks-domain-events';
 const STAGE = 'local';
@@ -90,6 +115,7 @@ const STAGE = 'local';
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
+  const config = localStackConfig(options.config);
   const stops: (() => Promise<unknown>)[] = [];
   let ready = false;
   try {
@@ -97,14 +123,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const restoreDns = interceptLocalhostDns();
     stops.push(async () => restoreDns());
     // The stand-ins start side by side; PGlite's first start (initdb in WASM) takes the longest.
-    const eventBridge = createEventBridge({ busNames: [EVENT_BUS_NAME] });
+    // Rule targets: the HTTPS workflows of the local workflows file, started once SQS (their DLQs) is up.
+    let workflows: WorkflowDeliveries | undefined;
+    const eventBridge = createEventBridge({
+      busNames: [EVENT_BUS_NAME],
+      onEvent: (event) => workflows?.deliver(targetEvent(event, ACCOUNT, REGION)),
+    });
     const [fauxqs, dynalite, postgres, eventBridgePort] = await Promise.all([
       startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
         return server;
       }),
       startDynalite(stops),
-      options.databaseUrl ? externalPostgres(options.databaseUrl) : startPglite(stops),
+      options.databaseUrl
+        ? externalPostgres(options.databaseUrl)
+        : startPglite(stops, options.pglitePort ?? 0),
       listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
         stops.push(() => close(eventBridge.server));
         return port;
@@ -148,6 +181,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
       EVENT_BUS_NAME,
       MAX_RECEIVE_COUNT: String(maxReceiveCount),
+      // One process holds every handler here, so a config change through the API applies at once;
+      // in AWS each ingest instance caches configs for 60 s.
+      CONFIG_CACHE_TTL_SECONDS: process.env.CONFIG_CACHE_TTL_SECONDS ?? '0',
       DEV_TOKEN_SECRET: devTokenSecret(),
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
@@ -157,6 +193,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     const sqs = new SQSClient({ region: REGION, endpoint: sqsEndpoint });
+    const workflowsFile = path.resolve(
+      options.workflowsFile ?? process.env.WORKFLOWS_FILE ?? 'workflows.local.json',
+    );
+    workflows = startWorkflowDeliveries({
+      file: workflowsFile,
+      sqs,
+      account: ACCOUNT,
+      region: REGION,
+      retryBaseDelayMs: numberEnv('WORKFLOW_RETRY_BASE_DELAY_MS', 1000),
+      log,
+    });
+    stops.push(() => (workflows as WorkflowDeliveries).stop());
     const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamoUrl });
     const processorTimeoutMs = options.processorTimeoutMs ?? numberEnv('PROCESSOR_TIMEOUT_MS', 30_000);
     const queues = await createQueues(sqs, {
@@ -188,6 +236,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       routes: restRoutes,
       stage: STAGE,
       isReady: () => ready,
+      edge:
+        options.edgeLimits === false
+          ? undefined
+          : edgeLimits({
+              providers: config.api.providerThrottling,
+              ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+            }),
       site: {
         file: dashboardSite(() => ({ apiBaseUrl: '', websocketUrl: wsUrl })),
         headers: {
@@ -293,22 +348,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stops.push(() => poller.stop());
     }
 
-    // The minute metrics push: an EventBridge schedule in AWS (lib/constructs/metrics-push.ts), a
-    // timer here running the same handler; a run still going when the next is due makes it skip.
-    const metricsPush = await import('../functions/realtime/metrics-push');
-    let pushing: Promise<unknown> | undefined;
-    const metricsTimer = setInterval(() => {
-      pushing ??= metricsPush
-        .handler()
-        .catch((error: unknown) => log(`metrics push error: ${(error as Error).message}`))
-        .finally(() => {
-          pushing = undefined;
-        });
-    }, numberEnv('METRICS_PUSH_INTERVAL_SECONDS', 60) * 1000);
-    stops.push(async () => {
-      clearInterval(metricsTimer);
-      await pushing;
+    // The schedules of AWS (EventBridge rules) are timers here running the same handlers: the
+    // minute metrics push (lib/constructs/metrics-push.ts) and the cleanup job (lib/constructs/cleanup.ts),
+    // with the stack configuration's retention.
+    Object.assign(process.env, {
+      ALERT_RETENTION_DAYS: process.env.ALERT_RETENTION_DAYS ?? String(config.alertRetentionDays),
+      METRICS_RETENTION_DAYS: process.env.METRICS_RETENTION_DAYS ?? String(config.metricsRetentionDays),
     });
+    const [metricsPush, cleanup] = await Promise.all([
+      import('../functions/realtime/metrics-push'),
+      import('../functions/cleanup'),
+    ]);
+    stops.push(
+      everyInterval(
+        numberEnv('METRICS_PUSH_INTERVAL_SECONDS', 60) * 1000,
+        () => metricsPush.handler(),
+        (error) => log(`metrics push error: ${(error as Error).message}`),
+      ),
+      everyInterval(
+        numberEnv('CLEANUP_INTERVAL_SECONDS', 3600) * 1000,
+        () => cleanup.handler(),
+        (error) => log(`cleanup error: ${(error as Error).message}`),
+      ),
+    );
 
     // Alert rules: CloudWatch alarms in AWS; here the same rules on the same counters every
     // ALERT_EVAL_INTERVAL_SECONDS, feeding the same recorder (functions/alerts/record.ts). The
@@ -347,6 +409,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
 }
 
+/** A schedule's stand-in: runs `job` every `intervalMs`; a run still going when the next is due makes it skip. */
+function everyInterval(
+  intervalMs: number,
+  job: () => Promise<unknown>,
+  onError: (error: unknown) => void,
+): () => Promise<void> {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    running ??= job()
+      .catch(onError)
+      .finally(() => {
+        running = undefined;
+      });
+  }, intervalMs);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
 async function notFound() {
   return {
     statusCode: 404,
@@ -368,9 +450,9 @@ interface LocalPostgres {
 }
 
 /** An in-memory Postgres reachable over the wire protocol, like any server DATABASE_URL names. */
-async function startPglite(stops: (() => Promise<unknown>)[]): Promise<LocalPostgres> {
+async function startPglite(stops: (() => Promise<unknown>)[], port: number): Promise<LocalPostgres> {
   const pglite = new PGlite();
-  const server = new PGLiteSocketServer({ db: pglite, port: 0, host: '127.0.0.1', maxConnections: 16 });
+  const server = new PGLiteSocketServer({ db: pglite, port, host: '127.0.0.1', maxConnections: 16 });
   await server.start();
   stops.push(async () => {
     await server.stop();

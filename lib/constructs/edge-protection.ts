@@ -3,6 +3,7 @@ import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { IP_RATE_WINDOW_SECONDS, IP_THROTTLED } from '../edge-limits';
 
 export interface EdgeProtectionProps {
   /** The REST API stage the web ACL guards. */
@@ -60,10 +61,7 @@ export const MANAGED_RULE_GROUPS: readonly {
 
 /** WAF's answer to an IP over its rate, in the API's one error shape. */
 const THROTTLED_BODY_KEY = 'throttled';
-const THROTTLED_BODY = JSON.stringify({
-  success: false,
-  error: { code: 'throttled', message: 'Too many requests from this address, retry later' },
-});
+const THROTTLED_BODY = JSON.stringify({ success: false, error: IP_THROTTLED.error });
 
 /**
  * The AWS WAF web ACL in front of the webhook REST API stage (DESIGN.md section 2): a per-IP
@@ -90,7 +88,7 @@ export class EdgeProtection extends Construct {
       statement: {
         rateBasedStatement: {
           aggregateKeyType: 'IP',
-          evaluationWindowSec: 60,
+          evaluationWindowSec: IP_RATE_WINDOW_SECONDS,
           limit: props.ipRateLimitPerMinute,
         },
       },
@@ -99,7 +97,7 @@ export class EdgeProtection extends Construct {
           customResponse: {
             responseCode: 429,
             customResponseBodyKey: THROTTLED_BODY_KEY,
-            responseHeaders: [{ name: 'Retry-After', value: '60' }],
+            responseHeaders: [{ name: 'Retry-After', value: String(IP_THROTTLED.retryAfterSeconds) }],
           },
         },
       },

@@ -7,6 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { ProviderName } from '../../shared/envelope';
 import type { Priority, ThrottleConfig, WebhooksConfig } from '../config';
+import { PROVIDER_THROTTLED } from '../edge-limits';
 import { managedPolicyFinding } from '../nag';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
@@ -197,8 +198,8 @@ export class Ingestion extends Construct {
     this.api.addGatewayResponse('Throttled', {
       type: apigw.ResponseType.THROTTLED,
       statusCode: '429',
-      responseHeaders: { ...JSON_HEADERS, 'Retry-After': "'1'" },
-      templates: errorTemplate('throttled', 'Too many requests, retry later'),
+      responseHeaders: { ...JSON_HEADERS, 'Retry-After': `'${PROVIDER_THROTTLED.retryAfterSeconds}'` },
+      templates: errorTemplate(PROVIDER_THROTTLED.error.code, PROVIDER_THROTTLED.error.message),
     });
     this.api.addGatewayResponse('WafFiltered', {
       type: apigw.ResponseType.WAF_FILTERED,

@@ -1,14 +1,12 @@
 import { type Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import { Construct } from 'constructs';
+import { DOMAIN_EVENT_SOURCE_PREFIX } from '../workflows';
 
 export interface WorkflowEventsProps {
   /** How long the archive keeps events for replay (config `workflowEvents.archiveDays`). */
   readonly archiveRetention: Duration;
 }
-
-/** Every domain event's `source` starts with this, followed by the provider (`webhooks.shopify`). */
-export const DOMAIN_EVENT_SOURCE_PREFIX = 'webhooks.';
 
 /**
  * The domain event bus: the processors put one normalized event per processed delivery on it

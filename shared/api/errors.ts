@@ -1,13 +1,19 @@
 import type { ZodError } from 'zod';
 import { HttpError } from '../errors';
 
-/** A request body that failed its schema: 400 with one message per field path (`ip_whitelist.1`). */
+/** Where the invalid input was: the JSON body, or the query string (whose message names the parameters). */
+export type RequestPart = 'body' | 'query';
+
+/** A request body or query that failed its schema: 400 with one message per field path (`ip_whitelist.1`). */
 export class ValidationFailedError extends HttpError {
-  constructor(readonly fields: Record<string, string>) {
-    super(400, 'validation_failed', 'The request body is invalid');
+  constructor(
+    readonly fields: Record<string, string>,
+    part: RequestPart = 'body',
+  ) {
+    super(400, 'validation_failed', part === 'body' ? 'The request body is invalid' : queryMessage(fields));
   }
 
-  static fromZod(error: ZodError): ValidationFailedError {
+  static fromZod(error: ZodError, part: RequestPart = 'body'): ValidationFailedError {
     const fields: Record<string, string> = {};
     for (const issue of error.issues) {
       if (issue.code === 'unrecognized_keys') {
@@ -17,8 +23,13 @@ export class ValidationFailedError extends HttpError {
       const path = issue.path.map(String).join('.') || '(root)';
       fields[path] ??= issue.message;
     }
-    return new ValidationFailedError(fields);
+    return new ValidationFailedError(fields, part);
   }
+}
+
+function queryMessage(fields: Record<string, string>): string {
+  const names = Object.keys(fields);
+  return `Invalid query parameter${names.length === 1 ? '' : 's'}: ${names.join(', ')}`;
 }
 
 export class ForbiddenError extends HttpError {

@@ -69,7 +69,7 @@ const DAY = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
  * every owner, a byDay index key or the day to start from.
  */
 function decodeCursor(cursor: string, ownerId: string | undefined): Record<string, unknown> {
-  const invalid = () => new ValidationFailedError({ cursor: 'Invalid cursor' });
+  const invalid = () => new ValidationFailedError({ cursor: 'Invalid cursor' }, 'query');
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -30,7 +30,7 @@ export function eventIdParam(params: Record<string, string>): string {
 /** Query parameters (the last value of a repeated one) against a schema: 400 with field errors. */
 export function parseQuery<T extends z.ZodType>(event: APIGatewayProxyEvent, schema: T): z.output<T> {
   const result = schema.safeParse(event.queryStringParameters ?? {});
-  if (!result.success) throw ValidationFailedError.fromZod(result.error);
+  if (!result.success) throw ValidationFailedError.fromZod(result.error, 'query');
   return result.data;
 }
 

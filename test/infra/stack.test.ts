@@ -50,6 +50,7 @@ const SERVICES = [
   'metrics-push',
   'alerts-reconcile',
   'alerts-record',
+  'cleanup',
 ];
 
 /** The path of an API Gateway resource, from its PathPart and parents. */
@@ -209,7 +210,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(15);
+    expect(logGroups.size).toBe(16);
   });
 
   it('gives no function role an AWS managed policy', () => {

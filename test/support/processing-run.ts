@@ -191,7 +191,9 @@ async function post(delivery: Delivery, redeliver: boolean): Promise<number> {
       headers: delivery.request.headers,
       body: delivery.request.body,
     });
-    if (redeliver && response.status >= 500 && attempt < REDELIVERY_ATTEMPTS) {
+    // A throttled delivery (the local front's rate limits, as in AWS) is delivered again, as providers do.
+    const again = response.status === 429 || (redeliver && response.status >= 500);
+    if (again && attempt < REDELIVERY_ATTEMPTS) {
       await response.body?.cancel();
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
       continue;

@@ -264,6 +264,7 @@ describe('GET /api/webhooks/events', () => {
       const response = await call('GET', '/api/webhooks/events', { query: { cursor } });
       expect(response.statusCode, cursor).toBe(400);
       expect(response.json.error.fields).toEqual({ cursor: 'Invalid cursor' });
+      expect(response.json.error.message).toBe('Invalid query parameter: cursor');
     }
   });
 
@@ -275,6 +276,8 @@ describe('GET /api/webhooks/events', () => {
     expect(response.statusCode).toBe(400);
     const body = documented(errorBody, response.json);
     expect(Object.keys(body.error.fields ?? {}).sort()).toEqual(['colour', 'limit', 'status', 'time_range']);
+    // The message names the query, not the body (a GET has none).
+    expect(body.error.message).toBe('Invalid query parameters: status, time_range, limit, colour');
   });
 });
 

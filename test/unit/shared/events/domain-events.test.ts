@@ -120,6 +120,12 @@ describe('toDomainEvent names every sample delivery', () => {
 
     expect(toDomainEvent(delivery, PROCESSED_AT).detailType).toBe('order.risk_assessment_changed');
   });
+
+  it('names the webhook config a delivery came through, so a workflow knows whose it is', () => {
+    const configId = '5a3c0f7e-0000-4000-8000-000000000001';
+    expect(toDomainEvent(envelope({ configId }), PROCESSED_AT).detail.configId).toBe(configId);
+    expect(toDomainEvent(envelope(), PROCESSED_AT).detail).not.toHaveProperty('configId');
+  });
 });
 
 describe('toDomainEvent keeps the detail under the EventBridge size limit', () => {

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { PROVIDER_THROTTLING_DEFAULTS } from '../../../lib/edge-limits';
+import { edgeLimits } from '../../../local/edge-limits';
+
+function clock(start = 1_000_000) {
+  let at = start;
+  return { now: () => at, advance: (ms: number) => (at += ms) };
+}
+
+const statuses = (results: ({ statusCode: number } | undefined)[]) =>
+  results.map((result) => result?.statusCode ?? 200);
+
+describe('local edge limits', () => {
+  it('refuses a source IP over its requests of the last 60 s with 429 and Retry-After 60, as the WAF rule', () => {
+    const time = clock();
+    const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 3, now: time.now });
+    const first = [0, 1, 2].map(() => check('/api/webhooks/configs', '203.0.113.7'));
+    const refused = check('/api/webhooks/configs', '203.0.113.7');
+    expect(statuses([...first, refused])).toEqual([200, 200, 200, 429]);
+    expect(refused?.headers).toMatchObject({ 'Retry-After': '60' });
+    expect(JSON.parse(refused?.body ?? '')).toEqual({
+      success: false,
+      error: { code: 'throttled', message: 'Too many requests from this address, retry later' },
+    });
+    // Another address has its own count; paths outside /api/ (the page, /health) are not behind WAF.
+    expect(check('/api/webhooks/configs', '198.51.100.1')).toBeUndefined();
+    expect(check('/health', '203.0.113.7')).toBeUndefined();
+  });
+
+  it('slides: the window holds the last 60 s, and refused requests count too', () => {
+    const time = clock();
+    const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 2, now: time.now });
+    check('/api/x', 'a');
+    time.advance(30_000);
+    check('/api/x', 'a');
+    time.advance(29_999);
+    expect(check('/api/x', 'a')?.statusCode).toBe(429);
+    // 60 s after the first request it has left the window, but the refused one (at 59.999 s) has not.
+    time.advance(1);
+    expect(check('/api/x', 'a')?.statusCode).toBe(429);
+    time.advance(60_000);
+    expect(check('/api/x', 'a')).toBeUndefined();
+  });
+
+  it('throttles each provider route with a token bucket of rateLimit per second and burstLimit, as API Gateway', () => {
+    const time = clock();
+    const check = edgeLimits({
+      providers: { salesforce: { rateLimit: 2, burstLimit: 3 } },
+      ipRateLimitPerMinute: 1000,
+      now: time.now,
+    });
+    const burst = [0, 1, 2, 3].map(() => check('/api/webhooks/salesforce', '192.0.2.1'));
+    expect(statuses(burst)).toEqual([200, 200, 200, 429]);
+    expect(burst[3]?.headers).toMatchObject({ 'Retry-After': '1' });
+    expect(JSON.parse(burst[3]?.body ?? '').error).toEqual({
+      code: 'throttled',
+      message: 'Too many requests, retry later',
+    });
+    // The per-config route is another method with the same limits; other routes are not throttled.
+    expect(
+      check('/api/webhooks/salesforce/5a3c0f7e-0000-4000-8000-000000000001', '192.0.2.1'),
+    ).toBeUndefined();
+    expect(check('/api/webhooks/configs', '192.0.2.1')).toBeUndefined();
+    expect(check('/api/webhooks/constructor', '192.0.2.1')).toBeUndefined();
+    // Half a second refills one token (2 per second).
+    time.advance(500);
+    expect(statuses([0, 1].map(() => check('/api/webhooks/salesforce', '192.0.2.1')))).toEqual([200, 429]);
+  });
+
+  it('uses the stack configuration defaults for every provider', () => {
+    const time = clock();
+    const check = edgeLimits({
+      providers: PROVIDER_THROTTLING_DEFAULTS,
+      ipRateLimitPerMinute: 10_000,
+      now: time.now,
+    });
+    for (const [provider, { burstLimit }] of Object.entries(PROVIDER_THROTTLING_DEFAULTS)) {
+      const burst = Array.from({ length: burstLimit + 1 }, () => check(`/api/webhooks/${provider}`, 'x'));
+      expect(statuses(burst).lastIndexOf(200), provider).toBe(burstLimit - 1);
+      expect(burst[burstLimit]?.statusCode, provider).toBe(429);
+    }
+  });
+});
