@@ -7,10 +7,10 @@ import { HouseFunction } from '../../lib/constructs/house-function';
 import { alarmOf } from '../../shared/alerts/alarms';
 import { alertRuleSchema, ruleFromBody } from '../../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES } from '../../shared/envelope';
-import { buildTestApp, type SynthFixture } from './fixture';
+import { buildTestApp, type SynthFixture, TEST_REGION } from './fixture';
 import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
-const PREFIX = 'WebhooksStack-';
+const PREFIX = 'Webhooks-prod-';
 
 const CONFIG: WebhooksConfigInput = {
   alerting: {
@@ -44,7 +44,7 @@ let outputs: Record<string, { Value: unknown }>;
 
 beforeAll(() => {
   // Resources and properties only: bundling adds nothing read here (stack.test.ts bundles).
-  fixture = buildTestApp(CONFIG, { bundling: false, cloudFormationValidation: false });
+  fixture = buildTestApp(CONFIG, { bundling: false });
   const template = Template.fromStack(fixture.stack).toJSON();
   resources = template.Resources as Record<string, CfnResource>;
   outputs = template.Outputs as Record<string, { Value: unknown }>;
@@ -92,9 +92,7 @@ const alarmArns = {
     [
       'arn:',
       { Ref: 'AWS::Partition' },
-      ':cloudwatch:',
-      { Ref: 'AWS::Region' },
-      ':',
+      `:cloudwatch:${TEST_REGION}:`,
       { Ref: 'AWS::AccountId' },
       `:alarm:${PREFIX}*`,
     ],
@@ -609,7 +607,7 @@ describe('dashboard and outputs', () => {
   it('outputs the dashboard URL, the alarm topic and the channel secrets', () => {
     const { alerting, dashboard } = fixture.stack;
     expect(json(outputs.MonitoringDashboardUrl?.Value)).toBe(json(fixture.stack.resolve(dashboard.url)));
-    expect(json(outputs.MonitoringDashboardUrl?.Value)).toContain('#dashboards:name=WebhooksStack-overview');
+    expect(json(outputs.MonitoringDashboardUrl?.Value)).toContain('#dashboards:name=Webhooks-prod-overview');
     expect(outputs.AlarmTopicArn?.Value).toEqual(ref(alerting.defaultTopic));
     expect(outputs.SlackWebhookSecretArn?.Value).toEqual(ref(alerting.slackWebhookSecret as never));
     expect(outputs.AlertWebhookSigningSecretArn?.Value).toEqual(ref(alerting.webhookSigningSecret as never));
@@ -623,7 +621,7 @@ describe('with an existing Slack secret, no webhook channel and no silence alarm
   beforeAll(() => {
     variant = buildTestApp(
       { alerting: { slackWebhookSecretName: 'ops/slack-webhook', providerSilentMinutes: 0 } },
-      { bundling: false, cloudFormationValidation: false },
+      { bundling: false },
     );
     variantResources = Template.fromStack(variant.stack).toJSON().Resources as Record<string, CfnResource>;
   });

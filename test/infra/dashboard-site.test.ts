@@ -6,7 +6,7 @@ let fixture: SynthFixture;
 let template: Template;
 
 beforeAll(() => {
-  fixture = buildTestApp({}, { bundling: false, cloudFormationValidation: false });
+  fixture = buildTestApp({}, { bundling: false });
   template = Template.fromStack(fixture.stack);
 });
 

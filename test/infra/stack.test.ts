@@ -13,7 +13,7 @@ let template: Template;
 let resources: Record<string, CfnResource>;
 
 beforeAll(() => {
-  fixture = buildTestApp({}, { cloudFormationValidation: false });
+  fixture = buildTestApp();
   template = Template.fromStack(fixture.stack);
   resources = template.toJSON().Resources as Record<string, CfnResource>;
   // esbuild bundles every function (fourteen of them): minutes on two busy cores.
