@@ -363,6 +363,11 @@ export const configSchema = z
          * off when another stack already manages it.
          */
         createCloudWatchRole: z.boolean().default(true),
+        /**
+         * Stage limits of the dashboard WebSocket API (messages from dashboards, per second): a
+         * dashboard sends a handful of subscribe and ping messages, so a flood is never legitimate.
+         */
+        webSocketThrottling: throttleSchema({ rateLimit: 50, burstLimit: 100 }),
         /** Per-provider limits of `/api/webhooks/{provider}`, overriding the stage-wide ones. */
         providerThrottling: z
           .object({

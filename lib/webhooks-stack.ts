@@ -18,6 +18,7 @@ import { PriorityQueues } from './constructs/queues';
 import { Realtime } from './constructs/realtime';
 import { Storage } from './constructs/storage';
 import { WorkflowEvents } from './constructs/workflow-events';
+import { giveProviderLogGroups } from './provider-logs';
 
 export interface WebhooksStackProps extends StackProps {
   readonly config: WebhooksConfig;
@@ -79,6 +80,7 @@ export class WebhooksStack extends Stack {
     this.auth = new Auth(this, 'Auth', { removalPolicy });
     this.realtime = new Realtime(this, 'Realtime', {
       stageName: config.stage,
+      throttling: config.api.webSocketThrottling,
       connections: this.storage.connectionsRef,
       auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
       functionDefaults,
@@ -160,6 +162,7 @@ export class WebhooksStack extends Stack {
       websocketOrigin: `wss://${this.realtime.api.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
       accessLogsBucket: this.payloads.accessLogsBucket,
       removalPolicy,
+      logRetention: config.logRetentionDays,
     });
 
     // Alerting last: its ops alarms and dashboard cover every function created above.
@@ -197,6 +200,7 @@ export class WebhooksStack extends Stack {
       alarms: [...this.opsAlarms.alarms, ...this.alerting.defaultRuleAlarmRefs],
     });
     this.alerting.recorder.addEnvironment('DASHBOARD_URL', this.dashboard.url);
+    giveProviderLogGroups(this, config.logRetentionDays, removalPolicy);
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description: 'Base of every provider webhook URL (REST API stage)',

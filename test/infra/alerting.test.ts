@@ -177,7 +177,9 @@ describe('alarm topics', () => {
   it('posts the default topic to the configured Slack channel through AWS Chatbot', () => {
     const [[, channel] = []] = ofType('AWS::Chatbot::SlackChannelConfiguration');
     expect(channel?.Properties).toMatchObject({
-      ConfigurationName: `${PREFIX}alarms`,
+      // Account-wide names carry the region too.
+      ConfigurationName: `${PREFIX}${TEST_REGION}-alarms`,
+      LoggingLevel: 'NONE',
       SlackWorkspaceId: 'T07EA123LEP',
       SlackChannelId: 'C07EZ1ABC23',
       SnsTopicArns: [ref(fixture.stack.alerting.defaultTopic)],
@@ -587,7 +589,7 @@ describe('dashboard and outputs', () => {
     const dashboards = ofType('AWS::CloudWatch::Dashboard');
     expect(dashboards).toHaveLength(1);
     const dashboard = dashboards[0]?.[1].Properties as Json;
-    expect(dashboard.DashboardName).toBe(`${PREFIX}overview`);
+    expect(dashboard.DashboardName).toBe(`${PREFIX}${TEST_REGION}-overview`);
     const body = json(dashboard.DashboardBody);
     for (const namespace of ['AWS/ApiGateway', 'AWS/WAFV2', 'Webhooks', 'AWS/SQS', 'AWS/Lambda', 'AWS/RDS']) {
       expect(body, namespace).toContain(namespace);
@@ -607,7 +609,9 @@ describe('dashboard and outputs', () => {
   it('outputs the dashboard URL, the alarm topic and the channel secrets', () => {
     const { alerting, dashboard } = fixture.stack;
     expect(json(outputs.MonitoringDashboardUrl?.Value)).toBe(json(fixture.stack.resolve(dashboard.url)));
-    expect(json(outputs.MonitoringDashboardUrl?.Value)).toContain('#dashboards:name=Webhooks-prod-overview');
+    expect(json(outputs.MonitoringDashboardUrl?.Value)).toContain(
+      `#dashboards:name=${PREFIX}${TEST_REGION}-overview`,
+    );
     expect(outputs.AlarmTopicArn?.Value).toEqual(ref(alerting.defaultTopic));
     expect(outputs.SlackWebhookSecretArn?.Value).toEqual(ref(alerting.slackWebhookSecret as never));
     expect(outputs.AlertWebhookSigningSecretArn?.Value).toEqual(ref(alerting.webhookSigningSecret as never));
