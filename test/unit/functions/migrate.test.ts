@@ -7,22 +7,15 @@ import {
 } from '@aws-sdk/client-rds-data';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { migrationsHandler } from '../../../functions/migrate';
 import { loadMigrations } from '../../../shared/db/migrate';
 import { isDatabaseResuming, retryWhileResuming } from '../../../shared/db/resume';
+import { useDataApiEnv } from '../support/data-api-env';
 
 const rdsMock = mockClient(RDSDataClient);
 
-beforeAll(() => {
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('DATABASE_URL', '');
-  vi.stubEnv('DB_CLUSTER_ARN', 'arn:aws:rds:eu-west-1:123456789012:cluster:webhooks');
-  vi.stubEnv('DB_SECRET_ARN', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks-db-AbCdEf');
-  vi.stubEnv('DB_NAME', 'webhooks');
-});
-
-afterAll(() => vi.unstubAllEnvs());
+useDataApiEnv();
 afterEach(() => rdsMock.reset());
 
 const resuming = () =>
