@@ -77,7 +77,12 @@ export class WebhooksStack extends Stack {
       removalPolicy,
       functionDefaults,
     });
-    this.auth = new Auth(this, 'Auth', { removalPolicy });
+    this.auth = new Auth(this, 'Auth', {
+      removalPolicy,
+      stage: config.stage,
+      firstOperatorEmail: config.auth.firstOperatorEmail,
+      domainPrefix: config.auth.domainPrefix,
+    });
     this.realtime = new Realtime(this, 'Realtime', {
       stageName: config.stage,
       throttling: config.api.webSocketThrottling,
@@ -157,13 +162,17 @@ export class WebhooksStack extends Stack {
 
     this.site = new DashboardSite(this, 'Site', {
       apiDomainName: `${this.ingestion.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
-      apiStageName: this.ingestion.api.deploymentStage.stageName,
+      // The name, not the stage's Ref: the distribution must not depend on the stage (its methods'
+      // functions take the sign-in client's id, and the client takes the distribution's URL).
+      apiStageName: config.stage,
       websocketUrl: this.realtime.webSocketUrl,
       websocketOrigin: `wss://${this.realtime.api.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
       accessLogsBucket: this.payloads.accessLogsBucket,
+      signIn: { url: this.auth.signInUrl, clientId: this.auth.client.userPoolClientId },
       removalPolicy,
       logRetention: config.logRetentionDays,
     });
+    this.auth.allowPage(`${this.site.url}/`);
 
     // Alerting last: its ops alarms and dashboard cover every function created above.
     this.alerting = new Alerting(this, 'Alerting', {
@@ -262,11 +271,15 @@ export class WebhooksStack extends Stack {
       value: this.dashboard.url,
     });
     new CfnOutput(this, 'DashboardUrl', {
-      description: 'The live dashboard page (sign in with a Cognito ID token)',
+      description: 'The live dashboard page (sign in with an operator of the user pool)',
       value: this.site.url,
     });
     new CfnOutput(this, 'UserPoolId', { value: this.auth.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.auth.client.userPoolClientId });
+    new CfnOutput(this, 'SignInUrl', {
+      description: 'Cognito managed login of the dashboard and `npm run oncall -- login`',
+      value: this.auth.signInUrl,
+    });
     new CfnOutput(this, 'DbClusterArn', { value: this.database.cluster.clusterArn });
     new CfnOutput(this, 'DbSecretArn', { value: this.database.secret.secretArn });
   }

@@ -18,6 +18,8 @@ export interface DashboardSiteProps {
   readonly websocketUrl: string;
   /** `wss://<api id>.execute-api.<region>.<suffix>`: what the page's CSP lets it connect to. */
   readonly websocketOrigin: string;
+  /** Cognito managed login (base URL) and the public client the page signs in with (web/sign-in.js). */
+  readonly signIn: { readonly url: string; readonly clientId: string };
   /** Where the bucket's S3 server access logs go (the stack's access-log bucket). */
   readonly accessLogsBucket: s3.IBucket;
   readonly removalPolicy: RemovalPolicy;
@@ -51,7 +53,7 @@ export class DashboardSite extends Construct {
       responseHeadersPolicyName: globalName(this, 'site-headers', 128),
       securityHeadersBehavior: {
         contentSecurityPolicy: {
-          contentSecurityPolicy: contentSecurityPolicy(props.websocketOrigin),
+          contentSecurityPolicy: contentSecurityPolicy(props.websocketOrigin, props.signIn.url),
           override: true,
         },
         contentTypeOptions: { override: true },
@@ -105,7 +107,11 @@ export class DashboardSite extends Construct {
         s3deploy.Source.asset(UPLOT_DIST_DIR, {
           exclude: ['*.cjs.js', '*.iife.js', '*.iife.min.js', '*.d.ts'],
         }),
-        s3deploy.Source.jsonData('config.json', { apiBaseUrl: '', websocketUrl: props.websocketUrl }),
+        s3deploy.Source.jsonData('config.json', {
+          apiBaseUrl: '',
+          websocketUrl: props.websocketUrl,
+          signIn: { url: props.signIn.url, clientId: props.signIn.clientId },
+        }),
       ],
       distribution: this.distribution,
       distributionPaths: ['/*'],

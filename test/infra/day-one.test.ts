@@ -184,3 +184,34 @@ describe('cdk destroy', () => {
     ).toEqual(['Retain']);
   });
 });
+
+describe('first sign-in', () => {
+  it('creates the first operator of the config in the operators group, Cognito emailing the password', () => {
+    const withOperator = synth({ auth: { firstOperatorEmail: 'oncall@example.com' } });
+    expect(only(withOperator, 'AWS::Cognito::UserPoolUser')).toMatchObject({
+      Username: 'oncall@example.com',
+      DesiredDeliveryMediums: ['EMAIL'],
+      UserAttributes: [
+        { Name: 'email', Value: 'oncall@example.com' },
+        { Name: 'email_verified', Value: 'true' },
+      ],
+    });
+    const [[, membership] = []] = ofType(withOperator, 'AWS::Cognito::UserPoolUserToGroupAttachment');
+    expect(membership?.Properties).toMatchObject({ GroupName: 'operators', Username: 'oncall@example.com' });
+    const [[groupId] = []] = ofType(withOperator, 'AWS::Cognito::UserPoolGroup');
+    const [[userId] = []] = ofType(withOperator, 'AWS::Cognito::UserPoolUser');
+    expect(membership?.DependsOn).toEqual(expect.arrayContaining([groupId, userId]));
+  });
+
+  it('outputs the sign-in URL and the two commands that make an operator otherwise', () => {
+    const outputs = Template.fromStack(prod.fixture.stack).toJSON().Outputs as Record<
+      string,
+      { Value: unknown }
+    >;
+    expect(JSON.stringify(outputs.SignInUrl?.Value)).toContain('.auth.eu-west-1.amazoncognito.com');
+    const command = JSON.stringify(outputs.CreateOperatorCommand?.Value);
+    expect(command).toContain('aws cognito-idp admin-create-user --region eu-west-1 --user-pool-id ');
+    expect(command).toContain('admin-add-user-to-group');
+    expect(command).toContain('--group-name operators');
+  });
+});
