@@ -102,7 +102,8 @@ export class DashboardSite extends Construct {
     new s3deploy.BucketDeployment(this, 'Deploy', {
       destinationBucket: this.bucket,
       sources: [
-        s3deploy.Source.asset(WEB_DIR),
+        // The page's files; sign-in.d.ts only types sign-in.js for the CLI and the tests.
+        s3deploy.Source.asset(WEB_DIR, { exclude: ['*.d.ts'] }),
         // uPlot's browser build only (the CommonJS, IIFE and type files are not served).
         s3deploy.Source.asset(UPLOT_DIST_DIR, {
           exclude: ['*.cjs.js', '*.iife.js', '*.iife.min.js', '*.d.ts'],
