@@ -15,7 +15,7 @@ import { buildTestApp, type SynthFixture, TEST_REGION } from './fixture';
 const run = promisify(execFile);
 
 /** Findings that are not problems of ours, each with the reason it is ignored. */
-export const KNOWN_FINDINGS: Readonly<Record<string, string>> = {
+const KNOWN_FINDINGS: Readonly<Record<string, string>> = {
   W3005:
     "aws-cdk-lib adds DependsOn on a function's role default policy next to the GetAtt of the role itself: redundant, not wrong, and not ours to remove.",
 };
