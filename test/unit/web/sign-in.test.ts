@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { currentToken, type PageEnv, startSignIn } from '../../../web/sign-in.js';
+import { currentToken, type PageEnv, renderSignIn, startSignIn } from '../../../web/sign-in.js';
 import { fakeCognito } from '../support/fake-cognito';
 
 /** The page's window, as far as web/sign-in.js uses it. */
@@ -76,5 +76,38 @@ describe('dashboard sign-in through managed login', () => {
   it('stays out of the way on the local stack (no managed login)', async () => {
     const { env } = page(fakeCognito(), 'http://localhost:3000/?code=x&state=y');
     expect(await currentToken({}, env)).toBeUndefined();
+  });
+
+  it('offers the managed login button instead of the token field when the stack has one', async () => {
+    const cognito = fakeCognito();
+    const elements = {
+      'managed-sign-in': {
+        hidden: true,
+        onclick: undefined as undefined | (() => unknown),
+        focused: false,
+        focus() {
+          this.focused = true;
+        },
+      },
+      'token-sign-in': { hidden: false },
+    };
+    const { env, assigned, storage } = page(cognito);
+    storage.set('signIn.tokens', JSON.stringify({ idToken: 'refused', expiresAt: Date.now() + 3_600_000 }));
+    const withDocument = {
+      ...env,
+      document: { getElementById: (id: keyof typeof elements) => elements[id] },
+    };
+
+    renderSignIn({ signIn: cognito.signIn }, withDocument);
+    expect(elements['token-sign-in'].hidden).toBe(true);
+    expect(elements['managed-sign-in']).toMatchObject({ hidden: false, focused: true });
+    // Shown because the token was refused: it is not offered again on the next load.
+    expect(storage.has('signIn.tokens')).toBe(false);
+    await elements['managed-sign-in'].onclick?.();
+    expect(assigned[0]).toMatch(/^https:\/\/hooks\.auth\.eu-west-1\.amazoncognito\.com\/oauth2\/authorize\?/);
+
+    renderSignIn({}, withDocument);
+    expect(elements['token-sign-in'].hidden).toBe(false);
+    expect(elements['managed-sign-in'].hidden).toBe(true);
   });
 });
