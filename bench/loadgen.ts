@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import type { SignedRequest } from '../bin/samples';
 import type { ProviderName } from '../shared/envelope';
+import { ownedKey, SYSTEM_OWNER } from '../shared/owner';
 import { providers } from '../shared/providers/registry';
 import { signedRequests, toWebhookRequest } from './lib/requests';
 
@@ -51,10 +52,13 @@ export interface LoadResult {
   maxSendLagMs: number;
 }
 
-/** The dedup key ingest will give a single-event request, from the same provider module. */
+/**
+ * The dedup key ingest will give a single-event request to a provider-wide endpoint: the provider
+ * module's, scoped to the system owner.
+ */
 function dedupKeyOf(provider: ProviderName, request: SignedRequest): string {
   const events = providers[provider].parse(toWebhookRequest(request), new Date());
-  return events[0]?.dedupKey ?? '';
+  return events[0] ? ownedKey(SYSTEM_OWNER, events[0].dedupKey) : '';
 }
 
 async function prepare(job: LoadJob) {

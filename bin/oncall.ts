@@ -1,7 +1,7 @@
 /**
  * On-call tasks against the management API of the local stack (default) or a deployed one:
- *   npm run oncall -- dead [--provider P] [--limit N]     list dead events, newest first
- *   npm run oncall -- events [--status S] [--provider P] [--type T] [--range 1h|24h|7d] [--limit N]
+ *   npm run oncall -- dead [--owner O] [--provider P] [--limit N]   dead events of every owner, newest first
+ *   npm run oncall -- events [--owner O] [--status S] [--provider P] [--type T] [--range 1h|24h|7d] [--limit N]
  *   npm run oncall -- replay <event-id>                   enqueue a stored event again
  *   npm run oncall -- dlq                                 DLQ depth and redrive tasks per priority
  *   npm run oncall -- redrive <high|medium|low> [--rate N] move a DLQ back to its queue
@@ -30,7 +30,8 @@ const USAGE = `Usage: npm run oncall -- <login|dead|events|replay <id>|dlq|redri
   --url URL        the stack's DashboardUrl, or the local stack (WEBHOOKS_API_URL; default http://localhost:3000)
   --token JWT      bearer token (WEBHOOKS_TOKEN; else the tokens of \`login\`; minted for the local stack)
   --user ID        user of the minted local token (default oncall)
-  --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/events
+  --owner O --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/events
+                   (operators see every owner; --owner system: the provider-wide endpoints)
   --rate N         redrive messages per second`;
 
 /** Runs one command; returns the process exit code (0 ok, 1 API error, 2 usage). */
@@ -99,6 +100,7 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
         const query = new URLSearchParams();
         const status = command === 'dead' ? 'dead' : values.status;
         for (const [name, value] of [
+          ['owner', values.owner],
           ['status', status],
           ['provider', values.provider],
           ['event_type', values.type],
@@ -153,6 +155,7 @@ function parse(argv: string[]) {
       url: { type: 'string' },
       token: { type: 'string' },
       user: { type: 'string' },
+      owner: { type: 'string' },
       provider: { type: 'string' },
       status: { type: 'string' },
       type: { type: 'string' },
@@ -182,6 +185,7 @@ function eventLine(event: Record<string, unknown>): string {
     event.provider,
     event.event_type,
     `${String(event.object_type)}/${String(event.object_id)}`,
+    `owner ${String(event.owner_id)}`,
     event.id,
   ]
     .map(String)

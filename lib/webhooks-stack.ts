@@ -124,6 +124,7 @@ export class WebhooksStack extends Stack {
       database: this.database,
       eventBus: this.workflowEvents.bus,
       config: config.management,
+      providers: config.providers,
       functionDefaults,
     });
     // The WebSocket stage's access logs use the same account-level role: on a fresh account its
@@ -157,6 +158,7 @@ export class WebhooksStack extends Stack {
       configs: this.storage.configsRef,
       metrics: this.storage.metricsRef,
       realtime: this.realtime,
+      providers: config.providers,
       functionDefaults,
     });
 

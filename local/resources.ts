@@ -1,7 +1,13 @@
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { PRIORITIES, type Priority } from '../shared/envelope';
-import { EVENT_LIST_ATTRIBUTES, EVENTS_BY_USER_INDEX } from '../shared/stores/event-log';
+import { CONNECTIONS_BY_ROLE_INDEX, CONNECTIONS_BY_USER_INDEX } from '../shared/stores/connections';
+import {
+  EVENT_DAY_LIST_ATTRIBUTES,
+  EVENT_LIST_ATTRIBUTES,
+  EVENTS_BY_DAY_INDEX,
+  EVENTS_BY_USER_INDEX,
+} from '../shared/stores/event-log';
 
 export interface LocalQueue {
   url: string;
@@ -104,8 +110,12 @@ async function createTable(
 export async function createTables(ddb: DynamoDBClient): Promise<void> {
   await createTable(ddb, TABLES.eventLog, 'pk', {
     [EVENTS_BY_USER_INDEX]: { key: ['userId', 'receivedAt'], include: EVENT_LIST_ATTRIBUTES },
+    [EVENTS_BY_DAY_INDEX]: { key: ['receivedDay', 'receivedAt'], include: EVENT_DAY_LIST_ATTRIBUTES },
   });
-  await createTable(ddb, TABLES.connections, 'connectionId', { byUser: 'userId' });
+  await createTable(ddb, TABLES.connections, 'connectionId', {
+    [CONNECTIONS_BY_USER_INDEX]: 'userId',
+    [CONNECTIONS_BY_ROLE_INDEX]: 'role',
+  });
   await createTable(ddb, TABLES.metrics, ['pk', 'minute']);
   await createTable(ddb, TABLES.configs, 'id', { byUser: ['userId', 'createdAt'] });
   await createTable(ddb, TABLES.rateLimits, 'pk');

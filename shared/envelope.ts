@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { SYSTEM_OWNER } from './owner';
 
 export const PROVIDER_NAMES = ['hubspot', 'shopify', 'salesforce'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -8,10 +9,20 @@ export const PRIORITIES = ['high', 'medium', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /**
+ * Messages enqueued before envelopes named their owner carry the config owner's `userId` (per-config
+ * endpoints) or nothing (provider-wide endpoints): they keep that owner.
+ */
+function withOwner(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || 'ownerId' in value) return value;
+  const { userId } = value as { userId?: unknown };
+  return { ...value, ownerId: typeof userId === 'string' && userId !== '' ? userId : SYSTEM_OWNER };
+}
+
+/**
  * The normalized message that travels from ingest to the processors. One envelope per business
  * event: provider batches are split before they are enqueued.
  */
-export const envelopeSchema = z
+const envelopeObject = z
   .object({
     version: z.literal(1),
     provider: z.enum(PROVIDER_NAMES),
@@ -22,9 +33,9 @@ export const envelopeSchema = z
     /** Source time of the change; monotonic upserts compare it. */
     occurredAt: z.iso.datetime({ offset: true }),
     deliveryId: z.string().min(1),
-    /** Unique per delivery; the event log and SQS deduplicate on it. */
+    /** Unique per delivery and owner (`<owner>:<provider key>`); the event log and SQS deduplicate on it. */
     dedupKey: z.string().min(1),
-    /** Events sharing it are processed in order (SQS message group). */
+    /** Events sharing it are processed in order (SQS message group); owner-scoped like dedupKey. */
     orderingKey: z.string().min(1),
     priority: z.enum(PRIORITIES),
     receivedAt: z.iso.datetime({ offset: true }),
@@ -32,10 +43,10 @@ export const envelopeSchema = z
     /** The event body; absent when it was too large for SQS and sits in S3 at `payloadRef`. */
     payload: z.unknown().optional(),
     payloadRef: z.object({ bucket: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** Who owns the delivery: the config's user, or the system owner for provider-wide endpoints. */
+    ownerId: z.string().min(1),
     /** The webhook config whose endpoint received it (per-config endpoints only). */
     configId: z.string().min(1).optional(),
-    /** The owner of that config. */
-    userId: z.string().min(1).optional(),
     /**
      * Set on a replay requested through the API: the delivery is applied again even if it was
      * processed (once per replay id), and SQS must not drop it as a duplicate of the original.
@@ -47,7 +58,9 @@ export const envelopeSchema = z
     path: ['payload'],
   });
 
-export type Envelope = z.infer<typeof envelopeSchema>;
+export const envelopeSchema = z.preprocess(withOwner, envelopeObject);
+
+export type Envelope = z.infer<typeof envelopeObject>;
 
 const SQS_ID = /^[\x21-\x7e]{1,128}$/;
 

@@ -8,9 +8,11 @@ import {
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './errors';
+import { ownedKey, SYSTEM_OWNER } from './owner';
 import { priorityOf } from './priority';
-import type { VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
+import type { ProviderEvent, VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
 import type { EnvelopePublisher } from './queue/publisher';
+import { SOURCE_ACCOUNT_LABEL } from './source-account';
 import type { RateLimiter } from './stores/rate-limiter';
 import { acceptedSecrets, type ConfigLookup, type WebhookConfig } from './stores/webhook-configs';
 
@@ -20,6 +22,8 @@ export interface TenantDeps {
   configs: ConfigLookup;
   /** The config's `rate_limit` per minute, shared by every instance. */
   rateLimiter: RateLimiter;
+  /** Binds an unbound config to an account; returns the account it ends up bound to (see WebhookConfigStore). */
+  bindSourceAccount: (configId: string, account: string) => Promise<string | undefined>;
 }
 
 export interface IngestDeps {
@@ -39,8 +43,8 @@ export interface IngestDeps {
 export interface IngestResult {
   accepted: number;
   /**
-   * Per-config endpoints only: events of the delivery that the config does not subscribe to,
-   * acknowledged and not enqueued.
+   * Per-config endpoints only: events of the delivery that the config does not subscribe to, or
+   * (in a batch mixing accounts) from an account it is not bound to, acknowledged and not enqueued.
    */
   ignored?: number;
   deliveryIds: string[];
@@ -88,7 +92,12 @@ export async function ingest(
   }
 
   const events = deps.provider.parse(request, now);
-  const wanted = config ? events.filter((event) => config.events.includes(event.eventType)) : events;
+  const fromAccount =
+    config && deps.tenants
+      ? await eventsOfBoundAccount(deps.provider, deps.tenants, config, request, events)
+      : events;
+  const wanted = config ? fromAccount.filter((event) => config.events.includes(event.eventType)) : events;
+  const ownerId = config ? config.userId : SYSTEM_OWNER;
   const envelopes: Envelope[] = wanted.map((event) =>
     envelopeSchema.parse({
       version: 1,
@@ -96,7 +105,11 @@ export async function ingest(
       priority: priorityOf(deps.provider.name, event.eventType, deps.priorities),
       receivedAt: now.toISOString(),
       ...event,
-      ...(config ? { configId: config.id, userId: config.userId } : {}),
+      // Two owners receiving the same provider event get two deliveries, each in its own order.
+      dedupKey: ownedKey(ownerId, event.dedupKey),
+      orderingKey: ownedKey(ownerId, event.orderingKey),
+      ownerId,
+      ...(config ? { configId: config.id } : {}),
     }),
   );
   if (envelopes.length > 0) await deps.publisher.publish(envelopes);
@@ -105,6 +118,42 @@ export async function ingest(
     ...(config ? { ignored: events.length - wanted.length } : {}),
     deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))],
   };
+}
+
+/**
+ * The events a config may take, by the provider account they come from. A config bound to an
+ * account refuses a delivery from any other (403, with the account named); in a batch mixing
+ * accounts (one HubSpot app installed in several portals) the other accounts' events are
+ * acknowledged and ignored. An unbound config learns its account from its first verified delivery
+ * that names exactly one.
+ */
+async function eventsOfBoundAccount(
+  provider: WebhookProvider,
+  tenants: TenantDeps,
+  config: WebhookConfig,
+  request: WebhookRequest,
+  events: ProviderEvent[],
+): Promise<ProviderEvent[]> {
+  const accountOf = (event: ProviderEvent) => provider.sourceAccountOf(request, event);
+  let bound = config.sourceAccount;
+  if (bound === undefined) {
+    const accounts = new Set(events.map(accountOf));
+    const [only] = accounts;
+    if (accounts.size !== 1 || only === undefined) return events;
+    bound = await tenants.bindSourceAccount(config.id, only);
+    if (bound === undefined) throw new NotFoundError('No such webhook endpoint');
+  }
+  const own = events.filter((event) => accountOf(event) === bound);
+  if (own.length === 0 && events.length > 0) {
+    const label = SOURCE_ACCOUNT_LABEL[provider.name];
+    const other = events.map(accountOf).find((account) => account !== undefined);
+    throw new ForbiddenError(
+      other === undefined
+        ? `This webhook takes deliveries from ${label} ${bound} only; the delivery names no ${label}`
+        : `Delivery from ${label} ${other}; this webhook takes deliveries from ${label} ${bound} only`,
+    );
+  }
+  return own;
 }
 
 /** The config behind a per-config URL: unknown, another provider's or inactive all look the same (404). */

@@ -14,6 +14,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   config: undefined,
   token: undefined,
+  /** `{ user_id, operator }` from GET /api/webhooks/me: operators see every owner's data. */
+  me: undefined,
   socket: undefined,
   attempts: 0,
   everOpened: false,
@@ -66,11 +68,14 @@ function showSignIn(message = '') {
 
 async function signIn(token) {
   state.token = token;
-  const check = await api('/api/webhooks/configs').catch((error) => error);
-  if (check instanceof Error) {
+  const me = await api('/api/webhooks/me').catch((error) => error);
+  if (me instanceof Error) {
     sessionStorage.removeItem('token');
-    return showSignIn(check.status === 401 ? 'That token is not valid (or has expired).' : check.message);
+    return showSignIn(me.status === 401 ? 'That token is not valid (or has expired).' : me.message);
   }
+  state.me = me;
+  // The page asks only for what its user may see: the alerts and queues panels are operators'.
+  document.body.toggleAttribute('data-operator', me.operator);
   sessionStorage.setItem('token', token);
   $('sign-in').hidden = true;
   $('panels').hidden = false;
@@ -110,7 +115,7 @@ function connect() {
 /** Exponential backoff with jitter, 1 s doubling up to 30 s; a refused token goes back to sign-in. */
 async function reconnectLater() {
   if (!state.everOpened && state.attempts === 0) {
-    const check = await api('/api/webhooks/configs').catch((error) => error);
+    const check = await api('/api/webhooks/me').catch((error) => error);
     if (check instanceof Error && check.status === 401) return showSignIn('The token was refused.');
   }
   const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** state.attempts) * (0.5 + Math.random() / 2);
@@ -127,7 +132,7 @@ function onMessage(text) {
     return;
   }
   if (message.type === 'webhook-event') addEvent(message.data, message.timestamp);
-  else if (message.type === 'webhook-alert') refreshAlerts();
+  else if (message.type === 'webhook-alert' && state.me?.operator) refreshAlerts();
   else if (message.type === 'webhook-metrics-update') addMetrics(message.data);
 }
 
@@ -146,14 +151,16 @@ function addEvent(data, timestamp) {
   if (data.status === 'dead') refreshDead();
 }
 
-/** The feed starts with the user's latest deliveries from the event log; pushes add to it. */
+/** The feed starts with the latest deliveries the user may see from the event log; pushes add to it. */
 async function loadRecentEvents() {
   const result = await api(`/api/webhooks/events?limit=${FEED_LIMIT}`).catch(() => undefined);
   if (!result) return;
-  const known = new Set(state.feed.map((event) => event.deliveryId));
+  const known = new Set(state.feed.map((event) => event.id));
   const history = result.events
-    .filter((event) => !known.has(event.delivery_id))
+    .filter((event) => !known.has(event.id))
     .map((event) => ({
+      id: event.id,
+      ownerId: event.owner_id,
       provider: event.provider,
       eventType: event.event_type,
       objectType: event.object_type,
@@ -182,6 +189,7 @@ function renderFeed() {
         event.provider,
         event.eventType,
         `${event.objectType ?? ''} ${event.objectId ?? ''}`.trim(),
+        [event.ownerId ?? '', 'operator-only'],
         [event.status, `status-${event.status}`],
         [latency === undefined ? '' : `${latency} ms`, 'num'],
       ]);
@@ -224,11 +232,16 @@ function setupCharts() {
 }
 
 /**
- * One push per provider and minute (`lastMinute`: the last complete minute of the user's configs of
- * that provider). The charts keep the latest CHART_POINTS minutes, a series per provider.
+ * One push per provider and minute (`lastMinute`: the last complete minute). A user charts their own
+ * figures; an operator the all-owners ones (the other owners' pushes they also get are not charted).
+ * The charts keep the latest CHART_POINTS minutes, a series per provider.
  */
 function addMetrics(data) {
   if (!data?.minute || !PROVIDERS.includes(data.provider)) return;
+  const charted = state.me?.operator
+    ? data.scope === 'all'
+    : data.scope === 'owner' && data.ownerId === state.me?.user_id;
+  if (!charted) return;
   const minutes = state.series.minutes;
   const figures = minutes.get(data.minute) ?? {};
   figures[data.provider] = data.lastMinute;
@@ -247,8 +260,9 @@ function addMetrics(data) {
 // --- Alerts, dead events, queues (management API) ---------------------------------------------------
 
 function refresh() {
-  refreshAlerts();
   refreshDead();
+  if (!state.me?.operator) return;
+  refreshAlerts();
   refreshQueues();
 }
 
@@ -300,8 +314,7 @@ async function refreshQueues() {
   if (result instanceof Error) {
     body.replaceChildren();
     noteElement.hidden = false;
-    noteElement.textContent =
-      result.status === 403 ? 'Queue depths are for operators.' : `Queues unavailable: ${result.message}`;
+    noteElement.textContent = `Queues unavailable: ${result.message}`;
     return;
   }
   noteElement.hidden = true;

@@ -3,6 +3,7 @@ import { makeManagementHandler } from '../../shared/api/handlers';
 import { tokenVerifierFromEnv } from '../../shared/auth/tokens';
 import { dynamoDb, eventBridgeClient, payloadStoreFromEnv, sqsClient } from '../../shared/aws';
 import { dbFromEnv } from '../../shared/db/client';
+import { providersFromEnv } from '../../shared/deployment';
 import { numberEnv, requireEnv } from '../../shared/env';
 import { PRIORITIES, type Priority } from '../../shared/envelope';
 import { EventBridgePublisher } from '../../shared/events/publisher';
@@ -45,6 +46,7 @@ export const handler = makeManagementHandler({
   redrive: new SqsDlqRedrive(sqsClient(), redriveQueuesFromEnv()),
   registration: { fetch: globalThis.fetch, timeoutMs: numberEnv('PROVIDER_TIMEOUT_MS', 5000) },
   webhookBaseUrl: requireEnv('WEBHOOK_BASE_URL'),
+  providers: providersFromEnv(),
   secretGraceHours: numberEnv('SECRET_GRACE_HOURS', 24),
   statusCacheTtlMs: numberEnv('STATUS_CACHE_TTL_SECONDS', 60) * 1000,
   log: (message, error) => logger.error(message, { error: error as Error }),

@@ -100,15 +100,25 @@ export function ingestHandlerFromEnv(provider: WebhookProvider): IngestHandler {
 /** Config lookups cached for CONFIG_CACHE_TTL_SECONDS (60 by default): changes apply within that time. */
 const DEFAULT_CONFIG_CACHE_TTL_SECONDS = 60;
 
-/** The per-config endpoints' ports, when CONFIGS_TABLE (read) and RATE_LIMIT_TABLE (UpdateItem) are set. */
+/**
+ * The per-config endpoints' ports, when CONFIGS_TABLE (read; UpdateItem of `sourceAccount` only) and
+ * RATE_LIMIT_TABLE (UpdateItem) are set.
+ */
 function tenantDepsFromEnv(): TenantDeps | undefined {
   const configsTable = optionalEnv('CONFIGS_TABLE');
   if (!configsTable) return undefined;
   const store = new WebhookConfigStore(dynamoDb, configsTable);
+  const configs = cachedConfigLookup((id) => store.get(id), {
+    ttlMs: numberEnv('CONFIG_CACHE_TTL_SECONDS', DEFAULT_CONFIG_CACHE_TTL_SECONDS) * 1000,
+  });
   return {
-    configs: cachedConfigLookup((id) => store.get(id), {
-      ttlMs: numberEnv('CONFIG_CACHE_TTL_SECONDS', DEFAULT_CONFIG_CACHE_TTL_SECONDS) * 1000,
-    }),
+    configs,
     rateLimiter: new DynamoDbRateLimiter(dynamoDb, requireEnv('RATE_LIMIT_TABLE')),
+    bindSourceAccount: async (id, account) => {
+      const bound = await store.bindSourceAccount(id, account);
+      // The next deliveries see the binding now, not when the cached config expires.
+      configs.invalidate(id);
+      return bound;
+    },
   };
 }

@@ -1,5 +1,6 @@
 import type { ScheduledEvent } from 'aws-lambda';
 import { dynamoDb } from '../../shared/aws';
+import { providersFromEnv } from '../../shared/deployment';
 import { requireEnv } from '../../shared/env';
 import { logger } from '../../shared/observability';
 import { broadcasterFromEnv } from '../../shared/realtime/broadcaster';
@@ -10,7 +11,7 @@ import { WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
 /**
  * One run of the minute metrics push with its ports from the environment: CONNECTIONS_TABLE,
- * CONFIGS_TABLE, METRICS_TABLE and WEBSOCKET_ENDPOINT (the stage's @connections endpoint).
+ * CONFIGS_TABLE, METRICS_TABLE, WEBSOCKET_ENDPOINT (the stage's @connections endpoint) and PROVIDERS.
  */
 export function metricsPushFromEnv(): () => Promise<MetricsPushSummary> {
   const connections = new ConnectionStore(dynamoDb, requireEnv('CONNECTIONS_TABLE'));
@@ -19,6 +20,7 @@ export function metricsPushFromEnv(): () => Promise<MetricsPushSummary> {
     configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE')),
     counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
     broadcaster: broadcasterFromEnv(connections),
+    providers: providersFromEnv(),
     now: () => new Date(),
   };
   return () => pushMetrics(deps);

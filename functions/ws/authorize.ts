@@ -1,4 +1,4 @@
-import { type TokenVerifier, tokenVerifierFromEnv } from '../../shared/auth/tokens';
+import { isOperator, type TokenVerifier, tokenVerifierFromEnv } from '../../shared/auth/tokens';
 import { UnauthorizedError } from '../../shared/errors';
 import { logger } from '../../shared/observability';
 import type { WebSocketAuthorizerEvent, WebSocketAuthorizerResult } from './event';
@@ -12,7 +12,7 @@ const UNAUTHORIZED = 'Unauthorized';
 /**
  * The REQUEST authorizer of `$connect`: verifies the `?token=` JWT (the same verifier as the
  * management API) and allows the connection as its subject, whose id API Gateway hands to `$connect`
- * as `requestContext.authorizer.userId`. A missing, forged or expired token fails with
+ * as `requestContext.authorizer.userId` (with `operator` saying whether it is in the operators group). A missing, forged or expired token fails with
  * `Unauthorized`, which refuses the upgrade with 401; anything else fails with 500.
  */
 export function makeAuthorizer(verifier: TokenVerifier) {
@@ -20,8 +20,9 @@ export function makeAuthorizer(verifier: TokenVerifier) {
     const token = event.queryStringParameters?.[TOKEN_QUERY_PARAMETER];
     if (!token) throw new Error(UNAUTHORIZED);
     let userId: string;
+    let groups: string[];
     try {
-      ({ userId } = await verifier.verify(token));
+      ({ userId, groups } = await verifier.verify(token));
     } catch (error) {
       if (error instanceof UnauthorizedError) {
         logger.info('connection refused', { reason: error.message });
@@ -35,7 +36,8 @@ export function makeAuthorizer(verifier: TokenVerifier) {
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
       },
-      context: { userId },
+      // Context values reach $connect as strings; operators' connections get every owner's pushes.
+      context: { userId, operator: String(isOperator(groups)) },
     };
   };
 }

@@ -6,7 +6,8 @@ import type { WebSocketEvent, WebSocketResult } from './event';
 
 /**
  * `$connect`: runs only after the REQUEST authorizer (functions/ws/authorize.ts) accepted the
- * token, and stores the connection under the user id the authorizer put in the request context.
+ * token, and stores the connection under the user id (and role) the authorizer put in the request
+ * context.
  * A non-2xx answer refuses the upgrade.
  */
 export function makeConnectHandler(connections: ConnectionStore, now: () => Date = () => new Date()) {
@@ -18,7 +19,8 @@ export function makeConnectHandler(connections: ConnectionStore, now: () => Date
       return { statusCode: 401, body: 'Unauthorized' };
     }
     try {
-      await connections.add(event.requestContext.connectionId, userId, now());
+      const operator = event.requestContext.authorizer?.operator === 'true';
+      await connections.add(event.requestContext.connectionId, userId, now(), operator);
       return { statusCode: 200 };
     } catch (error) {
       logger.error('connect failed', { error: error as Error });

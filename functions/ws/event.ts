@@ -8,7 +8,8 @@ export interface WebSocketEvent {
   requestContext: {
     connectionId: string;
     routeKey: string;
-    authorizer?: { principalId?: string; userId?: string } | null;
+    /** The authorizer's context: `operator` is `'true'` for a member of the operators group. */
+    authorizer?: { principalId?: string; userId?: string; operator?: string } | null;
   };
   queryStringParameters?: Record<string, string | undefined> | null;
   body?: string | null;

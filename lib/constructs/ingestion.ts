@@ -1,5 +1,6 @@
 import { type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -257,6 +258,7 @@ export class Ingestion extends Construct {
       .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
       .bindTable('CONFIGS_TABLE', props.configs, 'get')
       .bindTable('RATE_LIMIT_TABLE', props.rateLimits, 'update');
+    grantSourceAccountBinding(fn, props.configs);
     for (const { queue } of Object.values(props.queues)) queue.grant(fn, 'sqs:SendMessage');
 
     // ANY, so that a wrong method reaches the function and gets its 405 with an Allow header
@@ -298,4 +300,28 @@ function providerEnvironment(provider: ProviderName, props: IngestionProps): Rec
     case 'shopify':
       return {};
   }
+}
+
+/**
+ * A config learns its provider account from its first verified delivery (shared/ingest.ts): the
+ * ingest function may set that one attribute of a config item, nothing else (`dynamodb:Attributes`
+ * names the key and it alone), and encrypt what it writes with the table's key.
+ */
+function grantSourceAccountBinding(fn: HouseFunction, configs: TableRef): void {
+  iam.Grant.addToPrincipal({
+    grantee: fn,
+    actions: ['dynamodb:UpdateItem'],
+    resourceArns: [configs.table.tableArn],
+    conditions: {
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['id', 'sourceAccount'] },
+      StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+    },
+  });
+  const key = configs.table.encryptionKey;
+  if (key)
+    iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+      resourceArns: [key.keyArn],
+    });
 }

@@ -6,7 +6,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
-import { PRIORITIES, type Priority } from '../../shared/envelope';
+import { PRIORITIES, type Priority, type ProviderName } from '../../shared/envelope';
 import type { ManagementConfig } from '../config';
 import { bindDatabase, type DatabaseAccess } from './database';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
@@ -16,9 +16,9 @@ export interface ManagementApiProps {
   readonly webhooksResource: apigw.IResource;
   /** The operators' user pool: its tokens are what the routes' authorizer accepts. */
   readonly userPool: IUserPool;
-  /** Webhook configurations (read, write, and Query on the indexes of the ref). */
+  /** Webhook configurations (read, write, Query on the indexes of the ref, Scan for operators' status). */
   readonly configs: TableRef;
-  /** The event log: read (and Query its byUser index) for the events API, UpdateItem to note replays. */
+  /** The event log: read (Query its byUser and byDay indexes) for the events API, UpdateItem to note replays. */
   readonly eventLog: TableRef;
   /** The counters the status API reads. */
   readonly metrics: TableRef;
@@ -35,6 +35,8 @@ export interface ManagementApiProps {
   /** The domain bus: the function announces alert rule changes on it (AlertRulesChanged). */
   readonly eventBus: IEventBus;
   readonly config: ManagementConfig;
+  /** The deployment's providers: each has a provider-wide endpoint in operators' status. */
+  readonly providers: readonly ProviderName[];
   readonly functionDefaults: FunctionDefaults;
 }
 
@@ -74,6 +76,7 @@ export class ManagementApi extends Construct {
         AUTH_JWKS_URL: props.auth.jwksUrl,
         AUTH_AUDIENCE: props.auth.audience,
         SECRET_GRACE_HOURS: String(props.config.secretGraceHours),
+        PROVIDERS: props.providers.join(','),
       },
     })
       .bindTable('CONFIGS_TABLE', props.configs, 'readWrite')

@@ -3,13 +3,14 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { CONNECTIONS_BY_USER_INDEX } from '../../shared/stores/connections';
+import type { ProviderName } from '../../shared/envelope';
+import { CONNECTIONS_BY_ROLE_INDEX, CONNECTIONS_BY_USER_INDEX } from '../../shared/stores/connections';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { Realtime } from './realtime';
 import { CONFIGS_BY_USER_INDEX } from './storage';
 
 export interface MetricsPushProps {
-  /** Subscribers of the push: Scan of the table, Query of its user index, DeleteItem of gone ones. */
+  /** Subscribers of the push: Scan of the table, Query of its user and role indexes, DeleteItem of gone ones. */
   readonly connections: TableRef;
   /** The users' configs: Query of the user index alone (and decrypting with the table's key). */
   readonly configs: TableRef;
@@ -17,6 +18,8 @@ export interface MetricsPushProps {
   readonly metrics: TableRef;
   /** The WebSocket API pushed to (POST @connections on its stage). */
   readonly realtime: Realtime;
+  /** The deployment's providers: operators get their provider-wide and all-owners figures. */
+  readonly providers: readonly ProviderName[];
   readonly functionDefaults: FunctionDefaults;
 }
 
@@ -25,8 +28,9 @@ export const METRICS_PUSH_SCHEDULE = events.Schedule.rate(Duration.minutes(1));
 
 /**
  * The minute metrics push (functions/realtime/metrics-push.ts): an EventBridge schedule runs it
- * every minute; it reads who is subscribed, their configs and the configs' counters, and posts each
- * user their per-provider figures. A run is never retried: the next minute's supersedes it.
+ * every minute; it reads who is subscribed, their configs and the owners' counters, and posts each
+ * user their per-provider figures (operators also the provider-wide and all-owners ones). A run is
+ * never retried: the next minute's supersedes it.
  */
 export class MetricsPush extends Construct {
   public readonly function: HouseFunction;
@@ -49,13 +53,17 @@ export class MetricsPush extends Construct {
       timeout: Duration.seconds(50),
       retryAttempts: 0,
       maxEventAge: Duration.minutes(1),
-      environment: { WEBSOCKET_ENDPOINT: props.realtime.callbackUrl },
+      environment: { WEBSOCKET_ENDPOINT: props.realtime.callbackUrl, PROVIDERS: props.providers.join(',') },
     });
     const fn = this.function;
 
     fn.addEnvironment('CONNECTIONS_TABLE', connections.table.tableName);
     grant(fn, ['dynamodb:Scan', 'dynamodb:DeleteItem'], [connections.table.tableArn]);
-    grant(fn, ['dynamodb:Query'], [indexOf(connections, CONNECTIONS_BY_USER_INDEX)]);
+    grant(
+      fn,
+      ['dynamodb:Query'],
+      [indexOf(connections, CONNECTIONS_BY_USER_INDEX), indexOf(connections, CONNECTIONS_BY_ROLE_INDEX)],
+    );
     fn.addEnvironment('CONFIGS_TABLE', configs.table.tableName);
     grant(fn, ['dynamodb:Query'], [indexOf(configs, CONFIGS_BY_USER_INDEX)]);
     fn.addEnvironment('METRICS_TABLE', metrics.table.tableName);

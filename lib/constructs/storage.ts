@@ -2,15 +2,18 @@ import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { EVENT_LIST_ATTRIBUTES, EVENTS_BY_USER_INDEX } from '../../shared/stores/event-log';
+import { CONNECTIONS_BY_ROLE_INDEX, CONNECTIONS_BY_USER_INDEX } from '../../shared/stores/connections';
+import {
+  EVENT_DAY_LIST_ATTRIBUTES,
+  EVENT_LIST_ATTRIBUTES,
+  EVENTS_BY_DAY_INDEX,
+  EVENTS_BY_USER_INDEX,
+} from '../../shared/stores/event-log';
 import type { TableRef } from './house-function';
 
 export interface StorageProps {
   readonly removalPolicy: RemovalPolicy;
 }
-
-/** Name of the connections table's index by user (connections of one user). */
-export const CONNECTIONS_BY_USER_INDEX = 'byUser';
 
 /** Name of the configs table's index by owner (`userId`), sorted by `createdAt`. */
 export const CONFIGS_BY_USER_INDEX = 'byUser';
@@ -61,14 +64,22 @@ export class Storage extends Construct {
       ...common,
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
     });
-    // Sparse: only deliveries of a user's webhook configs carry `userId`. The list attributes only,
-    // never the payload, so the index costs a small write per delivery.
+    // One owner's deliveries (`userId` holds the owner: a user, or the system owner) and every
+    // owner's by day, for operators. The list attributes only, never the payload, so each index
+    // costs a small write per delivery.
     this.eventLog.addGlobalSecondaryIndex({
       indexName: EVENTS_BY_USER_INDEX,
       partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'receivedAt', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.INCLUDE,
       nonKeyAttributes: [...EVENT_LIST_ATTRIBUTES],
+    });
+    this.eventLog.addGlobalSecondaryIndex({
+      indexName: EVENTS_BY_DAY_INDEX,
+      partitionKey: { name: 'receivedDay', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'receivedAt', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...EVENT_DAY_LIST_ATTRIBUTES],
     });
 
     this.metrics = new dynamodb.Table(this, 'Metrics', {
@@ -84,6 +95,11 @@ export class Storage extends Construct {
     this.connections.addGlobalSecondaryIndex({
       indexName: CONNECTIONS_BY_USER_INDEX,
       partitionKey: { name: 'userId', type: dynamodb.AttributeType.STRING },
+    });
+    // Sparse: only operators' connections carry `role`; every owner's pushes reach them.
+    this.connections.addGlobalSecondaryIndex({
+      indexName: CONNECTIONS_BY_ROLE_INDEX,
+      partitionKey: { name: 'role', type: dynamodb.AttributeType.STRING },
     });
 
     this.configsKey = new kms.Key(this, 'ConfigsKey', {
@@ -117,8 +133,11 @@ export class Storage extends Construct {
         'The rate-limit table holds only short-lived counters (one window each, expiring on expiresAt); a restore would bring back stale windows and nothing of value, so point-in-time recovery is not paid for.',
     });
 
-    this.eventLogRef = { table: this.eventLog, indexNames: [EVENTS_BY_USER_INDEX] };
-    this.connectionsRef = { table: this.connections, indexNames: [CONNECTIONS_BY_USER_INDEX] };
+    this.eventLogRef = { table: this.eventLog, indexNames: [EVENTS_BY_USER_INDEX, EVENTS_BY_DAY_INDEX] };
+    this.connectionsRef = {
+      table: this.connections,
+      indexNames: [CONNECTIONS_BY_USER_INDEX, CONNECTIONS_BY_ROLE_INDEX],
+    };
     this.metricsRef = { table: this.metrics };
     this.configsRef = { table: this.configs, indexNames: [CONFIGS_BY_USER_INDEX] };
     this.rateLimitsRef = { table: this.rateLimits };

@@ -136,8 +136,8 @@ export class AlertRecorder {
       title,
       ...(this.deps.dashboardUrl && { link: this.deps.dashboardUrl }),
     };
-    // The owner's id scopes the push to the owner's connections (shared/realtime audienceOf).
-    const data = { ...toPublicAlert(alert), name: title, ...(alert.userId && { userId: alert.userId }) };
+    // Names no owner: the team's alert reaches every operator's connections (shared/realtime audienceOf).
+    const data = { ...toPublicAlert(alert), name: title };
     await Promise.all([
       this.deps.broadcaster
         .broadcast(serverMessage('webhook-alert', data))

@@ -75,7 +75,11 @@ export const alertRuleUpdateSchema = z
   })
   .superRefine(percentThreshold);
 
-/** A stored rule. `userId` is null for rules that belong to the stack rather than a user. */
+/**
+ * A stored rule. Rules are the on-call team's: any operator reads, changes and deletes any of them,
+ * and their alerts reach every operator. `userId` is the operator who created it (null for the
+ * stack's default rules).
+ */
 export interface AlertRule {
   id: string;
   userId: string | null;
@@ -124,11 +128,12 @@ export function bodyOfRule(rule: AlertRule): AlertRuleBody {
   };
 }
 
-/** The API's snake_case view of a rule: the seed's columns. */
+/** The API's snake_case view of a rule: the seed's columns, and the operator who created it. */
 export function toPublicRule(rule: AlertRule) {
   return {
     id: rule.id,
     ...bodyOfRule(rule),
+    created_by: rule.userId,
     created_at: rule.createdAt,
   };
 }

@@ -1,11 +1,15 @@
-import { and, asc, desc, eq, gte, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { webhookAlerts as alerts, webhookAlertRules as rules } from '../db/schema';
 import type { AlertMetric, AlertRule, Channel, Comparison } from './rules';
 
 export type Severity = 'warning' | 'critical';
 
-/** A row of webhook_alerts. `userId` null: a built-in ops alarm, for operators. */
+/**
+ * A row of webhook_alerts. Alerts are the on-call team's: every operator sees, receives and
+ * acknowledges every one. `userId` is the operator whose rule raised it (null: a default rule or a
+ * built-in ops alarm).
+ */
 export interface AlertRecord {
   id: string;
   userId: string | null;
@@ -42,9 +46,8 @@ export function toPublicAlert(alert: AlertRecord) {
 }
 
 export interface AlertQuery {
-  userId: string;
-  /** Operators also see the alerts of the built-in ops alarms (no owner). */
-  includeSystem: boolean;
+  /** Every alert for an operator; none for anyone else (rules, and so alerts, are the team's). */
+  operator: boolean;
   acknowledged?: boolean;
   provider?: string;
   since?: string;
@@ -121,7 +124,7 @@ export function toDecimal(value: number): string {
   return bounded.toFixed(2);
 }
 
-/** webhook_alert_rules and webhook_alerts in Postgres; every user-facing read is owner-checked. */
+/** webhook_alert_rules and webhook_alerts in Postgres; the API lets operators only at them. */
 export class AlertStore {
   constructor(private readonly db: Db) {}
 
@@ -148,20 +151,9 @@ export class AlertStore {
     return row && toRule(row);
   }
 
-  async getOwnedRule(id: string, userId: string): Promise<AlertRule | undefined> {
-    const [row] = await this.db
-      .select(ruleColumns)
-      .from(rules)
-      .where(and(eq(rules.id, id), eq(rules.userId, userId)));
-    return row && toRule(row);
-  }
-
-  async listRules(userId: string): Promise<AlertRule[]> {
-    const rows = await this.db
-      .select(ruleColumns)
-      .from(rules)
-      .where(eq(rules.userId, userId))
-      .orderBy(asc(rules.createdAt), asc(rules.id));
+  /** Every rule, oldest first: the team's. */
+  async listRules(): Promise<AlertRule[]> {
+    const rows = await this.db.select(ruleColumns).from(rules).orderBy(asc(rules.createdAt), asc(rules.id));
     return rows.map(toRule);
   }
 
@@ -175,7 +167,7 @@ export class AlertStore {
     return rows.map(toRule);
   }
 
-  async updateRule(id: string, userId: string, changes: AlertRuleChanges): Promise<AlertRule | undefined> {
+  async updateRule(id: string, changes: AlertRuleChanges): Promise<AlertRule | undefined> {
     const set: Record<string, unknown> = {
       name: changes.name,
       provider: changes.provider,
@@ -190,16 +182,13 @@ export class AlertStore {
     const [row] = await this.db
       .update(rules)
       .set(defined)
-      .where(and(eq(rules.id, id), eq(rules.userId, userId)))
+      .where(eq(rules.id, id))
       .returning({ id: rules.id });
     return row ? this.getRule(row.id) : undefined;
   }
 
-  async deleteRule(id: string, userId: string): Promise<boolean> {
-    const deleted = await this.db
-      .delete(rules)
-      .where(and(eq(rules.id, id), eq(rules.userId, userId)))
-      .returning({ id: rules.id });
+  async deleteRule(id: string): Promise<boolean> {
+    const deleted = await this.db.delete(rules).where(eq(rules.id, id)).returning({ id: rules.id });
     return deleted.length > 0;
   }
 
@@ -226,8 +215,8 @@ export class AlertStore {
   }
 
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    if (!query.operator) return [];
     const filters: (SQL | undefined)[] = [
-      this.visibleTo(query.userId, query.includeSystem),
       query.acknowledged === undefined
         ? undefined
         : query.acknowledged
@@ -247,27 +236,17 @@ export class AlertStore {
   }
 
   /**
-   * Marks the alert acknowledged by `by` at `at`, once: acknowledging it again returns it as the
-   * first acknowledgement left it. undefined when it is missing or not visible to the caller.
+   * Marks the alert acknowledged by the operator `by` at `at`, once: acknowledging it again returns
+   * it as the first acknowledgement left it (with who that was). undefined when it is missing.
    */
-  async acknowledge(
-    id: string,
-    by: string,
-    includeSystem: boolean,
-    at: Date,
-  ): Promise<AlertRecord | undefined> {
-    const visible = and(eq(alerts.id, id), this.visibleTo(by, includeSystem));
+  async acknowledge(id: string, by: string, at: Date): Promise<AlertRecord | undefined> {
     const [updated] = await this.db
       .update(alerts)
       .set({ acknowledged: true, acknowledgedBy: by, acknowledgedAt: at })
-      .where(and(visible, sql`${alerts.acknowledged} IS NOT TRUE`))
+      .where(and(eq(alerts.id, id), sql`${alerts.acknowledged} IS NOT TRUE`))
       .returning();
     if (updated) return toAlert(updated);
-    const [current] = await this.db.select().from(alerts).where(visible);
+    const [current] = await this.db.select().from(alerts).where(eq(alerts.id, id));
     return current && toAlert(current);
-  }
-
-  private visibleTo(userId: string, includeSystem: boolean): SQL | undefined {
-    return includeSystem ? or(eq(alerts.userId, userId), isNull(alerts.userId)) : eq(alerts.userId, userId);
   }
 }

@@ -14,14 +14,24 @@ import { jsonResponse } from '../http/api-gateway';
 import { alertQuerySchema, toAlertQuery } from './alerts';
 import { ValidationFailedError } from './errors';
 import { definedOnly, parseBody, parseQuery, uuidParam } from './request';
-import { isOperator, type RouteContext } from './route-context';
+import type { RouteContext } from './route-context';
 import type { Router } from './router';
 
-/** Alert rules (operators) and the alerts they raised (each user's own; operators' ops alerts too). */
+/**
+ * Alert rules and the alerts they raise are the on-call team's: any operator creates, reads, changes
+ * and deletes any rule (they watch every owner's provider metrics), and sees and acknowledges every
+ * alert; `created_by` and `acknowledged_by` say who. Other users see no alerts.
+ */
 export function addAlertRoutes(router: Router, context: RouteContext): void {
   const { deps, now, newId, log } = context;
   const ruleOwner = (event: APIGatewayProxyEvent) =>
     context.operator(event, "manage alert rules (they watch every tenant's provider metrics)");
+  const teamRule = async (id: string) => {
+    const rule = await deps.alerts.getRule(id);
+    // The stack's default rules are configuration, not rows: only API-created rules are listed here.
+    if (!rule) throw new NotFoundError('No such alert rule');
+    return rule;
+  };
 
   router
     .on('POST', '/api/webhooks/alert-rules', async ({ event }) => {
@@ -32,25 +42,25 @@ export function addAlertRoutes(router: Router, context: RouteContext): void {
       return jsonResponse(201, { success: true, rule: toPublicRule(rule) });
     })
     .on('GET', '/api/webhooks/alert-rules', async ({ event }) => {
-      const rules = await deps.alerts.listRules(await ruleOwner(event));
+      await ruleOwner(event);
+      const rules = await deps.alerts.listRules();
       return jsonResponse(200, { success: true, rules: rules.map(toPublicRule) });
     })
     .on('GET', '/api/webhooks/alert-rules/{id}', async ({ event, params }) => {
-      const rule = await deps.alerts.getOwnedRule(uuidParam(params, 'alert rule'), await ruleOwner(event));
-      if (!rule) throw new NotFoundError('No such alert rule');
+      await ruleOwner(event);
+      const rule = await teamRule(uuidParam(params, 'alert rule'));
       return jsonResponse(200, { success: true, rule: toPublicRule(rule) });
     })
     .on('PATCH', '/api/webhooks/alert-rules/{id}', async ({ event, params }) => {
-      const userId = await ruleOwner(event);
+      await ruleOwner(event);
       const changes = parseBody(event, alertRuleUpdateSchema);
       const id = uuidParam(params, 'alert rule');
-      const current = await deps.alerts.getOwnedRule(id, userId);
-      if (!current) throw new NotFoundError('No such alert rule');
+      const current = await teamRule(id);
       // The changed rule must be valid as a whole (a threshold of 150 is fine for a volume, not a rate).
       const merged = alertRuleSchema.safeParse({ ...bodyOfRule(current), ...definedOnly(changes) });
       if (!merged.success) throw ValidationFailedError.fromZod(merged.error);
-      const { id: _, userId: __, createdAt: ___, ...fields } = ruleFromBody(merged.data, id, userId, '');
-      const rule = await deps.alerts.updateRule(id, userId, fields);
+      const { id: _, userId: __, createdAt: ___, ...fields } = ruleFromBody(merged.data, id, null, '');
+      const rule = await deps.alerts.updateRule(id, fields);
       if (!rule) throw new NotFoundError('No such alert rule');
       await announce(rule, 'updated');
       return jsonResponse(200, { success: true, rule: toPublicRule(rule) });
@@ -58,21 +68,21 @@ export function addAlertRoutes(router: Router, context: RouteContext): void {
     .on('DELETE', '/api/webhooks/alert-rules/{id}', async ({ event, params }) => {
       const userId = await ruleOwner(event);
       const id = uuidParam(params, 'alert rule');
-      if (!(await deps.alerts.deleteRule(id, userId))) throw new NotFoundError('No such alert rule');
+      if (!(await deps.alerts.deleteRule(id))) throw new NotFoundError('No such alert rule');
       await announce({ id, userId }, 'deleted');
       return { statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '' };
     })
     .on('GET', '/api/webhooks/alerts', async ({ event }) => {
-      const identity = await context.identity(event);
+      const { operator } = await context.caller(event);
       const params = parseQuery(event, alertQuerySchema);
-      const query = toAlertQuery(identity.userId, isOperator(identity.groups), params, now());
-      const alerts = await deps.alerts.listAlerts(query);
+      const alerts = await deps.alerts.listAlerts(toAlertQuery(operator, params, now()));
       return jsonResponse(200, { success: true, alerts: alerts.map(toPublicAlert) });
     })
     .on('POST', '/api/webhooks/alerts/{id}/acknowledge', async ({ event, params }) => {
-      const identity = await context.identity(event);
       const id = uuidParam(params, 'alert');
-      const alert = await deps.alerts.acknowledge(id, identity.userId, isOperator(identity.groups), now());
+      const { userId, operator } = await context.caller(event);
+      // The team's alerts: another user's acknowledge finds nothing, as for a missing alert.
+      const alert = operator ? await deps.alerts.acknowledge(id, userId, now()) : undefined;
       if (!alert) throw new NotFoundError('No such alert');
       return jsonResponse(200, { success: true, alert: toPublicAlert(alert) });
     });

@@ -26,8 +26,7 @@ export const alertQuerySchema = z
   });
 
 export function toAlertQuery(
-  userId: string,
-  includeSystem: boolean,
+  operator: boolean,
   params: z.output<typeof alertQuerySchema>,
   now: Date,
 ): AlertQuery {
@@ -35,8 +34,7 @@ export function toAlertQuery(
     ? new Date(now.getTime() - TIME_RANGE_MS[params.time_range]).toISOString()
     : params.since && new Date(params.since).toISOString();
   return {
-    userId,
-    includeSystem,
+    operator,
     acknowledged: params.acknowledged,
     provider: params.provider,
     since,

@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { HttpError, NotFoundError } from '../errors';
 import { jsonResponse } from '../http/api-gateway';
 import { type ProviderCredentials, registerWithProvider, unregisterWithProvider } from '../registration';
+import { normalizeSourceAccount } from '../source-account';
 import type { WebhookConfig, WebhookConfigChanges } from '../stores/webhook-configs';
+import { ValidationFailedError } from './errors';
 import { configIdParam, parseBody } from './request';
 import type { RouteContext } from './route-context';
 import type { Router } from './router';
-import { registerSchema, updateSchema } from './schemas';
+import { type RegisterRequest, registerSchema, sourceAccountMessage, updateSchema } from './schemas';
 
 /** 32 random bytes, base64url: 256 bits, as strong as the HMAC-SHA256 key can use. */
 export function generateSecret(): string {
@@ -30,6 +32,7 @@ export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecre
     external_webhook_id: config.externalWebhookId ?? null,
     registration_error: config.registrationError ?? null,
     registration_instructions: config.registrationInstructions ?? null,
+    source_account: config.sourceAccount ?? null,
     ...(withSecret && config.previousSecretExpiresAt
       ? { previous_secret_expires_at: config.previousSecretExpiresAt }
       : {}),
@@ -40,6 +43,18 @@ export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecre
 
 function endpointUrl(baseUrl: string, config: Pick<WebhookConfig, 'provider' | 'id'>): string {
   return `${baseUrl.replace(/\/+$/, '')}/api/webhooks/${config.provider}/${config.id}`;
+}
+
+/**
+ * The account a new config is bound to: the one given, or the shop its Shopify credentials are for;
+ * else it is learned from the first verified delivery.
+ */
+function sourceAccountOf(body: RegisterRequest): string | undefined {
+  if (body.source_account !== undefined) return body.source_account;
+  const credentials = body.provider_credentials;
+  return credentials?.provider === 'shopify'
+    ? normalizeSourceAccount('shopify', credentials.shop_domain)
+    : undefined;
 }
 
 /** Webhook configs: register (and register at the provider), list, read, change, delete, rotate. */
@@ -53,6 +68,7 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
       const userId = await user(event);
       const body = parseBody(event, registerSchema);
       const at = now().toISOString();
+      const sourceAccount = sourceAccountOf(body);
       const config: WebhookConfig = {
         id: newId(),
         userId,
@@ -66,6 +82,7 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
         active: true,
         registrationStatus: 'pending',
         ...(body.provider_credentials ? { providerCredentials: { ...body.provider_credentials } } : {}),
+        ...(sourceAccount !== undefined && { sourceAccount }),
         createdAt: at,
         updatedAt: at,
       };
@@ -85,7 +102,16 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
     .on('PATCH', '/api/webhooks/configs/{id}', async ({ event, params }) => {
       const userId = await user(event);
       const body = parseBody(event, updateSchema);
+      let sourceAccount: string | undefined;
+      if (body.source_account !== undefined) {
+        const current = await deps.configs.getOwned(configIdParam(params), userId);
+        if (!current) throw new NotFoundError('No such webhook config');
+        sourceAccount = normalizeSourceAccount(current.provider, body.source_account);
+        if (sourceAccount === undefined)
+          throw new ValidationFailedError({ source_account: sourceAccountMessage(current.provider) });
+      }
       const changes: WebhookConfigChanges = {
+        sourceAccount,
         events: body.events,
         rateLimit: body.rate_limit,
         timeoutMs: body.timeout_ms,

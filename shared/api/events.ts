@@ -3,9 +3,11 @@ import * as z from 'zod';
 import { type Envelope, envelopeSchema, PROVIDER_NAMES } from '../envelope';
 import { HttpError, NotFoundError } from '../errors';
 import { parseJsonExact } from '../json';
+import { SYSTEM_OWNER } from '../owner';
 import type { EnvelopePublisher } from '../queue/publisher';
 import type { EventLog, EventQuery, StoredEvent } from '../stores/event-log';
 import { ValidationFailedError } from './errors';
+import { type Caller, maySee, ownerScope } from './route-context';
 import { TIME_RANGE_MS, timeRange } from './time-range';
 
 export const EVENT_STATUSES = ['received', 'processed', 'failed', 'dead'] as const;
@@ -13,6 +15,8 @@ export const EVENT_STATUSES = ['received', 'processed', 'failed', 'dead'] as con
 /** `GET /api/webhooks/events` query parameters. */
 export const eventQuerySchema = z
   .strictObject({
+    /** Operators: one owner's deliveries (`system` for the provider-wide endpoints); default every owner's. */
+    owner: z.string().min(1).max(200).optional(),
     provider: z.enum(PROVIDER_NAMES).optional(),
     status: z.enum(EVENT_STATUSES).optional(),
     event_type: z.string().min(1).max(200).optional(),
@@ -31,20 +35,25 @@ export const eventQuerySchema = z
 
 export type EventQueryParams = z.output<typeof eventQuerySchema>;
 
-/** The parameters as an event log query for one user; `now` anchors `time_range`. */
-export function toEventQuery(userId: string, params: EventQueryParams, now: Date): EventQuery {
+/**
+ * The parameters as an event log query for the caller: a user's own deliveries, or an operator's
+ * choice of owner (every owner's by default). `now` anchors `time_range`.
+ */
+export function toEventQuery(caller: Caller, params: EventQueryParams, now: Date): EventQuery {
   const since = params.time_range
     ? new Date(now.getTime() - TIME_RANGE_MS[params.time_range]).toISOString()
     : params.since && new Date(params.since).toISOString();
+  const ownerId = ownerScope(caller, params.owner);
   return {
-    userId,
+    ownerId,
+    now,
     provider: params.provider,
     status: params.status,
     eventType: params.event_type,
     since,
     until: params.until && new Date(params.until).toISOString(),
     limit: params.limit,
-    after: params.cursor === undefined ? undefined : decodeCursor(params.cursor, userId),
+    after: params.cursor === undefined ? undefined : decodeCursor(params.cursor, ownerId),
   };
 }
 
@@ -53,8 +62,13 @@ export function encodeCursor(key: Record<string, unknown> | undefined): string |
   return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : null;
 }
 
-/** Only a key of the caller's own partition is accepted (DynamoDB would refuse another anyway). */
-function decodeCursor(cursor: string, userId: string): Record<string, unknown> {
+const DAY = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+
+/**
+ * A cursor of the same listing only: an owner's index key within that owner's partition, or for
+ * every owner, a byDay index key or the day to start from.
+ */
+function decodeCursor(cursor: string, ownerId: string | undefined): Record<string, unknown> {
   const invalid = () => new ValidationFailedError({ cursor: 'Invalid cursor' });
   let key: unknown;
   try {
@@ -62,17 +76,39 @@ function decodeCursor(cursor: string, userId: string): Record<string, unknown> {
   } catch {
     throw invalid();
   }
-  const parsed = z
-    .strictObject({ pk: z.string().min(1), userId: z.literal(userId), receivedAt: z.string().min(1) })
-    .safeParse(key);
+  const schema =
+    ownerId === undefined
+      ? z.union([
+          z.strictObject({ pk: z.string().min(1), receivedDay: DAY, receivedAt: z.string().min(1) }),
+          z.strictObject({ receivedDay: DAY }),
+        ])
+      : z.strictObject({ pk: z.string().min(1), userId: z.literal(ownerId), receivedAt: z.string().min(1) });
+  const parsed = schema.safeParse(key);
   if (!parsed.success) throw invalid();
   return parsed.data;
+}
+
+/** The owner of a logged delivery; entries from before owners were recorded are provider-wide ones. */
+export function ownerOf(item: Pick<StoredEvent, 'userId'>): string {
+  return item.userId ?? SYSTEM_OWNER;
+}
+
+/** A delivery the caller may see, or 404 exactly like a missing one. */
+export async function visibleEvent(
+  events: Pick<EventLog, 'get'>,
+  id: string,
+  caller: Caller,
+): Promise<StoredEvent> {
+  const item = await events.get(id);
+  if (!item || !maySee(caller, ownerOf(item))) throw new NotFoundError('No such event');
+  return item;
 }
 
 /** The API's snake_case view of a delivery (list items; the detail adds payload and meta). */
 export function toPublicEvent(item: StoredEvent) {
   return {
     id: item.pk,
+    owner_id: ownerOf(item),
     provider: item.provider ?? null,
     event_type: item.eventType ?? null,
     object_type: item.objectType ?? null,
@@ -138,7 +174,7 @@ export function envelopeFields(
     payload: item.payload === undefined ? undefined : parseJsonExact(item.payload),
     payloadRef: item.payloadRef,
     configId: item.configId,
-    userId: item.userId,
+    ownerId: ownerOf(item),
     replay,
   };
 }
@@ -148,10 +184,9 @@ export function envelopeFields(
  * the processor applies it once more even if it was processed (the monotonic upserts make that a
  * no-op for state already stored), and SQS does not drop it as a duplicate of the original.
  */
-export async function replayEvent(deps: ReplayDeps, id: string, userId: string) {
-  const item = await deps.events.get(id);
-  // Another user's delivery, or a provider-wide one nobody owns, is answered like a missing one.
-  if (!item || item.userId !== userId) throw new NotFoundError('No such event');
+export async function replayEvent(deps: ReplayDeps, id: string, caller: Caller) {
+  // Another owner's delivery is answered like a missing one (operators may replay any).
+  const item = await visibleEvent(deps.events, id, caller);
   if (item.status === 'received')
     throw new HttpError(409, 'in_progress', 'The event is being processed; replay it once it is done');
   if (item.payload === undefined && !item.payloadRef)

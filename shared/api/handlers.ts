@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AlertStore } from '../alerts/store';
 import type { TokenVerifier } from '../auth/tokens';
+import type { ProviderName } from '../envelope';
 import { HttpError } from '../errors';
 import type { BusEvent } from '../events/publisher';
 import { errorResponse, jsonResponse } from '../http/api-gateway';
@@ -23,13 +24,20 @@ import { Router } from './router';
 /** What the API does with the configs table. */
 export type ConfigsPort = Pick<
   WebhookConfigStore,
-  'create' | 'getOwned' | 'listByUser' | 'update' | 'delete' | 'rotateSecret' | 'recordRegistration'
+  | 'create'
+  | 'getOwned'
+  | 'listByUser'
+  | 'listAll'
+  | 'update'
+  | 'delete'
+  | 'rotateSecret'
+  | 'recordRegistration'
 >;
 
 /** What the API does with the alert rules and alerts tables. */
 export type AlertsPort = Pick<
   AlertStore,
-  'createRule' | 'getOwnedRule' | 'listRules' | 'updateRule' | 'deleteRule' | 'listAlerts' | 'acknowledge'
+  'createRule' | 'getRule' | 'listRules' | 'updateRule' | 'deleteRule' | 'listAlerts' | 'acknowledge'
 >;
 
 export interface ManagementDeps {
@@ -50,6 +58,8 @@ export interface ManagementDeps {
   registration: RegistrationDeps;
   /** Public base URL of the REST API; a config's endpoint is `${base}/api/webhooks/{provider}/{id}`. */
   webhookBaseUrl: string;
+  /** The providers this deployment serves (each has a provider-wide endpoint); default all. */
+  providers?: readonly ProviderName[];
   /** How long the secret replaced by a rotation stays valid. */
   secretGraceHours: number;
   /** How long a computed status document is served again. */
@@ -74,15 +84,25 @@ export function makeManagementHandler(deps: ManagementDeps) {
     log: deps.log ?? (() => {}),
     identity,
     user: async (event) => (await identity(event)).userId,
+    caller: async (event) => {
+      const { userId, groups } = await identity(event);
+      return { userId, operator: isOperator(groups) };
+    },
     operator: async (event, what) => {
       const caller = await identity(event);
       if (!isOperator(caller.groups)) throw new ForbiddenError(`Only operators may ${what}`);
       return caller.userId;
     },
   };
-  const router = new Router().on('GET', '/api/webhooks/openapi.json', async () =>
-    jsonResponse(200, openApiDocument(deps.webhookBaseUrl), { 'Cache-Control': 'public, max-age=300' }),
-  );
+  const router = new Router()
+    .on('GET', '/api/webhooks/openapi.json', async () =>
+      jsonResponse(200, openApiDocument(deps.webhookBaseUrl), { 'Cache-Control': 'public, max-age=300' }),
+    )
+    // What a dashboard may ask for: operators' panels (queues, every owner) only for operators.
+    .on('GET', '/api/webhooks/me', async ({ event }) => {
+      const caller = await context.caller(event);
+      return jsonResponse(200, { success: true, user_id: caller.userId, operator: caller.operator });
+    });
   addConfigRoutes(router, context, deps.newSecret ?? generateSecret);
   addOperationRoutes(router, context);
   addAlertRoutes(router, context);

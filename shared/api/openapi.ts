@@ -44,6 +44,8 @@ export const webhookConfigSchema = z.object({
   external_webhook_id: nullable(z.string()),
   registration_error: nullable(z.string()),
   registration_instructions: nullable(z.string()),
+  /** The provider account (shop, portal, org) the config takes deliveries from; null until learned. */
+  source_account: nullable(z.string()),
   previous_secret_expires_at: z.iso.datetime().optional(),
   created_at: z.iso.datetime(),
   updated_at: z.iso.datetime(),
@@ -51,6 +53,8 @@ export const webhookConfigSchema = z.object({
 
 export const webhookEventSchema = z.object({
   id: z.string(),
+  /** A user's id, or `system` for the provider-wide endpoints. */
+  owner_id: z.string(),
   provider: nullable(z.string()),
   event_type: nullable(z.string()),
   object_type: nullable(z.string()),
@@ -91,8 +95,11 @@ export const statusResponseSchema = z.strictObject({
   success: z.literal(true),
   webhooks: z.array(
     z.strictObject({
+      /** A config's id, or the provider's name for its provider-wide endpoint. */
       id: z.string(),
       provider: z.enum(PROVIDER_NAMES),
+      /** The config's user, or `system` for a provider-wide endpoint. */
+      owner_id: z.string(),
       health_status: z.enum(['healthy', 'degraded', 'unhealthy']),
       statistics: statisticsSchema.strict(),
     }),
@@ -125,6 +132,8 @@ export const publicAlertRuleSchema = z.strictObject({
   time_window_minutes: z.int(),
   notification_channels: z.array(z.enum(CHANNELS)),
   enabled: z.boolean(),
+  /** The operator who created the rule (rules are the on-call team's). */
+  created_by: nullable(z.string()),
   created_at: z.iso.datetime(),
 });
 
@@ -146,6 +155,7 @@ export const publicAlertSchema = z.strictObject({
 const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ success: z.literal(true), ...shape });
 
 export const responseSchemas = {
+  me: ok({ user_id: z.string(), operator: z.boolean() }),
   config: ok({ webhook: webhookConfigSchema }),
   configs: ok({ webhooks: z.array(webhookConfigSchema) }),
   status: statusResponseSchema,
@@ -202,6 +212,12 @@ const errors = (...codes: number[]): Record<number, [string, z.ZodType]> => {
 const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/api/webhooks/openapi.json': {
     get: { summary: 'This document', public: true, responses: { 200: ['OpenAPI 3.1 document', undefined] } },
+  },
+  '/api/webhooks/me': {
+    get: {
+      summary: 'Who the token speaks for, and whether they are an operator (who sees every owner)',
+      responses: { 200: ['OK', responseSchemas.me], ...errors(401) },
+    },
   },
   '/api/webhooks/register': {
     post: {

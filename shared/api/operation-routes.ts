@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { PRIORITIES } from '../envelope';
-import { HttpError, NotFoundError } from '../errors';
+import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { HttpError } from '../errors';
 import { jsonResponse } from '../http/api-gateway';
 import { RedriveConflictError } from '../queue/redrive';
 import {
@@ -10,6 +10,7 @@ import {
   toEventQuery,
   toPublicEvent,
   toPublicEventDetail,
+  visibleEvent,
 } from './events';
 import { eventIdParam, parseBody, parseQuery } from './request';
 import type { RouteContext } from './route-context';
@@ -19,20 +20,24 @@ import { StatusService, statusQuerySchema } from './status';
 
 /** Status, the event log (list, read, replay) and DLQ redrive. */
 export function addOperationRoutes(router: Router, context: RouteContext): void {
-  const { deps, now, log, user } = context;
-  const status = new StatusService({ ...deps, now, cacheTtlMs: deps.statusCacheTtlMs });
+  const { deps, now, log, caller } = context;
+  const status = new StatusService({
+    ...deps,
+    providers: deps.providers ?? PROVIDER_NAMES,
+    now,
+    cacheTtlMs: deps.statusCacheTtlMs,
+  });
   const requireOperator = (event: APIGatewayProxyEvent) =>
     context.operator(event, 'act on the dead-letter queues');
 
   router
     .on('GET', '/api/webhooks/status', async ({ event }) => {
-      const userId = await user(event);
+      const who = await caller(event);
       const query = parseQuery(event, statusQuerySchema);
-      return jsonResponse(200, await status.status(userId, query));
+      return jsonResponse(200, await status.status(who, query));
     })
     .on('GET', '/api/webhooks/events', async ({ event }) => {
-      const userId = await user(event);
-      const query = toEventQuery(userId, parseQuery(event, eventQuerySchema), now());
+      const query = toEventQuery(await caller(event), parseQuery(event, eventQuerySchema), now());
       const page = await deps.events.list(query);
       return jsonResponse(200, {
         success: true,
@@ -41,14 +46,11 @@ export function addOperationRoutes(router: Router, context: RouteContext): void 
       });
     })
     .on('GET', '/api/webhooks/events/{id}', async ({ event, params }) => {
-      const userId = await user(event);
-      const item = await deps.events.get(eventIdParam(params));
-      if (!item || item.userId !== userId) throw new NotFoundError('No such event');
+      const item = await visibleEvent(deps.events, eventIdParam(params), await caller(event));
       return jsonResponse(200, { success: true, event: toPublicEventDetail(item) });
     })
     .on('POST', '/api/webhooks/events/{id}/replay', async ({ event, params }) => {
-      const userId = await user(event);
-      const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), userId);
+      const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), await caller(event));
       return jsonResponse(202, { success: true, replay });
     })
     .on('GET', '/api/webhooks/dlq', async ({ event }) => {

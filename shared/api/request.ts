@@ -20,7 +20,7 @@ export function definedOnly<T extends object>(record: T): Partial<T> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-/** An event id is its dedup key (`shopify:<webhook id>`), URL-encoded in the path. */
+/** An event id is its owner-scoped dedup key (`system:shopify:<webhook id>`), URL-encoded in the path. */
 export function eventIdParam(params: Record<string, string>): string {
   const id = params.id ?? '';
   if (id.length === 0 || id.length > 1024) throw new NotFoundError('No such event');

@@ -9,6 +9,7 @@ export const MANAGEMENT_ROUTES: readonly (readonly [
   access: 'token' | 'public',
 ])[] = [
   ['GET', 'openapi.json', 'public'],
+  ['GET', 'me', 'token'],
   ['POST', 'register', 'token'],
   ['GET', 'configs', 'token'],
   ['GET', 'configs/{id}', 'token'],

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
 import { providerCredentialsSchema } from '../registration';
+import { normalizeSourceAccount, SOURCE_ACCOUNT_LABEL, sourceAccountExample } from '../source-account';
 import { normalizeIpEntry } from './ip-allowlist';
 
 const events = z
@@ -45,6 +46,11 @@ export const registerSchema = z
     retry_attempts: retryAttempts.default(3),
     ip_whitelist: ipWhitelist.default([]),
     provider_credentials: providerCredentialsSchema.optional(),
+    /**
+     * The provider account deliveries must come from: a Shopify shop domain, a HubSpot portal id or
+     * a Salesforce org id. Absent: learned from the first verified delivery (shared/ingest.ts).
+     */
+    source_account: z.string().min(1).max(200).optional(),
   })
   .refine((body) => !body.provider_credentials || body.provider_credentials.provider === body.provider, {
     message: 'Must be credentials for the same provider',
@@ -56,7 +62,25 @@ export const registerSchema = z
     message:
       "The provider signs deliveries to subscriptions made with provider_credentials with the app's client secret: pass it as secret",
     path: ['secret'],
+  })
+  .transform((body, ctx) => {
+    if (body.source_account === undefined) return body;
+    const account = normalizeSourceAccount(body.provider, body.source_account);
+    if (account === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: sourceAccountMessage(body.provider),
+        path: ['source_account'],
+      });
+      return z.NEVER;
+    }
+    return { ...body, source_account: account };
   });
+
+/** What a `source_account` of the provider must look like. */
+export function sourceAccountMessage(provider: (typeof PROVIDER_NAMES)[number]): string {
+  return `Must be a ${provider} ${SOURCE_ACCOUNT_LABEL[provider]} (e.g. ${sourceAccountExample(provider)})`;
+}
 
 export type RegisterRequest = z.infer<typeof registerSchema>;
 
@@ -69,6 +93,8 @@ export const updateSchema = z
     retry_attempts: retryAttempts.optional(),
     ip_whitelist: ipWhitelist.optional(),
     active: z.boolean().optional(),
+    /** Checked against the config's provider by the route (see registerSchema). */
+    source_account: z.string().min(1).max(200).optional(),
   })
   .refine((body) => Object.values(body).some((value) => value !== undefined), {
     message: 'Nothing to update',

@@ -1,7 +1,8 @@
 import * as z from 'zod';
 import { mapLimited } from '../concurrency';
-import { PROVIDER_NAMES } from '../envelope';
+import { PROVIDER_NAMES, type ProviderName } from '../envelope';
 import { averageProcessingMs, eventCount, outcomesOf, successRate } from '../metrics/outcomes';
+import { SYSTEM_OWNER } from '../owner';
 import {
   configHourCounter,
   configMinuteCounter,
@@ -9,12 +10,17 @@ import {
   type MetricCounters,
   type MinuteCounts,
   minuteOf,
+  ownerHourCounter,
+  ownerMinuteCounter,
 } from '../stores/metric-counters';
-import type { WebhookConfig, WebhookConfigStore } from '../stores/webhook-configs';
+import type { ListedConfig, WebhookConfigStore } from '../stores/webhook-configs';
+import { type Caller, ownerScope } from './route-context';
 import { TIME_RANGE_MS, type TimeRange, timeRange } from './time-range';
 
 /** `GET /api/webhooks/status` query parameters. */
 export const statusQuerySchema = z.strictObject({
+  /** Operators: one owner's webhooks (`system`: the provider-wide endpoints); default every owner's. */
+  owner: z.string().min(1).max(200).optional(),
   provider: z.enum(PROVIDER_NAMES).optional(),
   time_range: timeRange.default('24h'),
 });
@@ -68,17 +74,52 @@ function round1(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
+/** One webhook endpoint of the status document: a config's, or a provider-wide one (the system's). */
+interface Endpoint {
+  id: string;
+  provider: ProviderName;
+  ownerId: string;
+  active: boolean;
+  counters: { minute: string; hour: string };
+}
+
+function configEndpoint(config: ListedConfig): Endpoint {
+  return {
+    id: config.id,
+    provider: config.provider,
+    ownerId: config.userId,
+    active: config.active,
+    counters: { minute: configMinuteCounter(config.id), hour: configHourCounter(config.id) },
+  };
+}
+
+/** `/api/webhooks/{provider}`: listed under the provider's name, counted as the system owner's. */
+function providerWideEndpoint(provider: ProviderName): Endpoint {
+  return {
+    id: provider,
+    provider,
+    ownerId: SYSTEM_OWNER,
+    active: true,
+    counters: {
+      minute: ownerMinuteCounter(SYSTEM_OWNER, provider),
+      hour: ownerHourCounter(SYSTEM_OWNER, provider),
+    },
+  };
+}
+
 /** The counter and bucket range that cover a window ending at `now`: minutes for an hour, else hours. */
-export function counterRange(configId: string, range: TimeRange, now: Date) {
+export function counterRange(counters: Endpoint['counters'], range: TimeRange, now: Date) {
   const from = new Date(now.getTime() - TIME_RANGE_MS[range] + (range === '1h' ? 60_000 : 3_600_000));
   return range === '1h'
-    ? { pk: configMinuteCounter(configId), from: minuteOf(from), to: minuteOf(now) }
-    : { pk: configHourCounter(configId), from: hourOf(from), to: hourOf(now) };
+    ? { pk: counters.minute, from: minuteOf(from), to: minuteOf(now) }
+    : { pk: counters.hour, from: hourOf(from), to: hourOf(now) };
 }
 
 export interface StatusDeps {
-  configs: Pick<WebhookConfigStore, 'listByUser'>;
+  configs: Pick<WebhookConfigStore, 'listByUser' | 'listAll'>;
   counters: Pick<MetricCounters, 'read'>;
+  /** The providers this deployment serves: each has a provider-wide endpoint. */
+  providers: readonly ProviderName[];
   now: () => Date;
   /** How long a computed status is served again (the seed's dashboards poll it). */
   cacheTtlMs?: number;
@@ -87,51 +128,64 @@ export interface StatusDeps {
 const READ_CONCURRENCY = 8;
 const CACHE_ENTRIES = 500;
 
-/** The seed's status document for one user's webhooks, from the counters, cached per instance. */
+/**
+ * The seed's status document, from the counters, cached per instance: a user's own webhooks; for an
+ * operator every owner's (or the one named), the provider-wide endpoints included.
+ */
 export class StatusService {
   private readonly cache = new Map<string, { at: number; body: unknown }>();
 
   constructor(private readonly deps: StatusDeps) {}
 
-  async status(userId: string, query: z.output<typeof statusQuerySchema>) {
+  async status(caller: Caller, query: z.output<typeof statusQuerySchema>) {
     const now = this.deps.now();
-    const key = JSON.stringify([userId, query.provider ?? null, query.time_range]);
+    const owner = ownerScope(caller, query.owner);
+    const key = JSON.stringify([owner ?? '*', query.provider ?? null, query.time_range]);
     const cached = this.cache.get(key);
     if (cached && now.getTime() - cached.at < (this.deps.cacheTtlMs ?? 60_000)) return cached.body;
 
-    const configs = (await this.deps.configs.listByUser(userId)).filter(
-      (config) => query.provider === undefined || config.provider === query.provider,
+    const endpoints = (await this.endpointsOf(owner)).filter(
+      (endpoint) => query.provider === undefined || endpoint.provider === query.provider,
     );
-    const perConfig = await mapLimited(configs, READ_CONCURRENCY, async (config) => {
-      const { pk, from, to } = counterRange(config.id, query.time_range, now);
-      return { config, buckets: await this.deps.counters.read(pk, from, to) };
+    const perEndpoint = await mapLimited(endpoints, READ_CONCURRENCY, async (endpoint) => {
+      const { pk, from, to } = counterRange(endpoint.counters, query.time_range, now);
+      return { endpoint, buckets: await this.deps.counters.read(pk, from, to) };
     });
-    const body = statusDocument(perConfig);
+    const body = statusDocument(perEndpoint);
 
     this.cache.set(key, { at: now.getTime(), body });
     // A Map iterates in insertion order: the first key is the oldest entry.
     if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
     return body;
   }
+
+  /** One owner's endpoints, or (undefined) every owner's: every config and the provider-wide ones. */
+  private async endpointsOf(owner: string | undefined): Promise<Endpoint[]> {
+    const providerWide = this.deps.providers.map(providerWideEndpoint);
+    if (owner === SYSTEM_OWNER) return providerWide;
+    if (owner !== undefined) return (await this.deps.configs.listByUser(owner)).map(configEndpoint);
+    return [...providerWide, ...(await this.deps.configs.listAll()).map(configEndpoint)];
+  }
 }
 
-function statusDocument(perConfig: { config: WebhookConfig; buckets: Bucket[] }[]) {
-  const webhooks = perConfig.map(({ config, buckets }) => {
+function statusDocument(perEndpoint: { endpoint: Endpoint; buckets: Bucket[] }[]) {
+  const webhooks = perEndpoint.map(({ endpoint, buckets }) => {
     const statistics = statisticsOf(buckets);
     return {
-      id: config.id,
-      provider: config.provider,
+      id: endpoint.id,
+      provider: endpoint.provider,
+      owner_id: endpoint.ownerId,
       health_status: healthOf(statistics, buckets),
       statistics,
     };
   });
-  const overall = statisticsOf(perConfig.flatMap(({ buckets }) => buckets));
+  const overall = statisticsOf(perEndpoint.flatMap(({ buckets }) => buckets));
   return {
     success: true,
     webhooks,
     overall_stats: {
-      total_webhooks: perConfig.length,
-      active_webhooks: perConfig.filter(({ config }) => config.active).length,
+      total_webhooks: perEndpoint.length,
+      active_webhooks: perEndpoint.filter(({ endpoint }) => endpoint.active).length,
       success_rate: overall.success_rate,
       average_processing_time_ms: overall.average_processing_time_ms,
     },

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
 import { optionalEnv, requireEnv } from '../env';
 import { UnauthorizedError } from '../errors';
+import { isReservedOwner } from '../owner';
 
 /** Who a valid token speaks for: its subject, and the Cognito groups it carries. */
 export interface Identity {
@@ -13,8 +14,13 @@ export interface TokenVerifier {
   verify(token: string): Promise<Identity>;
 }
 
-/** The Cognito group whose members may act on shared infrastructure (the DLQs). */
+/**
+ * The Cognito group whose members operate the deployment: they see and act on every owner's data
+ * (the system owner's included), the shared infrastructure (DLQs) and the team's alerts.
+ */
 export const OPERATORS_GROUP = 'operators';
+
+export const isOperator = (groups: readonly string[]) => groups.includes(OPERATORS_GROUP);
 
 /** The claim Cognito puts a user's groups in; dev tokens use the same one. */
 const GROUPS_CLAIM = 'cognito:groups';
@@ -57,7 +63,8 @@ function jwtVerifier(
           clockTolerance: 60,
           requiredClaims: ['sub', 'exp'],
         });
-        if (!payload.sub) throw new Error('missing sub');
+        // The system owner is the deployment itself: no token speaks for it (operators act for it).
+        if (!payload.sub || isReservedOwner(payload.sub)) throw new Error('missing or reserved sub');
         const groups = payload[GROUPS_CLAIM];
         return {
           userId: payload.sub,

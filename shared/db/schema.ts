@@ -12,6 +12,7 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { SYSTEM_OWNER } from '../owner';
 
 /** Mirrors shared/db/migrations/*.sql; the SQL files are the source of truth for the database. */
 export const schemaMigrations = pgTable('schema_migrations', {
@@ -22,12 +23,14 @@ export const schemaMigrations = pgTable('schema_migrations', {
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true });
 
 /**
- * What every synced_* row keeps about the event that last won it (see shared/process/entities/upsert.ts).
+ * What every synced_* row keeps: its owner, and about the event that last won it (see shared/process/entities/upsert.ts).
  * The row version is `(source_updated_at, source_sequence, source_event_id)`, compared as a row value;
  * `source_event_id` is `COLLATE "C"` in SQL so its order is bytewise on every server.
  */
 function syncColumns() {
   return {
+    /** Whose row (shared/owner.ts): leads every synced_* primary key; rows from before owners are the system's. */
+    ownerId: text('owner_id').notNull().default(SYSTEM_OWNER),
     sourceEventType: text('source_event_type').notNull(),
     sourceUpdatedAt: timestamptz('source_updated_at').notNull(),
     sourceSequence: bigint('source_sequence', { mode: 'number' }).notNull().default(0),
@@ -81,7 +84,7 @@ export const syncedOrders = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.shopDomain, table.id] }),
+    primaryKey({ columns: [table.ownerId, table.shopDomain, table.id] }),
     index('synced_orders_customer_email_idx').on(table.customerEmail),
     index('synced_orders_source_updated_at_idx').on(table.sourceUpdatedAt),
   ],
@@ -100,7 +103,7 @@ export const syncedCustomers = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.shopDomain, table.id] }),
+    primaryKey({ columns: [table.ownerId, table.shopDomain, table.id] }),
     index('synced_customers_email_idx').on(table.shopDomain, table.email),
   ],
 );
@@ -118,7 +121,7 @@ export const syncedProducts = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.shopDomain, table.id] }),
+    primaryKey({ columns: [table.ownerId, table.shopDomain, table.id] }),
     index('synced_products_status_idx').on(table.shopDomain, table.status),
   ],
 );
@@ -135,7 +138,7 @@ export const syncedInventoryLevels = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.shopDomain, table.inventoryItemId, table.locationId] }),
+    primaryKey({ columns: [table.ownerId, table.shopDomain, table.inventoryItemId, table.locationId] }),
     index('synced_inventory_levels_location_idx').on(table.shopDomain, table.locationId),
   ],
 );
@@ -154,7 +157,7 @@ export const syncedContacts = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.portalId, table.id] }),
+    primaryKey({ columns: [table.ownerId, table.portalId, table.id] }),
     index('synced_contacts_email_idx').on(table.portalId, table.email),
   ],
 );
@@ -170,7 +173,7 @@ export const syncedCompanies = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.portalId, table.id] }),
+    primaryKey({ columns: [table.ownerId, table.portalId, table.id] }),
     index('synced_companies_domain_idx').on(table.portalId, table.domain),
   ],
 );
@@ -188,7 +191,7 @@ export const syncedDeals = pgTable(
     ...syncColumns(),
   },
   (table) => [
-    primaryKey({ columns: [table.portalId, table.id] }),
+    primaryKey({ columns: [table.ownerId, table.portalId, table.id] }),
     index('synced_deals_stage_idx').on(table.portalId, table.pipeline, table.dealStage),
   ],
 );
@@ -206,7 +209,7 @@ export const syncedAssociations = pgTable(
   },
   (table) => [
     primaryKey({
-      columns: [table.portalId, table.associationType, table.fromObjectId, table.toObjectId],
+      columns: [table.ownerId, table.portalId, table.associationType, table.fromObjectId, table.toObjectId],
     }),
     index('synced_associations_to_idx').on(table.portalId, table.toObjectId),
   ],
@@ -217,7 +220,7 @@ export const syncedAssociations = pgTable(
 export const syncedOpportunities = pgTable(
   'synced_opportunities',
   {
-    id: text('id').primaryKey(),
+    id: text('id').notNull(),
     name: text('name'),
     stageName: text('stage_name'),
     amount: numeric('amount'),
@@ -225,58 +228,73 @@ export const syncedOpportunities = pgTable(
     ...fieldColumns(),
     ...syncColumns(),
   },
-  (table) => [index('synced_opportunities_stage_idx').on(table.stageName, table.closeDate)],
+  (table) => [
+    primaryKey({ columns: [table.ownerId, table.id] }),
+    index('synced_opportunities_stage_idx').on(table.stageName, table.closeDate),
+  ],
 );
 
 export const syncedLeads = pgTable(
   'synced_leads',
   {
-    id: text('id').primaryKey(),
+    id: text('id').notNull(),
     status: text('status'),
     company: text('company'),
     email: text('email'),
     ...fieldColumns(),
     ...syncColumns(),
   },
-  (table) => [index('synced_leads_email_idx').on(table.email)],
+  (table) => [
+    primaryKey({ columns: [table.ownerId, table.id] }),
+    index('synced_leads_email_idx').on(table.email),
+  ],
 );
 
 export const syncedAccounts = pgTable(
   'synced_accounts',
   {
-    id: text('id').primaryKey(),
+    id: text('id').notNull(),
     name: text('name'),
     industry: text('industry'),
     ...fieldColumns(),
     ...syncColumns(),
   },
-  (table) => [index('synced_accounts_name_idx').on(table.name)],
+  (table) => [
+    primaryKey({ columns: [table.ownerId, table.id] }),
+    index('synced_accounts_name_idx').on(table.name),
+  ],
 );
 
 export const syncedTasks = pgTable(
   'synced_tasks',
   {
-    id: text('id').primaryKey(),
+    id: text('id').notNull(),
     subject: text('subject'),
     status: text('status'),
     priority: text('priority'),
     ...fieldColumns(),
     ...syncColumns(),
   },
-  (table) => [index('synced_tasks_status_idx').on(table.status, table.priority)],
+  (table) => [
+    primaryKey({ columns: [table.ownerId, table.id] }),
+    index('synced_tasks_status_idx').on(table.status, table.priority),
+  ],
 );
 
 export const syncedCases = pgTable(
   'synced_cases',
   {
-    id: text('id').primaryKey(),
+    id: text('id').notNull(),
     subject: text('subject'),
     status: text('status'),
     priority: text('priority'),
     ...fieldColumns(),
     ...syncColumns(),
   },
-  (table) => [index('synced_cases_status_idx').on(table.status, table.priority)],
+  (table) => [
+    primaryKey({ columns: [table.ownerId, table.id] }),
+    index('synced_cases_status_idx').on(table.status, table.priority),
+  ],
 );
 
 // Monitoring (the seed's tables) ----------------------------------------------------------------

@@ -8,6 +8,10 @@ import type { PayloadRef } from '../stores/payload-store';
 export interface DomainEventDetail {
   /** The delivery's dedup key: the same for every publication of one provider delivery. */
   eventId: string;
+  /** Whose data changed: a user's id, or `system` for a provider-wide endpoint's delivery. */
+  ownerId: string;
+  /** The webhook config whose endpoint received the delivery, when it came through one. */
+  configId?: string;
   provider: ProviderName;
   /** The provider's own event type (`orders/paid`, `deal.propertyChange`, `OpportunityChangeEvent`). */
   eventType: string;
@@ -96,6 +100,8 @@ export function toDomainEvent(envelope: Envelope, processedAt: Date): DomainEven
   const source = `webhooks.${envelope.provider}`;
   const detail: DomainEventDetail = {
     eventId: envelope.dedupKey,
+    ownerId: envelope.ownerId,
+    ...(envelope.configId !== undefined && { configId: envelope.configId }),
     provider: envelope.provider,
     eventType: envelope.eventType,
     objectType: envelope.objectType,

@@ -19,6 +19,7 @@ import {
   ValidationError,
 } from '../errors';
 import { logger } from '../observability';
+import { SYSTEM_OWNER } from '../owner';
 import type { ServerMessage } from '../realtime/messages';
 import type { FailedDelivery } from '../stores/event-log';
 import {
@@ -440,6 +441,8 @@ class Batch {
 interface ReadDelivery extends FailedDelivery {
   /** The provider for counters and metrics: the envelope's, or `unknown` for an unreadable message. */
   provider: string;
+  /** The owner for counters: the envelope's, the one an unreadable message names, or the system. */
+  ownerId: string;
   invalid?: ValidationError;
 }
 
@@ -448,13 +451,19 @@ function readDelivery(record: SQSRecord): ReadDelivery {
   const body = safeJson(record.body);
   const parsed = envelopeSchema.safeParse(body);
   if (parsed.success)
-    return { key: parsed.data.dedupKey, envelope: parsed.data, provider: parsed.data.provider };
+    return {
+      key: parsed.data.dedupKey,
+      envelope: parsed.data,
+      provider: parsed.data.provider,
+      ownerId: parsed.data.ownerId,
+    };
   const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   const text = (name: string) => {
     const value = fields[name];
     return typeof value === 'string' && value.length > 0 && value.length <= 512 ? value : undefined;
   };
   const provider = text('provider');
+  const ownerId = text('ownerId') ?? text('userId');
   const issue = parsed.error.issues[0];
   return {
     key: text('dedupKey') ?? `sqs:${record.attributes.MessageDeduplicationId ?? record.messageId}`,
@@ -464,8 +473,10 @@ function readDelivery(record: SQSRecord): ReadDelivery {
       objectType: text('objectType'),
       objectId: text('objectId'),
       deliveryId: text('deliveryId'),
+      ownerId,
     },
     provider: provider && (PROVIDER_NAMES as readonly string[]).includes(provider) ? provider : 'unknown',
+    ownerId: ownerId ?? SYSTEM_OWNER,
     invalid: new ValidationError(
       body === undefined
         ? 'Invalid envelope: the message body is not JSON'
@@ -474,9 +485,9 @@ function readDelivery(record: SQSRecord): ReadDelivery {
   };
 }
 
-/** A delivery is counted under its provider, and under its webhook config when it came through one. */
+/** A delivery is counted under its provider and owner, and its webhook config when it came through one. */
 function subjectOf(delivery: ReadDelivery): CountedSubject {
-  return { provider: delivery.provider, configId: delivery.envelope?.configId };
+  return { provider: delivery.provider, ownerId: delivery.ownerId, configId: delivery.envelope?.configId };
 }
 
 function attemptOf(record: SQSRecord): number {

@@ -72,6 +72,8 @@ export async function applyEnvelope(
   const push = serverMessage(
     'webhook-event',
     {
+      /** The event log id (what the events API and replay take). */
+      id: envelope.dedupKey,
       provider: envelope.provider,
       eventType: envelope.eventType,
       objectType: envelope.objectType,
@@ -83,8 +85,9 @@ export async function applyEnvelope(
       receivedAt: envelope.receivedAt,
       processedAt: processedAt.toISOString(),
       processingTimeMs,
-      // A config's delivery goes to its owner's dashboards only; without one it is provider-wide.
-      ...(envelope.configId !== undefined && { configId: envelope.configId, userId: envelope.userId }),
+      // Routes the push: the owner's dashboards and operators' (shared/realtime/subscriptions.ts).
+      ownerId: envelope.ownerId,
+      ...(envelope.configId !== undefined && { configId: envelope.configId }),
     },
     processedAt,
   );

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { parseJsonItems } from '../json';
+import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider, WebhookRequest } from './types';
 
@@ -117,6 +118,12 @@ export const hubspot: WebhookProvider = {
     return parseJsonItems(request.body, HUBSPOT_MAX_BATCH).map((item, index) =>
       toEvent(item, index, receivedAt),
     );
+  },
+
+  /** Each event names its portal (an app installed in several portals may mix them in one batch). */
+  sourceAccountOf(_request, event) {
+    const portal = event.meta.portalId;
+    return portal === undefined ? undefined : normalizeSourceAccount('hubspot', portal);
   },
 };
 

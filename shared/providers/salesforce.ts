@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { decodeUtf8, isJsonObject, parseJsonItems } from '../json';
+import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
 import type {
   Acknowledgement,
@@ -88,6 +89,8 @@ interface OutboundMessage {
 
 /** Parsed once in verify and reused by parse. */
 const outboundMessages = new WeakMap<WebhookRequest, OutboundMessage>();
+/** The org id claim of a verified bearer token, for sourceAccounts. */
+const tokenOrgs = new WeakMap<WebhookRequest, string>();
 const publicKeys = new Map<string, ReturnType<typeof importSPKI>>();
 
 export const salesforce: WebhookProvider = {
@@ -112,6 +115,12 @@ export const salesforce: WebhookProvider = {
     return isXml(request)
       ? { contentType: 'text/xml; charset=utf-8', body: OUTBOUND_MESSAGE_ACK }
       : undefined;
+  },
+
+  /** The org of an Outbound Message, or the org id claim of its bearer token. */
+  sourceAccountOf(request) {
+    const org = isXml(request) ? outboundMessageOf(request).organizationId : tokenOrgs.get(request);
+    return org === undefined ? undefined : normalizeSourceAccount('salesforce', org);
   },
 };
 
@@ -158,11 +167,10 @@ async function verifyBearerToken(
     }
   }
   if (!claims) throw new UnauthorizedError('Invalid or expired bearer token');
-  if (settings.orgId) {
-    const org = claims.organization_id ?? claims.org_id ?? claims.orgId;
-    if (typeof org !== 'string' || !sameOrg(org, settings.orgId)) {
-      throw new UnauthorizedError('Token is not from the configured Salesforce org');
-    }
+  const org = claims.organization_id ?? claims.org_id ?? claims.orgId;
+  if (typeof org === 'string') tokenOrgs.set(request, org);
+  if (settings.orgId && (typeof org !== 'string' || !sameOrg(org, settings.orgId))) {
+    throw new UnauthorizedError('Token is not from the configured Salesforce org');
   }
 }
 

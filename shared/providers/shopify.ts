@@ -1,6 +1,7 @@
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { isJsonObject, parseJsonBody } from '../json';
+import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider } from './types';
 
@@ -62,6 +63,11 @@ export const shopify: WebhookProvider = {
       payload,
     };
     return [event];
+  },
+
+  sourceAccountOf(request) {
+    const shop = request.headers['x-shopify-shop-domain'];
+    return shop === undefined ? undefined : normalizeSourceAccount('shopify', shop);
   },
 };
 

@@ -54,4 +54,10 @@ export interface WebhookProvider {
   parse(request: WebhookRequest, receivedAt: Date): ProviderEvent[];
   /** The success answer, when the provider requires a specific one (Salesforce's SOAP Ack). */
   acknowledge?(request: WebhookRequest): Acknowledgement | undefined;
+  /**
+   * The provider account a verified event comes from, in its comparable form (shared/source-account.ts:
+   * a Shopify shop domain, a HubSpot portal id, a Salesforce org id); undefined when it names none.
+   * A webhook config bound to an account refuses events from any other (shared/ingest.ts).
+   */
+  sourceAccountOf(request: WebhookRequest, event: ProviderEvent): string | undefined;
 }

@@ -7,6 +7,7 @@ import { managementApi } from '../aws';
 import { mapLimited } from '../concurrency';
 import { numberEnv, requireEnv } from '../env';
 import { logger } from '../observability';
+import { isReservedOwner } from '../owner';
 import type { ConnectionStore } from '../stores/connections';
 import type { PushType, ServerMessage } from './messages';
 import { type Audience, audienceOf, type Subscriber, wants } from './subscriptions';
@@ -22,9 +23,9 @@ export interface BroadcasterOptions {
   /** Posts in flight at once per push. */
   concurrency?: number;
   /**
-   * How long one scan of the subscribers of a push type serves provider-wide pushes in this
-   * instance (0: a scan per push). A connection that subscribes meanwhile gets provider-wide pushes
-   * that much later; per-config pushes always query the owner's connections afresh.
+   * How long one query of the operators' connections subscribed to a push type serves the pushes of
+   * this instance (0: a query per push). An operator who subscribes meanwhile gets pushes that much
+   * later; an owner's connections are always queried afresh.
    */
   subscriberCacheMs?: number;
   /** Pause before the one retry of a post that failed with anything but 410. */
@@ -49,10 +50,10 @@ interface CachedSubscribers {
  * Posts server messages to WebSocket connections through the API Gateway management API.
  *
  * A push goes to the connections subscribed to its type that it is meant for (see audienceOf and
- * wants): a per-config push (its data names `configId` and the owner's `userId`) only to the owner's
- * connections, found through the byUser index; a provider-wide push to every subscriber, from a scan
- * that is cached for `subscriberCacheMs`. Posting runs `concurrency` at a time; a 410 deletes the
- * connection, any other error is retried once and then counted as failed.
+ * wants): its owner's connections (the byUser index) and operators' (the byRole index, cached for
+ * `subscriberCacheMs`); a push naming no owner, or the system owner, to operators only. Posting runs
+ * `concurrency` at a time; a 410 deletes the connection, any other error is retried once and then
+ * counted as failed.
  */
 export class Broadcaster {
   private readonly concurrency: number;
@@ -83,13 +84,18 @@ export class Broadcaster {
     message: ServerMessage<PushType>,
     audience: Audience = audienceOf(message),
   ): Promise<BroadcastSummary> {
-    const candidates =
-      audience.owner === undefined
-        ? await this.subscribersOf(message.type)
-        : audience.owner === null
-          ? []
-          : await this.connections.subscribedOfUser(audience.owner, message.type);
-    const targets = candidates.filter((subscriber) => wants(subscriber, message.type, audience));
+    const { ownerId } = audience;
+    const [owners, operators] = await Promise.all([
+      ownerId === undefined || isReservedOwner(ownerId)
+        ? []
+        : this.connections.subscribedOfUser(ownerId, message.type),
+      this.operatorsSubscribedTo(message.type),
+    ]);
+    // An operator's own data reaches their connections once.
+    const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
+    const targets = [...candidates.values()].filter((subscriber) =>
+      wants(subscriber, message.type, audience),
+    );
     const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
     if (targets.length === 0) return summary;
 
@@ -132,15 +138,15 @@ export class Broadcaster {
       );
   }
 
-  /** Subscribers of a type, from one scan shared by the pushes of the next `subscriberCacheMs`. */
-  private async subscribersOf(type: PushType): Promise<Subscriber[]> {
-    if (this.cacheMs === 0) return this.connections.subscribedTo(type);
+  /** Operators subscribed to a type, from one query shared by the pushes of the next `subscriberCacheMs`. */
+  private async operatorsSubscribedTo(type: PushType): Promise<Subscriber[]> {
+    if (this.cacheMs === 0) return this.connections.operatorsSubscribedTo(type);
     const now = this.now();
     let cached = this.cache.get(type);
     if (!cached || cached.expiresAt <= now) {
       const entry: CachedSubscribers = {
         expiresAt: now + this.cacheMs,
-        subscribers: this.connections.subscribedTo(type),
+        subscribers: this.connections.operatorsSubscribedTo(type),
         gone: new Set(),
       };
       // A failed scan is not remembered: the next push scans again.

@@ -3,15 +3,17 @@ import { mapLimited } from '../concurrency';
 import type { ProviderName } from '../envelope';
 import { errorRate, outcomesOf } from '../metrics/outcomes';
 import { logger } from '../observability';
+import { SYSTEM_OWNER } from '../owner';
 import {
-  configMinuteCounter,
   type MetricCounters,
   type MinuteCounts,
   minuteOf,
+  ownerMinuteCounter,
+  providerCounter,
 } from '../stores/metric-counters';
 import type { WebhookConfig, WebhookConfigStore } from '../stores/webhook-configs';
 import type { Broadcaster, BroadcastSummary } from './broadcaster';
-import { type ServerMessage, serverMessage } from './messages';
+import { serverMessage } from './messages';
 import { audienceOf, type Subscriber, wants } from './subscriptions';
 
 export const METRICS_PUSH_TYPE = 'webhook-metrics-update' as const;
@@ -20,7 +22,7 @@ export const METRICS_PUSH_TYPE = 'webhook-metrics-update' as const;
 export const DEFAULT_WINDOW_MINUTES = 15;
 /** Config and counter queries in flight at once. */
 export const DEFAULT_READ_CONCURRENCY = 8;
-/** Pushes in flight at once (each posts to its user's connections, 25 at a time). */
+/** Pushes in flight at once (each posts to its audience's connections, 25 at a time). */
 export const DEFAULT_PUSH_CONCURRENCY = 4;
 
 /**
@@ -35,14 +37,18 @@ export interface MetricFigures extends Statistics {
 }
 
 /**
- * The data of a `webhook-metrics-update` push: one provider of one user, over that user's own
- * configs of the provider only. `userId` and `provider` are also what routes it (audienceOf): only
- * the user's connections subscribed to the type get it, narrowed by their `providers` filter.
+ * The data of a `webhook-metrics-update` push: one provider's figures, either of one owner (`scope`
+ * `owner`: a user's own configs of the provider, or the system owner's provider-wide endpoint) or of
+ * every owner together (`scope` `all`, for operators). `ownerId` and `provider` are also what routes
+ * it (audienceOf): an owner's push reaches the owner's connections and operators'; the all-owners
+ * push names no owner and reaches operators only; both are narrowed by the `providers` filter.
  */
 export interface MetricsUpdate {
-  userId: string;
+  scope: 'owner' | 'all';
+  /** The owner the figures are of (scope `owner` only). */
+  ownerId?: string;
   provider: ProviderName;
-  /** The user's configs of this provider the figures add up. */
+  /** The owner's configs of this provider whose deliveries the figures add up (none for the system owner). */
   configIds: string[];
   /** `lastMinute` covers this minute (`YYYY-MM-DDTHH:MM`, UTC): the last complete one. */
   minute: string;
@@ -59,6 +65,8 @@ export interface MetricsPushDeps {
   configs: Pick<WebhookConfigStore, 'listByUser'>;
   counters: Pick<MetricCounters, 'read'>;
   broadcaster: Pick<Broadcaster, 'broadcast'>;
+  /** The providers this deployment serves: the system owner's and the all-owners figures cover them. */
+  providers: readonly ProviderName[];
   now: () => Date;
   windowMinutes?: number;
   readConcurrency?: number;
@@ -66,29 +74,33 @@ export interface MetricsPushDeps {
 }
 
 /**
- * What one run did. Reads: one scan, `users` config queries, `configs` counter queries, and the
- * broadcaster's query of the user's connections per push.
+ * What one run did. Reads: one scan, `users` config queries, one counter query per push, and the
+ * broadcaster's queries of the owner's and operators' connections per push.
  */
 export interface MetricsPushSummary extends BroadcastSummary {
   /** Distinct users with a connection subscribed to the metrics push. */
   users: number;
-  /** Their configs whose figures a connection wants, one counter query each. */
-  configs: number;
-  /** Pushes sent: one per user and provider of the user's configs that a connection of theirs wants. */
+  /** Pushes sent (each one counter query): per owner and provider, and the operators' all-owners ones. */
   pushes: number;
-  /** Users or providers left out of this run because a read failed (logged; the next run retries). */
+  /** Users or pushes left out of this run because a read failed (logged; the next run retries). */
   skipped: number;
 }
 
 type Bucket = { minute: string; counts: MinuteCounts };
 
+/** One push to make: whose figures, of which provider, from which counter. */
+interface PlannedPush {
+  data: Pick<MetricsUpdate, 'scope' | 'ownerId' | 'provider' | 'configIds'>;
+  counter: string;
+}
+
 /**
- * The minute metrics push. Finds the users with a connection subscribed to
- * `webhook-metrics-update` (one scan), reads each user's configs (byUser) and each config's minute
- * counters over the window, and sends every user one push per provider of their configs, addressed
- * to that user (see MetricsUpdate) through the broadcaster, which keeps it to the user's connections
- * and their filters. Users with no config get nothing. Reads and pushes run with bounded
- * concurrency; a failed read skips that user (or provider) for this run only.
+ * The minute metrics push. Finds the connections subscribed to `webhook-metrics-update` (one scan).
+ * Each connected user gets, per provider of their configs, their own figures (the owner's counter);
+ * when an operator is connected, the system owner's figures (the provider-wide endpoints) and the
+ * all-owners figures go out too, per provider of the deployment. A push nobody connected wants (the
+ * `providers` filter) is neither read nor sent. Reads and pushes run with bounded concurrency; a
+ * failed read skips that user (or push) for this run only.
  */
 export async function pushMetrics(deps: MetricsPushDeps): Promise<MetricsPushSummary> {
   const now = deps.now();
@@ -99,24 +111,10 @@ export async function pushMetrics(deps: MetricsPushDeps): Promise<MetricsPushSum
     from: minuteOf(new Date(now.getTime() - (windowMinutes - 1) * 60_000)),
     to: minuteOf(now),
   };
-  const summary: MetricsPushSummary = {
-    users: 0,
-    configs: 0,
-    pushes: 0,
-    skipped: 0,
-    delivered: 0,
-    gone: 0,
-    failed: 0,
-  };
+  const summary: MetricsPushSummary = { users: 0, pushes: 0, skipped: 0, delivered: 0, gone: 0, failed: 0 };
 
   const subscribers = await deps.connections.subscribedTo(METRICS_PUSH_TYPE);
-  const connectionsOf = new Map<string, Subscriber[]>();
-  for (const subscriber of subscribers) {
-    const own = connectionsOf.get(subscriber.userId) ?? [];
-    own.push(subscriber);
-    connectionsOf.set(subscriber.userId, own);
-  }
-  const users = [...connectionsOf.keys()].sort();
+  const users = [...new Set(subscribers.map((subscriber) => subscriber.userId))].sort();
   summary.users = users.length;
 
   const configsOfUsers = await mapLimited(users, readConcurrency, (userId) =>
@@ -126,45 +124,40 @@ export async function pushMetrics(deps: MetricsPushDeps): Promise<MetricsPushSum
       return [] as WebhookConfig[];
     }),
   );
-  // One push per user and provider, kept only if a connection of the scan wants it (its providers
-  // filter may leave the provider out): then neither its counters are read nor the broadcaster
-  // queries the user's connections to find nobody.
-  const groups = users.flatMap((userId, index) =>
-    byProvider(configsOfUsers[index] ?? []).flatMap(([provider, configs]) => {
-      const audience = audienceOf(serverMessage(METRICS_PUSH_TYPE, { userId, provider }));
-      const wanted = (connectionsOf.get(userId) ?? []).some((subscriber) =>
-        wants(subscriber, METRICS_PUSH_TYPE, audience),
-      );
-      return wanted ? [{ userId, provider, configs }] : [];
-    }),
+  const planned: PlannedPush[] = users.flatMap((userId, index) =>
+    byProvider(configsOfUsers[index] ?? []).map(([provider, configs]) => ({
+      data: { scope: 'owner' as const, ownerId: userId, provider, configIds: configs.map((c) => c.id) },
+      counter: ownerMinuteCounter(userId, provider),
+    })),
   );
-  const configs = groups.flatMap((group) => group.configs);
-  summary.configs = configs.length;
-
-  const bucketsOf = new Map<string, Bucket[] | undefined>();
-  await mapLimited(configs, readConcurrency, async (config) => {
-    const buckets = await deps.counters
-      .read(configMinuteCounter(config.id), range.from, range.to)
-      .catch((error: unknown) => {
-        logger.warn('metrics push: could not read the counters of a config', {
-          configId: config.id,
-          error: error as Error,
-        });
-        return undefined;
-      });
-    bucketsOf.set(config.id, buckets);
+  if (subscribers.some((subscriber) => subscriber.operator)) {
+    for (const provider of [...deps.providers].sort()) {
+      planned.push(
+        {
+          data: { scope: 'owner', ownerId: SYSTEM_OWNER, provider, configIds: [] },
+          counter: ownerMinuteCounter(SYSTEM_OWNER, provider),
+        },
+        { data: { scope: 'all', provider, configIds: [] }, counter: providerCounter(provider) },
+      );
+    }
+  }
+  const wanted = planned.filter(({ data }) => {
+    const audience = audienceOf(serverMessage(METRICS_PUSH_TYPE, data));
+    return subscribers.some((subscriber) => wants(subscriber, METRICS_PUSH_TYPE, audience));
   });
 
-  const messages: ServerMessage<typeof METRICS_PUSH_TYPE>[] = [];
-  for (const { userId, provider, configs: own } of groups) {
-    const buckets = own.map((config) => bucketsOf.get(config.id));
-    if (buckets.some((found) => found === undefined)) {
-      summary.skipped++;
-      continue;
-    }
-    const data = metricsUpdate(userId, provider, own, buckets.flat() as Bucket[], range, windowMinutes);
-    messages.push(serverMessage(METRICS_PUSH_TYPE, data, now));
-  }
+  const messages = (
+    await mapLimited(wanted, readConcurrency, async ({ data, counter }) => {
+      const buckets = await deps.counters.read(counter, range.from, range.to).catch((error: unknown) => {
+        logger.warn('metrics push: could not read a counter', { counter, error: error as Error });
+        summary.skipped++;
+        return undefined;
+      });
+      return (
+        buckets && serverMessage(METRICS_PUSH_TYPE, metricsUpdate(data, buckets, range, windowMinutes), now)
+      );
+    })
+  ).filter((message) => message !== undefined);
 
   summary.pushes = messages.length;
   await mapLimited(messages, deps.pushConcurrency ?? DEFAULT_PUSH_CONCURRENCY, async (message) => {
@@ -192,17 +185,13 @@ function figuresOf(buckets: readonly Bucket[]): MetricFigures {
 }
 
 function metricsUpdate(
-  userId: string,
-  provider: ProviderName,
-  configs: readonly WebhookConfig[],
+  data: PlannedPush['data'],
   buckets: readonly Bucket[],
   range: { minute: string; from: string; to: string },
   windowMinutes: number,
 ): MetricsUpdate {
   return {
-    userId,
-    provider,
-    configIds: configs.map((config) => config.id),
+    ...data,
     minute: range.minute,
     lastMinute: figuresOf(buckets.filter((bucket) => bucket.minute === range.minute)),
     windowMinutes,

@@ -1,4 +1,5 @@
 import { PROVIDER_NAMES, type ProviderName } from '../envelope';
+import { isReservedOwner } from '../owner';
 import type { PushType, ServerMessage, SubscribeMessage, UnsubscribeMessage } from './messages';
 
 /** What one push type of a connection is restricted to; an absent list means "all". */
@@ -17,6 +18,8 @@ export interface Subscription {
 export interface Subscriber extends Subscription {
   connectionId: string;
   userId: string;
+  /** Opened by a member of the operators group: it gets every owner's pushes. */
+  operator: boolean;
 }
 
 export const NO_SUBSCRIPTION: Subscription = { events: [], filters: {} };
@@ -68,15 +71,16 @@ function normalized(subscription: Subscription): Subscription {
 }
 
 /**
- * Who a push is for, from its data: events received on a config's own endpoint carry the config id
- * and its owner (`configId`, `userId`) and go to that owner only; events without either arrived on a
- * provider-wide endpoint and go to everyone subscribed.
+ * Who a push is for, from its data. Every push about an owner's data names the owner (`ownerId`):
+ * it reaches that owner's connections and operators', nobody else's. A push naming no owner (the
+ * team's alerts, the ops alarms, the all-owners metrics) reaches operators only, and so does one
+ * about the system owner (the provider-wide endpoints), which no user speaks for.
  */
 export interface Audience {
   provider?: string;
   configId?: string;
-  /** Set for a per-config push; a push naming a config but no owner reaches nobody. */
-  owner?: string | null;
+  /** The owner whose data the push is about; undefined: operators only. */
+  ownerId?: string;
 }
 
 export function audienceOf(message: ServerMessage): Audience {
@@ -87,19 +91,20 @@ export function audienceOf(message: ServerMessage): Audience {
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const provider = text(data.provider);
   const configId = text(data.configId);
-  const userId = text(data.userId);
+  const ownerId = text(data.ownerId);
   return {
     ...(provider !== undefined && { provider }),
     ...(configId !== undefined && { configId }),
-    // Fail closed: a per-config push that lost its owner must not look provider-wide.
-    ...((configId !== undefined || userId !== undefined) && { owner: userId ?? null }),
+    ...(ownerId !== undefined && { ownerId }),
   };
 }
 
-/** Whether a connection gets a push: its type, its owner (for a per-config push) and the type's filter. */
+/** Whether a connection gets a push: its type, its owner or role, and the type's filter. */
 export function wants(subscriber: Subscriber, type: PushType, audience: Audience): boolean {
   if (!subscriber.events.includes(type)) return false;
-  if (audience.owner !== undefined && audience.owner !== subscriber.userId) return false;
+  const { ownerId } = audience;
+  const owns = ownerId !== undefined && ownerId === subscriber.userId && !isReservedOwner(ownerId);
+  if (!subscriber.operator && !owns) return false;
   const filter = subscriber.filters[type];
   if (filter?.providers && audience.provider !== undefined) {
     if (!(filter.providers as string[]).includes(audience.provider)) return false;

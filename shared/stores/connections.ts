@@ -12,12 +12,17 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { PushType } from '../realtime/messages';
 import { NO_SUBSCRIPTION, type Subscriber, type Subscription } from '../realtime/subscriptions';
+import { allPages, type Page } from './pages';
 
 /** API Gateway closes WebSocket connections after 2 hours; items expire then too. */
 export const CONNECTION_TTL_SECONDS = 2 * 60 * 60;
 
 /** The connections table's index by user (lib/constructs/storage.ts, local/resources.ts). */
 export const CONNECTIONS_BY_USER_INDEX = 'byUser';
+
+/** Its sparse index of operators' connections (`role` is set on those only). */
+export const CONNECTIONS_BY_ROLE_INDEX = 'byRole';
+const OPERATOR_ROLE = 'operator';
 
 /** Concurrent changes to one connection's subscription are retried this many times. */
 const MAX_SUBSCRIPTION_ATTEMPTS = 5;
@@ -32,12 +37,13 @@ export class ConnectionGoneError extends Error {
 
 /** What fan-out reads of every connection (and nothing else). */
 const SUBSCRIBER_PROJECTION = {
-  ProjectionExpression: 'connectionId, userId, events, #filters',
-  ExpressionAttributeNames: { '#filters': 'filters' },
+  ProjectionExpression: 'connectionId, userId, #role, events, #filters',
+  ExpressionAttributeNames: { '#filters': 'filters', '#role': 'role' },
 } as const;
 
 /**
- * WebSocket connections: `connectionId`, the authenticated `userId`, the subscribed push types
+ * WebSocket connections: `connectionId`, the authenticated `userId`, `role` (`operator` for a member
+ * of the operators group, absent otherwise), the subscribed push types
  * (`events`) with a filter per type (`filters`: providers, config ids), `connectedAt`, `expiresAt`
  * (TTL) and `rev`, a revision number that makes subscription changes compare-and-set.
  */
@@ -47,13 +53,14 @@ export class ConnectionStore {
     private readonly tableName: string,
   ) {}
 
-  async add(connectionId: string, userId: string, now: Date): Promise<void> {
+  async add(connectionId: string, userId: string, now: Date, operator = false): Promise<void> {
     await this.ddb.send(
       new PutCommand({
         TableName: this.tableName,
         Item: {
           connectionId,
           userId,
+          ...(operator && { role: OPERATOR_ROLE }),
           events: [],
           filters: {},
           rev: 0,
@@ -132,6 +139,23 @@ export class ConnectionStore {
     );
   }
 
+  /** Operators' connections subscribed to a push type (a query of the sparse byRole index). */
+  async operatorsSubscribedTo(type: PushType): Promise<Subscriber[]> {
+    return this.collect((startKey) =>
+      this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: CONNECTIONS_BY_ROLE_INDEX,
+          KeyConditionExpression: '#role = :role',
+          FilterExpression: 'contains(events, :type)',
+          ExpressionAttributeValues: { ':role': OPERATOR_ROLE, ':type': type },
+          ...SUBSCRIBER_PROJECTION,
+          ExclusiveStartKey: startKey,
+        } satisfies QueryCommandInput),
+      ),
+    );
+  }
+
   /** One user's connections subscribed to a push type (a query of the byUser index). */
   async subscribedOfUser(userId: string, type: PushType): Promise<Subscriber[]> {
     return this.collect((startKey) =>
@@ -149,21 +173,17 @@ export class ConnectionStore {
     );
   }
 
-  private async collect(
-    page: (
-      startKey: Record<string, unknown> | undefined,
-    ) => Promise<{ Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> }>,
-  ): Promise<Subscriber[]> {
+  private async collect(page: (startKey: Record<string, unknown> | undefined) => Promise<Page>) {
     const found: Subscriber[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const result = await page(startKey);
-      for (const item of result.Items ?? []) {
-        if (typeof item.connectionId === 'string' && typeof item.userId === 'string')
-          found.push({ connectionId: item.connectionId, userId: item.userId, ...subscriptionOf(item) });
-      }
-      startKey = result.LastEvaluatedKey;
-    } while (startKey);
+    for (const item of await allPages(page)) {
+      if (typeof item.connectionId === 'string' && typeof item.userId === 'string')
+        found.push({
+          connectionId: item.connectionId,
+          userId: item.userId,
+          operator: item.role === OPERATOR_ROLE,
+          ...subscriptionOf(item),
+        });
+    }
     return found;
   }
 }

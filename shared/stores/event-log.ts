@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Envelope } from '../envelope';
 import type { ErrorCategory } from '../errors';
+import { SYSTEM_OWNER } from '../owner';
 
 export type EventStatus = 'received' | 'processed' | 'failed' | 'dead';
 
@@ -22,8 +23,10 @@ export interface FailedDelivery {
   /** The event log key: the envelope's dedup key, or one made from the SQS message. */
   key: string;
   envelope?: Envelope;
-  /** Best-effort fields of an invalid message, for the operator. */
-  raw?: Partial<Record<'provider' | 'eventType' | 'objectType' | 'objectId' | 'deliveryId', string>>;
+  /** Best-effort fields of an invalid message, for the operator (its owner, if it names one). */
+  raw?: Partial<
+    Record<'provider' | 'eventType' | 'objectType' | 'objectId' | 'deliveryId' | 'ownerId', string>
+  >;
 }
 
 export interface Failure {
@@ -53,12 +56,18 @@ export const FINAL_ATTEMPT_UNFINISHED = 'The final attempt did not finish (the i
 
 const DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024;
 
-/** The event log's index of one user's deliveries (`userId`, newest `receivedAt` first). */
+/**
+ * The event log's index of one owner's deliveries (newest `receivedAt` first). Its key attribute is
+ * `userId`, which holds the owner: a user's id, or the system owner for provider-wide deliveries.
+ */
 export const EVENTS_BY_USER_INDEX = 'byUser';
 
+/** The index of every owner's deliveries, one partition per UTC day (`receivedDay`), for operators. */
+export const EVENTS_BY_DAY_INDEX = 'byDay';
+
 /**
- * What the index carries besides its keys: everything a list shows, never the payload (which would
- * double the write cost of every delivery). Also the projection of the index in the stack.
+ * What the indexes carry besides their keys: everything a list shows, never the payload (which would
+ * double the write cost of every delivery). Also the projection of the indexes in the stack.
  */
 export const EVENT_LIST_ATTRIBUTES = [
   'status',
@@ -81,6 +90,9 @@ export const EVENT_LIST_ATTRIBUTES = [
   'replayCount',
 ] as const;
 
+/** The byDay index also carries the owner, which is a key of byUser (and so not listed above). */
+export const EVENT_DAY_LIST_ATTRIBUTES = [...EVENT_LIST_ATTRIBUTES, 'userId'] as const;
+
 /** One delivery as the log stores it (see EventLog). */
 export interface StoredEvent {
   pk: string;
@@ -95,9 +107,12 @@ export interface StoredEvent {
   priority?: string;
   meta?: Record<string, string>;
   configId?: string;
+  /** The owner (a user's id, or the system owner); named for the byUser index it keys. */
   userId?: string;
   occurredAt?: string;
   receivedAt?: string;
+  /** `YYYY-MM-DD` of receivedAt: the byDay index's partition. */
+  receivedDay?: string;
   lastAttemptAt?: string;
   processedAt?: string;
   processingTimeMs?: number;
@@ -111,9 +126,10 @@ export interface StoredEvent {
   replayedAt?: string;
 }
 
-/** A page of one user's deliveries, newest first, narrowed by the optional filters. */
+/** A page of deliveries, newest first, narrowed by the optional filters. */
 export interface EventQuery {
-  userId: string;
+  /** One owner's deliveries; undefined: every owner's (operators). */
+  ownerId?: string;
   provider?: string;
   status?: EventStatus;
   eventType?: string;
@@ -123,6 +139,8 @@ export interface EventQuery {
   limit: number;
   /** Where the previous page stopped (its `next`). */
   after?: Record<string, unknown>;
+  /** The newest day an every-owner listing starts from when `until` is absent. */
+  now?: Date;
 }
 
 export interface EventPage {
@@ -232,16 +250,53 @@ export class EventLog {
   }
 
   /**
-   * A page of one user's deliveries from the byUser index, newest first. The filters are applied
-   * by DynamoDB after the key condition, so a page may need several reads; after
-   * MAX_PAGES_PER_LIST of them the page is returned short, with a cursor to go on from.
+   * A page of deliveries, newest first: one owner's from the byUser index, or every owner's from the
+   * byDay index, a day at a time from the newest. The filters are applied by DynamoDB after the key
+   * condition, so a page may need several reads; after MAX_PAGES_PER_LIST of them the page is
+   * returned short, with a cursor to go on from.
    */
   async list(query: EventQuery): Promise<EventPage> {
-    const names: Record<string, string> = { '#userId': 'userId', '#receivedAt': 'receivedAt' };
-    const values: Record<string, unknown> = { ':userId': query.userId };
-    let keyCondition = '#userId = :userId';
+    const reader = this.pageReader(query);
+    const items: StoredEvent[] = [];
+    if (query.ownerId !== undefined) {
+      let next = query.after;
+      for (let page = 0; page < MAX_PAGES_PER_LIST && items.length < query.limit; page++) {
+        next = await reader(
+          EVENTS_BY_USER_INDEX,
+          '#userId = :owner',
+          { ':owner': query.ownerId },
+          next,
+          items,
+        );
+        if (!next) break;
+      }
+      return { items, next };
+    }
+
+    // Every owner: the days from the newest (until, or today) back to since (or the retention).
+    const now = query.now ?? new Date();
+    const oldestDay = dayOf(query.since ?? new Date(now.getTime() - this.retentionDays * 86_400_000));
+    const after = query.after as { receivedDay?: string; pk?: string } | undefined;
+    let day = after?.receivedDay ?? dayOf(query.until ?? now);
+    let start = after?.pk === undefined ? undefined : query.after;
+    for (let page = 0; page < MAX_PAGES_PER_LIST && items.length < query.limit && day >= oldestDay; page++) {
+      start = await reader(EVENTS_BY_DAY_INDEX, '#receivedDay = :day', { ':day': day }, start, items);
+      if (!start) day = previousDay(day);
+    }
+    // Mid-day: go on from the last key; between days: from the start of the next older one.
+    return { items, next: start ?? (day >= oldestDay ? { receivedDay: day } : undefined) };
+  }
+
+  /**
+   * Reads one page of an index into `items` (at most the ones still missing, so a page never
+   * overshoots and its last evaluated key is exactly where the next starts); returns that key.
+   */
+  private pageReader(query: EventQuery) {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    let range = '';
     if (query.since !== undefined || query.until !== undefined) {
-      keyCondition += ' AND #receivedAt BETWEEN :since AND :until';
+      range = ' AND #receivedAt BETWEEN :since AND :until';
       values[':since'] = query.since ?? '0000';
       values[':until'] = query.until ?? '9999';
     }
@@ -252,37 +307,36 @@ export class EventLog {
       ['eventType', query.eventType],
     ] as const) {
       if (value === undefined) continue;
-      names[`#${name}`] = name;
       values[`:${name}`] = value;
       filters.push(`#${name} = :${name}`);
     }
-    const projected = ['pk', 'userId', 'receivedAt', ...EVENT_LIST_ATTRIBUTES];
+    const projected = ['pk', 'receivedAt', 'receivedDay', ...EVENT_DAY_LIST_ATTRIBUTES];
     for (const name of projected) names[`#${name}`] = name;
 
-    const items: StoredEvent[] = [];
-    let next = query.after;
-    for (let page = 0; page < MAX_PAGES_PER_LIST && items.length < query.limit; page++) {
-      // Asking for no more than are still missing means a page never overshoots: its last
-      // evaluated key is exactly where the next page starts.
+    return async (
+      index: string,
+      keyCondition: string,
+      keyValues: Record<string, unknown>,
+      startKey: Record<string, unknown> | undefined,
+      items: StoredEvent[],
+    ): Promise<Record<string, unknown> | undefined> => {
       const result = await this.ddb.send(
         new QueryCommand({
           TableName: this.tableName,
-          IndexName: EVENTS_BY_USER_INDEX,
-          KeyConditionExpression: keyCondition,
+          IndexName: index,
+          KeyConditionExpression: keyCondition + range,
           FilterExpression: filters.length > 0 ? filters.join(' AND ') : undefined,
           ProjectionExpression: projected.map((name) => `#${name}`).join(', '),
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: { ...values, ...keyValues },
           ScanIndexForward: false,
           Limit: query.limit - items.length,
-          ExclusiveStartKey: next,
+          ExclusiveStartKey: startKey,
         }),
       );
       items.push(...((result.Items ?? []) as StoredEvent[]));
-      next = result.LastEvaluatedKey;
-      if (!next) break;
-    }
-    return { items, next };
+      return result.LastEvaluatedKey;
+    };
   }
 
   /** Notes a replay request on the delivery (how many, and the last one's time). */
@@ -306,11 +360,7 @@ export class EventLog {
   async fail(delivery: FailedDelivery, failure: Failure): Promise<boolean> {
     const fields: Record<string, unknown> = delivery.envelope
       ? this.envelopeFields(delivery.envelope, failure.now)
-      : {
-          ...definedOnly(delivery.raw ?? {}),
-          lastAttemptAt: failure.now.toISOString(),
-          expiresAt: this.expiresAt(failure.now),
-        };
+      : this.rawFields(delivery.raw ?? {}, failure.now);
     Object.assign(fields, {
       status: failure.status,
       attempts: failure.attempt,
@@ -349,13 +399,14 @@ export class EventLog {
       priority: envelope.priority,
       meta: envelope.meta,
       receivedAt: envelope.receivedAt,
+      receivedDay: dayOf(envelope.receivedAt),
       occurredAt: envelope.occurredAt,
       lastAttemptAt: now.toISOString(),
       expiresAt: this.expiresAt(now),
+      // The owner keys the byUser index: every delivery is listed under its owner.
+      userId: envelope.ownerId,
     };
-    // Owned deliveries (per-config endpoints) are what the byUser index lists.
     if (envelope.configId) fields.configId = envelope.configId;
-    if (envelope.userId) fields.userId = envelope.userId;
     if (envelope.payloadRef) fields.payloadRef = envelope.payloadRef;
     if (envelope.payload !== undefined) {
       const json = JSON.stringify(envelope.payload);
@@ -364,6 +415,23 @@ export class EventLog {
       if (bytes <= this.payloadMaxBytes) fields.payload = json;
     }
     return fields;
+  }
+
+  /**
+   * What the log keeps of a message that is not an envelope: the fields that could be read, its
+   * owner if it names one (else the system's: operators see it), and the time it was seen as its
+   * receipt, so that the operators' listing shows it.
+   */
+  private rawFields(raw: NonNullable<FailedDelivery['raw']>, now: Date): Record<string, unknown> {
+    const { ownerId, ...fields } = raw;
+    return {
+      ...definedOnly(fields),
+      userId: ownerId ?? SYSTEM_OWNER,
+      receivedAt: now.toISOString(),
+      receivedDay: dayOf(now),
+      lastAttemptAt: now.toISOString(),
+      expiresAt: this.expiresAt(now),
+    };
   }
 
   private expiresAt(now: Date): number {
@@ -377,6 +445,15 @@ function names(fields: Record<string, unknown>): Record<string, string> {
 
 function values(fields: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).map(([name, value]) => [`:${name}`, value]));
+}
+
+/** `YYYY-MM-DD` (UTC) of a time. */
+function dayOf(time: Date | string): string {
+  return (typeof time === 'string' ? new Date(time) : time).toISOString().slice(0, 10);
+}
+
+function previousDay(day: string): string {
+  return dayOf(new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000));
 }
 
 function definedOnly<T extends object>(record: T): Partial<T> {

@@ -35,17 +35,26 @@ export function hourOf(date: Date): string {
   return date.toISOString().slice(0, 13);
 }
 
-/** What a processed record is counted under: its provider, and its webhook config if it has one. */
+/** What a processed record is counted under: its provider, its owner, and its webhook config if any. */
 export interface CountedSubject {
   provider: string;
+  ownerId: string;
   configId?: string;
 }
 
-/** The counter of one provider, per minute (alerts and metrics pushes read it). */
+/** The counter of one provider across every owner, per minute (alert rules and operators read it). */
 export const providerCounter = (provider: string) => `provider#${provider}`;
 /** The counters of one webhook config, per minute and per hour (the status API reads them). */
 export const configMinuteCounter = (configId: string) => `config#${configId}`;
 export const configHourCounter = (configId: string) => `config#${configId}#hour`;
+/**
+ * The counters of one owner's deliveries of one provider, per minute and per hour: the status of the
+ * provider-wide endpoints (the system owner's) and each user's metrics push.
+ */
+export const ownerMinuteCounter = (ownerId: string, provider: string) =>
+  `owner#${encodeURIComponent(ownerId)}#${provider}`;
+export const ownerHourCounter = (ownerId: string, provider: string) =>
+  `${ownerMinuteCounter(ownerId, provider)}#hour`;
 
 const COUNTERS = [
   'total',
@@ -62,7 +71,7 @@ function emptyCounts(): MinuteCounts {
 }
 
 export interface CounterBucket {
-  /** The counter (`provider#…`, `config#…` or `config#…#hour`). */
+  /** The counter (`provider#…`, `owner#…`, `config#…`, with `#hour` for an hour counter). */
   pk: string;
   /** Its minute (`YYYY-MM-DDTHH:MM`) or, for an hour counter, its hour (`YYYY-MM-DDTHH`). */
   minute: string;
@@ -71,14 +80,17 @@ export interface CounterBucket {
 
 /**
  * Adds up one batch's results per counter and bucket, so the batch writes each counter once: the
- * provider's minute, and for a record of a webhook config, that config's minute and hour (the hour
- * rollup keeps a 7-day status read at 168 items instead of 10,080).
+ * provider's minute, the owner's minute and hour for that provider, and for a record of a webhook
+ * config, that config's minute and hour (the hour rollups keep a 7-day status read at 168 items
+ * instead of 10,080).
  */
 export class CounterTally {
   private readonly buckets = new Map<string, CounterBucket>();
 
   add(subject: CountedSubject, at: Date, result: CountedResult): void {
     this.addTo(providerCounter(subject.provider), minuteOf(at), result);
+    this.addTo(ownerMinuteCounter(subject.ownerId, subject.provider), minuteOf(at), result);
+    this.addTo(ownerHourCounter(subject.ownerId, subject.provider), hourOf(at), result);
     if (subject.configId) {
       this.addTo(configMinuteCounter(subject.configId), minuteOf(at), result);
       this.addTo(configHourCounter(subject.configId), hourOf(at), result);

@@ -5,9 +5,11 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ProviderName } from '../envelope';
+import { allPages } from './pages';
 
 export type RegistrationStatus = 'pending' | 'manual' | 'registered' | 'failed';
 
@@ -40,14 +42,42 @@ export interface WebhookConfig {
   registrationInstructions?: string;
   /** The shop token or app key used to register at the provider (kept to unregister on delete). */
   providerCredentials?: Record<string, string>;
+  /**
+   * The provider account the config takes deliveries from (shop domain, portal id, org id; see
+   * shared/source-account.ts): given at registration, or learned from the first verified delivery.
+   */
+  sourceAccount?: string;
   createdAt: string;
   updatedAt: string;
 }
 
 /** What PATCH may change. */
 export type WebhookConfigChanges = Partial<
-  Pick<WebhookConfig, 'events' | 'rateLimit' | 'timeoutMs' | 'retryAttempts' | 'ipWhitelist' | 'active'>
+  Pick<
+    WebhookConfig,
+    'events' | 'rateLimit' | 'timeoutMs' | 'retryAttempts' | 'ipWhitelist' | 'active' | 'sourceAccount'
+  >
 >;
+
+/** What listing every owner's configs reads: never the secrets or provider credentials. */
+const LISTED_ATTRIBUTES = [
+  'id',
+  'userId',
+  'provider',
+  'events',
+  'rateLimit',
+  'timeoutMs',
+  'retryAttempts',
+  'ipWhitelist',
+  'active',
+  'registrationStatus',
+  'sourceAccount',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+/** A config as listed across owners (operators' status). */
+export type ListedConfig = Pick<WebhookConfig, (typeof LISTED_ATTRIBUTES)[number]>;
 
 /** The secrets a delivery may be signed with at `now`: current first, then the previous one in its grace. */
 export function acceptedSecrets(config: WebhookConfig, now: Date): string[] {
@@ -96,22 +126,58 @@ export class WebhookConfigStore {
 
   /** A user's configs, oldest first. */
   async listByUser(userId: string): Promise<WebhookConfig[]> {
-    const configs: WebhookConfig[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.ddb.send(
+    const items = await allPages((ExclusiveStartKey) =>
+      this.ddb.send(
         new QueryCommand({
           TableName: this.tableName,
           IndexName: 'byUser',
           KeyConditionExpression: 'userId = :userId',
           ExpressionAttributeValues: { ':userId': userId },
-          ExclusiveStartKey: startKey,
+          ExclusiveStartKey,
+        }),
+      ),
+    );
+    return items as unknown as WebhookConfig[];
+  }
+
+  /** Every owner's configs, without secrets (a scan: operators' status, cached by its caller). */
+  async listAll(): Promise<ListedConfig[]> {
+    const items = await allPages((ExclusiveStartKey) =>
+      this.ddb.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          ProjectionExpression: LISTED_ATTRIBUTES.map((name) => `#${name}`).join(', '),
+          ExpressionAttributeNames: Object.fromEntries(LISTED_ATTRIBUTES.map((name) => [`#${name}`, name])),
+          ExclusiveStartKey,
+        }),
+      ),
+    );
+    return (items as unknown as ListedConfig[]).sort(
+      (a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id),
+    );
+  }
+
+  /**
+   * Binds a config to the provider account of its first verified delivery, unless it is bound
+   * already (the write is conditional on that). Returns the account it is bound to: this one, or
+   * the one a concurrent delivery or the owner set first; undefined if the config is gone.
+   */
+  async bindSourceAccount(id: string, account: string): Promise<string | undefined> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { id },
+          UpdateExpression: 'SET sourceAccount = :account',
+          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(sourceAccount)',
+          ExpressionAttributeValues: { ':account': account },
         }),
       );
-      configs.push(...((page.Items ?? []) as WebhookConfig[]));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return configs;
+      return account;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return (await this.get(id))?.sourceAccount;
+    }
   }
 
   async update(
@@ -249,7 +315,7 @@ export type ConfigLookup = (
 export function cachedConfigLookup(
   load: (id: string) => Promise<WebhookConfig | undefined>,
   options: { ttlMs: number; minRefreshIntervalMs?: number; maxEntries?: number; now?: () => number },
-): ConfigLookup {
+): ConfigLookup & { invalidate(id: string): void } {
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 1000;
   const minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5_000;
@@ -257,7 +323,7 @@ export function cachedConfigLookup(
     string,
     { value: WebhookConfig | undefined; loadedAt: number; refreshedAt?: number }
   >();
-  return async (id, { refresh = false } = {}) => {
+  const lookup: ConfigLookup = async (id, { refresh = false } = {}) => {
     const at = now();
     const hit = entries.get(id);
     const fresh = hit !== undefined && at - hit.loadedAt < options.ttlMs;
@@ -274,4 +340,6 @@ export function cachedConfigLookup(
     if (options.ttlMs > 0) entries.set(id, { value, loadedAt: at, refreshedAt });
     return value;
   };
+  // A change this instance made itself (a binding): the next lookup reads it, whatever the TTL.
+  return Object.assign(lookup, { invalidate: (id: string) => void entries.delete(id) });
 }

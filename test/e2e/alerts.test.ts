@@ -12,8 +12,9 @@ import { subscribedClient, type TestClient } from '../support/ws-client';
 /*
  * Alerting on the local stack: every processing attempt fails (CHAOS_FAILURE_RATE=1) and a record
  * dies on its second receive, so one delivery makes Shopify's error rate 100%. The local evaluator
- * (every second here) applies alice's error_rate rule to the counters and feeds the recorder, which
- * stores the alert, pushes it to alice's dashboard only and POSTs it, signed, to a receiver of ours.
+ * (every second here) applies operator alice's error_rate rule to the counters and feeds the
+ * recorder, which stores the alert, pushes it to every operator's dashboard (the on-call team's, not
+ * only alice's; no plain user's) and POSTs it, signed, to a receiver of ours.
  */
 
 const SHOPIFY_SECRET = 'e2e-alerts-shopify-secret';
@@ -59,12 +60,15 @@ afterAll(async () => {
   await new Promise((resolve) => receiver?.close(resolve));
 });
 
+/** Users named `alert-carol` are plain users; everyone else here is an operator. */
+const groupsOf = (user: string) => (user === 'alert-carol' ? [] : [OPERATORS_GROUP]);
+
 async function api(user: string, method: string, path: string, body?: unknown) {
   const response = await fetch(`${stack.httpUrl}${path}`, {
     method,
-    // Alert rules are an operator tool (they watch every tenant's provider metrics).
+    // Alert rules and alerts are the on-call team's (they watch every tenant's provider metrics).
     headers: {
-      Authorization: `Bearer ${await e2e.token(user, [OPERATORS_GROUP])}`,
+      Authorization: `Bearer ${await e2e.token(user, groupsOf(user))}`,
       'Content-Type': 'application/json',
     },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -74,7 +78,7 @@ async function api(user: string, method: string, path: string, body?: unknown) {
 }
 
 async function alertDashboard(user: string): Promise<TestClient> {
-  const client = await subscribedClient(`${stack.wsUrl}?token=${await e2e.token(user)}`, {
+  const client = await subscribedClient(`${stack.wsUrl}?token=${await e2e.token(user, groupsOf(user))}`, {
     events: ['webhook-alert'],
   });
   clients.push(client);
@@ -84,12 +88,14 @@ async function alertDashboard(user: string): Promise<TestClient> {
 describe('an error_rate rule on the local stack', () => {
   let alice: TestClient;
   let bob: TestClient;
+  let carol: TestClient;
   let ruleId: string;
   let alertId: string;
 
   it('is created through the API', async () => {
     alice = await alertDashboard('alert-alice');
     bob = await alertDashboard('alert-bob');
+    carol = await alertDashboard('alert-carol');
     const created = await api('alert-alice', 'POST', '/api/webhooks/alert-rules', {
       name: 'Shopify failing',
       provider: 'shopify',
@@ -103,7 +109,7 @@ describe('an error_rate rule on the local stack', () => {
     ruleId = responseSchemas.alertRule.parse(created.body).rule.id;
   });
 
-  it('raises an alert pushed to its owner when Shopify events die', async () => {
+  it("raises an alert pushed to every operator, not only the rule's creator, when Shopify events die", async () => {
     const body = '{"id":7770001,"order_number":1,"total_price":"5.00","financial_status":"paid"}';
     const delivered = await fetch(`${stack.httpUrl}/api/webhooks/shopify`, {
       method: 'POST',
@@ -119,6 +125,8 @@ describe('an error_rate rule on the local stack', () => {
     expect(delivered.status).toBe(200);
 
     const pushed = await alice.next((message) => message.type === 'webhook-alert', 30_000);
+    const toBob = await bob.next((message) => message.type === 'webhook-alert', 5_000);
+    expect(toBob.data).toEqual(pushed.data);
     expect(pushed.data).toMatchObject({
       rule_id: ruleId,
       name: 'Shopify failing',
@@ -132,18 +140,21 @@ describe('an error_rate rule on the local stack', () => {
     alertId = (pushed.data as { id: string }).id;
   });
 
-  it('is listed for its owner, once, and for nobody else', async () => {
+  it('is listed once for every operator and for no plain user', async () => {
     // The evaluator runs every second: the breach goes on, the alert is not raised again.
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    const listed = await api('alert-alice', 'GET', '/api/webhooks/alerts?provider=shopify');
-    expect(listed.status).toBe(200);
-    const { alerts } = responseSchemas.alerts.parse(listed.body);
-    expect(alerts.map((alert) => alert.id)).toEqual([alertId]);
-    expect(alerts[0]?.message).toBe('error_rate is 100% (rule: > 50%) over the last 5 min for shopify');
+    for (const operator of ['alert-alice', 'alert-bob']) {
+      const listed = await api(operator, 'GET', '/api/webhooks/alerts?provider=shopify');
+      expect(listed.status).toBe(200);
+      const { alerts } = responseSchemas.alerts.parse(listed.body);
+      expect(alerts.map((alert) => alert.id)).toEqual([alertId]);
+      expect(alerts[0]?.message).toBe('error_rate is 100% (rule: > 50%) over the last 5 min for shopify');
+    }
 
-    expect((await api('alert-bob', 'GET', '/api/webhooks/alerts')).body.alerts).toEqual([]);
-    expect(bob.messages.filter((message) => message.type === 'webhook-alert')).toEqual([]);
+    expect((await api('alert-carol', 'GET', '/api/webhooks/alerts')).body.alerts).toEqual([]);
+    expect(carol.messages.filter((message) => message.type === 'webhook-alert')).toEqual([]);
     expect(alice.messages.filter((message) => message.type === 'webhook-alert')).toHaveLength(1);
+    expect(bob.messages.filter((message) => message.type === 'webhook-alert')).toHaveLength(1);
   });
 
   it('reached the webhook channel as a signed POST', () => {
@@ -163,14 +174,16 @@ describe('an error_rate rule on the local stack', () => {
     });
   });
 
-  it('is acknowledged by its owner, and only by its owner', async () => {
-    expect((await api('alert-bob', 'POST', `/api/webhooks/alerts/${alertId}/acknowledge`)).status).toBe(404);
-    const acknowledged = await api('alert-alice', 'POST', `/api/webhooks/alerts/${alertId}/acknowledge`);
+  it("is acknowledged by another operator than the rule's creator, who is recorded; not by a plain user", async () => {
+    expect((await api('alert-carol', 'POST', `/api/webhooks/alerts/${alertId}/acknowledge`)).status).toBe(
+      404,
+    );
+    const acknowledged = await api('alert-bob', 'POST', `/api/webhooks/alerts/${alertId}/acknowledge`);
     expect(acknowledged.status).toBe(200);
     expect(responseSchemas.alert.parse(acknowledged.body).alert).toMatchObject({
       id: alertId,
       acknowledged: true,
-      acknowledged_by: 'alert-alice',
+      acknowledged_by: 'alert-bob',
     });
     const open = await api('alert-alice', 'GET', '/api/webhooks/alerts?acknowledged=false');
     expect(open.body.alerts).toEqual([]);
@@ -178,7 +191,7 @@ describe('an error_rate rule on the local stack', () => {
       'SELECT acknowledged_by, acknowledged_at FROM webhook_alerts WHERE id = $1',
       [alertId],
     );
-    expect(row.rows[0]?.acknowledged_by).toBe('alert-alice');
+    expect(row.rows[0]?.acknowledged_by).toBe('alert-bob');
     expect(row.rows[0]?.acknowledged_at).toBeInstanceOf(Date);
   });
 });

@@ -174,6 +174,32 @@ describe('the dashboard page', () => {
     expect(page2?.connectionId).not.toBe(page1?.connectionId);
   });
 
+  it("asks only for what a plain user may see: no operators' panels, no refused request", async () => {
+    const userPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const asked: string[] = [];
+    const refused: string[] = [];
+    userPage.on('request', (request) => asked.push(new URL(request.url()).pathname));
+    userPage.on('response', (response) => {
+      if (response.status() >= 400) refused.push(`${response.status()} ${response.url()}`);
+    });
+    userPage.on('console', (message) => {
+      if (message.type() === 'error') refused.push(`console: ${message.text()}`);
+    });
+    const userToken = await signDevToken(TOKEN_SECRET, 'plain-user', 3600);
+
+    await userPage.goto(`${stack.httpUrl}/#token=${userToken}`);
+    await userPage.waitForSelector('#connection[data-state="open"]');
+    await userPage.waitForSelector('#dead-empty', { state: 'visible' });
+
+    expect(await userPage.isVisible('#queues')).toBe(false);
+    expect(await userPage.isVisible('#alerts')).toBe(false);
+    expect(asked.filter((pathname) => /\/api\/webhooks\/(dlq|alerts)/.test(pathname))).toEqual([]);
+    expect(refused).toEqual([]);
+    // The operator's events are not the plain user's: their feed is empty.
+    expect(await userPage.locator('#feed tbody tr').count()).toBe(0);
+    await userPage.close();
+  });
+
   it('logged no console errors, page errors or failed requests', () => {
     expect(problems).toEqual([]);
   });

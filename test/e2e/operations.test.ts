@@ -4,7 +4,7 @@ import { runOncall } from '../../bin/oncall';
 import type { LocalStack } from '../../local/stack';
 import { responseSchemas } from '../../shared/api/openapi';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
-import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, eventually, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
 import { envelope } from '../unit/support/envelopes';
 
@@ -31,26 +31,8 @@ afterAll(async () => {
   await e2e?.stop();
 });
 
-async function api(user: string, method: string, path: string, body?: unknown, groups: string[] = []) {
-  const token = await signDevToken(TOKEN_SECRET, user, 3600, groups);
-  const response = await fetch(`${stack.httpUrl}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const api = (user: string, method: string, path: string, body?: unknown, groups: string[] = []) =>
+  e2e.api(user, method, path, { body, groups });
 
 describe('a new user on the local stack', () => {
   let webhook: { id: string; webhook_url: string; secret: string };

@@ -233,8 +233,22 @@ describe('processing under 30% injected failures', () => {
     });
   });
 
-  it('counts every attempt once in the per-minute counters', async () => {
-    const counters = await scanTable(process.env.METRICS_TABLE ?? '');
+  it('counts every attempt once in the per-minute counters, per provider and per owner', async () => {
+    const all = await scanTable(process.env.METRICS_TABLE ?? '');
+    // Provider-wide deliveries: the system owner's minute and hour counters hold the same sums.
+    const owners = all.filter((item) => String(item.pk).startsWith('owner#'));
+    expect(new Set(owners.map((item) => String(item.pk).replace(/#hour$/, '')))).toEqual(
+      new Set(['owner#system#shopify', 'owner#system#hubspot', 'owner#system#salesforce']),
+    );
+    const total = (items: typeof all, name: string) =>
+      items.reduce((sum, item) => sum + Number(item[name] ?? 0), 0);
+    const ownerMinutes = owners.filter((item) => !String(item.pk).endsWith('#hour'));
+    const ownerHours = owners.filter((item) => String(item.pk).endsWith('#hour'));
+    const counters = all.filter((item) => String(item.pk).startsWith('provider#'));
+    for (const name of ['total', 'succeeded', 'duplicates', 'failed', 'dead']) {
+      expect(total(ownerMinutes, name), name).toBe(total(counters, name));
+      expect(total(ownerHours, name), name).toBe(total(counters, name));
+    }
     const sum = (name: string) => counters.reduce((total, item) => total + Number(item[name] ?? 0), 0);
     const items = [...log.values()];
     const processed = items.filter((item) => item.status === 'processed');
@@ -244,9 +258,11 @@ describe('processing under 30% injected failures', () => {
       (message) => log.get(String(JSON.parse(message.body).dedupKey))?.status === 'processed',
     ).length;
 
-    expect(counters.every((item) => /^provider#(shopify|hubspot|salesforce)$/.test(String(item.pk)))).toBe(
-      true,
-    );
+    expect(
+      all.every((item) =>
+        /^(provider|owner#system)#(shopify|hubspot|salesforce)(#hour)?$/.test(String(item.pk)),
+      ),
+    ).toBe(true);
     expect(sum('succeeded')).toBe(processed.length);
     expect(sum('duplicates')).toBe(replayed.length - deadRedeliveries);
     expect(sum('dead')).toBe(dlq.length);

@@ -5,7 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
-import { DEV_TOKEN_ISSUER } from '../../shared/auth/tokens';
+import { DEV_TOKEN_ISSUER, OPERATORS_GROUP } from '../../shared/auth/tokens';
 import { Broadcaster } from '../../shared/realtime/broadcaster';
 import { serverMessage } from '../../shared/realtime/messages';
 import type { MetricsUpdate } from '../../shared/realtime/metrics-push';
@@ -15,7 +15,7 @@ import { shopifySignature } from '../support/shopify';
 import { connect, subscribedClient, type TestClient } from '../support/ws-client';
 
 const SECRET = 'e2e-realtime-shopify-secret';
-/** Provider-wide pushes reuse one subscriber scan this long; new subscriptions wait it out. */
+/** Pushes reuse one query of the operators' connections this long; new subscriptions wait it out. */
 const SUBSCRIBER_CACHE_MS = 200;
 const DASHBOARDS = 100;
 /** The local stack runs the minute metrics push this often (in AWS: every minute). */
@@ -43,12 +43,17 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A dashboard of `userId`, subscribed as asked; provider-wide pushes reach it after the cache time. */
+/**
+ * A dashboard of `userId`, subscribed as asked. An operator's gets every owner's pushes (the
+ * provider-wide endpoints' among them) after the cache time; a user's only their own.
+ */
 async function dashboard(
   userId: string,
   data: { events: string[]; providers?: string[]; configIds?: string[] } = { events: ['webhook-event'] },
+  operator = false,
 ): Promise<TestClient> {
-  const client = await subscribedClient(`${stack.wsUrl}?token=${await e2e.token(userId)}`, data);
+  const token = await e2e.token(userId, operator ? [OPERATORS_GROUP] : []);
+  const client = await subscribedClient(`${stack.wsUrl}?token=${token}`, data);
   opened.push(client);
   return client;
 }
@@ -90,10 +95,10 @@ function percentile(sorted: number[], p: number): number {
 describe('realtime dashboards on the local stack', () => {
   let fleet: TestClient[] = [];
 
-  it(`delivers one event to ${DASHBOARDS} subscribed dashboards, measuring POST-to-delivery latency`, async () => {
+  it(`delivers one event to ${DASHBOARDS} subscribed operator dashboards, measuring POST-to-delivery latency`, async () => {
     for (let i = 0; i < DASHBOARDS; i += 20) {
       const batch = Array.from({ length: Math.min(20, DASHBOARDS - i) }, (_, j) =>
-        dashboard(`fleet-${i + j}`, { events: ['webhook-event', 'webhook-alert'] }),
+        dashboard(`fleet-${i + j}`, { events: ['webhook-event', 'webhook-alert'] }, true),
       );
       fleet.push(...(await Promise.all(batch)));
     }
@@ -154,7 +159,7 @@ describe('realtime dashboards on the local stack', () => {
     await sleep(300);
   });
 
-  it("keeps a user's per-config events from other users, and gives both the provider-wide events", async () => {
+  it("keeps a user's per-config events from other users, and the provider-wide events for operators", async () => {
     const alice = await dashboard('rt-alice');
     const bob = await dashboard('rt-bob');
     const response = await fetch(`${stack.httpUrl}/api/webhooks/register`, {
@@ -169,27 +174,41 @@ describe('realtime dashboards on the local stack', () => {
     const alicesOrder = nextOrderId();
     expect(await postOrder(alicesOrder, { url: webhook.webhook_url, secret: webhook.secret })).toBe(200);
     const pushed = await alice.next(eventFor(alicesOrder), 15_000);
-    const everyonesOrder = nextOrderId();
-    expect(await postOrder(everyonesOrder)).toBe(200);
+    const systemsOrder = nextOrderId();
+    expect(await postOrder(systemsOrder)).toBe(200);
+    // The stack's own dashboard is an operator's: it sees both owners' events.
     await Promise.all([
-      alice.next(eventFor(everyonesOrder), 15_000),
-      bob.next(eventFor(everyonesOrder), 15_000),
+      e2e.client.next(eventFor(alicesOrder), 15_000),
+      e2e.client.next(eventFor(systemsOrder), 15_000),
     ]);
     await sleep(300);
 
-    expect(pushed.data).toMatchObject({ provider: 'shopify', objectId: alicesOrder, status: 'processed' });
+    expect(pushed.data).toMatchObject({
+      provider: 'shopify',
+      objectId: alicesOrder,
+      status: 'processed',
+      ownerId: 'rt-alice',
+    });
     expect(received(bob, alicesOrder)).toBe(false);
-    // The stack's own dashboard (another user) sees the provider-wide event only.
-    expect(received(e2e.client, everyonesOrder)).toBe(true);
-    expect(received(e2e.client, alicesOrder)).toBe(false);
+    // The provider-wide endpoint's delivery is the system owner's: no user's dashboard gets it.
+    expect(received(alice, systemsOrder)).toBe(false);
+    expect(received(bob, systemsOrder)).toBe(false);
   });
 
   it('gives each dashboard only the types and providers it subscribed to', async () => {
-    const events = await dashboard('rt-carol', { events: ['webhook-event'] });
-    const shopifyEvents = await dashboard('rt-carol', { events: ['webhook-event'], providers: ['shopify'] });
-    const alertsOnly = await dashboard('rt-carol', { events: ['webhook-alert'] });
-    const hubspotOnly = await dashboard('rt-carol', { events: ['webhook-event'], providers: ['hubspot'] });
-    const unsubscribed = await dashboard('rt-carol', { events: ['webhook-event', 'webhook-alert'] });
+    const events = await dashboard('rt-carol', { events: ['webhook-event'] }, true);
+    const shopifyEvents = await dashboard(
+      'rt-carol',
+      { events: ['webhook-event'], providers: ['shopify'] },
+      true,
+    );
+    const alertsOnly = await dashboard('rt-carol', { events: ['webhook-alert'] }, true);
+    const hubspotOnly = await dashboard(
+      'rt-carol',
+      { events: ['webhook-event'], providers: ['hubspot'] },
+      true,
+    );
+    const unsubscribed = await dashboard('rt-carol', { events: ['webhook-event', 'webhook-alert'] }, true);
     unsubscribed.send({ type: 'unsubscribe', data: { events: ['webhook-event'] } });
     const left = await unsubscribed.next((m) => m.type === 'unsubscribed');
     expect(left.data).toEqual({ events: ['webhook-alert'], filters: {} });
@@ -246,22 +265,23 @@ describe('realtime dashboards on the local stack', () => {
     await sleep(2 * METRICS_PUSH_INTERVAL_SECONDS * 1000 + 500);
 
     expect(counted.data).toMatchObject({
-      userId: 'rt-erin',
+      scope: 'owner',
+      ownerId: 'rt-erin',
       provider: 'shopify',
       configIds: [erinsShop.id],
       windowMinutes: 15,
       window: { total_events: 1, successful_events: 1, failed_events: 0, success_rate: 100, error_rate: 0 },
     });
-    expect(new Set(metricsOf(erin).map((m) => `${m.userId}:${m.provider}:${m.configIds}`))).toEqual(
+    expect(new Set(metricsOf(erin).map((m) => `${m.ownerId}:${m.provider}:${m.configIds}`))).toEqual(
       new Set([`rt-erin:shopify:${erinsShop.id}`, `rt-erin:hubspot:${erinsHub.id}`]),
     );
-    expect(new Set(metricsOf(erinsHubspotOnly).map((m) => `${m.userId}:${m.provider}`))).toEqual(
+    expect(new Set(metricsOf(erinsHubspotOnly).map((m) => `${m.ownerId}:${m.provider}`))).toEqual(
       new Set(['rt-erin:hubspot']),
     );
     // Frank gets his own config's figures (none of erin's order), and neither erin's pushes nor her event.
     const franks = metricsOf(frank);
     expect(franks.length).toBeGreaterThan(0);
-    expect(new Set(franks.map((m) => `${m.userId}:${m.provider}:${m.configIds}`))).toEqual(
+    expect(new Set(franks.map((m) => `${m.ownerId}:${m.provider}:${m.configIds}`))).toEqual(
       new Set([`rt-frank:shopify:${franksShop.id}`]),
     );
     expect(franks.every((m) => m.window.total_events === 0)).toBe(true);

@@ -603,6 +603,8 @@ describe('alert lifecycle functions', () => {
         [json(ref(alerting.webhookSigningSecret as never)), SECRET_READ],
         [json(connections), [...read, 'dynamodb:DeleteItem'].sort()],
         [json({ 'Fn::Join': ['', [connections, '/index/byUser']] }), [...read, 'dynamodb:DeleteItem'].sort()],
+        // Alerts are the team's: pushed to operators, found through the byRole index.
+        [json({ 'Fn::Join': ['', [connections, '/index/byRole']] }), [...read, 'dynamodb:DeleteItem'].sort()],
         [json(postToConnections), ['execute-api:ManageConnections']],
       ]),
     );

@@ -121,6 +121,7 @@ describe('management routes', () => {
       'GET /api/webhooks/dlq',
       'GET /api/webhooks/events',
       'GET /api/webhooks/events/{id}',
+      'GET /api/webhooks/me',
       'GET /api/webhooks/openapi.json',
       'GET /api/webhooks/status',
       'PATCH /api/webhooks/alert-rules/{id}',
@@ -260,9 +261,11 @@ describe('management function', () => {
       ],
       [JSON.stringify(index(configsArn(), 'byUser')), expect.arrayContaining(['dynamodb:Query'])],
       [JSON.stringify(configsKeyArn()), expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt'])],
-      // The event log: read and list (its byUser index), and UpdateItem to note a replay. No writes of payloads.
+      // The event log: read and list (one owner: byUser; every owner: byDay), and UpdateItem to note a
+      // replay. No writes of payloads.
       [JSON.stringify(arnOf(storage.eventLog)), [...read, 'dynamodb:UpdateItem'].sort()],
       [JSON.stringify(index(arnOf(storage.eventLog), 'byUser')), read],
+      [JSON.stringify(index(arnOf(storage.eventLog), 'byDay')), read],
       [JSON.stringify(arnOf(storage.metrics)), read],
       [JSON.stringify({ 'Fn::Join': ['', [arnOf(payloads.bucket), '/*']] }), ['s3:PutObject']],
       [JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] }), expect.arrayContaining(['logs:PutLogEvents'])],
@@ -307,7 +310,7 @@ describe('management function', () => {
 
 describe('ingest functions and webhook configurations', () => {
   it.each(PROVIDER_NAMES)(
-    'lets ingest-%s only get configs (decrypting) and only update rate limits',
+    "lets ingest-%s only get configs (decrypting), set a config's source account, and update rate limits",
     (provider) => {
       const fn = functionOf(`ingest-${provider}`);
       expect(env(fn)).toMatchObject({
@@ -318,9 +321,24 @@ describe('ingest functions and webhook configurations', () => {
         statementsOf(fn)
           .filter((s) => resourcesOf(s).some((r) => JSON.stringify(r) === JSON.stringify(arn)))
           .flatMap(actionsOf);
-      expect(on(configsArn())).toEqual(['dynamodb:GetItem']);
+      expect(on(configsArn()).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      // The update may touch the key and `sourceAccount`, nothing else (the binding of shared/ingest.ts).
+      const binding = statementsOf(fn).find(
+        (s) =>
+          actionsOf(s).includes('dynamodb:UpdateItem') &&
+          resourcesOf(s).some((r) => JSON.stringify(r) === JSON.stringify(configsArn())),
+      );
+      expect(binding?.Condition).toEqual({
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['id', 'sourceAccount'] },
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+      });
       expect(on(rateLimitsArn())).toEqual(['dynamodb:UpdateItem']);
-      expect(on(configsKeyArn()).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+      expect(on(configsKeyArn()).sort()).toEqual([
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
+      ]);
       const granted = JSON.stringify(statementsOf(fn).flatMap(resourcesOf));
       expect(granted).not.toContain('/index/');
     },

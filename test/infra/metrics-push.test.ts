@@ -21,8 +21,8 @@ afterAll(() => fixture?.cleanup());
 
 const fn = () => logicalId(fixture.stack.metricsPush.function);
 const arnOf = (id: string) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] });
-const indexOf = (id: string) =>
-  JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/index/byUser']] });
+const indexOf = (id: string, name = 'byUser') =>
+  JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, `/index/${name}`]] });
 
 /** Every permission of the function's role as `action on resource` (resources flattened to JSON). */
 function permissions(): string[] {
@@ -88,6 +88,8 @@ describe('minute metrics push', () => {
       CONNECTIONS_TABLE: { Ref: logicalId(storage.connections) },
       CONFIGS_TABLE: { Ref: logicalId(storage.configs) },
       METRICS_TABLE: { Ref: logicalId(storage.metrics) },
+      // Operators get the provider-wide endpoints' and every owner's figures for these.
+      PROVIDERS: 'hubspot,shopify,salesforce',
     });
     expect(JSON.stringify(variables.WEBSOCKET_ENDPOINT)).toContain(
       `{"Ref":"${logicalId(realtime.api)}"},".execute-api.${TEST_REGION}.",`,
@@ -111,6 +113,7 @@ describe('minute metrics push', () => {
         `dynamodb:Scan on ${arnOf(connections)}`,
         `dynamodb:DeleteItem on ${arnOf(connections)}`,
         `dynamodb:Query on ${indexOf(connections)}`,
+        `dynamodb:Query on ${indexOf(connections, 'byRole')}`,
         `dynamodb:Query on ${indexOf(configs)}`,
         `dynamodb:Query on ${arnOf(metrics)}`,
         `kms:Decrypt on ${arnOf(logicalId(storage.configsKey))}`,

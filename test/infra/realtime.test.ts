@@ -140,7 +140,7 @@ describe('WebSocket function permissions', () => {
     );
   });
 
-  it('finds a user’s connections through the byUser index of the connections table', () => {
+  it('finds a user’s connections through the byUser index, and operators’ through the sparse byRole index', () => {
     expect(props(logicalId(fixture.stack.storage.connections))).toMatchObject({
       KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
@@ -148,6 +148,11 @@ describe('WebSocket function permissions', () => {
         {
           IndexName: CONNECTIONS_BY_USER_INDEX,
           KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: 'byRole',
+          KeySchema: [{ AttributeName: 'role', KeyType: 'HASH' }],
           Projection: { ProjectionType: 'ALL' },
         },
       ],

@@ -478,9 +478,32 @@ describe('storage', () => {
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       });
     }
-    template.hasResourceProperties('AWS::DynamoDB::Table', {
+    // The event log: one owner's deliveries (byUser) and every owner's by day (byDay), list attributes only.
+    expect(props(logicalId(eventLog))).toMatchObject({
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        expect.objectContaining({
+          IndexName: 'byUser',
+          KeySchema: [
+            { AttributeName: 'userId', KeyType: 'HASH' },
+            { AttributeName: 'receivedAt', KeyType: 'RANGE' },
+          ],
+          Projection: expect.objectContaining({ ProjectionType: 'INCLUDE' }),
+        }),
+        expect.objectContaining({
+          IndexName: 'byDay',
+          KeySchema: [
+            { AttributeName: 'receivedDay', KeyType: 'HASH' },
+            { AttributeName: 'receivedAt', KeyType: 'RANGE' },
+          ],
+          Projection: {
+            ProjectionType: 'INCLUDE',
+            NonKeyAttributes: expect.arrayContaining(['userId', 'status', 'provider']),
+          },
+        }),
+      ],
     });
+    expect(JSON.stringify(props(logicalId(eventLog)))).not.toContain('"payload"');
     expect(props(logicalId(fixture.stack.storage.metrics))).toMatchObject({
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
@@ -496,6 +519,7 @@ describe('storage', () => {
       KeySchema: [{ AttributeName: 'connectionId', KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
         Match.objectLike({ IndexName: 'byUser', KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }] }),
+        Match.objectLike({ IndexName: 'byRole', KeySchema: [{ AttributeName: 'role', KeyType: 'HASH' }] }),
       ],
     });
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import type { LocalStack } from '../../local/stack';
-import { signDevToken } from '../../shared/auth/tokens';
+import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
 import { connect, type TestClient } from './ws-client';
 
 export interface E2eStack {
@@ -12,10 +12,17 @@ export interface E2eStack {
    * cut by a stand-in outage (the fault runs) is replaced.
    */
   db: pg.Pool;
-  /** A dashboard client already subscribed to webhook-event. */
+  /** An operator's dashboard client already subscribed to webhook-event: it sees every owner's events. */
   client: TestClient;
   /** A dev bearer token for the management API, as `npm run token -- <userId> [--operator]` mints it. */
   token(userId: string, groups?: string[]): Promise<string>;
+  /** A management API call as `userId` (in `groups`), its JSON body parsed. */
+  api(
+    userId: string,
+    method: string,
+    path: string,
+    options?: { body?: unknown; groups?: string[] },
+  ): Promise<{ status: number; body: ReturnType<typeof JSON.parse> }>;
   stop(): Promise<void>;
 }
 
@@ -40,7 +47,9 @@ export async function startE2eStack(options: {
   });
   const db = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 });
   db.on('error', () => undefined);
-  const client = await connect(`${stack.wsUrl}?token=${await signDevToken(tokenSecret, 'e2e-dashboard')}`);
+  const client = await connect(
+    `${stack.wsUrl}?token=${await signDevToken(tokenSecret, 'e2e-dashboard', undefined, [OPERATORS_GROUP])}`,
+  );
   client.send({ type: 'subscribe', data: { events: ['webhook-event'] } });
   await client.next((m) => m.type === 'subscribed');
   return {
@@ -48,6 +57,16 @@ export async function startE2eStack(options: {
     db,
     client,
     token: (userId, groups = []) => signDevToken(tokenSecret, userId, undefined, groups),
+    api: async (userId, method, path, options = {}) => {
+      const token = await signDevToken(tokenSecret, userId, undefined, options.groups ?? []);
+      const response = await fetch(`${stack.httpUrl}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    },
     stop: async () => {
       client.close();
       await db.end();
@@ -55,6 +74,22 @@ export async function startE2eStack(options: {
       await database?.drop();
     },
   };
+}
+
+/** Reads until `done` holds, every 100 ms, failing with what it last read after `timeoutMs`. */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /**

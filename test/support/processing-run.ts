@@ -15,6 +15,7 @@ import { type SignedRequest, signedSample } from '../../bin/samples';
 import type { LocalStack } from '../../local/stack';
 import { envelopeFields } from '../../shared/api/events';
 import type { ProviderName } from '../../shared/envelope';
+import { ownedKey, SYSTEM_OWNER } from '../../shared/owner';
 import { providers } from '../../shared/providers/registry';
 import type { StoredEvent } from '../../shared/stores/event-log';
 import { messagesInMainQueues } from './e2e-stack';
@@ -70,7 +71,10 @@ function salesforceId(prefix: string): string {
 const bigId = () =>
   `${randomInt(100_000, 999_999)}${randomInt(100_000, 999_999)}${randomInt(100_000, 999_999)}`;
 
-/** The dedup key ingest will give the request, computed by the same provider module. */
+/**
+ * The dedup key ingest will give the request at a provider-wide endpoint: the provider module's,
+ * scoped to the system owner as ingest scopes it.
+ */
 export function dedupKeyOf(provider: ProviderName, request: SignedRequest): string {
   const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]));
   const events = providers[provider].parse(
@@ -78,7 +82,7 @@ export function dedupKeyOf(provider: ProviderName, request: SignedRequest): stri
     new Date(),
   );
   if (events.length !== 1 || !events[0]) throw new Error(`expected one event from ${provider}`);
-  return events[0].dedupKey;
+  return ownedKey(SYSTEM_OWNER, events[0].dedupKey);
 }
 
 export interface WorkloadOptions {

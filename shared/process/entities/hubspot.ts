@@ -98,6 +98,7 @@ function upsertObject(
   const action = actionOf(envelope);
   return upsertMonotonic(db, spec, {
     key: { portalId: envelope.meta.portalId ?? '', id: envelope.objectId },
+    ownerId: envelope.ownerId,
     version: versionOf(envelope),
     eventType: envelope.eventType,
     deleted: action === 'deletion' || action === 'privacyDeletion',
@@ -133,6 +134,7 @@ async function merge(
   const portalId = envelope.meta.portalId ?? '';
   const version = versionOf(envelope);
   let changed = await upsertMonotonic(db, spec, {
+    ownerId: envelope.ownerId,
     key: { portalId, id: survivor },
     version,
     eventType: envelope.eventType,
@@ -141,6 +143,7 @@ async function merge(
   });
   for (const id of losers) {
     const tombstoned = await upsertMonotonic(db, spec, {
+      ownerId: envelope.ownerId,
       key: { portalId, id },
       version,
       eventType: envelope.eventType,
@@ -171,6 +174,7 @@ function associate(db: Db, envelope: Envelope, event: Record<string, unknown>): 
       fromObjectId: from,
       toObjectId: to,
     },
+    ownerId: envelope.ownerId,
     version: versionOf(envelope),
     eventType: envelope.eventType,
     deleted: removed,

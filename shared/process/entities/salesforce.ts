@@ -66,6 +66,7 @@ function handler(spec: FieldsSpec): EntityHandler {
     const { fields, incomplete } = gap ? { fields: undefined, incomplete: true } : changedFields(envelope);
     return upsertMonotonic(db, spec, {
       key: { id: envelope.objectId },
+      ownerId: envelope.ownerId,
       version: versionOf(envelope),
       eventType: envelope.eventType,
       deleted: kind === 'DELETE',

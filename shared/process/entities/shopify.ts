@@ -76,6 +76,7 @@ function handler(
     const deleted = REMOVALS.has(action);
     const write: SyncedWrite = {
       key: keyOf(envelope, envelope.meta.shopDomain ?? ''),
+      ownerId: envelope.ownerId,
       version: versionOf(envelope),
       eventType: envelope.eventType,
       deleted,

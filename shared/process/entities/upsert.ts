@@ -16,10 +16,19 @@ export interface Version {
   eventId: string;
 }
 
+/**
+ * How far after its receipt a source time may be. A later one is taken as the receipt time: the
+ * source's clock may be off by a few minutes, but a date in the future (forged, or a broken clock)
+ * must not make its row ignore every real update that follows.
+ */
+export const MAX_SOURCE_TIME_AHEAD_MS = 5 * 60_000;
+
 export function versionOf(envelope: Envelope): Version {
   const sequence = Number(envelope.meta.sequence ?? 0);
+  const occurred = Date.parse(envelope.occurredAt);
+  const received = Date.parse(envelope.receivedAt);
   return {
-    at: new Date(envelope.occurredAt),
+    at: new Date(occurred > received + MAX_SOURCE_TIME_AHEAD_MS ? received : occurred),
     // A sequence must be a non-negative safe integer; anything else is clamped so the order stays total.
     sequence: Number.isSafeInteger(sequence) && sequence >= 0 ? sequence : sequence > 0 ? MAX_SEQUENCE : 0,
     eventId: envelope.dedupKey,
@@ -39,7 +48,9 @@ export function versionKey(version: Version): string {
 
 /** What one event does to one row. */
 export interface SyncedWrite {
-  /** Primary key values by column property (`id`, `shopDomain`, ...), exact provider ids as text. */
+  /** Whose row: the delivery's owner leads every synced_* key, so owners never share a row. */
+  ownerId: string;
+  /** The rest of the primary key by column property (`id`, `shopDomain`, ...), exact provider ids as text. */
   key: Record<string, string>;
   version: Version;
   eventType: string;
@@ -55,7 +66,7 @@ export interface SyncedWrite {
 
 interface SpecBase {
   table: PgTable;
-  /** The primary key's column properties, in key order. */
+  /** The primary key's column properties after `ownerId` (which leads every key), in key order. */
   key: readonly string[];
 }
 
@@ -114,6 +125,7 @@ export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: Sync
     sql`CASE WHEN ${rowWins} THEN ${excluded(property)} ELSE ${column(property)} END`;
 
   const values: Record<string, unknown> = {
+    ownerId: write.ownerId,
     ...write.key,
     sourceEventType: write.eventType,
     sourceUpdatedAt: write.version.at,
@@ -181,7 +193,7 @@ export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: Sync
     .insert(spec.table)
     .values(values as PgInsertValue<PgTable>)
     .onConflictDoUpdate({
-      target: spec.key.map(column),
+      target: ['ownerId', ...spec.key].map(column),
       set: set as never,
       setWhere: sql.join(changes, sql` OR `),
     })

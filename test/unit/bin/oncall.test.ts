@@ -38,6 +38,35 @@ describe('npm run oncall', () => {
     expect(lines).toEqual(['No dead events.']);
   });
 
+  it("lists one owner's dead events, naming each event's owner", async () => {
+    const fake = fakeFetch({
+      json: {
+        success: true,
+        events: [
+          {
+            id: 'system:shopify:w1',
+            owner_id: 'system',
+            received_at: '2026-03-01T10:00:00.000Z',
+            status: 'dead',
+            attempts: 5,
+            provider: 'shopify',
+            event_type: 'orders/create',
+            object_type: 'order',
+            object_id: '1',
+            error_category: 'processing',
+            error_message: 'boom',
+          },
+        ],
+      },
+    });
+    const { lines, io: context } = io(fake.fetch);
+    expect(await runOncall(['dead', '--owner', 'system'], context)).toBe(0);
+    expect(fake.requests[0]?.url).toBe('http://localhost:3000/api/webhooks/events?owner=system&status=dead');
+    expect(lines).toEqual([
+      '2026-03-01T10:00:00.000Z  dead  x5  shopify  orders/create  order/1  owner system  system:shopify:w1  processing: boom',
+    ]);
+  });
+
   it('URL-encodes the event id of a replay and reports API errors with exit code 1', async () => {
     const fake = fakeFetch({
       status: 404,

@@ -582,7 +582,7 @@ describe('domain events', () => {
 });
 
 describe('per-minute counters and metrics', () => {
-  it('writes one counter update per provider for the batch, with the sums of its records', async () => {
+  it('writes one counter update per provider and per owner for the batch, with the sums of its records', async () => {
     const applied = order('1001');
     const duplicate = order('2002');
     const throttled = order('3003');
@@ -599,24 +599,46 @@ describe('per-minute counters and metrics', () => {
       expression: input.UpdateExpression,
     }));
     const expiresAt = Date.parse('2022-01-01T00:00:00Z') / 1000 + 8 * 86_400;
+    const shopifyCounts = {
+      ':total': 3,
+      ':succeeded': 1,
+      ':duplicates': 1,
+      ':failed': 1,
+      ':dead': 0,
+      ':processingMsSum': processingTimeMs,
+      ':latencyMsSum': NOW.getTime() - RECEIVED_AT.getTime(),
+    };
+    const hubspotCounts = expect.objectContaining({ ':total': 1, ':dead': 1, ':succeeded': 0 });
     expect(counters).toEqual([
       {
         key: { pk: 'provider#shopify', minute: '2022-01-01T00:00' },
-        values: {
-          ':total': 3,
-          ':succeeded': 1,
-          ':duplicates': 1,
-          ':failed': 1,
-          ':dead': 0,
-          ':processingMsSum': processingTimeMs,
-          ':latencyMsSum': NOW.getTime() - RECEIVED_AT.getTime(),
-          ':expiresAt': expiresAt,
-        },
+        values: { ...shopifyCounts, ':expiresAt': expiresAt },
         expression: expect.stringMatching(/^ADD .*#total :total.* SET expiresAt = :expiresAt$/),
+      },
+      // The same records under their owner (provider-wide deliveries: the system), by minute and hour.
+      {
+        key: { pk: 'owner#system#shopify', minute: '2022-01-01T00:00' },
+        values: { ...shopifyCounts, ':expiresAt': expiresAt },
+        expression: expect.any(String),
+      },
+      {
+        key: { pk: 'owner#system#shopify#hour', minute: '2022-01-01T00' },
+        values: { ...shopifyCounts, ':expiresAt': expiresAt },
+        expression: expect.any(String),
       },
       {
         key: { pk: 'provider#hubspot', minute: '2022-01-01T00:00' },
-        values: expect.objectContaining({ ':total': 1, ':dead': 1, ':succeeded': 0 }),
+        values: hubspotCounts,
+        expression: expect.any(String),
+      },
+      {
+        key: { pk: 'owner#system#hubspot', minute: '2022-01-01T00:00' },
+        values: hubspotCounts,
+        expression: expect.any(String),
+      },
+      {
+        key: { pk: 'owner#system#hubspot#hour', minute: '2022-01-01T00' },
+        values: hubspotCounts,
         expression: expect.any(String),
       },
     ]);
@@ -630,7 +652,7 @@ describe('per-minute counters and metrics', () => {
 
     expect(failures(response)).toEqual([]);
     expect(eventLogWrites('complete')).toHaveLength(1);
-    expect(updates('metric-counters')).toHaveLength(1);
+    expect(updates('metric-counters')).toHaveLength(3);
   });
 
   it('emits one EMF document per provider, with provider as the only dimension', async () => {
@@ -714,7 +736,11 @@ describe('the Lambda entry point', () => {
     expect(visibilityChanges()).toEqual([expect.objectContaining({ seconds: 0 })]);
     expect(updates('env-metric-counters').map((input) => input.Key?.pk)).toEqual([
       'provider#unknown',
+      'owner#system#unknown',
+      'owner#system#unknown#hour',
       'provider#shopify',
+      'owner#system#shopify',
+      'owner#system#shopify#hour',
     ]);
   });
 });

@@ -63,7 +63,7 @@ describe('local $connect authorizer (API Gateway REQUEST authorizer semantics)',
         requestContext: {
           connectionId: 'c1',
           routeKey: '$connect',
-          authorizer: { principalId: 'alice', userId: 'alice' },
+          authorizer: { principalId: 'alice', userId: 'alice', operator: 'false' },
         },
       }),
     );

@@ -51,7 +51,10 @@ describe('ingest', () => {
       provider: 'shopify',
       eventType: 'orders/create',
       objectId: '820982911946154508',
-      dedupKey: 'shopify:delivery-1',
+      // A provider-wide endpoint's delivery belongs to the deployment: the system owner.
+      ownerId: 'system',
+      dedupKey: 'system:shopify:delivery-1',
+      orderingKey: 'system:shopify:jsmith.myshopify.com:order:820982911946154508',
     });
   });
 

@@ -12,8 +12,9 @@ import type { MinuteCounts } from '../../../shared/stores/metric-counters';
 import type { WebhookConfig, WebhookConfigChanges } from '../../../shared/stores/webhook-configs';
 
 /**
- * An in-memory event log with the byUser index's semantics: one user's items, newest receivedAt
- * first, filters applied after the key condition, and a cursor that is the last item's index key.
+ * An in-memory event log with the indexes' semantics: one owner's items (byUser) or every owner's
+ * (byDay), newest receivedAt first, filters applied after the key condition, and a cursor that is
+ * the last item's index key.
  */
 export class FakeEventLog {
   readonly items = new Map<string, StoredEvent>();
@@ -30,7 +31,10 @@ export class FakeEventLog {
 
   async list(query: EventQuery): Promise<EventPage> {
     const inRange = [...this.items.values()]
-      .filter((item) => item.userId === query.userId && item.receivedAt !== undefined)
+      .filter(
+        (item) =>
+          (query.ownerId === undefined || item.userId === query.ownerId) && item.receivedAt !== undefined,
+      )
       .filter(
         (item) =>
           (query.since ?? '') <= (item.receivedAt ?? '') &&
@@ -53,7 +57,12 @@ export class FakeEventLog {
     return {
       // The index projects the list attributes only: never the payload or meta.
       items: items.map(({ payload: _p, payloadRef: _r, meta: _m, orderingKey: _o, ...listed }) => listed),
-      next: more && last ? { pk: last.pk, userId: last.userId, receivedAt: last.receivedAt } : undefined,
+      next:
+        more && last
+          ? query.ownerId === undefined
+            ? { pk: last.pk, receivedDay: last.receivedAt?.slice(0, 10), receivedAt: last.receivedAt }
+            : { pk: last.pk, userId: last.userId, receivedAt: last.receivedAt }
+          : undefined,
     };
   }
 
@@ -170,6 +179,10 @@ export class FakeConfigs implements ConfigsPort {
     return [...this.items.values()].filter((config) => config.userId === userId);
   }
 
+  async listAll(): Promise<WebhookConfig[]> {
+    return [...this.items.values()];
+  }
+
   async update(id: string, userId: string, changes: WebhookConfigChanges, now: Date) {
     const config = await this.getOwned(id, userId);
     if (!config) return undefined;
@@ -209,7 +222,7 @@ function definedOnly<T extends object>(record: T): Partial<T> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-/** The alert rules and alerts tables in memory, owner-checked like AlertStore. */
+/** The alert rules and alerts tables in memory: the team's, as AlertStore keeps them. */
 export class FakeAlerts implements AlertsPort {
   readonly rules = new Map<string, AlertRule>();
   readonly alerts = new Map<string, AlertRecord>();
@@ -224,30 +237,29 @@ export class FakeAlerts implements AlertsPort {
     return rule;
   }
 
-  async getOwnedRule(id: string, userId: string): Promise<AlertRule | undefined> {
+  async getRule(id: string): Promise<AlertRule | undefined> {
+    return this.rules.get(id);
+  }
+
+  async listRules(): Promise<AlertRule[]> {
+    return [...this.rules.values()];
+  }
+
+  async updateRule(id: string, changes: AlertRuleChanges): Promise<AlertRule | undefined> {
     const rule = this.rules.get(id);
-    return rule?.userId === userId ? rule : undefined;
-  }
-
-  async listRules(userId: string): Promise<AlertRule[]> {
-    return [...this.rules.values()].filter((rule) => rule.userId === userId);
-  }
-
-  async updateRule(id: string, userId: string, changes: AlertRuleChanges): Promise<AlertRule | undefined> {
-    const rule = await this.getOwnedRule(id, userId);
     if (!rule) return undefined;
     const updated = { ...rule, ...definedOnly(changes) };
     this.rules.set(id, updated);
     return updated;
   }
 
-  async deleteRule(id: string, userId: string): Promise<boolean> {
-    return (await this.getOwnedRule(id, userId)) !== undefined && this.rules.delete(id);
+  async deleteRule(id: string): Promise<boolean> {
+    return this.rules.delete(id);
   }
 
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    if (!query.operator) return [];
     return [...this.alerts.values()]
-      .filter((alert) => this.visible(alert, query.userId, query.includeSystem))
       .filter(
         (alert) =>
           (query.acknowledged === undefined || alert.acknowledged === query.acknowledged) &&
@@ -259,9 +271,9 @@ export class FakeAlerts implements AlertsPort {
       .slice(0, query.limit);
   }
 
-  async acknowledge(id: string, by: string, includeSystem: boolean, at: Date) {
+  async acknowledge(id: string, by: string, at: Date) {
     const alert = this.alerts.get(id);
-    if (!alert || !this.visible(alert, by, includeSystem)) return undefined;
+    if (!alert) return undefined;
     if (alert.acknowledged) return alert;
     const acknowledged = {
       ...alert,
@@ -271,10 +283,6 @@ export class FakeAlerts implements AlertsPort {
     };
     this.alerts.set(id, acknowledged);
     return acknowledged;
-  }
-
-  private visible(alert: AlertRecord, userId: string, includeSystem: boolean): boolean {
-    return alert.userId === userId || (includeSystem && alert.userId === null);
   }
 }
 

@@ -38,8 +38,22 @@ describe('$connect REQUEST authorizer', () => {
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: CONNECT_METHOD_ARN }],
       },
-      context: { userId: 'user-42' },
+      context: { userId: 'user-42', operator: 'false' },
     });
+  });
+
+  it("tells $connect whether the subject is an operator, whose connection gets every owner's pushes", async () => {
+    const token = await signDevToken(WS_ENV.DEV_TOKEN_SECRET, 'oncall-1', 3600, ['operators']);
+
+    const result = await authorize({ token });
+
+    expect(result.context).toEqual({ userId: 'oncall-1', operator: 'true' });
+  });
+
+  it('refuses a token whose subject is the reserved system owner', async () => {
+    const token = await signDevToken(WS_ENV.DEV_TOKEN_SECRET, 'system', 3600, ['operators']);
+
+    await expect(authorize({ token })).rejects.toThrow(/^Unauthorized$/);
   });
 
   it.each([
@@ -56,7 +70,7 @@ describe('$connect REQUEST authorizer', () => {
     const result = await authorize({ token, userId: 'admin' });
 
     expect(result.principalId).toBe('user-42');
-    expect(result.context).toEqual({ userId: 'user-42' });
+    expect(result.context).toEqual({ userId: 'user-42', operator: 'false' });
   });
 
   it('refuses a token signed with another secret', async () => {
@@ -126,6 +140,6 @@ describe('$connect REQUEST authorizer', () => {
 
     const result = await authorizeModule.handler(authorizerEvent({ token }));
 
-    expect(result.context).toEqual({ userId: 'user-7' });
+    expect(result.context).toEqual({ userId: 'user-7', operator: 'false' });
   });
 });

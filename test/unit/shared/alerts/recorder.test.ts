@@ -77,7 +77,7 @@ function recorder() {
 }
 
 describe(`recording alarm state changes (${process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite'})`, () => {
-  it("writes one webhook_alerts row for the rule's owner, pushes it to them and notifies the rule's channels", async () => {
+  it("writes one webhook_alerts row naming the rule's creator, pushes it to the team and notifies the rule's channels", async () => {
     const { instance, pushes, notified } = recorder();
 
     const alert = await instance.record(stateChangeOf(alarmEvent()));
@@ -93,19 +93,17 @@ describe(`recording alarm state changes (${process.env.TEST_DATABASE_URL ? 'post
       message: 'error_rate is 100% (rule: > 5%) over the last 15 min for all providers',
       createdAt: '2026-03-01T10:30:00.123Z',
     });
-    const [stored] = await store.listAlerts({ userId: 'alice', includeSystem: false, limit: 10 });
+    const [stored] = await store.listAlerts({ operator: true, limit: 10 });
     expect(stored).toEqual(alert);
     expect(pushes).toEqual([
       expect.objectContaining({
         type: 'webhook-alert',
-        data: expect.objectContaining({
-          id: alert?.id,
-          userId: 'alice',
-          rule_id: RULE_ID,
-          current_value: 100,
-        }),
+        data: expect.objectContaining({ id: alert?.id, rule_id: RULE_ID, current_value: 100 }),
       }),
     ]);
+    // Naming no owner, the push reaches every operator's connections and nobody else's.
+    expect(pushes[0]?.data).not.toHaveProperty('ownerId');
+    expect(pushes[0]?.data).not.toHaveProperty('userId');
     expect(notified).toEqual([{ channels: ['slack', 'webhook'], title: 'HubSpot Success Rate Alert' }]);
   });
 
@@ -117,7 +115,7 @@ describe(`recording alarm state changes (${process.env.TEST_DATABASE_URL ? 'post
     await Promise.all([1, 2, 3].map(() => instance.record(stateChangeOf(alarmEvent()))));
 
     expect(again).toBeUndefined();
-    expect(await store.listAlerts({ userId: 'alice', includeSystem: false, limit: 10 })).toHaveLength(1);
+    expect(await store.listAlerts({ operator: true, limit: 10 })).toHaveLength(1);
     expect(pushes).toHaveLength(1);
     expect(notified).toHaveLength(1);
   });
@@ -126,7 +124,7 @@ describe(`recording alarm state changes (${process.env.TEST_DATABASE_URL ? 'post
     const { instance } = recorder();
     await instance.record(stateChangeOf(alarmEvent()));
     await instance.record(stateChangeOf(alarmEvent({ timestamp: '2026-03-01T11:45:00.000+0000' })));
-    expect(await store.listAlerts({ userId: 'alice', includeSystem: false, limit: 10 })).toHaveLength(2);
+    expect(await store.listAlerts({ operator: true, limit: 10 })).toHaveLength(2);
   });
 
   it('records nothing for a return to OK, insufficient data, or an ALARM that was already ALARM', async () => {
@@ -134,17 +132,17 @@ describe(`recording alarm state changes (${process.env.TEST_DATABASE_URL ? 'post
     await instance.record(stateChangeOf(alarmEvent({ state: 'OK', previous: 'ALARM' })));
     await instance.record(stateChangeOf(alarmEvent({ state: 'INSUFFICIENT_DATA' })));
     await instance.record(stateChangeOf(alarmEvent({ previous: 'ALARM' })));
-    expect(await store.listAlerts({ userId: 'alice', includeSystem: true, limit: 10 })).toHaveLength(0);
+    expect(await store.listAlerts({ operator: true, limit: 10 })).toHaveLength(0);
     expect(pushes).toHaveLength(0);
   });
 
   it('ignores the alarm of a deleted rule', async () => {
-    await store.deleteRule(RULE_ID, 'alice');
+    await store.deleteRule(RULE_ID);
     const { instance } = recorder();
     expect(await instance.record(stateChangeOf(alarmEvent()))).toBeUndefined();
   });
 
-  it('records a built-in ops alarm as a critical system alert that only operators list', async () => {
+  it('records a built-in ops alarm as a critical system alert that operators list', async () => {
     const { instance, notified } = recorder();
     const alert = await instance.record(
       stateChangeOf(alarmEvent({ alarmName: `${PREFIX}dlq-high-not-empty` })),
@@ -158,8 +156,8 @@ describe(`recording alarm state changes (${process.env.TEST_DATABASE_URL ? 'post
       severity: 'critical',
     });
     expect(notified).toEqual([{ channels: ['slack'], title: 'dlq-high-not-empty' }]);
-    expect(await store.listAlerts({ userId: 'alice', includeSystem: false, limit: 10 })).toHaveLength(0);
-    expect(await store.listAlerts({ userId: 'oncall', includeSystem: true, limit: 10 })).toHaveLength(1);
+    expect(await store.listAlerts({ operator: false, limit: 10 })).toHaveLength(0);
+    expect(await store.listAlerts({ operator: true, limit: 10 })).toHaveLength(1);
   });
 });
 
@@ -181,27 +179,29 @@ describe('alert severity and identity', () => {
 });
 
 describe('the alert store', () => {
-  it('acknowledges once: who and when are those of the first acknowledgement', async () => {
+  it('acknowledges once, by any operator: who and when are those of the first acknowledgement', async () => {
     const { instance } = recorder();
     const alert = await instance.record(stateChangeOf(alarmEvent()));
     const id = alert?.id ?? '';
 
-    const first = await store.acknowledge(id, 'alice', false, new Date('2026-03-01T10:40:00Z'));
-    const second = await store.acknowledge(id, 'alice', false, new Date('2026-03-01T10:50:00Z'));
+    // Alice's rule raised it; Bob, on call too, acknowledges it first.
+    const first = await store.acknowledge(id, 'bob', new Date('2026-03-01T10:40:00Z'));
+    const second = await store.acknowledge(id, 'alice', new Date('2026-03-01T10:50:00Z'));
 
     expect(first).toMatchObject({
+      userId: 'alice',
       acknowledged: true,
-      acknowledgedBy: 'alice',
+      acknowledgedBy: 'bob',
       acknowledgedAt: '2026-03-01T10:40:00.000Z',
     });
     expect(second).toEqual(first);
-    expect(await store.acknowledge(id, 'bob', false, new Date())).toBeUndefined();
     expect(
-      await store.listAlerts({ userId: 'alice', includeSystem: false, acknowledged: false, limit: 10 }),
-    ).toEqual([]);
+      await store.acknowledge('00000000-0000-4000-8000-00000000dead', 'bob', new Date()),
+    ).toBeUndefined();
+    expect(await store.listAlerts({ operator: true, acknowledged: false, limit: 10 })).toEqual([]);
   });
 
-  it('stores rules with their channels and lists only the enabled ones for the alarms', async () => {
+  it("stores the team's rules with their channels and lists only the enabled ones for the alarms", async () => {
     await store.createRule(
       alertRule({
         id: '00000000-0000-4000-8000-000000000001',
@@ -211,17 +211,23 @@ describe('the alert store', () => {
       }),
     );
     expect((await store.enabledRules()).map((rule) => rule.id)).toEqual([RULE_ID]);
-    expect(await store.getOwnedRule('00000000-0000-4000-8000-000000000001', 'alice')).toBeUndefined();
-    const updated = await store.updateRule(RULE_ID, 'alice', {
+    const listed = (await store.listRules()).map((rule) => [rule.id, rule.userId]);
+    expect(listed.sort()).toEqual([
+      ['00000000-0000-4000-8000-000000000001', 'bob'],
+      [RULE_ID, 'alice'],
+    ]);
+    // Bob changes Alice's rule: rules are the team's; it still names Alice as its creator.
+    const updated = await store.updateRule(RULE_ID, {
       threshold: 12.5,
       notificationChannels: ['email', 'sms'],
     });
     expect(updated).toMatchObject({
+      userId: 'alice',
       threshold: 12.5,
       notificationChannels: ['email', 'sms'],
       metric: 'error_rate',
     });
-    expect(await store.getOwnedRule('00000000-0000-4000-8000-000000000001', 'bob')).toMatchObject({
+    expect(await store.getRule('00000000-0000-4000-8000-000000000001')).toMatchObject({
       notificationChannels: [],
       enabled: false,
     });
@@ -262,7 +268,7 @@ describe('alarms of the default rules of the stack', () => {
       threshold: 1,
     });
     expect(notified).toEqual([['webhook']]);
-    expect(await store.listAlerts({ userId: 'oncall', includeSystem: true, limit: 10 })).toHaveLength(1);
+    expect(await store.listAlerts({ operator: true, limit: 10 })).toHaveLength(1);
     expect(
       await instance.record(stateChangeOf(alarmEvent({ alarmName: `${PREFIX}default-7` }))),
     ).toMatchObject({

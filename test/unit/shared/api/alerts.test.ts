@@ -59,10 +59,8 @@ function setup(overrides: Partial<ManagementDeps> = {}) {
     ...overrides,
   };
   const handler = makeManagementHandler(deps);
-  // Operators by default on the rule routes: rules are theirs (the refusal test passes `groups: []`).
-  const call = managementCaller(handler, TOKEN_SECRET, (path) =>
-    path.includes('/alert-rules') ? [OPERATORS_GROUP] : [],
-  );
+  // Operators by default: rules and alerts are the on-call team's (plain users pass `groups: []`).
+  const call = managementCaller(handler, TOKEN_SECRET, () => [OPERATORS_GROUP]);
   return { call, alerts, bus };
 }
 
@@ -79,7 +77,7 @@ const SEED_RULE = {
 describe('alert rules', () => {
   it('are for operators only: anyone else gets 403 on every rule route and nothing is stored', async () => {
     const { call, alerts, bus } = setup();
-    const before = await alerts.listRules('alice');
+    const before = await alerts.listRules();
     for (const [method, path, body] of [
       ['POST', '/api/webhooks/alert-rules', SEED_RULE],
       ['GET', '/api/webhooks/alert-rules'],
@@ -90,11 +88,11 @@ describe('alert rules', () => {
       const response = await call(method, path, { groups: [], body });
       expect(response.statusCode, `${method} ${path}`).toBe(403);
     }
-    expect(await alerts.listRules('alice')).toEqual(before);
+    expect(await alerts.listRules()).toEqual(before);
     expect(bus.published).toEqual([]);
   });
 
-  it("creates the seed's rule for the caller and announces it to the reconciler", async () => {
+  it("creates the seed's rule, naming its creator, and announces it to the reconciler", async () => {
     const { call, alerts, bus } = setup();
 
     const response = await call('POST', '/api/webhooks/alert-rules', { body: SEED_RULE });
@@ -104,6 +102,7 @@ describe('alert rules', () => {
       id: NEW_ID,
       ...SEED_RULE,
       enabled: true,
+      created_by: 'alice',
       created_at: NOW.toISOString(),
     });
     expect(alerts.rules.get(NEW_ID)?.userId).toBe('alice');
@@ -161,11 +160,23 @@ describe('alert rules', () => {
     expect(response.json.error.fields).toEqual({ threshold: 'A rate threshold is a percentage (0-100)' });
   });
 
-  it("lists and reads the caller's rules only; another user's rule is 404", async () => {
-    const { call } = setup();
+  it("lists, reads, changes and deletes every operator's rules: they are the team's", async () => {
+    const { call, bus } = setup();
     const list = await call('GET', '/api/webhooks/alert-rules');
-    expect(responseSchemas.alertRules.parse(list.json).rules.map((rule) => rule.id)).toEqual([RULE_ID]);
-    expect((await call('GET', `/api/webhooks/alert-rules/${RULE_ID}`)).statusCode).toBe(200);
+    expect(
+      responseSchemas.alertRules.parse(list.json).rules.map((rule) => [rule.id, rule.created_by]),
+    ).toEqual([
+      [RULE_ID, 'alice'],
+      [BOB_RULE, 'bob'],
+    ]);
+    expect((await call('GET', `/api/webhooks/alert-rules/${BOB_RULE}`)).statusCode).toBe(200);
+    const changed = await call('PATCH', `/api/webhooks/alert-rules/${BOB_RULE}`, { body: { threshold: 90 } });
+    expect(changed.json.rule).toMatchObject({ threshold: 90, created_by: 'bob' });
+    expect((await call('DELETE', `/api/webhooks/alert-rules/${BOB_RULE}`)).statusCode).toBe(204);
+    expect(bus.published.map((event) => (event.detail as { change: string }).change)).toEqual([
+      'updated',
+      'deleted',
+    ]);
     for (const [method, body] of [['GET'], ['PATCH', { threshold: 90 }], ['DELETE']] as const) {
       const response = await call(method, `/api/webhooks/alert-rules/${BOB_RULE}`, { body });
       expect(response.statusCode, method).toBe(404);
@@ -232,13 +243,14 @@ describe('alert rules', () => {
 });
 
 describe('alerts', () => {
-  it("lists the caller's alerts newest first, with the seed's snake_case columns", async () => {
+  it("lists every alert to any operator, newest first, with the seed's snake_case columns", async () => {
     const { call } = setup();
-    const response = await call('GET', '/api/webhooks/alerts');
+    const response = await call('GET', '/api/webhooks/alerts', { user: 'carol' });
     expect(response.statusCode).toBe(200);
     const { alerts } = responseSchemas.alerts.parse(response.json);
-    expect(alerts.map((a) => a.id.slice(-1))).toEqual(['3', '2', '1']);
-    expect(alerts[0]).toEqual({
+    // Alice's and Bob's rules' alerts and the ops alarm's (4 and 5 share 2's time: by id then).
+    expect(alerts.map((a) => a.id.slice(-1))).toEqual(['3', '5', '4', '2', '1']);
+    expect(alerts.find((a) => a.id.endsWith('3'))).toEqual({
       id: '00000000-0000-4000-8000-000000000003',
       rule_id: RULE_ID,
       provider: 'hubspot',
@@ -260,10 +272,14 @@ describe('alerts', () => {
       (await call('GET', '/api/webhooks/alerts', { query })).json.alerts.map((a: { id: string }) =>
         a.id.slice(-1),
       );
-    expect(await ids({ acknowledged: 'false' })).toEqual(['2', '1']);
+    expect(await ids({ acknowledged: 'false' })).toEqual(['5', '4', '2', '1']);
     expect(await ids({ provider: 'shopify' })).toEqual(['1']);
-    expect(await ids({ time_range: '1h' })).toEqual(['3', '2']);
-    expect(await ids({ since: '2026-03-01T09:00:00Z', until: '2026-03-01T10:05:00Z' })).toEqual(['2']);
+    expect(await ids({ time_range: '1h' })).toEqual(['3', '5', '4', '2']);
+    expect(await ids({ since: '2026-03-01T09:00:00Z', until: '2026-03-01T10:05:00Z' })).toEqual([
+      '5',
+      '4',
+      '2',
+    ]);
     expect(await ids({ limit: '1' })).toEqual(['3']);
     const invalid = await call('GET', '/api/webhooks/alerts', {
       query: { acknowledged: 'maybe', limit: '0' },
@@ -272,33 +288,30 @@ describe('alerts', () => {
     expect(Object.keys(invalid.json.error.fields).sort()).toEqual(['acknowledged', 'limit']);
   });
 
-  it("shows operators the ops alarms' alerts as well", async () => {
+  it('shows a user outside the operators group no alert at all', async () => {
     const { call } = setup();
-    const response = await call('GET', '/api/webhooks/alerts', { user: 'oncall', groups: [OPERATORS_GROUP] });
-    expect(responseSchemas.alerts.parse(response.json).alerts).toEqual([
-      expect.objectContaining({ provider: 'system', rule_id: null }),
-    ]);
+    const response = await call('GET', '/api/webhooks/alerts', { user: 'alice', groups: [] });
+    expect(responseSchemas.alerts.parse(response.json).alerts).toEqual([]);
   });
 
-  it('acknowledges an alert for the caller, idempotently; another user gets 404', async () => {
+  it("lets any operator acknowledge another operator's alert, once, recording who", async () => {
     const { call } = setup();
+    // Alice's rule raised it; Bob acknowledges.
     const path = '/api/webhooks/alerts/00000000-0000-4000-8000-000000000002/acknowledge';
 
-    const first = await call('POST', path);
+    const first = await call('POST', path, { user: 'bob' });
     expect(first.statusCode).toBe(200);
     expect(responseSchemas.alert.parse(first.json).alert).toMatchObject({
       acknowledged: true,
-      acknowledged_by: 'alice',
+      acknowledged_by: 'bob',
       acknowledged_at: NOW.toISOString(),
     });
-    const again = await call('POST', path);
+    const again = await call('POST', path, { user: 'alice' });
     expect(again.json).toEqual(first.json);
 
-    expect((await call('POST', path, { user: 'bob' })).statusCode).toBe(404);
-    expect(
-      (await call('POST', '/api/webhooks/alerts/00000000-0000-4000-8000-000000000004/acknowledge'))
-        .statusCode,
-    ).toBe(404);
+    const system = '/api/webhooks/alerts/00000000-0000-4000-8000-000000000005/acknowledge';
+    expect((await call('POST', system, { user: 'carol', groups: [] })).statusCode).toBe(404);
+    expect((await call('POST', system, { user: 'carol' })).statusCode).toBe(200);
     expect((await call('POST', '/api/webhooks/alerts/nope/acknowledge')).statusCode).toBe(404);
   });
 });

@@ -208,6 +208,8 @@ describe('POST /api/webhooks/register', () => {
       external_webhook_id: null,
       registration_error: null,
       registration_instructions: expect.stringContaining(`/api/webhooks/shopify/${ID}`),
+      // Learned from the first verified delivery.
+      source_account: null,
       created_at: NOW.toISOString(),
       updated_at: NOW.toISOString(),
     });
@@ -262,6 +264,52 @@ describe('POST /api/webhooks/register', () => {
     expect(ddbMock.commandCalls(PutCommand)).toHaveLength(0);
   });
 
+  it('binds the config to the shop, portal or org given, in its comparable form', async () => {
+    aliceOwnsTheConfig();
+    const response = await request('POST', '/api/webhooks/register', {
+      body: { provider: 'shopify', events: ['orders/create'], source_account: 'JSmith.MyShopify.com' },
+    });
+    expect(response.statusCode).toBe(201);
+    expect(response.json.webhook.source_account).toBe('jsmith.myshopify.com');
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      sourceAccount: 'jsmith.myshopify.com',
+    });
+  });
+
+  it('binds a config registered with Shopify credentials to their shop', async () => {
+    aliceOwnsTheConfig();
+    await request('POST', '/api/webhooks/register', {
+      body: {
+        provider: 'shopify',
+        events: ['orders/create'],
+        // The app's client secret, which Shopify signs the app's deliveries with.
+        secret: 'shpss_app_client_secret_0123456789',
+        provider_credentials: {
+          provider: 'shopify',
+          shop_domain: 'jsmith.myshopify.com',
+          access_token: 'shpat_0123456789abcdef',
+        },
+      },
+    }).catch(() => undefined);
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      sourceAccount: 'jsmith.myshopify.com',
+    });
+  });
+
+  it.each([
+    ['shopify', 'jsmith.example.com', 'Must be a shopify shop (e.g. example.myshopify.com)'],
+    ['hubspot', 'portal-1', 'Must be a hubspot portal (e.g. 62515)'],
+    ['salesforce', '001000000000001', 'Must be a salesforce org (e.g. 00D5e000000AbCd)'],
+  ])('refuses a %s source_account that is not one (%s) with 400', async (provider, account, message) => {
+    aliceOwnsTheConfig();
+    const response = await request('POST', '/api/webhooks/register', {
+      body: { provider, events: ['x.y'], source_account: account },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json.error.fields).toEqual({ source_account: message });
+    expect(ddbMock.commandCalls(PutCommand)).toHaveLength(0);
+  });
+
   it('answers 400 to a body that is not JSON', async () => {
     const event = {
       httpMethod: 'POST',
@@ -271,6 +319,36 @@ describe('POST /api/webhooks/register', () => {
       isBase64Encoded: false,
     } as unknown as APIGatewayProxyEvent;
     expect((await handler()(event)).statusCode).toBe(400);
+  });
+});
+
+describe('PATCH source_account', () => {
+  it('rebinds the config, checked against its provider', async () => {
+    aliceOwnsTheConfig();
+    const bad = await request('PATCH', `/api/webhooks/configs/${ID}`, { body: { source_account: '62515' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json.error.fields).toEqual({
+      source_account: 'Must be a shopify shop (e.g. example.myshopify.com)',
+    });
+
+    const good = await request('PATCH', `/api/webhooks/configs/${ID}`, {
+      body: { source_account: 'other.myshopify.com' },
+    });
+    expect(good.statusCode).toBe(200);
+    const update = ddbMock.commandCalls(UpdateCommand).at(-1)?.args[0].input;
+    expect(update?.ExpressionAttributeValues).toMatchObject({ ':sourceAccount': 'other.myshopify.com' });
+  });
+});
+
+describe('GET /api/webhooks/me', () => {
+  it('says who the token speaks for and whether they are an operator', async () => {
+    const user = await request('GET', '/api/webhooks/me', { user: 'alice' });
+    expect(user.json).toEqual({ success: true, user_id: 'alice', operator: false });
+    const operator = await request('GET', '/api/webhooks/me', {
+      token: await signDevToken(TOKEN_SECRET, 'oncall', 3600, ['operators']),
+    });
+    expect(operator.json).toEqual({ success: true, user_id: 'oncall', operator: true });
+    expect((await request('GET', '/api/webhooks/me', { user: null })).statusCode).toBe(401);
   });
 });
 

@@ -112,10 +112,10 @@ describe('GET /api/webhooks/events', () => {
         userId: 'bob',
         configId: BOB_CONFIG,
       }),
-      // A provider-wide delivery: no owner, listed to nobody.
-      storedEvent('shopify:wide', {
+      // A provider-wide delivery: the system owner's, listed to operators.
+      storedEvent('system:shopify:wide', {
         receivedAt: '2026-03-01T10:16:00.000Z',
-        userId: undefined,
+        userId: 'system',
         configId: undefined,
       }),
     );
@@ -135,6 +135,7 @@ describe('GET /api/webhooks/events', () => {
     ]);
     expect(body.events[1]).toEqual({
       id: 'shopify:b',
+      owner_id: 'alice',
       provider: 'shopify',
       event_type: 'orders/create',
       object_type: 'order',
@@ -158,7 +159,7 @@ describe('GET /api/webhooks/events', () => {
     expect(body.next_cursor).toBeNull();
   });
 
-  it('shows another user none of them, and nobody the provider-wide deliveries', async () => {
+  it('shows another user none of them, and no user the provider-wide deliveries', async () => {
     const { call } = withEvents();
     const bob = documented(
       responseSchemas.events,
@@ -167,6 +168,58 @@ describe('GET /api/webhooks/events', () => {
     expect(bob.events.map((event) => event.id)).toEqual(['shopify:bobs']);
     const carol = await call('GET', '/api/webhooks/events', { user: 'carol' });
     expect(carol.json.events).toEqual([]);
+  });
+
+  it("shows an operator every owner's deliveries, the provider-wide ones included, or one owner's", async () => {
+    const { call } = withEvents();
+    const operator = { user: 'oncall', groups: [OPERATORS_GROUP] };
+    const all = documented(
+      responseSchemas.events,
+      (await call('GET', '/api/webhooks/events', operator)).json,
+    );
+    expect(all.events.map((event) => [event.id, event.owner_id])).toEqual([
+      ['hubspot:c', 'alice'],
+      ['shopify:b', 'alice'],
+      ['system:shopify:wide', 'system'],
+      ['shopify:bobs', 'bob'],
+      ['shopify:a', 'alice'],
+      ['shopify:old', 'alice'],
+    ]);
+    const system = await call('GET', '/api/webhooks/events', { ...operator, query: { owner: 'system' } });
+    expect(system.json.events.map((event: { id: string }) => event.id)).toEqual(['system:shopify:wide']);
+    const bobs = await call('GET', '/api/webhooks/events', {
+      ...operator,
+      query: { owner: 'bob', status: 'processed' },
+    });
+    expect(bobs.json.events.map((event: { id: string }) => event.id)).toEqual(['shopify:bobs']);
+  });
+
+  it("answers 403 to a user asking for another owner's deliveries", async () => {
+    const { call } = withEvents();
+    const response = await call('GET', '/api/webhooks/events', { query: { owner: 'system' } });
+    expect(response.statusCode).toBe(403);
+    expect((await call('GET', '/api/webhooks/events', { query: { owner: 'alice' } })).statusCode).toBe(200);
+  });
+
+  it("pages an operator's every-owner listing with its own cursors, which a user cannot use", async () => {
+    const { call } = withEvents();
+    const operator = { user: 'oncall', groups: [OPERATORS_GROUP] };
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: Record<string, string> = { limit: '4', ...(cursor ? { cursor } : {}) };
+      const body = documented(
+        responseSchemas.events,
+        (await call('GET', '/api/webhooks/events', { ...operator, query })).json,
+      );
+      seen.push(...body.events.map((event) => event.id));
+      cursor = body.next_cursor;
+      if (cursor) {
+        const asUser = await call('GET', '/api/webhooks/events', { query: { cursor } });
+        expect(asUser.statusCode).toBe(400);
+      }
+    } while (cursor);
+    expect(seen).toHaveLength(6);
   });
 
   it.each([
@@ -246,11 +299,27 @@ describe('GET /api/webhooks/events/{id}', () => {
     const { call, events } = setup();
     (events as FakeEventLog).put(
       storedEvent('shopify:a'),
-      storedEvent('shopify:wide', { userId: undefined, configId: undefined }),
+      storedEvent('system:shopify:wide', { userId: 'system', configId: undefined }),
+      // Logged before owners were recorded: a provider-wide delivery, the system's.
+      storedEvent('shopify:old-wide', { userId: undefined, configId: undefined }),
     );
     expect((await call('GET', '/api/webhooks/events/shopify:a', { user: 'bob' })).statusCode).toBe(404);
-    expect((await call('GET', '/api/webhooks/events/shopify:wide')).statusCode).toBe(404);
+    expect((await call('GET', '/api/webhooks/events/system:shopify:wide')).statusCode).toBe(404);
+    expect((await call('GET', '/api/webhooks/events/shopify:old-wide')).statusCode).toBe(404);
     expect((await call('GET', '/api/webhooks/events/shopify:none')).statusCode).toBe(404);
+  });
+
+  it("shows an operator any owner's delivery", async () => {
+    const { call, events } = setup();
+    (events as FakeEventLog).put(
+      storedEvent('shopify:a'),
+      storedEvent('shopify:old-wide', { userId: undefined, configId: undefined }),
+    );
+    const operator = { user: 'oncall', groups: [OPERATORS_GROUP] };
+    const alices = await call('GET', '/api/webhooks/events/shopify:a', operator);
+    expect(alices.json.event).toMatchObject({ id: 'shopify:a', owner_id: 'alice' });
+    const wide = await call('GET', '/api/webhooks/events/shopify:old-wide', operator);
+    expect(wide.json.event).toMatchObject({ owner_id: 'system' });
   });
 });
 
@@ -282,7 +351,7 @@ describe('POST /api/webhooks/events/{id}/replay', () => {
         meta: { shopDomain: 'shop.myshopify.com' },
         payload: { id: '820982911946154508', total_price: '10.00' },
         configId: ALICE_CONFIG,
-        userId: 'alice',
+        ownerId: 'alice',
         replay: { id: 'replay-1', requestedAt: NOW.toISOString() },
       },
     ]);
@@ -317,6 +386,19 @@ describe('POST /api/webhooks/events/{id}/replay', () => {
       404,
     );
     expect(publisher.published).toEqual([]);
+  });
+
+  it("lets an operator replay a provider-wide delivery, which stays the system owner's", async () => {
+    const { call, events, publisher } = setupRecorded();
+    (events as FakeEventLog).put(
+      storedEvent('system:shopify:wide', { userId: 'system', configId: undefined, status: 'dead' }),
+    );
+    const path = '/api/webhooks/events/system:shopify:wide/replay';
+    expect((await call('POST', path)).statusCode).toBe(404);
+    expect((await call('POST', path, { user: 'oncall', groups: [OPERATORS_GROUP] })).statusCode).toBe(202);
+    expect(publisher.published).toEqual([
+      expect.objectContaining({ dedupKey: 'system:shopify:wide', ownerId: 'system' }),
+    ]);
   });
 });
 
@@ -354,6 +436,7 @@ describe('GET /api/webhooks/status', () => {
         {
           id: ALICE_CONFIG,
           provider: 'shopify',
+          owner_id: 'alice',
           health_status: 'degraded',
           statistics: {
             total_events: 100,
@@ -366,6 +449,7 @@ describe('GET /api/webhooks/status', () => {
         {
           id: ALICE_OTHER,
           provider: 'hubspot',
+          owner_id: 'alice',
           health_status: 'unhealthy',
           statistics: {
             total_events: 11,
@@ -428,6 +512,43 @@ describe('GET /api/webhooks/status', () => {
       health_status: 'healthy',
       statistics: { total_events: 0, success_rate: 100 },
     });
+  });
+
+  it("shows an operator every config and the provider-wide endpoints, or one owner's", async () => {
+    const { call, counters } = withCounters();
+    (counters as FakeCounters).add('owner#system#shopify#hour', '2026-03-01T10', {
+      succeeded: 7,
+      processingMsSum: 70,
+    });
+    const operator = { user: 'oncall', groups: [OPERATORS_GROUP] };
+    const all = documented(
+      responseSchemas.status,
+      (await call('GET', '/api/webhooks/status', operator)).json,
+    );
+    expect(all.webhooks.map((webhook) => [webhook.id, webhook.owner_id])).toEqual([
+      ['hubspot', 'system'],
+      ['shopify', 'system'],
+      ['salesforce', 'system'],
+      [ALICE_CONFIG, 'alice'],
+      [ALICE_OTHER, 'alice'],
+      [BOB_CONFIG, 'bob'],
+    ]);
+    expect(all.webhooks[1]?.statistics).toMatchObject({ total_events: 7, successful_events: 7 });
+    expect(all.overall_stats.total_webhooks).toBe(6);
+
+    const system = await call('GET', '/api/webhooks/status', { ...operator, query: { owner: 'system' } });
+    expect(system.json.webhooks.map((webhook: { id: string }) => webhook.id)).toEqual([
+      'hubspot',
+      'shopify',
+      'salesforce',
+    ]);
+    const bobs = await call('GET', '/api/webhooks/status', { ...operator, query: { owner: 'bob' } });
+    expect(bobs.json.webhooks.map((webhook: { id: string }) => webhook.id)).toEqual([BOB_CONFIG]);
+  });
+
+  it("answers 403 to a user asking for another owner's status", async () => {
+    const { call } = withCounters();
+    expect((await call('GET', '/api/webhooks/status', { query: { owner: 'bob' } })).statusCode).toBe(403);
   });
 
   it('answers 400 to an unknown time range', async () => {

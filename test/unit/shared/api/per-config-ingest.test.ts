@@ -4,12 +4,13 @@ import { makeIngestHandler } from '../../../../functions/ingest/handler';
 import type { Envelope } from '../../../../shared/envelope';
 import { type IngestDeps, ingest } from '../../../../shared/ingest';
 import { logger } from '../../../../shared/observability';
+import { hubspot } from '../../../../shared/providers/hubspot';
 import { salesforce } from '../../../../shared/providers/salesforce';
 import { shopify } from '../../../../shared/providers/shopify';
 import type { EnvelopePublisher } from '../../../../shared/queue/publisher';
 import type { RateLimiter } from '../../../../shared/stores/rate-limiter';
 import type { WebhookConfig } from '../../../../shared/stores/webhook-configs';
-import { epochSeconds, handMadeJwt } from '../../../support/signing';
+import { epochSeconds, handMadeJwt, hubspotV3 } from '../../../support/signing';
 import {
   ORG_ID,
   outboundMessageRequest,
@@ -38,22 +39,30 @@ function config(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
   return webhookConfig({ id: ID, secret: CONFIG_SECRET, ...overrides });
 }
 
-/** `null`: no config with that id. */
+/**
+ * `null`: no config with that id. The binding of a config to its source account is kept as the
+ * store keeps it: the first account wins, later calls get the bound one back.
+ */
 function setup(stored: WebhookConfig | null = config(), allowed = true) {
   const publisher = new FakePublisher();
   const rateLimiter: RateLimiter & { consume: ReturnType<typeof vi.fn> } = {
     consume: vi.fn(async () => (allowed ? { allowed: true } : { allowed: false, retryAfterSeconds: 17 })),
   };
   const lookup = vi.fn(async (id: string) => (id === ID ? (stored ?? undefined) : undefined));
+  const bindSourceAccount = vi.fn(async (id: string, account: string) => {
+    if (id !== ID || !stored) return undefined;
+    stored.sourceAccount ??= account;
+    return stored.sourceAccount;
+  });
   const deps: IngestDeps = {
     provider: shopify,
     secrets: async () => [SECRET],
     publisher,
     maxBodyBytes: 200 * 1024,
     now: () => NOW,
-    tenants: { configs: lookup, rateLimiter },
+    tenants: { configs: lookup, rateLimiter, bindSourceAccount },
   };
-  return { deps, publisher, rateLimiter, lookup };
+  return { deps, publisher, rateLimiter, lookup, bindSourceAccount };
 }
 
 const order = () => shopifyFixture('orders-create.json');
@@ -63,7 +72,7 @@ const signed = (options: { secret?: string; topic?: string; sourceIp?: string } 
 });
 
 describe('ingest on a per-config endpoint', () => {
-  it('verifies with the config secret and stamps the envelopes with config and user', async () => {
+  it('verifies with the config secret and stamps the envelopes with the config and its owner', async () => {
     const { deps, publisher } = setup();
 
     const result = await ingest(deps, signed(), ID);
@@ -71,11 +80,25 @@ describe('ingest on a per-config endpoint', () => {
     expect(result).toMatchObject({ accepted: 1, ignored: 0 });
     expect(publisher.published[0]).toMatchObject({
       configId: ID,
-      userId: 'alice',
-      // The provider's dedup and ordering keys, unchanged.
-      dedupKey: 'shopify:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
-      orderingKey: expect.stringMatching(/^shopify:jsmith\.myshopify\.com:order:/),
+      ownerId: 'alice',
+      // The provider's dedup and ordering keys, scoped to the owner.
+      dedupKey: 'alice:shopify:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043',
+      orderingKey: expect.stringMatching(/^alice:shopify:jsmith\.myshopify\.com:order:/),
     });
+  });
+
+  it("gives two owners' configs receiving the same provider delivery two distinct keys", async () => {
+    const alice = setup(config({ userId: 'alice' }));
+    const bob = setup(config({ userId: 'bob' }));
+
+    await ingest(alice.deps, signed(), ID);
+    await ingest(bob.deps, signed(), ID);
+
+    const [fromAlice] = alice.publisher.published;
+    const [fromBob] = bob.publisher.published;
+    expect(fromAlice?.dedupKey).not.toBe(fromBob?.dedupKey);
+    expect(fromAlice?.orderingKey).not.toBe(fromBob?.orderingKey);
+    expect([fromAlice?.ownerId, fromBob?.ownerId]).toEqual(['alice', 'bob']);
   });
 
   it("refuses the provider's global secret there (401)", async () => {
@@ -172,7 +195,11 @@ describe('ingest on a per-config endpoint', () => {
     const request = signed({ secret: 'rotated-secret-0123456789abcdef' });
 
     await expect(
-      ingest({ ...deps, tenants: { rateLimiter, configs: lookup } }, request, ID),
+      ingest(
+        { ...deps, tenants: { ...deps.tenants, rateLimiter, configs: lookup } } as IngestDeps,
+        request,
+        ID,
+      ),
     ).resolves.toMatchObject({
       accepted: 1,
     });
@@ -191,6 +218,103 @@ describe('ingest on a per-config endpoint', () => {
     const { deps, lookup } = setup();
     await ingest(deps, signed(), ID.toUpperCase());
     expect(lookup).toHaveBeenCalledWith(ID);
+  });
+});
+
+describe('a config bound to its source account', () => {
+  it('learns its shop from the first verified delivery', async () => {
+    const stored = config();
+    const { deps, bindSourceAccount } = setup(stored);
+
+    await expect(ingest(deps, signed(), ID)).resolves.toMatchObject({ accepted: 1 });
+
+    expect(bindSourceAccount).toHaveBeenCalledWith(ID, 'jsmith.myshopify.com');
+    expect(stored.sourceAccount).toBe('jsmith.myshopify.com');
+  });
+
+  it('answers 403 to a verified delivery from another shop, naming both, and enqueues nothing', async () => {
+    const { deps, publisher } = setup(config({ sourceAccount: 'other-shop.myshopify.com' }));
+
+    const error = await ingest(deps, signed(), ID).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({
+      statusCode: 403,
+      message:
+        'Delivery from shop jsmith.myshopify.com; this webhook takes deliveries from shop other-shop.myshopify.com only',
+    });
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('answers 403 to a delivery that names no shop once the config is bound', async () => {
+    const { deps } = setup(config({ sourceAccount: 'jsmith.myshopify.com' }));
+    const request = signed();
+    const { 'x-shopify-shop-domain': _shop, ...headers } = request.headers;
+
+    await expect(ingest(deps, { ...request, headers }, ID)).rejects.toMatchObject({ statusCode: 403 });
+  });
+
+  it('compares shop domains without regard to case', async () => {
+    const { deps } = setup(config({ sourceAccount: 'jsmith.myshopify.com' }));
+    const request = signed();
+
+    await expect(
+      ingest(
+        deps,
+        { ...request, headers: { ...request.headers, 'x-shopify-shop-domain': 'JSmith.MyShopify.com' } },
+        ID,
+      ),
+    ).resolves.toMatchObject({ accepted: 1 });
+  });
+
+  it('refuses when another delivery bound the config to another shop first', async () => {
+    const { deps } = setup(config());
+    deps.tenants = {
+      ...(deps.tenants as NonNullable<IngestDeps['tenants']>),
+      bindSourceAccount: async () => 'first-shop.myshopify.com',
+    };
+
+    await expect(ingest(deps, signed(), ID)).rejects.toMatchObject({ statusCode: 403 });
+  });
+
+  it("takes a bound HubSpot portal's events from a batch mixing portals and ignores the others'", async () => {
+    const { deps, publisher } = setup(
+      config({ provider: 'hubspot', events: ['contact.creation'], sourceAccount: '62515' }),
+    );
+    const body = JSON.stringify(
+      ['62515', '99999'].map((portalId, index) => ({
+        eventId: 100 + index,
+        subscriptionId: 7,
+        portalId: Number(portalId),
+        occurredAt: NOW.getTime() - 1000,
+        subscriptionType: 'contact.creation',
+        objectId: 500 + index,
+      })),
+    );
+    const url = `https://hooks.example.com/api/webhooks/hubspot/${ID}`;
+    const timestamp = String(NOW.getTime());
+    const request = {
+      method: 'POST',
+      url,
+      headers: {
+        'content-type': 'application/json',
+        'x-hubspot-signature-v3': hubspotV3(CONFIG_SECRET, 'POST', url, body, timestamp),
+        'x-hubspot-request-timestamp': timestamp,
+      },
+      body: Buffer.from(body),
+      sourceIp: '54.174.52.1',
+    };
+
+    await expect(ingest({ ...deps, provider: hubspot }, request, ID)).resolves.toMatchObject({
+      accepted: 1,
+      ignored: 1,
+    });
+    expect(publisher.published.map((envelope) => envelope.meta.portalId)).toEqual(['62515']);
+  });
+
+  it("does not bind the provider-wide endpoint's deliveries to anything", async () => {
+    const { deps, bindSourceAccount } = setup();
+    await expect(ingest(deps, shopifyRequest(order()))).resolves.toMatchObject({ accepted: 1 });
+    expect(bindSourceAccount).not.toHaveBeenCalled();
   });
 });
 

@@ -68,6 +68,7 @@ describe('toDomainEvent names every sample delivery', () => {
     expect(event.detailType).toBe(detailType);
     expect(event.detail).toEqual({
       eventId: delivery.dedupKey,
+      ownerId: 'system',
       provider,
       eventType: delivery.eventType,
       objectType: delivery.objectType,
@@ -96,6 +97,22 @@ describe('toDomainEvent names every sample delivery', () => {
     });
 
     expect(toDomainEvent(delivery, PROCESSED_AT).detailType).toBe(detailType);
+  });
+
+  it("names the delivery's owner and webhook config, so a consumer can act for that tenant", () => {
+    const delivery = envelope({
+      ownerId: 'tenant-a',
+      configId: '3f2b8c1e-8a2b-4c1d-9e0f-1a2b3c4d5e6f',
+      dedupKey: 'tenant-a:shopify:b54557e4',
+    });
+
+    const { detail } = toDomainEvent(delivery, PROCESSED_AT);
+
+    expect(detail).toMatchObject({
+      eventId: 'tenant-a:shopify:b54557e4',
+      ownerId: 'tenant-a',
+      configId: '3f2b8c1e-8a2b-4c1d-9e0f-1a2b3c4d5e6f',
+    });
   });
 
   it('passes an unknown verb through in snake_case', () => {

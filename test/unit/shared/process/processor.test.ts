@@ -5,7 +5,7 @@ import {
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, type GetObjectCommandOutput, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -68,10 +68,16 @@ afterAll(async () => {
 beforeEach(async () => {
   await db.execute(sql`TRUNCATE synced_orders`);
   ddbMock.on(UpdateCommand).resolves({});
-  ddbMock.on(ScanCommand).resolves({
+  // Operators' connections: a provider-wide delivery's push is theirs.
+  ddbMock.on(QueryCommand, { IndexName: 'byRole' }).resolves({
     Items: [
-      { connectionId: 'conn-a', userId: 'user-1', events: ['webhook-event'] },
-      { connectionId: 'conn-b', userId: 'user-2', events: ['webhook-event', 'webhook-alert'] },
+      { connectionId: 'conn-a', userId: 'user-1', role: 'operator', events: ['webhook-event'] },
+      {
+        connectionId: 'conn-b',
+        userId: 'user-2',
+        role: 'operator',
+        events: ['webhook-event', 'webhook-alert'],
+      },
     ],
   });
   apiMock.on(PostToConnectionCommand).resolves({});
@@ -85,11 +91,17 @@ afterEach(() => {
   eventBridgeMock.reset();
 });
 
+/** The fixture order; a later `occurredAt` arrives (receivedAt) seven seconds after it, as deliveries do. */
 function orderEnvelope(overrides: { occurredAt?: string; payload?: Record<string, unknown> } = {}): Envelope {
   const base = shopifyEnvelope('orders-create.json');
+  const received = overrides.occurredAt && new Date(Date.parse(overrides.occurredAt) + 7000).toISOString();
   return {
     ...base,
-    ...(overrides.occurredAt ? { occurredAt: overrides.occurredAt } : {}),
+    ...(overrides.occurredAt && received && received > base.receivedAt
+      ? { occurredAt: overrides.occurredAt, receivedAt: received }
+      : overrides.occurredAt
+        ? { occurredAt: overrides.occurredAt }
+        : {}),
     ...(overrides.payload ? { payload: { ...(base.payload as object), ...overrides.payload } } : {}),
   };
 }
@@ -249,19 +261,21 @@ describe('processEnvelope', () => {
     expect(await storedOrders()).toEqual([]);
   });
 
-  it('posts a webhook-event message to every subscribed connection', async () => {
+  it("posts a provider-wide delivery's webhook-event message to every subscribed operator connection", async () => {
     const envelope = orderEnvelope();
 
     await processEnvelope(deps, envelope, 1);
 
-    const scan = ddbMock.commandCalls(ScanCommand)[0]?.args[0].input;
-    expect(scan?.ExpressionAttributeValues).toEqual({ ':type': 'webhook-event' });
+    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query?.ExpressionAttributeValues).toEqual({ ':role': 'operator', ':type': 'webhook-event' });
     const posted = postedMessages();
     expect(posted.map((p) => p.connectionId).sort()).toEqual(['conn-a', 'conn-b']);
     expect(posted[0]?.message).toEqual({
       type: 'webhook-event',
       timestamp: PROCESSED_AT.toISOString(),
       data: {
+        id: envelope.dedupKey,
+        ownerId: 'system',
         provider: 'shopify',
         eventType: 'orders/create',
         objectType: 'order',
@@ -278,7 +292,7 @@ describe('processEnvelope', () => {
   });
 
   it('still succeeds when the connections cannot be read for the live push', async () => {
-    ddbMock.on(ScanCommand).rejects(new Error('connections table unavailable'));
+    ddbMock.on(QueryCommand).rejects(new Error('connections table unavailable'));
 
     const outcome = await processEnvelope(deps, orderEnvelope(), 1);
 
@@ -381,6 +395,7 @@ describe('processEnvelope publishes domain events', () => {
         DetailType: 'order.created',
         Detail: {
           eventId: envelope.dedupKey,
+          ownerId: 'system',
           provider: 'shopify',
           eventType: 'orders/create',
           objectType: 'order',

@@ -5,13 +5,12 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { logger } from '../../../../shared/observability';
 import { Broadcaster, type BroadcasterOptions } from '../../../../shared/realtime/broadcaster';
 import { serverMessage } from '../../../../shared/realtime/messages';
-import type { Subscriber } from '../../../../shared/realtime/subscriptions';
 import { ConnectionStore } from '../../../../shared/stores/connections';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -40,15 +39,33 @@ function broadcaster(options: BroadcasterOptions = {}) {
   return new Broadcaster(new ConnectionStore(ddb, 'connections'), api, { retryDelayMs: 1, ...options });
 }
 
-type Stored = Partial<Subscriber> & { connectionId: string };
+/** A connection as the table stores it; `role: 'operator'` marks an operator's. */
+type Stored = {
+  connectionId: string;
+  userId?: string;
+  role?: 'operator';
+  events?: string[];
+  filters?: Record<string, unknown>;
+};
 
-function item(connection: Stored): Subscriber {
+function item(connection: Stored) {
   return { userId: 'user-1', events: ['webhook-event'], filters: {}, ...connection };
 }
 
-/** What the provider-wide scan returns. */
-function scanned(...connections: Stored[]) {
-  ddbMock.on(ScanCommand).resolves({ Items: connections.map(item) });
+/** What the query of the operators' connections (the byRole index) returns. */
+function operatorsConnected(...connections: Stored[]) {
+  ddbMock
+    .on(QueryCommand, { IndexName: 'byRole' })
+    .resolves({ Items: connections.map((connection) => item({ role: 'operator', ...connection })) });
+}
+
+/** What the query of one owner's connections (the byUser index) returns. */
+function ownersConnected(...connections: Stored[]) {
+  ddbMock.on(QueryCommand, { IndexName: 'byUser' }).resolves({ Items: connections.map(item) });
+}
+
+function queriesOf(index: string) {
+  return ddbMock.commandCalls(QueryCommand).filter((call) => call.args[0].input.IndexName === index);
 }
 
 function targets(): string[] {
@@ -60,62 +77,63 @@ function targets(): string[] {
 
 const gone = () => new GoneException({ message: 'Gone', $metadata: { httpStatusCode: 410 } });
 const at = new Date('2026-01-01T00:00:00Z');
-/** An event received on a provider-wide endpoint: no config, no owner. */
+/** An event received on a provider-wide endpoint: the system owner's, for operators. */
 const providerWide = serverMessage(
   'webhook-event',
-  { provider: 'shopify', objectId: '820982911946154508' },
+  { provider: 'shopify', objectId: '820982911946154508', ownerId: 'system' },
   at,
 );
 /** An event received on alice's config endpoint. */
 const alicesEvent = serverMessage(
   'webhook-event',
-  { provider: 'shopify', objectId: '1', configId: 'cfg-alice', userId: 'alice' },
+  { provider: 'shopify', objectId: '1', configId: 'cfg-alice', ownerId: 'alice' },
   at,
 );
 
 describe('Broadcaster fan-out', () => {
-  it('scans for the subscribers of the push type and posts the message as JSON to each', async () => {
-    scanned({ connectionId: 'conn-a' }, { connectionId: 'conn-b', userId: 'user-2' });
+  it("queries the operators' connections subscribed to the push type and posts the message as JSON to each", async () => {
+    operatorsConnected({ connectionId: 'conn-a' }, { connectionId: 'conn-b', userId: 'user-2' });
 
     const result = await broadcaster().broadcast(providerWide);
 
     expect(result).toEqual({ delivered: 2, gone: 0, failed: 0 });
     expect(targets()).toEqual(['conn-a', 'conn-b']);
-    expect(ddbMock.commandCalls(ScanCommand)[0]?.args[0].input).toMatchObject({
+    expect(queriesOf('byRole')[0]?.args[0].input).toMatchObject({
       TableName: 'connections',
+      KeyConditionExpression: '#role = :role',
       FilterExpression: 'contains(events, :type)',
-      ExpressionAttributeValues: { ':type': 'webhook-event' },
+      ExpressionAttributeValues: { ':role': 'operator', ':type': 'webhook-event' },
     });
+    // The system owner has no connections of its own to look for.
+    expect(queriesOf('byUser')).toHaveLength(0);
     const data = apiMock.commandCalls(PostToConnectionCommand)[0]?.args[0].input.Data as Uint8Array;
     expect(JSON.parse(Buffer.from(data).toString('utf8'))).toEqual(providerWide);
   });
 
-  it('follows scan pages until the last one', async () => {
+  it('follows query pages until the last one', async () => {
     ddbMock
-      .on(ScanCommand)
+      .on(QueryCommand, { IndexName: 'byRole' })
       .resolvesOnce({
-        Items: [item({ connectionId: 'conn-a' })],
+        Items: [item({ connectionId: 'conn-a', role: 'operator' })],
         LastEvaluatedKey: { connectionId: 'conn-a' },
       })
-      .resolvesOnce({ Items: [item({ connectionId: 'conn-b' })] });
+      .resolvesOnce({ Items: [item({ connectionId: 'conn-b', role: 'operator' })] });
 
     const result = await broadcaster().broadcast(providerWide);
 
     expect(result.delivered).toBe(2);
-    expect(ddbMock.commandCalls(ScanCommand)[1]?.args[0].input.ExclusiveStartKey).toEqual({
-      connectionId: 'conn-a',
-    });
+    expect(queriesOf('byRole')[1]?.args[0].input.ExclusiveStartKey).toEqual({ connectionId: 'conn-a' });
   });
 
   it('sends nothing when no connection is subscribed', async () => {
-    scanned();
+    operatorsConnected();
 
     expect(await broadcaster().broadcast(providerWide)).toEqual({ delivered: 0, gone: 0, failed: 0 });
     expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
   });
 
   it('deletes a connection that is gone (410), counts it and does not retry it', async () => {
-    scanned({ connectionId: 'conn-live' }, { connectionId: 'conn-gone' });
+    operatorsConnected({ connectionId: 'conn-live' }, { connectionId: 'conn-gone' });
     apiMock.on(PostToConnectionCommand, { ConnectionId: 'conn-gone' }).rejects(gone());
 
     const result = await broadcaster().broadcast(providerWide);
@@ -128,7 +146,7 @@ describe('Broadcaster fan-out', () => {
   });
 
   it('still counts a gone connection as gone when deleting it fails', async () => {
-    scanned({ connectionId: 'conn-gone' });
+    operatorsConnected({ connectionId: 'conn-gone' });
     apiMock.on(PostToConnectionCommand).rejects(gone());
     ddbMock.on(DeleteCommand).rejects(new Error('ProvisionedThroughputExceededException'));
 
@@ -136,7 +154,7 @@ describe('Broadcaster fan-out', () => {
   });
 
   it('retries any other error once and counts a retry that succeeds as delivered', async () => {
-    scanned({ connectionId: 'conn-throttled' });
+    operatorsConnected({ connectionId: 'conn-throttled' });
     apiMock.on(PostToConnectionCommand).rejectsOnce(new Error('LimitExceededException')).resolves({});
 
     const result = await broadcaster().broadcast(providerWide);
@@ -146,7 +164,11 @@ describe('Broadcaster fan-out', () => {
   });
 
   it('counts a connection failing twice as failed, keeps it and still reaches the others', async () => {
-    scanned({ connectionId: 'conn-live' }, { connectionId: 'conn-forbidden' }, { connectionId: 'conn-down' });
+    operatorsConnected(
+      { connectionId: 'conn-live' },
+      { connectionId: 'conn-forbidden' },
+      { connectionId: 'conn-down' },
+    );
     apiMock
       .on(PostToConnectionCommand, { ConnectionId: 'conn-forbidden' })
       .rejects(new ForbiddenException({ message: 'Forbidden', $metadata: { httpStatusCode: 403 } }));
@@ -160,7 +182,7 @@ describe('Broadcaster fan-out', () => {
   });
 
   it('deletes a connection whose retry finds it gone', async () => {
-    scanned({ connectionId: 'conn-a' });
+    operatorsConnected({ connectionId: 'conn-a' });
     apiMock.on(PostToConnectionCommand).rejectsOnce(new Error('socket hang up')).rejects(gone());
 
     expect(await broadcaster().broadcast(providerWide)).toEqual({ delivered: 0, gone: 1, failed: 0 });
@@ -168,7 +190,7 @@ describe('Broadcaster fan-out', () => {
   });
 
   it('posts to at most `concurrency` connections at once and reaches all of them', async () => {
-    scanned(...Array.from({ length: 60 }, (_, i) => ({ connectionId: `conn-${i}` })));
+    operatorsConnected(...Array.from({ length: 60 }, (_, i) => ({ connectionId: `conn-${i}` })));
     let inFlight = 0;
     let peak = 0;
     apiMock.on(PostToConnectionCommand).callsFake(async () => {
@@ -187,78 +209,78 @@ describe('Broadcaster fan-out', () => {
 });
 
 describe('Broadcaster tenant scoping', () => {
-  it("sends a per-config event only to its owner's connections, found by the byUser index", async () => {
-    ddbMock.on(QueryCommand).resolves({ Items: [item({ connectionId: 'alice-1', userId: 'alice' })] });
-    scanned({ connectionId: 'alice-1', userId: 'alice' }, { connectionId: 'bob-1', userId: 'bob' });
+  it("sends an owner's event to the owner's connections (the byUser index) and operators'", async () => {
+    ownersConnected({ connectionId: 'alice-1', userId: 'alice' });
+    operatorsConnected({ connectionId: 'oncall-1', userId: 'oncall' });
 
     const result = await broadcaster().broadcast(alicesEvent);
 
-    expect(result).toEqual({ delivered: 1, gone: 0, failed: 0 });
-    expect(targets()).toEqual(['alice-1']);
-    expect(ddbMock.commandCalls(ScanCommand)).toHaveLength(0);
-    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+    expect(result).toEqual({ delivered: 2, gone: 0, failed: 0 });
+    expect(targets()).toEqual(['alice-1', 'oncall-1']);
+    expect(queriesOf('byUser')[0]?.args[0].input).toMatchObject({
       TableName: 'connections',
-      IndexName: 'byUser',
       KeyConditionExpression: 'userId = :user',
       FilterExpression: 'contains(events, :type)',
       ExpressionAttributeValues: { ':user': 'alice', ':type': 'webhook-event' },
     });
   });
 
-  it("never sends a per-config event to another user's connection, whatever the index returns", async () => {
-    ddbMock.on(QueryCommand).resolves({ Items: [item({ connectionId: 'bob-1', userId: 'bob' })] });
+  it("never sends an owner's event to another user's connection, whatever the index returns", async () => {
+    ownersConnected({ connectionId: 'bob-1', userId: 'bob' });
+    // Marked operator in the index but not in the item: not an operator's connection.
+    ddbMock
+      .on(QueryCommand, { IndexName: 'byRole' })
+      .resolves({ Items: [item({ connectionId: 'bob-2', userId: 'bob' })] });
 
     expect(await broadcaster().broadcast(alicesEvent)).toEqual({ delivered: 0, gone: 0, failed: 0 });
     expect(targets()).toEqual([]);
   });
 
-  it('sends a provider-wide event to every user subscribed to its type, and only to them', async () => {
-    scanned(
-      { connectionId: 'alice-1', userId: 'alice' },
-      { connectionId: 'bob-1', userId: 'bob' },
-      // The scan filters on the type; a stale item that slipped through is still checked.
-      { connectionId: 'bob-alerts', userId: 'bob', events: ['webhook-alert'] },
+  it("sends the system owner's (provider-wide) events to operators only", async () => {
+    ownersConnected({ connectionId: 'alice-1', userId: 'alice' });
+    operatorsConnected(
+      { connectionId: 'oncall-1', userId: 'oncall' },
+      // The query filters on the type; a stale item that slipped through is still checked.
+      { connectionId: 'oncall-alerts', userId: 'oncall', events: ['webhook-alert'] },
     );
 
     await broadcaster().broadcast(providerWide);
 
-    expect(targets()).toEqual(['alice-1', 'bob-1']);
+    expect(targets()).toEqual(['oncall-1']);
   });
 
-  it('sends an event naming a config but no owner to nobody', async () => {
-    const ownerless = serverMessage('webhook-event', { provider: 'shopify', configId: 'cfg-1' }, at);
-    scanned({ connectionId: 'alice-1', userId: 'alice' });
+  it('sends a push naming no owner to operators only', async () => {
+    const teams = serverMessage('webhook-alert', { provider: 'all', metric: 'error_rate' }, at);
+    operatorsConnected({ connectionId: 'oncall-1', userId: 'oncall', events: ['webhook-alert'] });
 
-    expect(await broadcaster().broadcast(ownerless)).toEqual({ delivered: 0, gone: 0, failed: 0 });
-    expect(ddbMock.calls()).toHaveLength(0);
+    expect(await broadcaster().broadcast(teams)).toEqual({ delivered: 1, gone: 0, failed: 0 });
+    expect(queriesOf('byUser')).toHaveLength(0);
+  });
+
+  it('reaches an operator who is also the owner once', async () => {
+    ownersConnected({ connectionId: 'alice-1', userId: 'alice' });
+    operatorsConnected({ connectionId: 'alice-1', userId: 'alice' });
+
+    expect(await broadcaster().broadcast(alicesEvent)).toEqual({ delivered: 1, gone: 0, failed: 0 });
   });
 
   it("applies the connections' provider and config filters", async () => {
-    ddbMock.on(QueryCommand).resolves({
-      Items: [
-        item({ connectionId: 'all', userId: 'alice' }),
-        item({
-          connectionId: 'shopify',
-          userId: 'alice',
-          filters: { 'webhook-event': { providers: ['shopify'] } },
-        }),
-        item({
-          connectionId: 'hubspot',
-          userId: 'alice',
-          filters: { 'webhook-event': { providers: ['hubspot'] } },
-        }),
-        item({
-          connectionId: 'this-config',
-          userId: 'alice',
-          filters: { 'webhook-event': { configIds: ['cfg-alice'] } },
-        }),
-        item({
-          connectionId: 'other-config',
-          userId: 'alice',
-          filters: { 'webhook-event': { configIds: ['cfg-2'] } },
-        }),
-      ],
-    });
+    ownersConnected(
+      { connectionId: 'all', userId: 'alice' },
+      { connectionId: 'shopify', userId: 'alice', filters: { 'webhook-event': { providers: ['shopify'] } } },
+      { connectionId: 'hubspot', userId: 'alice', filters: { 'webhook-event': { providers: ['hubspot'] } } },
+      {
+        connectionId: 'this-config',
+        userId: 'alice',
+        filters: { 'webhook-event': { configIds: ['cfg-alice'] } },
+      },
+      {
+        connectionId: 'other-config',
+        userId: 'alice',
+        filters: { 'webhook-event': { configIds: ['cfg-2'] } },
+      },
+    );
+    operatorsConnected();
 
     await broadcaster().broadcast(alicesEvent);
 
@@ -267,25 +289,25 @@ describe('Broadcaster tenant scoping', () => {
 });
 
 describe('Broadcaster subscriber cache', () => {
-  it('scans once for the provider-wide pushes of one type within the cache time, then again', async () => {
+  it("queries the operators' connections once per type within the cache time, then again", async () => {
     let now = 0;
     const cached = broadcaster({ subscriberCacheMs: 1000, now: () => now });
-    scanned({ connectionId: 'conn-a' });
+    operatorsConnected({ connectionId: 'conn-a' });
 
     await cached.broadcast(providerWide);
     now = 999;
     await cached.broadcast(providerWide);
-    expect(ddbMock.commandCalls(ScanCommand)).toHaveLength(1);
+    expect(queriesOf('byRole')).toHaveLength(1);
     now = 1000;
     await cached.broadcast(providerWide);
 
-    expect(ddbMock.commandCalls(ScanCommand)).toHaveLength(2);
+    expect(queriesOf('byRole')).toHaveLength(2);
     expect(targets()).toEqual(['conn-a', 'conn-a', 'conn-a']);
   });
 
-  it('shares one scan between concurrent pushes and keeps one per type', async () => {
+  it('shares one query between concurrent pushes and keeps one per type', async () => {
     const cached = broadcaster({ subscriberCacheMs: 1000, now: () => 0 });
-    scanned({ connectionId: 'conn-a', events: ['webhook-event', 'webhook-alert'] });
+    operatorsConnected({ connectionId: 'conn-a', events: ['webhook-event', 'webhook-alert'] });
 
     await Promise.all([
       cached.broadcast(providerWide),
@@ -293,15 +315,15 @@ describe('Broadcaster subscriber cache', () => {
       cached.broadcast(serverMessage('webhook-alert', { provider: 'shopify' }, at)),
     ]);
 
-    expect(ddbMock.commandCalls(ScanCommand).map((c) => c.args[0].input.ExpressionAttributeValues)).toEqual([
-      { ':type': 'webhook-event' },
-      { ':type': 'webhook-alert' },
+    expect(queriesOf('byRole').map((c) => c.args[0].input.ExpressionAttributeValues?.[':type'])).toEqual([
+      'webhook-event',
+      'webhook-alert',
     ]);
   });
 
   it('stops posting to a cached connection once it was found gone', async () => {
     const cached = broadcaster({ subscriberCacheMs: 1000, now: () => 0 });
-    scanned({ connectionId: 'conn-live' }, { connectionId: 'conn-gone' });
+    operatorsConnected({ connectionId: 'conn-live' }, { connectionId: 'conn-gone' });
     apiMock.on(PostToConnectionCommand, { ConnectionId: 'conn-gone' }).rejects(gone());
 
     await cached.broadcast(providerWide);
@@ -311,25 +333,27 @@ describe('Broadcaster subscriber cache', () => {
     expect(targets()).toEqual(['conn-gone', 'conn-live', 'conn-live']);
   });
 
-  it('does not remember a failed scan', async () => {
+  it('does not remember a failed query', async () => {
     const cached = broadcaster({ subscriberCacheMs: 1000, now: () => 0 });
     ddbMock
-      .on(ScanCommand)
+      .on(QueryCommand, { IndexName: 'byRole' })
       .rejectsOnce(new Error('ProvisionedThroughputExceededException'))
-      .resolves({ Items: [item({ connectionId: 'conn-a' })] });
+      .resolves({ Items: [item({ connectionId: 'conn-a', role: 'operator' })] });
 
     await expect(cached.broadcast(providerWide)).rejects.toThrow('ProvisionedThroughputExceededException');
     expect(await cached.broadcast(providerWide)).toEqual({ delivered: 1, gone: 0, failed: 0 });
   });
 
-  it('always queries afresh for per-config pushes', async () => {
+  it("always queries an owner's connections afresh", async () => {
     const cached = broadcaster({ subscriberCacheMs: 1000, now: () => 0 });
-    ddbMock.on(QueryCommand).resolves({ Items: [item({ connectionId: 'alice-1', userId: 'alice' })] });
+    ownersConnected({ connectionId: 'alice-1', userId: 'alice' });
+    operatorsConnected();
 
     await cached.broadcast(alicesEvent);
     await cached.broadcast(alicesEvent);
 
-    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(2);
+    expect(queriesOf('byUser')).toHaveLength(2);
+    expect(queriesOf('byRole')).toHaveLength(1);
   });
 });
 

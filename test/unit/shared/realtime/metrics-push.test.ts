@@ -55,31 +55,51 @@ function counts(overrides: Partial<MinuteCounts> = {}): MinuteCounts {
 }
 
 function subscriber(connectionId: string, userId: string, overrides: Partial<Subscriber> = {}): Subscriber {
-  return { connectionId, userId, events: ['webhook-metrics-update'], filters: {}, ...overrides };
+  return {
+    connectionId,
+    userId,
+    operator: false,
+    events: ['webhook-metrics-update'],
+    filters: {},
+    ...overrides,
+  };
 }
+
+const operator = (connectionId: string, userId = 'oncall', overrides: Partial<Subscriber> = {}) =>
+  subscriber(connectionId, userId, { operator: true, ...overrides });
 
 const aliceShop = webhookConfig({ id: 'alice-shop', userId: 'alice', provider: 'shopify' });
 const aliceShop2 = webhookConfig({ id: 'alice-shop-2', userId: 'alice', provider: 'shopify' });
 const aliceHub = webhookConfig({ id: 'alice-hub', userId: 'alice', provider: 'hubspot' });
 const bobShop = webhookConfig({ id: 'bob-shop', userId: 'bob', provider: 'shopify' });
 
-/** The counters of the tests: minute buckets per config. */
+/** The counters of the tests: minute buckets per owner and provider, and per provider (every owner). */
 const COUNTERS: Record<string, { minute: string; counts: MinuteCounts }[]> = {
-  'config#alice-shop': [
+  // Alice's two Shopify configs together.
+  'owner#alice#shopify': [
     // Before the window: never counted.
     { minute: '2026-03-01T11:50', counts: counts({ total: 50, dead: 50 }) },
     { minute: '2026-03-01T11:51', counts: counts({ total: 4, succeeded: 3, dead: 1, processingMsSum: 30 }) },
     {
       minute: '2026-03-01T12:04',
-      counts: counts({ total: 5, succeeded: 4, failed: 1, processingMsSum: 80 }),
+      counts: counts({ total: 6, succeeded: 4, failed: 1, dead: 1, processingMsSum: 80 }),
     },
     // The minute in progress: in the window, not in the last minute.
     { minute: '2026-03-01T12:05', counts: counts({ total: 1, succeeded: 1, processingMsSum: 10 }) },
   ],
-  'config#alice-shop-2': [{ minute: '2026-03-01T12:04', counts: counts({ total: 1, dead: 1 }) }],
-  'config#alice-hub': [],
-  'config#bob-shop': [
+  'owner#alice#hubspot': [],
+  'owner#bob#shopify': [
     { minute: '2026-03-01T12:04', counts: counts({ total: 9, succeeded: 9, processingMsSum: 90 }) },
+  ],
+  // The provider-wide endpoint's deliveries.
+  'owner#system#shopify': [
+    { minute: '2026-03-01T12:04', counts: counts({ total: 2, succeeded: 2, processingMsSum: 8 }) },
+  ],
+  'provider#shopify': [
+    {
+      minute: '2026-03-01T12:04',
+      counts: counts({ total: 17, succeeded: 15, failed: 1, dead: 1, processingMsSum: 178 }),
+    },
   ],
 };
 
@@ -106,6 +126,7 @@ function fakes(
         return { delivered: 1, gone: 0, failed: 0 };
       },
     },
+    providers: ['shopify'],
     now: () => NOW,
     ...overrides,
   };
@@ -123,7 +144,7 @@ describe('minute metrics push', () => {
 
     const summary = await pushMetrics(deps);
 
-    expect(pushed.map((m) => [m.type, dataOf(m).userId, dataOf(m).provider])).toEqual([
+    expect(pushed.map((m) => [m.type, dataOf(m).ownerId, dataOf(m).provider])).toEqual([
       ['webhook-metrics-update', 'alice', 'hubspot'],
       ['webhook-metrics-update', 'alice', 'shopify'],
       ['webhook-metrics-update', 'bob', 'shopify'],
@@ -132,7 +153,8 @@ describe('minute metrics push', () => {
       type: 'webhook-metrics-update',
       timestamp: '2026-03-01T12:05:20.000Z',
       data: {
-        userId: 'alice',
+        scope: 'owner',
+        ownerId: 'alice',
         provider: 'shopify',
         configIds: ['alice-shop', 'alice-shop-2'],
         minute: '2026-03-01T12:04',
@@ -163,15 +185,36 @@ describe('minute metrics push', () => {
       configIds: ['bob-shop'],
       lastMinute: { total_events: 9, success_rate: 100, error_rate: 0 },
     });
-    expect(summary).toEqual({
-      users: 2,
-      configs: 4,
-      pushes: 3,
-      skipped: 0,
-      delivered: 3,
-      gone: 0,
-      failed: 0,
+    expect(summary).toEqual({ users: 2, pushes: 3, skipped: 0, delivered: 3, gone: 0, failed: 0 });
+  });
+
+  it("sends a connected operator the provider-wide endpoint's figures and every owner's together", async () => {
+    const { deps, pushed, reads } = fakes([operator('oncall-1'), subscriber('bob-1', 'bob')], {
+      bob: [bobShop],
     });
+
+    await pushMetrics(deps);
+
+    expect(pushed.map((m) => [dataOf(m).scope, dataOf(m).ownerId ?? null, dataOf(m).provider])).toEqual([
+      ['owner', 'bob', 'shopify'],
+      ['owner', 'system', 'shopify'],
+      ['all', null, 'shopify'],
+    ]);
+    expect(dataOf(pushed[1]).lastMinute).toMatchObject({ total_events: 2, successful_events: 2 });
+    expect(dataOf(pushed[2]).lastMinute).toMatchObject({ total_events: 16, failed_events: 1 });
+    expect(reads.map((read) => read.pk)).toEqual([
+      'owner#bob#shopify',
+      'owner#system#shopify',
+      'provider#shopify',
+    ]);
+  });
+
+  it('sends no provider-wide or all-owners figures when no operator is connected', async () => {
+    const { deps, pushed } = fakes([subscriber('bob-1', 'bob')], { bob: [bobShop] });
+
+    await pushMetrics(deps);
+
+    expect(pushed.map((m) => dataOf(m).ownerId)).toEqual(['bob']);
   });
 
   it('reports a provider without events in the window as zero events, 100% success and 0% errors', async () => {
@@ -190,14 +233,16 @@ describe('minute metrics push', () => {
     expect(dataOf(pushed[0])).toMatchObject({ provider: 'hubspot', lastMinute: empty, window: empty });
   });
 
-  it('reads each config once, over the window, from its per-config minute counter', async () => {
-    const { deps, reads } = fakes([subscriber('alice-1', 'alice')], { alice: [aliceShop, aliceHub] });
+  it("reads each owner's provider once, over the window, from the owner's minute counter", async () => {
+    const { deps, reads } = fakes([subscriber('alice-1', 'alice')], {
+      alice: [aliceShop, aliceShop2, aliceHub],
+    });
 
     await pushMetrics({ ...deps, windowMinutes: 5 });
 
     expect(reads).toEqual([
-      { pk: 'config#alice-hub', from: '2026-03-01T12:01', to: '2026-03-01T12:05' },
-      { pk: 'config#alice-shop', from: '2026-03-01T12:01', to: '2026-03-01T12:05' },
+      { pk: 'owner#alice#hubspot', from: '2026-03-01T12:01', to: '2026-03-01T12:05' },
+      { pk: 'owner#alice#shopify', from: '2026-03-01T12:01', to: '2026-03-01T12:05' },
     ]);
   });
 
@@ -218,8 +263,8 @@ describe('minute metrics push', () => {
     const summary = await pushMetrics(deps);
 
     expect(pushed.map((m) => dataOf(m).provider)).toEqual(['hubspot']);
-    expect(reads.map((read) => read.pk)).toEqual(['config#alice-hub']);
-    expect(summary).toMatchObject({ users: 1, configs: 1, pushes: 1 });
+    expect(reads.map((read) => read.pk)).toEqual(['owner#alice#hubspot']);
+    expect(summary).toMatchObject({ users: 1, pushes: 1 });
   });
 
   it('pushes nothing to a user without configs, nor when nobody is subscribed', async () => {
@@ -254,13 +299,13 @@ describe('minute metrics push', () => {
       },
       counters: {
         read: async (pk, from, to) => {
-          if (pk === 'config#alice-shop') throw new Error('timeout');
+          if (pk === 'owner#alice#shopify') throw new Error('timeout');
           return read(pk, from, to);
         },
       },
     });
 
-    expect(pushed.map((m) => `${dataOf(m).userId}:${dataOf(m).provider}`)).toEqual([
+    expect(pushed.map((m) => `${dataOf(m).ownerId}:${dataOf(m).provider}`)).toEqual([
       'alice:hubspot',
       'bob:shopify',
     ]);
@@ -276,7 +321,7 @@ describe('minute metrics push', () => {
       ...deps,
       broadcaster: {
         broadcast: async (message) => {
-          if (dataOf(message).userId === 'alice') throw new Error('connections query failed');
+          if (dataOf(message).ownerId === 'alice') throw new Error('connections query failed');
           return { delivered: 2, gone: 1, failed: 0 };
         },
       },
@@ -322,7 +367,7 @@ describe('minute metrics push', () => {
       broadcaster: { broadcast: () => slow('push', { delivered: 1, gone: 0, failed: 0 }) },
     });
 
-    expect(summary).toMatchObject({ users: 12, configs: 24, pushes: 24, delivered: 24 });
+    expect(summary).toMatchObject({ users: 12, pushes: 24, delivered: 24 });
     expect(peakReads).toBe(3);
     expect(peakPushes).toBe(2);
   });
@@ -331,16 +376,23 @@ describe('minute metrics push', () => {
 describe('minute metrics push through the stores and the broadcaster', () => {
   /** Connections, configs and counters as DynamoDB would answer the stores' scans and queries. */
   function tables(connections: Subscriber[], configs: WebhookConfig[]) {
+    // As the table stores them: an operator's connection carries role `operator`.
+    const items = connections.map(({ operator, ...connection }) => ({
+      ...connection,
+      ...(operator && { role: 'operator' }),
+    }));
     ddbMock.on(ScanCommand).callsFake(async (input: { FilterExpression?: string }) => {
       expect(input.FilterExpression).toBe('contains(events, :type)');
-      return { Items: connections };
+      return { Items: items };
     });
     ddbMock.on(QueryCommand).callsFake(async (input: QueryCommandInput) => {
       const values = input.ExpressionAttributeValues ?? {};
       if (input.TableName === 'connections')
         return {
-          Items: connections.filter(
-            (c) => c.userId === values[':user'] && c.events.includes(values[':type'] as never),
+          Items: items.filter(
+            (c) =>
+              (input.IndexName === 'byRole' ? c.role === values[':role'] : c.userId === values[':user']) &&
+              c.events.includes(values[':type'] as never),
           ),
         };
       if (input.TableName === 'configs')
@@ -370,6 +422,7 @@ describe('minute metrics push through the stores and the broadcaster', () => {
       configs: new WebhookConfigStore(ddb, 'configs'),
       counters: new MetricCounters(ddb, 'metrics'),
       broadcaster: new Broadcaster(connections, api, { retryDelayMs: 1 }),
+      providers: ['shopify'],
       now: () => NOW,
     };
   }
@@ -381,12 +434,12 @@ describe('minute metrics push through the stores and the broadcaster', () => {
       .map((call) => {
         const { ConnectionId, Data } = call.args[0].input;
         const data = JSON.parse(Buffer.from(Data as Uint8Array).toString('utf8')).data as MetricsUpdate;
-        return `${ConnectionId} <- ${data.userId}:${data.provider}`;
+        return `${ConnectionId} <- ${data.ownerId ?? data.scope}:${data.provider}`;
       })
       .sort();
   }
 
-  it("posts a user's metrics to that user's subscribed connections only, narrowed by their providers filter", async () => {
+  it("posts a user's metrics to that user's and operators' connections only, narrowed by their providers filter", async () => {
     tables(
       [
         subscriber('alice-all', 'alice'),
@@ -395,6 +448,7 @@ describe('minute metrics push through the stores and the broadcaster', () => {
         }),
         subscriber('bob-1', 'bob'),
         subscriber('bob-events-only', 'bob', { events: ['webhook-event'] }),
+        operator('oncall-1'),
       ],
       [aliceShop, aliceHub, bobShop],
     );
@@ -406,10 +460,15 @@ describe('minute metrics push through the stores and the broadcaster', () => {
       'alice-all <- alice:shopify',
       'alice-hubspot <- alice:hubspot',
       'bob-1 <- bob:shopify',
+      'oncall-1 <- alice:hubspot',
+      'oncall-1 <- alice:shopify',
+      'oncall-1 <- all:shopify',
+      'oncall-1 <- bob:shopify',
+      'oncall-1 <- system:shopify',
     ]);
   });
 
-  it('costs one scan, a config query per user, a counter query per config and a connection query per push', async () => {
+  it("costs one scan, a config query per user, a counter query per push and the owner's and operators' connection queries per push", async () => {
     tables(
       [subscriber('alice-1', 'alice'), subscriber('alice-2', 'alice'), subscriber('bob-1', 'bob')],
       [aliceShop, aliceShop2, aliceHub, bobShop],
@@ -422,9 +481,9 @@ describe('minute metrics push through the stores and the broadcaster', () => {
     expect(ddbMock.commandCalls(ScanCommand)).toHaveLength(1);
     expect(byTable('configs')).toHaveLength(2);
     expect(byTable('configs').every((input) => input.IndexName === 'byUser')).toBe(true);
-    expect(byTable('metrics')).toHaveLength(4);
-    expect(byTable('connections')).toHaveLength(3);
-    expect(byTable('connections').every((input) => input.IndexName === 'byUser')).toBe(true);
-    expect(summary).toMatchObject({ users: 2, configs: 4, pushes: 3, delivered: 5 });
+    expect(byTable('metrics')).toHaveLength(3);
+    expect(byTable('connections').filter((input) => input.IndexName === 'byUser')).toHaveLength(3);
+    expect(byTable('connections').filter((input) => input.IndexName === 'byRole')).toHaveLength(3);
+    expect(summary).toMatchObject({ users: 2, pushes: 3, delivered: 5 });
   });
 });

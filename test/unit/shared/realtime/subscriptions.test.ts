@@ -17,9 +17,10 @@ function message<T extends 'subscribe' | 'unsubscribe'>(type: T, data: unknown) 
   >;
 }
 
-const subscriber = (userId: string, subscription: Subscription): Subscriber => ({
+const subscriber = (userId: string, subscription: Subscription, operator = false): Subscriber => ({
   connectionId: `${userId}-conn`,
   userId,
+  operator,
   ...subscription,
 });
 
@@ -111,42 +112,48 @@ describe('who gets a push', () => {
   );
   const alice = subscriber('alice', everything);
   const bob = subscriber('bob', everything);
+  const oncall = subscriber('oncall', everything, true);
   const perConfig = audienceOf(
-    serverMessage('webhook-event', { provider: 'shopify', configId: 'cfg-a', userId: 'alice' }),
+    serverMessage('webhook-event', { provider: 'shopify', configId: 'cfg-a', ownerId: 'alice' }),
   );
-  const providerWide = audienceOf(serverMessage('webhook-event', { provider: 'shopify' }));
+  const providerWide = audienceOf(serverMessage('webhook-event', { provider: 'shopify', ownerId: 'system' }));
+  const team = audienceOf(serverMessage('webhook-alert', { provider: 'all' }));
 
   it('reads the audience from the push data', () => {
-    expect(perConfig).toEqual({ provider: 'shopify', configId: 'cfg-a', owner: 'alice' });
-    expect(providerWide).toEqual({ provider: 'shopify' });
-    expect(audienceOf(serverMessage('webhook-event', { configId: 'cfg-a' }))).toEqual({
-      configId: 'cfg-a',
-      owner: null,
-    });
+    expect(perConfig).toEqual({ provider: 'shopify', configId: 'cfg-a', ownerId: 'alice' });
+    expect(providerWide).toEqual({ provider: 'shopify', ownerId: 'system' });
+    expect(audienceOf(serverMessage('webhook-event', { configId: 'cfg-a' }))).toEqual({ configId: 'cfg-a' });
     expect(audienceOf(serverMessage('webhook-metrics-update', null))).toEqual({});
   });
 
-  it("gives a user their own configs' events and everyone's provider-wide events", () => {
+  it("gives a user their own pushes only, and an operator every owner's", () => {
     expect(wants(alice, 'webhook-event', perConfig)).toBe(true);
     expect(wants(bob, 'webhook-event', perConfig)).toBe(false);
-    expect(wants(alice, 'webhook-event', providerWide)).toBe(true);
-    expect(wants(bob, 'webhook-event', providerWide)).toBe(true);
+    expect(wants(oncall, 'webhook-event', perConfig)).toBe(true);
   });
 
-  it('gives nobody an event that names a config but lost its owner', () => {
-    const ownerless = audienceOf(serverMessage('webhook-event', { provider: 'shopify', configId: 'cfg-a' }));
+  it("gives the provider-wide endpoints' events (the system owner's) to operators only", () => {
+    expect(wants(alice, 'webhook-event', providerWide)).toBe(false);
+    expect(wants(bob, 'webhook-event', providerWide)).toBe(false);
+    expect(wants(oncall, 'webhook-event', providerWide)).toBe(true);
+  });
 
-    expect(wants(alice, 'webhook-event', ownerless)).toBe(false);
+  it("gives a push naming no owner (the team's alerts) to operators only", () => {
+    expect(wants(alice, 'webhook-alert', team)).toBe(false);
+    expect(wants(oncall, 'webhook-alert', team)).toBe(true);
+    // A user whose id happens to be `system` is still not the system owner (and no token may claim it).
+    expect(wants(subscriber('system', everything), 'webhook-event', providerWide)).toBe(false);
   });
 
   it('gives a connection only the types it subscribed to', () => {
     const alertsOnly = subscriber(
-      'alice',
+      'oncall',
       subscribe(NO_SUBSCRIPTION, message('subscribe', { events: ['webhook-alert'] })),
+      true,
     );
 
     expect(wants(alertsOnly, 'webhook-event', providerWide)).toBe(false);
-    expect(wants(alertsOnly, 'webhook-alert', providerWide)).toBe(true);
+    expect(wants(alertsOnly, 'webhook-alert', team)).toBe(true);
   });
 
   it('applies the provider and config filters of the type', () => {
@@ -159,16 +166,17 @@ describe('who gets a push', () => {
       subscribe(NO_SUBSCRIPTION, message('subscribe', { events: ['webhook-event'], configIds: ['cfg-a'] })),
     );
 
-    expect(wants(hubspotOnly, 'webhook-event', providerWide)).toBe(false);
+    expect(wants(hubspotOnly, 'webhook-event', perConfig)).toBe(false);
     expect(
       wants(
         hubspotOnly,
         'webhook-event',
-        audienceOf(serverMessage('webhook-event', { provider: 'hubspot' })),
+        audienceOf(serverMessage('webhook-event', { provider: 'hubspot', ownerId: 'alice' })),
       ),
     ).toBe(true);
     expect(wants(configA, 'webhook-event', perConfig)).toBe(true);
-    // A config filter asks for those configs only: provider-wide events are not among them.
-    expect(wants(configA, 'webhook-event', providerWide)).toBe(false);
+    expect(
+      wants(configA, 'webhook-event', audienceOf(serverMessage('webhook-event', { ownerId: 'alice' }))),
+    ).toBe(false);
   });
 });

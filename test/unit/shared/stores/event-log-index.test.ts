@@ -12,7 +12,7 @@ import { envelope } from '../../support/envelopes';
 /*
  * The event log against dynalite (DynamoDB's wire protocol and expression semantics), with the
  * tables the local stack creates: the conditional writes of a replay, and listing through the
- * byUser index with filters and pagination.
+ * byUser (one owner) and byDay (every owner) indexes with filters and pagination.
  */
 
 let server: Server;
@@ -45,7 +45,7 @@ function owned(n: number, overrides: Partial<Envelope> = {}): Envelope {
     dedupKey: `shopify:idx-${n}`,
     receivedAt: at(n).toISOString(),
     configId: 'config-1',
-    userId: 'alice',
+    ownerId: 'alice',
     ...overrides,
   });
 }
@@ -88,7 +88,7 @@ describe('replays', () => {
   });
 });
 
-describe("listing a user's deliveries", () => {
+describe("listing an owner's deliveries", () => {
   beforeAll(async () => {
     for (let n = 100; n < 112; n++)
       await processed(owned(n, { eventType: n % 3 === 0 ? 'orders/updated' : 'orders/create' }), n);
@@ -96,13 +96,13 @@ describe("listing a user's deliveries", () => {
       { key: 'shopify:idx-112', envelope: owned(112) },
       { status: 'dead', attempt: 5, category: 'processing', message: 'boom', now: at(112) },
     );
-    // Someone else's, and a provider-wide one (no owner: not in the sparse index).
-    await processed(owned(113, { userId: 'bob' }), 113);
-    await processed(owned(114, { userId: undefined, configId: undefined }), 114);
+    // Someone else's, and a provider-wide one (the system owner's).
+    await processed(owned(113, { ownerId: 'bob' }), 113);
+    await processed(owned(114, { ownerId: 'system', configId: undefined }), 114);
   });
 
   it('lists newest first, only the projected list attributes, never the payload', async () => {
-    const page = await log.list({ userId: 'alice', limit: 3, since: at(100).toISOString() });
+    const page = await log.list({ ownerId: 'alice', limit: 3, since: at(100).toISOString() });
     expect(page.items.map((item) => item.pk)).toEqual([
       'shopify:idx-112',
       'shopify:idx-111',
@@ -123,7 +123,7 @@ describe("listing a user's deliveries", () => {
     const seen: string[] = [];
     let after: Record<string, unknown> | undefined;
     do {
-      const page = await log.list({ userId: 'alice', limit: 5, since: at(100).toISOString(), after });
+      const page = await log.list({ ownerId: 'alice', limit: 5, since: at(100).toISOString(), after });
       seen.push(...page.items.map((item) => item.pk));
       after = page.next;
     } while (after);
@@ -132,7 +132,7 @@ describe("listing a user's deliveries", () => {
 
   it('filters by status, event type and time, filling pages past the filtered-out items', async () => {
     const updated = await log.list({
-      userId: 'alice',
+      ownerId: 'alice',
       limit: 10,
       eventType: 'orders/updated',
       since: at(100).toISOString(),
@@ -143,10 +143,15 @@ describe("listing a user's deliveries", () => {
       'shopify:idx-105',
       'shopify:idx-102',
     ]);
-    const dead = await log.list({ userId: 'alice', limit: 10, status: 'dead', since: at(100).toISOString() });
+    const dead = await log.list({
+      ownerId: 'alice',
+      limit: 10,
+      status: 'dead',
+      since: at(100).toISOString(),
+    });
     expect(dead.items.map((item) => item.pk)).toEqual(['shopify:idx-112']);
     const window = await log.list({
-      userId: 'alice',
+      ownerId: 'alice',
       limit: 10,
       since: at(104).toISOString(),
       until: at(106).toISOString(),
@@ -158,8 +163,92 @@ describe("listing a user's deliveries", () => {
     ]);
   });
 
-  it("shows bob only bob's", async () => {
-    const page = await log.list({ userId: 'bob', limit: 50 });
+  it("shows bob only bob's, and the system owner only the provider-wide deliveries", async () => {
+    const page = await log.list({ ownerId: 'bob', limit: 50 });
     expect(page.items.map((item) => item.pk)).toEqual(['shopify:idx-113']);
+    const system = await log.list({ ownerId: 'system', limit: 50 });
+    expect(system.items.map((item) => item.pk)).toEqual(['shopify:idx-114']);
+  });
+});
+
+describe("listing every owner's deliveries (operators)", () => {
+  const DAY = 24 * 60;
+
+  beforeAll(async () => {
+    // Three days: two deliveries the first day, none the second, three the third (two owners each).
+    const minutes = [5000, 5001, 5000 + 2 * DAY, 5001 + 2 * DAY, 5002 + 2 * DAY];
+    for (const [index, minute] of minutes.entries())
+      await processed(owned(minute, { ownerId: index % 2 === 0 ? 'carol' : 'system' }), minute);
+  });
+
+  it('lists every owner newest first across days, skipping an empty day', async () => {
+    const page = await log.list({ limit: 10, since: at(5000).toISOString(), now: at(5002 + 2 * DAY) });
+    expect(page.items.map((item) => [item.pk, item.userId])).toEqual([
+      [`shopify:idx-${5002 + 2 * DAY}`, 'carol'],
+      [`shopify:idx-${5001 + 2 * DAY}`, 'system'],
+      [`shopify:idx-${5000 + 2 * DAY}`, 'carol'],
+      ['shopify:idx-5001', 'system'],
+      ['shopify:idx-5000', 'carol'],
+    ]);
+    expect(page.next).toBeUndefined();
+  });
+
+  it('pages through every owner exactly once, within a day and across days', async () => {
+    const seen: string[] = [];
+    let after: Record<string, unknown> | undefined;
+    let pages = 0;
+    do {
+      const page = await log.list({
+        limit: 2,
+        since: at(5000).toISOString(),
+        now: at(5002 + 2 * DAY),
+        after,
+      });
+      seen.push(...page.items.map((item) => item.pk));
+      after = page.next;
+      pages++;
+    } while (after && pages < 10);
+    expect(seen).toEqual([
+      `shopify:idx-${5002 + 2 * DAY}`,
+      `shopify:idx-${5001 + 2 * DAY}`,
+      `shopify:idx-${5000 + 2 * DAY}`,
+      'shopify:idx-5001',
+      'shopify:idx-5000',
+    ]);
+  });
+
+  it('filters every owner by status within the time bounds', async () => {
+    const page = await log.list({
+      limit: 10,
+      status: 'processed',
+      since: at(5001).toISOString(),
+      until: at(5001 + 2 * DAY).toISOString(),
+      now: at(5002 + 2 * DAY),
+    });
+    expect(page.items.map((item) => item.pk)).toEqual([
+      `shopify:idx-${5001 + 2 * DAY}`,
+      `shopify:idx-${5000 + 2 * DAY}`,
+      'shopify:idx-5001',
+    ]);
+  });
+});
+
+describe('a message that is not an envelope', () => {
+  it('is logged under the owner it names, or the system owner, so operators list it', async () => {
+    await log.fail(
+      { key: 'sqs:garbled-1', raw: { provider: 'shopify', ownerId: 'dave' } },
+      { status: 'dead', attempt: 1, category: 'validation', message: 'bad', now: at(9000) },
+    );
+    await log.fail(
+      { key: 'sqs:garbled-2', raw: {} },
+      { status: 'dead', attempt: 1, category: 'validation', message: 'bad', now: at(9001) },
+    );
+    const dave = await log.list({ ownerId: 'dave', limit: 10 });
+    expect(dave.items.map((item) => item.pk)).toEqual(['sqs:garbled-1']);
+    const all = await log.list({ limit: 10, since: at(9000).toISOString(), now: at(9001) });
+    expect(all.items.map((item) => [item.pk, item.userId])).toEqual([
+      ['sqs:garbled-2', 'system'],
+      ['sqs:garbled-1', 'dave'],
+    ]);
   });
 });

@@ -65,9 +65,12 @@ describe('EventLog.begin', () => {
       priority: 'high',
       meta: delivery.meta,
       receivedAt: delivery.receivedAt,
+      receivedDay: delivery.receivedAt.slice(0, 10),
       occurredAt: delivery.occurredAt,
       lastAttemptAt: NOW.toISOString(),
       expiresAt: NOW_SECONDS + 30 * 86_400,
+      // The owner keys the byUser index: a provider-wide delivery is the system owner's.
+      userId: 'system',
       payload: '{"id":"1"}',
       payloadBytes: 10,
     });
@@ -166,6 +169,10 @@ describe('EventLog.fail', () => {
     expect(lastUpdate()?.Key).toEqual({ pk: 'sqs:message-1' });
     expect(assigned()).toEqual({
       provider: 'hubspot',
+      // Listed to operators, under the system owner, as seen now.
+      userId: 'system',
+      receivedAt: NOW.toISOString(),
+      receivedDay: NOW.toISOString().slice(0, 10),
       lastAttemptAt: NOW.toISOString(),
       expiresAt: NOW_SECONDS + 30 * 86_400,
       status: 'dead',

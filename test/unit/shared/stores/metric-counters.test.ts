@@ -22,20 +22,25 @@ describe('hourOf', () => {
   });
 });
 
+/** The provider counters only (every record is also counted under its owner, see below). */
+function providerEntries(tally: CounterTally) {
+  return tally.entries().filter(({ pk }) => pk.startsWith('provider#'));
+}
+
 describe('CounterTally', () => {
   it('adds up results per provider and minute', () => {
     const tally = new CounterTally();
     const first = new Date('2026-03-01T10:00:10Z');
     const second = new Date('2026-03-01T10:01:00Z');
 
-    const shopify = { provider: 'shopify' };
+    const shopify = { provider: 'shopify', ownerId: 'system' };
     tally.add(shopify, first, { kind: 'succeeded', processingMs: 30, latencyMs: 500 });
     tally.add(shopify, first, { kind: 'succeeded', processingMs: 20, latencyMs: 700 });
     tally.add(shopify, first, { kind: 'failed' });
     tally.add(shopify, second, { kind: 'dead' });
-    tally.add({ provider: 'hubspot' }, first, { kind: 'duplicates' });
+    tally.add({ provider: 'hubspot', ownerId: 'system' }, first, { kind: 'duplicates' });
 
-    expect(tally.entries()).toEqual([
+    expect(providerEntries(tally)).toEqual([
       {
         pk: 'provider#shopify',
         minute: '2026-03-01T10:00',
@@ -62,9 +67,30 @@ describe('CounterTally', () => {
     ]);
   });
 
+  it("counts each owner's records of a provider apart, per minute and per hour", () => {
+    const tally = new CounterTally();
+    const at = new Date('2026-03-01T10:00:10Z');
+    tally.add({ provider: 'shopify', ownerId: 'system' }, at, { kind: 'dead' });
+    tally.add({ provider: 'shopify', ownerId: 'tenant/a#1' }, at, { kind: 'dead' });
+    tally.add({ provider: 'shopify', ownerId: 'tenant/a#1' }, at, { kind: 'dead' });
+
+    const owners = tally
+      .entries()
+      .filter(({ pk }) => pk.startsWith('owner#'))
+      .map(({ pk, minute, counts }) => [pk, minute, counts.total]);
+    // The owner is URI-encoded: a `#` in a user id cannot run into the provider.
+    expect(owners).toEqual([
+      ['owner#system#shopify', '2026-03-01T10:00', 1],
+      ['owner#system#shopify#hour', '2026-03-01T10', 1],
+      ['owner#tenant%2Fa%231#shopify', '2026-03-01T10:00', 2],
+      ['owner#tenant%2Fa%231#shopify#hour', '2026-03-01T10', 2],
+    ]);
+    expect(providerEntries(tally).map(({ counts }) => counts.total)).toEqual([3]);
+  });
+
   it("also counts a config's records under the config, per minute and per hour", () => {
     const tally = new CounterTally();
-    const subject = { provider: 'shopify', configId: 'c1' };
+    const subject = { provider: 'shopify', ownerId: 'alice', configId: 'c1' };
     tally.add(subject, new Date('2026-03-01T10:00:10Z'), {
       kind: 'succeeded',
       processingMs: 30,
@@ -72,7 +98,10 @@ describe('CounterTally', () => {
     });
     tally.add(subject, new Date('2026-03-01T10:59:59Z'), { kind: 'dead' });
 
-    const keys = tally.entries().map(({ pk, minute, counts }) => [pk, minute, counts.total]);
+    const keys = tally
+      .entries()
+      .filter(({ pk }) => !pk.startsWith('owner#'))
+      .map(({ pk, minute, counts }) => [pk, minute, counts.total]);
     expect(keys).toEqual([
       ['provider#shopify', '2026-03-01T10:00', 1],
       ['config#c1', '2026-03-01T10:00', 1],

@@ -4,6 +4,7 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -57,6 +58,36 @@ describe('acceptedSecrets', () => {
 });
 
 describe('WebhookConfigStore', () => {
+  it('binds an unbound config to an account, conditionally, and reports the account it is bound to', async () => {
+    ddbMock.on(UpdateCommand).resolvesOnce({}).rejectsOnce(conditionFailed());
+    ddbMock.on(GetCommand).resolves({ Item: config({ sourceAccount: 'first.myshopify.com' }) });
+
+    expect(await store().bindSourceAccount('id-1', 'first.myshopify.com')).toBe('first.myshopify.com');
+    expect(await store().bindSourceAccount('id-1', 'second.myshopify.com')).toBe('first.myshopify.com');
+
+    expect(ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      Key: { id: 'id-1' },
+      UpdateExpression: 'SET sourceAccount = :account',
+      ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(sourceAccount)',
+    });
+  });
+
+  it("lists every owner's configs for operators without reading their secrets", async () => {
+    ddbMock
+      .on(ScanCommand)
+      .resolvesOnce({ Items: [config({ id: 'b', userId: 'bob' })], LastEvaluatedKey: { id: 'b' } })
+      .resolvesOnce({ Items: [config({ id: 'a' })] });
+
+    const listed = await store().listAll();
+
+    expect(listed.map((c) => c.id)).toEqual(['a', 'b']);
+    const projection = ddbMock.commandCalls(ScanCommand)[0]?.args[0].input;
+    const attributes = Object.values(projection?.ExpressionAttributeNames ?? {});
+    expect(attributes).toEqual(expect.arrayContaining(['id', 'userId', 'provider', 'active']));
+    for (const secret of ['secret', 'previousSecret', 'providerCredentials'])
+      expect(attributes).not.toContain(secret);
+  });
+
   it("hides another user's config from getOwned", async () => {
     ddbMock.on(GetCommand).resolves({ Item: config() });
     expect(await store().getOwned(config().id, 'alice')).toEqual(config());
@@ -160,6 +191,17 @@ describe('cachedConfigLookup', () => {
     now = 5_000;
     await lookup('x', { refresh: true });
     expect(load).toHaveBeenCalledTimes(3);
+  });
+
+  it("forgets an invalidated config, so the instance's own change is read at the next lookup", async () => {
+    const load = vi.fn(async () => config());
+    const lookup = cachedConfigLookup(load, { ttlMs: 60_000, now: () => 0 });
+    await lookup('x');
+
+    lookup.invalidate('x');
+    await lookup('x');
+
+    expect(load).toHaveBeenCalledTimes(2);
   });
 
   it('caches misses too, so probing an unknown id costs one read per TTL', async () => {

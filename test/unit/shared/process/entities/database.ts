@@ -35,9 +35,10 @@ export interface TestDatabase {
 
 /**
  * A migrated database for the entity tests: a real PostgreSQL in a fresh schema (dropped on close)
- * when TEST_DATABASE_URL is set, else an in-memory PGlite.
+ * when TEST_DATABASE_URL is set, else an in-memory PGlite. `upTo` stops after that migration (the
+ * migration tests apply the rest themselves).
  */
-export async function testDatabase(): Promise<TestDatabase> {
+export async function testDatabase(options: { upTo?: string } = {}): Promise<TestDatabase> {
   const url = process.env.TEST_DATABASE_URL;
   let db: Db;
   let close: () => Promise<void>;
@@ -61,7 +62,11 @@ export async function testDatabase(): Promise<TestDatabase> {
     kind = 'pglite';
     close = memory.close;
   }
-  await migrate(db, await loadMigrations());
+  const { upTo } = options;
+  await migrate(
+    db,
+    (await loadMigrations()).filter((migration) => upTo === undefined || migration.id <= upTo),
+  );
   return {
     db,
     kind,

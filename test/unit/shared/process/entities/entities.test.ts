@@ -243,6 +243,70 @@ describe('Shopify orders', () => {
   });
 });
 
+describe('owners', () => {
+  const received = (at: string) => new Date(Date.parse(at) + 2000).toISOString();
+  /** The order as a delivery of `ownerId` received two seconds after its updated_at. */
+  function ownedOrder(ownerId: string, changes: Json, webhookId: string): Envelope {
+    const delivery = order(changes, { webhookId });
+    const updatedAt = String(changes.updated_at ?? '2022-01-01T00:00:00Z');
+    return {
+      ...delivery,
+      ownerId,
+      dedupKey: `${ownerId}:${delivery.dedupKey}`,
+      receivedAt: received(updatedAt),
+    };
+  }
+
+  async function ordersOf(ownerId: string) {
+    return db.select().from(syncedOrders).where(eq(syncedOrders.ownerId, ownerId));
+  }
+
+  it("keeps two owners' copies of the same shop's order as two rows that never touch", async () => {
+    await apply(ownedOrder('tenant-a', { total_price: '10.00' }, 'wh-a'));
+    await apply(ownedOrder('tenant-b', { total_price: '20.00' }, 'wh-b'));
+    // Tenant B's later update changes B's row only.
+    await apply(
+      ownedOrder('tenant-b', { total_price: '25.00', updated_at: '2022-01-03T00:00:00Z' }, 'wh-b2'),
+    );
+
+    expect((await ordersOf('tenant-a')).map((row) => [row.id, row.totalPrice])).toEqual([
+      [ORDER_ID, '10.00'],
+    ]);
+    expect((await ordersOf('tenant-b')).map((row) => [row.id, row.totalPrice])).toEqual([
+      [ORDER_ID, '25.00'],
+    ]);
+  });
+
+  it('takes a source time far in the future as the time it was received, so it cannot freeze the row', async () => {
+    const forged = ownedOrder('tenant-a', { total_price: '9999999.00' }, 'wh-forged');
+    forged.occurredAt = '9999-12-31T00:00:00.000Z';
+    forged.receivedAt = '2025-11-29T10:00:00.000Z';
+    expect(await apply(forged)).toBe(true);
+    expect((await ordersOf('tenant-a'))[0]?.sourceUpdatedAt).toEqual(new Date('2025-11-29T10:00:00.000Z'));
+
+    const real = ownedOrder(
+      'tenant-a',
+      { total_price: '42.00', updated_at: '2025-11-29T10:05:00Z' },
+      'wh-real',
+    );
+
+    expect(await apply(real)).toBe(true);
+    expect((await ordersOf('tenant-a'))[0]).toMatchObject({
+      totalPrice: '42.00',
+      sourceUpdatedAt: new Date('2025-11-29T10:05:00.000Z'),
+    });
+  });
+
+  it('keeps a source time a little ahead of receipt (clock skew within five minutes) as it is', async () => {
+    const skewed = ownedOrder('tenant-a', { updated_at: '2025-11-29T10:04:00Z' }, 'wh-skew');
+    skewed.receivedAt = '2025-11-29T10:00:00.000Z';
+
+    await apply(skewed);
+
+    expect((await ordersOf('tenant-a'))[0]?.sourceUpdatedAt).toEqual(new Date('2025-11-29T10:04:00.000Z'));
+  });
+});
+
 describe('Shopify customers', () => {
   async function stored() {
     const [row] = await db.select().from(syncedCustomers).where(eq(syncedCustomers.id, CUSTOMER_ID));
