@@ -5,11 +5,14 @@
  *   npm run oncall -- replay <event-id>                   enqueue a stored event again
  *   npm run oncall -- dlq                                 DLQ depth and redrive tasks per priority
  *   npm run oncall -- redrive <high|medium|low> [--rate N] move a DLQ back to its queue
- * Options: --url (or WEBHOOKS_API_URL; default http://localhost:$PORT), --token (or WEBHOOKS_TOKEN;
+ *   npm run oncall -- login --url <DashboardUrl>           sign in (managed login), cache the tokens
+ * Options: --url (or WEBHOOKS_API_URL; default http://localhost:$PORT; in AWS the DashboardUrl,
+ * which serves the API under /api), --token (or WEBHOOKS_TOKEN; else the tokens `login` cached;
  * locally a dev token for --user, default `oncall`, in the operators group is minted).
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cachedToken, type LoginIo, login, type TokenStore } from './oncall-login';
 
 export interface OncallIo {
   fetch: typeof fetch;
@@ -17,11 +20,15 @@ export interface OncallIo {
   env: Record<string, string | undefined>;
   /** Mints a local dev token (only used when no token is given and the URL is local). */
   devToken?: (userId: string) => Promise<string>;
+  /** Tokens cached by `login`, per dashboard. */
+  store?: TokenStore;
+  /** Where `login` waits for the redirect (tests). */
+  callbackUrl?: LoginIo['callbackUrl'];
 }
 
-const USAGE = `Usage: npm run oncall -- <dead|events|replay <id>|dlq|redrive <priority>> [options]
-  --url URL        management API base (WEBHOOKS_API_URL; default http://localhost:3000)
-  --token JWT      bearer token (WEBHOOKS_TOKEN; minted for the local stack when absent)
+const USAGE = `Usage: npm run oncall -- <login|dead|events|replay <id>|dlq|redrive <priority>> [options]
+  --url URL        the stack's DashboardUrl, or the local stack (WEBHOOKS_API_URL; default http://localhost:3000)
+  --token JWT      bearer token (WEBHOOKS_TOKEN; else the tokens of \`login\`; minted for the local stack)
   --user ID        user of the minted local token (default oncall)
   --owner O --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/events
                    (operators see every owner; --owner system: the provider-wide endpoints)
@@ -42,10 +49,34 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
     /\/+$/,
     '',
   );
+  if (command === 'login') {
+    if (!io.store) {
+      io.out('No token cache to sign in to.');
+      return 2;
+    }
+    try {
+      const session = await login(base, {
+        fetch: io.fetch,
+        out: io.out,
+        store: io.store,
+        callbackUrl: io.callbackUrl,
+      });
+      io.out(`Signed in until ${new Date(session.expiresAt).toISOString()} (renewed for up to 12 hours).`);
+      return 0;
+    } catch (error) {
+      io.out((error as Error).message);
+      return 1;
+    }
+  }
   const token =
-    values.token ?? io.env.WEBHOOKS_TOKEN ?? (await localToken(base, values.user ?? 'oncall', io));
+    values.token ??
+    io.env.WEBHOOKS_TOKEN ??
+    (await localToken(base, values.user ?? 'oncall', io)) ??
+    (io.store && (await cachedToken(base, { fetch: io.fetch, store: io.store })));
   if (!token) {
-    io.out('A token is needed for a deployed API: --token or WEBHOOKS_TOKEN (a Cognito ID token).');
+    io.out(
+      `Not signed in to ${base}: npm run oncall -- login --url ${base} (or --token with a Cognito ID token).`,
+    );
     return 2;
   }
   const call = async (method: string, path: string, body?: unknown) => {
@@ -175,10 +206,12 @@ function queueLine(queue: Record<string, unknown>): string {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { devTokenSecret } = await import('../local/dev-secret');
   const { OPERATORS_GROUP, signDevToken } = await import('../shared/auth/tokens');
+  const { fileTokenStore } = await import('./oncall-login');
   process.exitCode = await runOncall(process.argv.slice(2), {
     fetch,
     out: (line) => console.log(line),
     env: process.env,
     devToken: (user) => signDevToken(devTokenSecret(), user, 3600, [OPERATORS_GROUP]),
+    store: fileTokenStore(),
   });
 }

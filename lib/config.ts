@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import ipaddr from 'ipaddr.js';
 import * as z from 'zod';
 import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
@@ -96,10 +97,42 @@ function throttleSchema(defaults: { rateLimit: number; burstLimit: number }) {
     .prefault({});
 }
 
-/** A CIDR block AWS WAF accepts in an IP set (any prefix but /0). */
-const wafCidr = z.union([z.cidrv4(), z.cidrv6()]).refine((cidr) => !cidr.endsWith('/0'), {
-  message: 'AWS WAF IP sets do not accept /0',
-});
+/**
+ * A CIDR block AWS WAF accepts in an IP set: any prefix but /0, and no host bits set (WAF refuses
+ * `10.0.0.1/8`; the message names both readings of such a block).
+ */
+const wafCidr = z
+  .union([z.cidrv4(), z.cidrv6()])
+  .refine((cidr) => !cidr.endsWith('/0'), { message: 'AWS WAF IP sets do not accept /0' })
+  .superRefine((cidr, ctx) => {
+    const [address, prefix] = ipaddr.parseCIDR(cidr);
+    const network = ipaddr.IPv4.isValid(address.toString())
+      ? ipaddr.IPv4.networkAddressFromCIDR(cidr)
+      : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+    if (network.toString() === address.toString()) return;
+    const host = address.kind() === 'ipv4' ? 32 : 128;
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${cidr}" has host bits set, which AWS WAF refuses: write ${network.toString()}/${prefix} (the network) or ${address.toString()}/${host} (the one address)`,
+    });
+  });
+
+/**
+ * The WAF IP sets' and web ACL's description pattern: letters, digits, spaces and `+=:#@/-,.`
+ * (no parentheses), 1 to 256 characters.
+ */
+export const WAF_DESCRIPTION = /^[\w+=:#@/\-,.][\w+=:#@/\-,.\s]+[\w+=:#@/\-,.]$/;
+
+/** Stage names that keep their data on `cdk destroy` unless `removalPolicy` says otherwise. */
+export const PRODUCTION_STAGES: readonly string[] = ['prod', 'production'];
+
+/** Words a Cognito domain prefix must not contain. */
+const COGNITO_RESERVED = /aws|amazon|cognito/i;
+
+/** An AWS region code, e.g. eu-west-1, us-gov-west-1. */
+const region = z
+  .string()
+  .regex(/^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/, 'must be an AWS region code, e.g. eu-west-1');
 
 /**
  * `provider:eventType` (exact) or a prefix ending in `*` (`hubspot:contact.*`), as the ingest
@@ -188,13 +221,50 @@ const alertingSchema = z
 
 export const configSchema = z
   .object({
-    /** API Gateway stage name of both APIs; it appears in every public URL. */
+    /**
+     * API Gateway stage name of both APIs, and the stack's name (`Webhooks-<stage>`): each stage is a
+     * stack of its own. Letters and digits only: "-" separates it in the stack name and in every
+     * alarm name, where `Webhooks-prod-` must never be the start of another stage's names.
+     */
     stage: z
       .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "-" and "_" only')
+      .regex(/^[A-Za-z0-9]{1,24}$/, 'letters and digits only, at most 24 (it names the stack and its alarms)')
       .default('prod'),
-    /** What happens to data-bearing resources (tables, database, user pool, secrets, logs) on stack deletion. */
-    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+    /**
+     * The region to deploy to. Absent, the AWS CLI's region is used (AWS_REGION or the profile's,
+     * which the CDK CLI passes as CDK_DEFAULT_REGION); `cdk synth` prints which one it took.
+     */
+    region: region.optional(),
+    /**
+     * What happens to data-bearing resources (tables, database, user pool, buckets, secrets, logs)
+     * on `cdk destroy`. Default: `retain` for the stages prod and production, `destroy` for others.
+     */
+    removalPolicy: z.enum(['retain', 'destroy']).optional(),
+    /** Operator sign-in (Cognito managed login). */
+    auth: z
+      .object({
+        /**
+         * Email of the first operator: the stack creates the user in the `operators` group and
+         * Cognito emails a temporary password. Absent: create one with the command in the README.
+         */
+        firstOperatorEmail: z.email().optional(),
+        /**
+         * Prefix of the Cognito managed login domain (`<prefix>.auth.<region>.amazoncognito.com`),
+         * unique in the region across all AWS accounts. Default: `webhooks-<stage>-<8 hex of the stack id>`.
+         */
+        domainPrefix: z
+          .string()
+          .regex(
+            /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+            'lowercase letters, digits and "-" (not first or last), at most 63',
+          )
+          .refine((prefix) => !COGNITO_RESERVED.test(prefix), {
+            message: 'must not contain aws, amazon or cognito (Cognito refuses such domains)',
+          })
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Retention of every Lambda, API access and VPC flow log group. */
     logRetentionDays: logRetentionDays.default(30),
     /** TTL of the event log entries, written by the processors (expiresAt). */
@@ -299,6 +369,11 @@ export const configSchema = z
          * off when another stack already manages it.
          */
         createCloudWatchRole: z.boolean().default(true),
+        /**
+         * Stage limits of the dashboard WebSocket API (messages from dashboards, per second): a
+         * dashboard sends a handful of subscribe and ping messages, so a flood is never legitimate.
+         */
+        webSocketThrottling: throttleSchema({ rateLimit: 50, burstLimit: 100 }),
         /** Per-provider limits of `/api/webhooks/{provider}`, overriding the stage-wide ones. */
         providerThrottling: z
           .object({
@@ -324,11 +399,13 @@ export const configSchema = z
           .min(10)
           .max(2_000_000_000)
           .default(IP_RATE_LIMIT_PER_MINUTE_DEFAULT),
-        /** CIDR blocks (IPv4 or IPv6) refused outright. */
+        /** CIDR blocks (IPv4 or IPv6) refused outright (one IP set per family, 10,000 each at most). */
         blockedCidrs: z
           .array(wafCidr)
           .max(10_000)
-          .refine((list) => new Set(list).size === list.length, { message: 'must not repeat a CIDR block' })
+          .refine((list) => unique(list.map((cidr) => cidr.toLowerCase())), {
+            message: 'must not repeat a CIDR block',
+          })
           .default([]),
       })
       .strict()
@@ -397,16 +474,24 @@ export const configSchema = z
       .prefault({}),
     database: z
       .object({
+        /** Aurora PostgreSQL's rules: a letter, then letters, digits, "_"; not a reserved database. */
         name: z
           .string()
-          .regex(/^[a-z][a-z0-9_]{0,62}$/)
+          .regex(
+            /^[a-z][a-z0-9_]{0,62}$/,
+            'a lowercase letter, then lowercase letters, digits and "_", at most 63',
+          )
+          .refine((name) => !['postgres', 'rdsadmin', 'template0', 'template1'].includes(name), {
+            message: 'is a database Aurora PostgreSQL reserves',
+          })
           .default('webhooks'),
         /** 0 lets the writer auto-pause when idle (Aurora PostgreSQL 16.3+). */
         minCapacity: acu.default(0.5),
         maxCapacity: acu.min(1).default(4),
         /** Idle time before an auto-pause; only with minCapacity 0. */
         autoPauseMinutes: z.number().int().min(5).max(1440).optional(),
-        deletionProtection: z.boolean().default(true),
+        /** Default: on when the stage retains its data (removalPolicy retain), off otherwise. */
+        deletionProtection: z.boolean().optional(),
         backupRetentionDays: z.number().int().min(1).max(35).default(7),
       })
       .strict()
@@ -435,7 +520,24 @@ export const configSchema = z
         'the retry backoffs of processing.retryBaseDelayMs over queues.maxReceiveCount attempts must end within queues.retentionDays (an expired message never reaches its DLQ)',
       path: ['processing', 'retryBaseDelayMs'],
     },
-  );
+  )
+  .refine((config) => config.auth.domainPrefix !== undefined || !COGNITO_RESERVED.test(config.stage), {
+    message:
+      'the stage is part of the Cognito sign-in domain, which must not contain aws, amazon or cognito: rename it or set auth.domainPrefix',
+    path: ['stage'],
+  })
+  .transform((config) => {
+    const removalPolicy =
+      config.removalPolicy ?? (PRODUCTION_STAGES.includes(config.stage) ? 'retain' : 'destroy');
+    return {
+      ...config,
+      removalPolicy,
+      database: {
+        ...config.database,
+        deletionProtection: config.database.deletionProtection ?? removalPolicy === 'retain',
+      },
+    };
+  });
 
 export type WebhooksConfig = z.infer<typeof configSchema>;
 export type WebhooksConfigInput = z.input<typeof configSchema>;

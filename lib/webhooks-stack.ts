@@ -20,6 +20,7 @@ import { Realtime } from './constructs/realtime';
 import { Storage } from './constructs/storage';
 import { WorkflowEvents } from './constructs/workflow-events';
 import { WorkflowTargets } from './constructs/workflow-targets';
+import { giveProviderLogGroups } from './provider-logs';
 
 export interface WebhooksStackProps extends StackProps {
   readonly config: WebhooksConfig;
@@ -80,9 +81,15 @@ export class WebhooksStack extends Stack {
       removalPolicy,
       functionDefaults,
     });
-    this.auth = new Auth(this, 'Auth', { removalPolicy });
+    this.auth = new Auth(this, 'Auth', {
+      removalPolicy,
+      stage: config.stage,
+      firstOperatorEmail: config.auth.firstOperatorEmail,
+      domainPrefix: config.auth.domainPrefix,
+    });
     this.realtime = new Realtime(this, 'Realtime', {
       stageName: config.stage,
+      throttling: config.api.webSocketThrottling,
       connections: this.storage.connectionsRef,
       auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
       functionDefaults,
@@ -172,12 +179,17 @@ export class WebhooksStack extends Stack {
 
     this.site = new DashboardSite(this, 'Site', {
       apiDomainName: `${this.ingestion.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
-      apiStageName: this.ingestion.api.deploymentStage.stageName,
+      // The name, not the stage's Ref: the distribution must not depend on the stage (its methods'
+      // functions take the sign-in client's id, and the client takes the distribution's URL).
+      apiStageName: config.stage,
       websocketUrl: this.realtime.webSocketUrl,
       websocketOrigin: `wss://${this.realtime.api.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
       accessLogsBucket: this.payloads.accessLogsBucket,
+      signIn: { url: this.auth.signInUrl, clientId: this.auth.client.userPoolClientId },
       removalPolicy,
+      logRetention: config.logRetentionDays,
     });
+    this.auth.allowPage(`${this.site.url}/`);
 
     // Alerting last: its ops alarms and dashboard cover every function created above.
     this.alerting = new Alerting(this, 'Alerting', {
@@ -214,6 +226,7 @@ export class WebhooksStack extends Stack {
       alarms: [...this.opsAlarms.alarms, ...this.alerting.defaultRuleAlarmRefs],
     });
     this.alerting.recorder.addEnvironment('DASHBOARD_URL', this.dashboard.url);
+    giveProviderLogGroups(this, config.logRetentionDays, removalPolicy);
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description: 'Base of every provider webhook URL (REST API stage)',
@@ -275,11 +288,15 @@ export class WebhooksStack extends Stack {
       value: this.dashboard.url,
     });
     new CfnOutput(this, 'DashboardUrl', {
-      description: 'The live dashboard page (sign in with a Cognito ID token)',
+      description: 'The live dashboard page (sign in with an operator of the user pool)',
       value: this.site.url,
     });
     new CfnOutput(this, 'UserPoolId', { value: this.auth.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.auth.client.userPoolClientId });
+    new CfnOutput(this, 'SignInUrl', {
+      description: 'Cognito managed login of the dashboard and `npm run oncall -- login`',
+      value: this.auth.signInUrl,
+    });
     new CfnOutput(this, 'DbClusterArn', { value: this.database.cluster.clusterArn });
     new CfnOutput(this, 'DbSecretArn', { value: this.database.secret.secretArn });
   }

@@ -28,6 +28,7 @@ export function dashboardSite(config: () => SiteConfig) {
     '/': path.join(WEB_DIR, 'index.html'),
     '/index.html': path.join(WEB_DIR, 'index.html'),
     '/app.js': path.join(WEB_DIR, 'app.js'),
+    '/sign-in.js': path.join(WEB_DIR, 'sign-in.js'),
     '/styles.css': path.join(WEB_DIR, 'styles.css'),
     '/uPlot.esm.js': path.join(UPLOT_DIST_DIR, 'uPlot.esm.js'),
     '/uPlot.min.css': path.join(UPLOT_DIST_DIR, 'uPlot.min.css'),

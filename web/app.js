@@ -1,5 +1,6 @@
 // The live dashboard: one WebSocket for pushes (events, alerts, minute metrics) and the management
 // API for what is listed or acted on (alerts, dead events, queues). No framework: the page is small.
+import { currentToken, renderSignIn } from './sign-in.js';
 import uPlot from './uPlot.esm.js';
 
 const PROVIDERS = ['hubspot', 'shopify', 'salesforce'];
@@ -29,7 +30,9 @@ main().catch((error) => setConnection('closed', `Could not start: ${error.messag
 
 async function main() {
   state.config = await (await fetch('config.json', { cache: 'no-store' })).json();
-  state.token = tokenFromLocation() ?? sessionStorage.getItem('token') ?? undefined;
+  // Managed login in AWS (web/sign-in.js); a pasted or linked token on the local stack.
+  state.token =
+    (await currentToken(state.config)) ?? tokenFromLocation() ?? sessionStorage.getItem('token') ?? undefined;
   $('sign-in').addEventListener('submit', (event) => {
     event.preventDefault();
     signIn($('token-input').value.trim());
@@ -58,7 +61,8 @@ function showSignIn(message = '') {
   $('panels').hidden = true;
   $('sign-in').hidden = false;
   $('sign-in-error').textContent = message;
-  $('token-input').focus();
+  renderSignIn(state.config);
+  if (!state.config.signIn) $('token-input').focus();
   setConnection('closed', 'Signed out');
 }
 

@@ -14,6 +14,7 @@ import { type AlarmTopics, alarmOf } from '../../shared/alerts/alarms';
 import { ruleFromBody } from '../../shared/alerts/rules';
 import type { AlertingConfig } from '../config';
 import { wildcardResourceFinding } from '../nag';
+import { globalName } from '../names';
 import { bindDatabase, type DatabaseAccess } from './database';
 import { type FunctionDefaults, HouseFunction, METRICS_NAMESPACE, type TableRef } from './house-function';
 import type { Realtime } from './realtime';
@@ -218,13 +219,16 @@ export class Alerting extends Construct {
 
     if (config.chatbot) {
       this.chatbotChannel = new chatbot.SlackChannelConfiguration(this, 'SlackChannel', {
-        slackChannelConfigurationName: `${stack.stackName}-alarms`,
+        // Chatbot channel configurations are account-wide (like CloudFront names).
+        slackChannelConfigurationName: globalName(this, 'alarms', 128),
         slackWorkspaceId: config.chatbot.slackWorkspaceId,
         slackChannelId: config.chatbot.slackChannelId,
         notificationTopics: [this.defaultTopic],
         // The channel role has no permissions; the guardrail caps what a Slack user could ever do.
         guardrailPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchReadOnlyAccess')],
-        loggingLevel: chatbot.LoggingLevel.ERROR,
+        // Chatbot logs to us-east-1, where this stack could give the group a retention only through a
+        // custom-resource Lambda of its own: no log group rather than one that never expires.
+        loggingLevel: chatbot.LoggingLevel.NONE,
       });
     }
 

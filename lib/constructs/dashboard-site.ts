@@ -1,11 +1,13 @@
-import { Aws, DefaultStackSynthesizer, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
 import { contentSecurityPolicy } from '../dashboard-csp';
 import { managedPolicyFinding, wildcardResourceFinding } from '../nag';
+import { globalName } from '../names';
 import { UPLOT_DIST_DIR, WEB_DIR } from '../paths';
 
 export interface DashboardSiteProps {
@@ -16,9 +18,12 @@ export interface DashboardSiteProps {
   readonly websocketUrl: string;
   /** `wss://<api id>.execute-api.<region>.<suffix>`: what the page's CSP lets it connect to. */
   readonly websocketOrigin: string;
+  /** Cognito managed login (base URL) and the public client the page signs in with (web/sign-in.js). */
+  readonly signIn: { readonly url: string; readonly clientId: string };
   /** Where the bucket's S3 server access logs go (the stack's access-log bucket). */
   readonly accessLogsBucket: s3.IBucket;
   readonly removalPolicy: RemovalPolicy;
+  readonly logRetention: RetentionDays;
 }
 
 /**
@@ -40,12 +45,15 @@ export class DashboardSite extends Construct {
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: 'dashboard-site/',
       removalPolicy: props.removalPolicy,
+      // A bucket that still holds the page cannot be deleted: emptied first when data is destroyed.
+      autoDeleteObjects: props.removalPolicy === RemovalPolicy.DESTROY,
     });
 
     const headers = new cloudfront.ResponseHeadersPolicy(this, 'Headers', {
+      responseHeadersPolicyName: globalName(this, 'site-headers', 128),
       securityHeadersBehavior: {
         contentSecurityPolicy: {
-          contentSecurityPolicy: contentSecurityPolicy(props.websocketOrigin),
+          contentSecurityPolicy: contentSecurityPolicy(props.websocketOrigin, props.signIn.url),
           override: true,
         },
         contentTypeOptions: { override: true },
@@ -59,13 +67,19 @@ export class DashboardSite extends Construct {
       },
     });
 
+    // CloudFront names are account-wide: the stage (in the stack name) and the region keep two
+    // copies of the stack apart.
+    const originAccessControl = new cloudfront.S3OriginAccessControl(this, 'OriginAccess', {
+      originAccessControlName: globalName(this, 'site', 64),
+      description: 'The dashboard distribution reads the site bucket',
+    });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: 'Webhooks dashboard (and /api/* to the REST API)',
       defaultRootObject: 'index.html',
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket),
+        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket, { originAccessControl }),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         responseHeadersPolicy: headers,
       },
@@ -88,16 +102,26 @@ export class DashboardSite extends Construct {
     new s3deploy.BucketDeployment(this, 'Deploy', {
       destinationBucket: this.bucket,
       sources: [
-        s3deploy.Source.asset(WEB_DIR),
+        // The page's files; sign-in.d.ts only types sign-in.js for the CLI and the tests.
+        s3deploy.Source.asset(WEB_DIR, { exclude: ['*.d.ts'] }),
         // uPlot's browser build only (the CommonJS, IIFE and type files are not served).
         s3deploy.Source.asset(UPLOT_DIST_DIR, {
           exclude: ['*.cjs.js', '*.iife.js', '*.iife.min.js', '*.d.ts'],
         }),
-        s3deploy.Source.jsonData('config.json', { apiBaseUrl: '', websocketUrl: props.websocketUrl }),
+        s3deploy.Source.jsonData('config.json', {
+          apiBaseUrl: '',
+          websocketUrl: props.websocketUrl,
+          signIn: { url: props.signIn.url, clientId: props.signIn.clientId },
+        }),
       ],
       distribution: this.distribution,
       distributionPaths: ['/*'],
       memoryLimit: 256,
+      // Its own group with the stack's retention: otherwise Lambda creates one that never expires.
+      logGroup: new LogGroup(this, 'DeployLogs', {
+        retention: props.logRetention,
+        removalPolicy: props.removalPolicy,
+      }),
     });
     this.acknowledgeDeploymentFunction();
 

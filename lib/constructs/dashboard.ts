@@ -7,6 +7,7 @@ import type * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type { ProviderName } from '../../shared/envelope';
 import { PRIORITIES, type Priority } from '../config';
+import { globalName } from '../names';
 import { type HouseFunction, METRICS_NAMESPACE } from './house-function';
 import { functionAlarmName, wafMetric } from './ops-alarms';
 import type { PriorityQueue } from './queues';
@@ -42,7 +43,8 @@ export class SystemDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: SystemDashboardProps) {
     super(scope, id);
-    this.dashboardName = `${Stack.of(this).stackName}-overview`;
+    // Dashboards are account-wide: the region keeps two regions' copies of a stage apart.
+    this.dashboardName = globalName(this, 'overview', 255);
     this.url = `https://console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${this.dashboardName}`;
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: this.dashboardName,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CustomResource, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CustomResource, Duration, RemovalPolicies, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
@@ -114,9 +114,18 @@ export class Database extends Construct {
       deletionProtection: config.deletionProtection,
       backup: { retention: Duration.days(config.backupRetentionDays) },
       copyTagsToSnapshot: true,
-      removalPolicy:
-        props.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+      // Retained, not snapshotted: a snapshot policy needs deletion protection off, and with it on
+      // `cdk destroy` would fail at the cluster. A retained cluster keeps its network interfaces
+      // in the VPC's subnets, so the whole network stays with it (below).
+      removalPolicy: props.removalPolicy,
     });
+    if (props.removalPolicy === RemovalPolicy.RETAIN) {
+      // The flow log and its role go: a retained network without traffic needs no logging.
+      RemovalPolicies.of(this.vpc).retain({
+        excludeResourceTypes: ['AWS::EC2::FlowLog', 'AWS::IAM::Role', 'AWS::IAM::Policy'],
+      });
+      RemovalPolicies.of(this.cluster).retain();
+    }
     const secret = this.cluster.secret;
     if (!secret) throw new Error('The database cluster has no generated secret');
     this.secret = secret;

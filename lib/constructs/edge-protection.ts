@@ -108,7 +108,8 @@ export class EdgeProtection extends Construct {
       if (addresses.length === 0) continue;
       const suffix = version === 'IPV4' ? 'Ipv4' : 'Ipv6';
       const ipSet = new wafv2.CfnIPSet(this, `Blocked${suffix}`, {
-        description: `Blocked ${version} ranges of the webhook API (config waf.blockedCidrs)`,
+        // WAF descriptions allow no parentheses (config WAF_DESCRIPTION).
+        description: `Blocked ${version} ranges of the webhook API, config waf.blockedCidrs`,
         scope: 'REGIONAL',
         ipAddressVersion: version,
         addresses: [...addresses],

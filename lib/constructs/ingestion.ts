@@ -114,6 +114,8 @@ export class Ingestion extends Construct {
       removalPolicy: defaults.logRemovalPolicy,
     });
     this.api = new apigw.RestApi(this, 'Api', {
+      // Unique per stack: the 5xx alarm and the dashboard select the API by its name.
+      restApiName: `${Stack.of(this).stackName}-webhooks`,
       description: 'Provider webhooks (HubSpot, Shopify, Salesforce)',
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
       // Every body reaches the Lambda base64-encoded and byte-exact, as signature checks need.
@@ -164,6 +166,14 @@ export class Ingestion extends Construct {
     }
     const account = this.api.node.tryFindChild('Account');
     if (account instanceof apigw.CfnAccount) this.cloudWatchAccount = account;
+    // API Gateway writes the stage's execution logs to a group it creates itself, with no
+    // retention, unless the group already exists: create it first, with the stack's retention.
+    const executionLogs = new LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `API-Gateway-Execution-Logs_${this.api.restApiId}/${props.stageName}`,
+      retention: defaults.logRetention,
+      removalPolicy: defaults.logRemovalPolicy,
+    });
+    this.api.deploymentStage.node.addDependency(executionLogs);
     this.addGatewayResponses();
     const stack = Stack.of(this);
     // Composed from the API id, not api.url: a function holding the URL of its own API's stage

@@ -64,10 +64,11 @@ export function wafMetric(
  * - `errors-<function>` / `throttles-<function>`: any error or throttle of any function in 5 min;
  * - `api-5xx`: more than `api5xxRatePercent` % of the webhook API's requests answered 5xx in 5 min;
  * - `waf-blocked`: WAF blocked more than `wafBlockedRequestsPer5Minutes` requests in 5 min;
- * - `silent-<provider>`: no event (processed or dead) from a provider for `providerSilentMinutes`.
+ * - `silent-<provider>`: no event (processed or dead) from a provider for `providerSilentMinutes`,
+ *   once it has delivered (see silenceAlarm).
  */
 export class OpsAlarms extends Construct {
-  public readonly alarms: cloudwatch.Alarm[] = [];
+  public readonly alarms: cloudwatch.AlarmBase[] = [];
   public readonly dlqAlarms: Record<Priority, cloudwatch.Alarm>;
   public readonly queueAgeAlarms: Record<Priority, cloudwatch.Alarm>;
   public readonly functionAlarms = new Map<
@@ -76,7 +77,7 @@ export class OpsAlarms extends Construct {
   >();
   public readonly api5xxAlarm: cloudwatch.Alarm;
   public readonly wafBlockedAlarm: cloudwatch.Alarm;
-  public readonly silentAlarms: Partial<Record<ProviderName, cloudwatch.Alarm>> = {};
+  public readonly silentAlarms: Partial<Record<ProviderName, cloudwatch.CompositeAlarm>> = {};
 
   constructor(scope: Construct, id: string, props: OpsAlarmsProps) {
     super(scope, id);
@@ -178,34 +179,80 @@ export class OpsAlarms extends Construct {
     });
 
     if (config.providerSilentMinutes > 0) {
-      const minutes = config.providerSilentMinutes;
-      // One datapoint per 5 minutes when the window allows it, else per minute; all must be empty.
-      const periodMinutes = minutes % 5 === 0 ? 5 : 1;
       for (const provider of props.providers) {
-        const series = (metricName: string) =>
-          new cloudwatch.Metric({
-            namespace: METRICS_NAMESPACE,
-            metricName,
-            dimensionsMap: { provider },
-            statistic: 'Sum',
-            period: Duration.minutes(periodMinutes),
-          });
-        this.silentAlarms[provider] = alarm(`Silent${provider}`, `silent-${provider}`, {
-          alarmDescription: `No ${provider} event was processed or dead-lettered for ${minutes} minutes: deliveries stopped (subscription removed, secret or URL changed, provider outage).`,
-          metric: new cloudwatch.MathExpression({
-            expression: 'FILL(processed, 0) + FILL(dead, 0)',
-            usingMetrics: { processed: series('EventsProcessed'), dead: series('EventsDead') },
-            label: `${provider}_events`,
-            period: Duration.minutes(periodMinutes),
-          }),
-          threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-          evaluationPeriods: minutes / periodMinutes,
-          datapointsToAlarm: minutes / periodMinutes,
-          // No metric at all is exactly what silence looks like.
-          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        });
+        this.silentAlarms[provider] = this.silenceAlarm(provider, config.providerSilentMinutes, props);
       }
     }
+  }
+
+  /**
+   * "Provider went silent", armed only once the provider has delivered: a composite alarm that
+   * pages when nothing came for `minutes` (input one) while something came in the last 7 days
+   * (input two is OK). Right after a deploy, before the first delivery, input two is in ALARM (or
+   * has no state yet), so nothing pages; after a week of complete silence it stops paging too (the
+   * provider is taken to be gone; input one still shows it). The inputs are named outside the
+   * recorded prefix and have no actions: only the composite is recorded and notified.
+   */
+  private silenceAlarm(
+    provider: ProviderName,
+    minutes: number,
+    props: OpsAlarmsProps,
+  ): cloudwatch.CompositeAlarm {
+    const events = (period: Duration) => {
+      const series = (metricName: string) =>
+        new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName,
+          dimensionsMap: { provider },
+          statistic: 'Sum',
+          period,
+        });
+      return new cloudwatch.MathExpression({
+        expression: 'FILL(processed, 0) + FILL(dead, 0)',
+        usingMetrics: { processed: series('EventsProcessed'), dead: series('EventsDead') },
+        label: `${provider}_events`,
+        period,
+      });
+    };
+    // Every datapoint of the window empty; no metric at all is exactly what silence looks like.
+    const nothingFor = (id: string, name: string, period: Duration, periods: number, description: string) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmName: `${Stack.of(this).stackName}.input.silent-${provider}-${name}`,
+        alarmDescription: description,
+        metric: events(period),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: periods,
+        datapointsToAlarm: periods,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+    // One datapoint per 5 minutes when the window allows it, else per minute.
+    const periodMinutes = minutes % 5 === 0 ? 5 : 1;
+    const recent = nothingFor(
+      `Silent${provider}Recent`,
+      `${minutes}m`,
+      Duration.minutes(periodMinutes),
+      minutes / periodMinutes,
+      `Input of ${props.alarmPrefix}ops-silent-${provider}: no ${provider} event for ${minutes} minutes.`,
+    );
+    // CloudWatch evaluates at most 7 days (hourly periods) for one alarm.
+    const week = nothingFor(
+      `Silent${provider}Week`,
+      '7d',
+      Duration.hours(1),
+      7 * 24,
+      `Input of ${props.alarmPrefix}ops-silent-${provider}: no ${provider} event for 7 days (never delivered, or gone).`,
+    );
+    const composite = new cloudwatch.CompositeAlarm(this, `Silent${provider}`, {
+      compositeAlarmName: `${props.alarmPrefix}ops-silent-${provider}`,
+      alarmDescription: `No ${provider} event was processed or dead-lettered for ${minutes} minutes, after deliveries in the last 7 days: they stopped (subscription removed, secret or URL changed, provider outage).`,
+      alarmRule: cloudwatch.AlarmRule.allOf(
+        cloudwatch.AlarmRule.fromAlarm(recent, cloudwatch.AlarmState.ALARM),
+        cloudwatch.AlarmRule.fromAlarm(week, cloudwatch.AlarmState.OK),
+      ),
+    });
+    for (const topic of props.topics) composite.addAlarmAction(new SnsAction(topic));
+    this.alarms.push(composite);
+    return composite;
   }
 }

@@ -5,11 +5,14 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { ThrottleConfig } from '../config';
 import { wildcardResourceFinding } from '../nag';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 
 export interface RealtimeProps {
   readonly stageName: string;
+  /** Stage-wide limits of the messages dashboards send (every route). */
+  readonly throttling: ThrottleConfig;
   readonly connections: TableRef;
   /** Token verification of `$connect` (`?token=`) by its authorizer: the user pool's issuer, JWKS and client id. */
   readonly auth: { readonly issuerUrl: string; readonly jwksUrl: string; readonly audience: string };
@@ -81,6 +84,8 @@ export class Realtime extends Construct {
     ]);
 
     this.api = new apigwv2.WebSocketApi(this, 'Api', {
+      // Unique per stack: metrics and alarms select an API by its name.
+      apiName: `${Stack.of(this).stackName}-realtime`,
       description: 'Live webhook events, alerts and metrics for dashboards',
       routeSelectionExpression: '$request.body.type',
       connectRouteOptions: {
@@ -109,6 +114,7 @@ export class Realtime extends Construct {
       webSocketApi: this.api,
       stageName,
       autoDeploy: true,
+      throttle: props.throttling,
       accessLogSettings: { destination: new apigwv2.LogGroupLogDestination(accessLogs) },
     });
 

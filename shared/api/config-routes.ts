@@ -135,6 +135,13 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
     .on('POST', '/api/webhooks/configs/{id}/rotate-secret', async ({ event, params }) => {
       const current = await deps.configs.getOwned(configIdParam(params), await user(event));
       if (!current) throw new NotFoundError('No such webhook config');
+      if (current.providerCredentials) {
+        throw new HttpError(
+          409,
+          'conflict',
+          "This config's subscription is the app's, signed with the app's client secret: rotate that secret at the provider, then register again",
+        );
+      }
       const at = now();
       const graceEnds = new Date(at.getTime() + deps.secretGraceHours * 3_600_000);
       const rotated = await deps.configs.rotateSecret(current, newSecret(), graceEnds, at);

@@ -56,6 +56,13 @@ export const registerSchema = z
     message: 'Must be credentials for the same provider',
     path: ['provider_credentials', 'provider'],
   })
+  // A subscription the API creates belongs to the app, and Shopify and HubSpot sign an app's
+  // deliveries with its client secret: a secret of our own would refuse every one of them.
+  .refine((body) => !body.provider_credentials || body.secret !== undefined, {
+    message:
+      "The provider signs deliveries to subscriptions made with provider_credentials with the app's client secret: pass it as secret",
+    path: ['secret'],
+  })
   .transform((body, ctx) => {
     if (body.source_account === undefined) return body;
     const account = normalizeSourceAccount(body.provider, body.source_account);

@@ -7,10 +7,11 @@ import { HouseFunction } from '../../lib/constructs/house-function';
 import { alarmOf } from '../../shared/alerts/alarms';
 import { alertRuleSchema, ruleFromBody } from '../../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES } from '../../shared/envelope';
-import { buildTestApp, type SynthFixture } from './fixture';
+import { buildTestApp, type SynthFixture, TEST_REGION } from './fixture';
 import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
-const PREFIX = 'WebhooksStack-';
+const PREFIX = 'Webhooks-prod-';
+const SILENCE_INPUT_PREFIX = 'Webhooks-prod.input.';
 
 const CONFIG: WebhooksConfigInput = {
   alerting: {
@@ -44,7 +45,7 @@ let outputs: Record<string, { Value: unknown }>;
 
 beforeAll(() => {
   // Resources and properties only: bundling adds nothing read here (stack.test.ts bundles).
-  fixture = buildTestApp(CONFIG, { bundling: false, cloudFormationValidation: false });
+  fixture = buildTestApp(CONFIG, { bundling: false });
   const template = Template.fromStack(fixture.stack).toJSON();
   resources = template.Resources as Record<string, CfnResource>;
   outputs = template.Outputs as Record<string, { Value: unknown }>;
@@ -92,9 +93,7 @@ const alarmArns = {
     [
       'arn:',
       { Ref: 'AWS::Partition' },
-      ':cloudwatch:',
-      { Ref: 'AWS::Region' },
-      ':',
+      `:cloudwatch:${TEST_REGION}:`,
       { Ref: 'AWS::AccountId' },
       `:alarm:${PREFIX}*`,
     ],
@@ -179,7 +178,9 @@ describe('alarm topics', () => {
   it('posts the default topic to the configured Slack channel through AWS Chatbot', () => {
     const [[, channel] = []] = ofType('AWS::Chatbot::SlackChannelConfiguration');
     expect(channel?.Properties).toMatchObject({
-      ConfigurationName: `${PREFIX}alarms`,
+      // Account-wide names carry the region too.
+      ConfigurationName: `${PREFIX}${TEST_REGION}-alarms`,
+      LoggingLevel: 'NONE',
       SlackWorkspaceId: 'T07EA123LEP',
       SlackChannelId: 'C07EZ1ABC23',
       SnsTopicArns: [ref(fixture.stack.alerting.defaultTopic)],
@@ -271,10 +272,16 @@ describe('ops alarms', () => {
   };
 
   it('names every alarm of the stack with the prefix the recorder listens for and notifies the default topic', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm');
+    const alarms = [...ofType('AWS::CloudWatch::Alarm'), ...ofType('AWS::CloudWatch::CompositeAlarm')];
     expect(alarms.length).toBeGreaterThan(0);
     for (const [, alarm] of alarms) {
-      expect(alarm.Properties?.AlarmName as string).toMatch(new RegExp(`^${PREFIX}(ops|default)-`));
+      const name = alarm.Properties?.AlarmName as string;
+      if (name.startsWith(SILENCE_INPUT_PREFIX)) {
+        // The inputs of the silence alarms: outside the recorded prefix, and notifying nobody.
+        expect(alarm.Properties?.AlarmActions).toBeUndefined();
+        continue;
+      }
+      expect(name).toMatch(new RegExp(`^${PREFIX}(ops|default)-`));
       expect(alarm.Properties?.AlarmActions).toContainEqual(ref(fixture.stack.alerting.defaultTopic));
     }
   });
@@ -385,32 +392,76 @@ describe('ops alarms', () => {
   });
 
   it.each(PROVIDER_NAMES)(
-    'alarms when %s sends nothing for the configured time, missing data breaching',
+    'pages when %s sends nothing for the configured time, only once it has delivered in the last 7 days',
     (provider) => {
-      const alarm = alarmNamed(`${PREFIX}ops-silent-${provider}`);
-      expect(alarm).toMatchObject({
+      const [[, composite] = []] = ofType('AWS::CloudWatch::CompositeAlarm').filter(
+        ([, alarm]) => alarm.Properties?.AlarmName === `${PREFIX}ops-silent-${provider}`,
+      );
+      const idOf = (name: string) =>
+        ofType('AWS::CloudWatch::Alarm').find(([, alarm]) => alarm.Properties?.AlarmName === name)?.[0];
+      const arn = (name: string) => ({ 'Fn::GetAtt': [idOf(name), 'Arn'] });
+      expect(composite?.Properties).toMatchObject({
+        AlarmRule: {
+          'Fn::Join': [
+            '',
+            [
+              '(ALARM("',
+              arn(`${SILENCE_INPUT_PREFIX}silent-${provider}-30m`),
+              '") AND OK("',
+              arn(`${SILENCE_INPUT_PREFIX}silent-${provider}-7d`),
+              '"))',
+            ],
+          ],
+        },
+        AlarmActions: allTopics(),
+      });
+      // 30 minutes: six 5-minute datapoints, every one empty; no data at all is silence.
+      const recent = alarmNamed(`${SILENCE_INPUT_PREFIX}silent-${provider}-30m`);
+      expect(recent).toMatchObject({
         ComparisonOperator: 'LessThanThreshold',
         Threshold: 1,
-        // 30 minutes: six 5-minute datapoints, every one empty.
         EvaluationPeriods: 6,
         DatapointsToAlarm: 6,
         TreatMissingData: 'breaching',
-        AlarmActions: allTopics(),
       });
-      const stats = (alarm.Metrics as Json[]).filter((m) => m.MetricStat).map((m) => m.MetricStat as Json);
-      expect(stats.map((s) => (s.Metric as Json).MetricName).sort()).toEqual([
-        'EventsDead',
-        'EventsProcessed',
-      ]);
-      for (const stat of stats) {
-        expect(stat).toMatchObject({
-          Metric: { Namespace: 'Webhooks', Dimensions: [{ Name: 'provider', Value: provider }] },
-          Stat: 'Sum',
-          Period: 300,
-        });
+      // Before the first delivery (no data in 7 days) this one is in ALARM, not OK: the composite
+      // cannot page on day one.
+      const week = alarmNamed(`${SILENCE_INPUT_PREFIX}silent-${provider}-7d`);
+      expect(week).toMatchObject({
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        EvaluationPeriods: 168,
+        DatapointsToAlarm: 168,
+        TreatMissingData: 'breaching',
+      });
+      for (const [alarm, period] of [
+        [recent, 300],
+        [week, 3600],
+      ] as const) {
+        const stats = (alarm.Metrics as Json[]).filter((m) => m.MetricStat).map((m) => m.MetricStat as Json);
+        expect(stats.map((s) => (s.Metric as Json).MetricName).sort()).toEqual([
+          'EventsDead',
+          'EventsProcessed',
+        ]);
+        for (const stat of stats) {
+          expect(stat).toMatchObject({
+            Metric: { Namespace: 'Webhooks', Dimensions: [{ Name: 'provider', Value: provider }] },
+            Stat: 'Sum',
+            Period: period,
+          });
+        }
       }
     },
   );
+
+  it('pages on day one only for what is broken: every other alarm treats missing data as fine', () => {
+    for (const [, alarm] of ofType('AWS::CloudWatch::Alarm')) {
+      const name = alarm.Properties?.AlarmName as string;
+      if (name.startsWith(SILENCE_INPUT_PREFIX)) continue;
+      // Rule alarms: a window without events never breaches a rate or time rule (README, Alerting).
+      expect(alarm.Properties?.TreatMissingData, name).toBe('notBreaching');
+    }
+  });
 });
 
 describe('alert lifecycle functions', () => {
@@ -591,7 +642,7 @@ describe('dashboard and outputs', () => {
     const dashboards = ofType('AWS::CloudWatch::Dashboard');
     expect(dashboards).toHaveLength(1);
     const dashboard = dashboards[0]?.[1].Properties as Json;
-    expect(dashboard.DashboardName).toBe(`${PREFIX}overview`);
+    expect(dashboard.DashboardName).toBe(`${PREFIX}${TEST_REGION}-overview`);
     const body = json(dashboard.DashboardBody);
     for (const namespace of ['AWS/ApiGateway', 'AWS/WAFV2', 'Webhooks', 'AWS/SQS', 'AWS/Lambda', 'AWS/RDS']) {
       expect(body, namespace).toContain(namespace);
@@ -611,7 +662,9 @@ describe('dashboard and outputs', () => {
   it('outputs the dashboard URL, the alarm topic and the channel secrets', () => {
     const { alerting, dashboard } = fixture.stack;
     expect(json(outputs.MonitoringDashboardUrl?.Value)).toBe(json(fixture.stack.resolve(dashboard.url)));
-    expect(json(outputs.MonitoringDashboardUrl?.Value)).toContain('#dashboards:name=WebhooksStack-overview');
+    expect(json(outputs.MonitoringDashboardUrl?.Value)).toContain(
+      `#dashboards:name=${PREFIX}${TEST_REGION}-overview`,
+    );
     expect(outputs.AlarmTopicArn?.Value).toEqual(ref(alerting.defaultTopic));
     expect(outputs.SlackWebhookSecretArn?.Value).toEqual(ref(alerting.slackWebhookSecret as never));
     expect(outputs.AlertWebhookSigningSecretArn?.Value).toEqual(ref(alerting.webhookSigningSecret as never));
@@ -625,7 +678,7 @@ describe('with an existing Slack secret, no webhook channel and no silence alarm
   beforeAll(() => {
     variant = buildTestApp(
       { alerting: { slackWebhookSecretName: 'ops/slack-webhook', providerSilentMinutes: 0 } },
-      { bundling: false, cloudFormationValidation: false },
+      { bundling: false },
     );
     variantResources = Template.fromStack(variant.stack).toJSON().Resources as Record<string, CfnResource>;
   });
@@ -640,7 +693,7 @@ describe('with an existing Slack secret, no webhook channel and no silence alarm
     );
     expect(secrets.map(([id]) => id).filter((id) => id.startsWith('Alerting'))).toEqual([]);
     const names = Object.values(variantResources)
-      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' || r.Type === 'AWS::CloudWatch::CompositeAlarm')
       .map((r) => r.Properties?.AlarmName as string);
     expect(names.filter((name) => name.includes('silent'))).toEqual([]);
     expect(names.filter((name) => name.includes('default-'))).toEqual([]);

@@ -7,10 +7,7 @@ let fixture: SynthFixture;
 let resources: Record<string, CfnResource>;
 
 beforeAll(() => {
-  fixture = buildTestApp(
-    { alertRetentionDays: 120, metricsRetentionDays: 14 },
-    { bundling: false, cloudFormationValidation: false },
-  );
+  fixture = buildTestApp({ alertRetentionDays: 120, metricsRetentionDays: 14 }, { bundling: false });
   resources = Template.fromStack(fixture.stack).toJSON().Resources as Record<string, CfnResource>;
 });
 

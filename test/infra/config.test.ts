@@ -149,6 +149,23 @@ describe('stack configuration', () => {
     ['an unknown provider', { providers: ['stripe'] }, /providers/],
     ['a misspelt key', { stge: 'dev' }, /stge/],
     ['a stage name API Gateway refuses', { stage: 'prod/v1' }, /stage/],
+    ['a stage with "-", which would blur stack and alarm names', { stage: 'prod-eu' }, /letters and digits/],
+    ['a stage longer than 24 characters', { stage: 'a'.repeat(25) }, /stage/],
+    ['a stage Cognito refuses in a domain', { stage: 'awsdemo' }, /aws, amazon or cognito/],
+    ['a domain prefix Cognito refuses', { auth: { domainPrefix: 'my-cognito' } }, /aws, amazon or cognito/],
+    ['a domain prefix in capitals', { auth: { domainPrefix: 'Hooks' } }, /domainPrefix/],
+    [
+      'a first operator that is not an email address',
+      { auth: { firstOperatorEmail: 'me' } },
+      /firstOperatorEmail/,
+    ],
+    ['a region that is not one', { region: 'Frankfurt' }, /region/],
+    ['a database name Aurora reserves', { database: { name: 'rdsadmin' } }, /reserves/],
+    [
+      'a block listed twice in two spellings',
+      { waf: { blockedCidrs: ['2001:db8::/32', '2001:DB8::/32'] } },
+      /repeat/,
+    ],
     [
       'payloads expiring before their event log entries',
       { eventLogRetentionDays: 60, payloadRetentionDays: 30 },
@@ -293,6 +310,45 @@ describe('stack configuration', () => {
     ['a misspelt alerting key', { alerting: { email: ['a@example.com'] } }, /email/],
   ])('rejects %s', (_, raw, message) => {
     expect(() => parseConfig(raw)).toThrow(message);
+  });
+
+  it('retains data on the production stages and destroys it on others, unless told otherwise', () => {
+    expect(parseConfig({})).toMatchObject({
+      removalPolicy: 'retain',
+      database: { deletionProtection: true },
+    });
+    expect(parseConfig({ stage: 'production' }).removalPolicy).toBe('retain');
+    expect(parseConfig({ stage: 'dev' })).toMatchObject({
+      removalPolicy: 'destroy',
+      database: { deletionProtection: false },
+    });
+    expect(parseConfig({ stage: 'dev', removalPolicy: 'retain' })).toMatchObject({
+      removalPolicy: 'retain',
+      database: { deletionProtection: true },
+    });
+    expect(
+      parseConfig({ removalPolicy: 'destroy', database: { deletionProtection: true } }).database,
+    ).toMatchObject({ deletionProtection: true });
+  });
+
+  it('takes a region, a first operator and a sign-in domain prefix', () => {
+    expect(
+      parseConfig({
+        region: 'eu-central-2',
+        auth: { firstOperatorEmail: 'oncall@example.com', domainPrefix: 'acme-hooks' },
+      }),
+    ).toMatchObject({
+      region: 'eu-central-2',
+      auth: { firstOperatorEmail: 'oncall@example.com', domainPrefix: 'acme-hooks' },
+    });
+    expect(parseConfig({ region: 'us-gov-west-1' }).region).toBe('us-gov-west-1');
+  });
+
+  it.each([
+    ['an IPv4 block with host bits set', '10.0.0.1/8', /write 10\.0\.0\.0\/8 .* or 10\.0\.0\.1\/32/],
+    ['an IPv6 block with host bits set', '2001:db8::1/32', /write 2001:db8::\/32 .* or 2001:db8::1\/128/],
+  ])('refuses %s, naming the network and the single address it may mean', (_, cidr, message) => {
+    expect(() => parseConfig({ waf: { blockedCidrs: [cidr] } })).toThrow(message);
   });
 
   it('rejects context text that is not JSON', () => {

@@ -5,6 +5,9 @@ import { type BuiltApp, buildApp } from '../../lib/app';
 import type { WebhooksConfigInput } from '../../lib/config';
 import { REPO_ROOT } from '../../lib/paths';
 
+/** The region the infra tests synthesize for, as the CDK CLI would pass it. */
+export const TEST_REGION = 'eu-west-1';
+
 export interface SynthFixture extends BuiltApp {
   readonly outdir: string;
   /** Removes the cloud assembly (bundles included). */
@@ -18,11 +21,9 @@ export interface SynthFixture extends BuiltApp {
 export function buildTestApp(
   config: WebhooksConfigInput = {},
   options: {
-    /** CDK's built-in template schema validation (on in `cdk synth`); it costs seconds per synth. */
-    readonly cloudFormationValidation?: boolean;
     /** Bundle every function with esbuild (on in `cdk synth`); off, assets are placeholders. */
     readonly bundling?: boolean;
-    /** The account and region `cdk synth` takes from CDK_DEFAULT_*; environment-agnostic without. */
+    /** The account and region `cdk synth` takes from CDK_DEFAULT_*; by default region TEST_REGION, account unknown. */
     readonly env?: { readonly account?: string; readonly region?: string };
   } = {},
 ): SynthFixture {
@@ -34,11 +35,12 @@ export function buildTestApp(
   try {
     const built = buildApp({
       config,
-      env: options.env,
+      env: options.env ?? { region: TEST_REGION },
       appProps: {
         outdir,
         context: { ...cdkJson.context, ...(options.bundling === false && { 'aws:cdk:bundling-stacks': [] }) },
-        builtinCloudFormationValidation: options.cloudFormationValidation ?? true,
+        // CDK's template schema validation stays on, as in `cdk synth`.
+        builtinCloudFormationValidation: true,
       },
     });
     return { ...built, outdir, cleanup };

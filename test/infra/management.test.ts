@@ -11,10 +11,7 @@ let outputs: Record<string, { Value: unknown }>;
 
 beforeAll(() => {
   // Resources and properties only: bundling adds nothing read here (stack.test.ts bundles).
-  fixture = buildTestApp(
-    { management: { secretGraceHours: 48 } },
-    { bundling: false, cloudFormationValidation: false },
-  );
+  fixture = buildTestApp({ management: { secretGraceHours: 48 } }, { bundling: false });
   const template = Template.fromStack(fixture.stack).toJSON();
   resources = template.Resources as Record<string, CfnResource>;
   outputs = template.Outputs as Record<string, { Value: unknown }>;

@@ -1,6 +1,6 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type SynthFixture } from './fixture';
+import { buildTestApp, type SynthFixture, TEST_REGION } from './fixture';
 import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
 let fixture: SynthFixture;
@@ -8,7 +8,7 @@ let resources: Record<string, CfnResource>;
 
 beforeAll(() => {
   // Bundling adds nothing these assertions read (stack.test.ts synthesizes the real bundles).
-  fixture = buildTestApp({}, { bundling: false, cloudFormationValidation: false });
+  fixture = buildTestApp({}, { bundling: false });
   resources = Template.fromStack(fixture.stack).toJSON().Resources as Record<string, CfnResource>;
 });
 
@@ -92,7 +92,7 @@ describe('minute metrics push', () => {
       PROVIDERS: 'hubspot,shopify,salesforce',
     });
     expect(JSON.stringify(variables.WEBSOCKET_ENDPOINT)).toContain(
-      `{"Ref":"${logicalId(realtime.api)}"},".execute-api.",`,
+      `{"Ref":"${logicalId(realtime.api)}"},".execute-api.${TEST_REGION}.",`,
     );
     expect(JSON.stringify(variables.WEBSOCKET_ENDPOINT)).toMatch(/"\/prod"\]\]\}$/);
   });

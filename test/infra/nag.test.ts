@@ -89,7 +89,7 @@ describe('cdk-nag AwsSolutions', () => {
         waf: { blockedCidrs: ['203.0.113.0/24', '2001:db8::/32'] },
         database: { minCapacity: 0, autoPauseMinutes: 10, deletionProtection: false },
       },
-      { bundling: false, cloudFormationValidation: false },
+      { bundling: false },
     );
     onTestFinished(variant.cleanup);
     const result = new AwsSolutionsChecks().validateScope(variant.app);
@@ -102,7 +102,6 @@ describe('cdk-nag AwsSolutions', () => {
       {},
       {
         bundling: false,
-        cloudFormationValidation: false,
         env: { account: '123456789012', region: 'us-east-1' },
       },
     );

@@ -22,7 +22,7 @@ class Synth {
   readonly outputs: Record<string, Json>;
 
   constructor(config: WebhooksConfigInput) {
-    this.fixture = buildTestApp(config, { bundling: false, cloudFormationValidation: false });
+    this.fixture = buildTestApp(config, { bundling: false });
     const template = Template.fromStack(this.fixture.stack).toJSON();
     this.resources = template.Resources as Record<string, CfnResource>;
     this.outputs = template.Outputs as Record<string, Json>;

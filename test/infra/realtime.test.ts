@@ -10,7 +10,7 @@ let resources: Record<string, CfnResource>;
 
 beforeAll(() => {
   // Bundling adds nothing these assertions read (stack.test.ts synthesizes the real bundles).
-  fixture = buildTestApp({}, { bundling: false, cloudFormationValidation: false });
+  fixture = buildTestApp({}, { bundling: false });
   resources = Template.fromStack(fixture.stack).toJSON().Resources as Record<string, CfnResource>;
 });
 

@@ -13,7 +13,7 @@ let template: Template;
 let resources: Record<string, CfnResource>;
 
 beforeAll(() => {
-  fixture = buildTestApp({}, { cloudFormationValidation: false });
+  fixture = buildTestApp();
   template = Template.fromStack(fixture.stack);
   resources = template.toJSON().Resources as Record<string, CfnResource>;
   // esbuild bundles every function (fourteen of them): minutes on two busy cores.
@@ -23,6 +23,13 @@ const { ofType, props, env, logicalId, functionOf, statementsOf } = templateRead
   () => resources,
   () => fixture.stack,
 );
+
+/** The logical id of the one resource of a type. */
+function only(type: string): string {
+  const matches = ofType(type);
+  expect(matches, type).toHaveLength(1);
+  return matches[0]?.[0] as string;
+}
 
 afterAll(() => fixture?.cleanup());
 
@@ -734,12 +741,47 @@ describe('auth', () => {
     });
     const clients = ofType('AWS::Cognito::UserPoolClient');
     expect(clients).toHaveLength(1);
-    const [[, client] = []] = clients;
-    expect(client?.Properties?.GenerateSecret).toBe(false);
-    expect(client?.Properties?.AllowedOAuthFlows).toBeUndefined();
-    expect(client?.Properties?.ExplicitAuthFlows).toEqual(
-      expect.arrayContaining(['ALLOW_USER_SRP_AUTH', 'ALLOW_USER_PASSWORD_AUTH']),
-    );
+  });
+
+  it('creates the operators group the API checks', () => {
+    expect(props(only('AWS::Cognito::UserPoolGroup'))).toMatchObject({
+      GroupName: 'operators',
+      UserPoolId: { Ref: logicalId(fixture.stack.auth.userPool) },
+    });
+    // No first operator in the default configuration: the README's command creates one.
+    expect(ofType('AWS::Cognito::UserPoolUser')).toEqual([]);
+  });
+
+  it('signs in through managed login with the authorization code and PKCE, to the page and the CLI only', () => {
+    const client = props(only('AWS::Cognito::UserPoolClient'));
+    expect(client).toMatchObject({
+      GenerateSecret: false,
+      AllowedOAuthFlowsUserPoolClient: true,
+      AllowedOAuthFlows: ['code'],
+      AllowedOAuthScopes: expect.arrayContaining(['openid', 'email', 'profile']),
+      SupportedIdentityProviders: ['COGNITO'],
+    });
+    const siteUrl = {
+      'Fn::Join': [
+        '',
+        ['https://', { 'Fn::GetAtt': [logicalId(fixture.stack.site.distribution), 'DomainName'] }, '/'],
+      ],
+    };
+    expect(client.CallbackURLs).toEqual([siteUrl, 'http://localhost:8976/callback']);
+    expect(client.LogoutURLs).toEqual(client.CallbackURLs);
+    expect(props(only('AWS::Cognito::UserPoolDomain'))).toMatchObject({ ManagedLoginVersion: 2 });
+    expect(props(only('AWS::Cognito::ManagedLoginBranding'))).toMatchObject({
+      ClientId: { Ref: only('AWS::Cognito::UserPoolClient') },
+      UseCognitoProvidedValues: true,
+    });
+  });
+
+  it('gives the page the managed login URL and client id, and lets it reach the token endpoint', () => {
+    const domain = only('AWS::Cognito::UserPoolDomain');
+    const policy = JSON.stringify(props(only('AWS::CloudFront::ResponseHeadersPolicy')));
+    expect(policy).toContain(`{"Ref":"${domain}"}`);
+    const deployment = JSON.stringify(props(only('Custom::CDKBucketDeployment')));
+    expect(deployment).toContain(`{"Ref":"${only('AWS::Cognito::UserPoolClient')}"}`);
   });
 });
 

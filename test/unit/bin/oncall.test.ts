@@ -1,5 +1,8 @@
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runOncall } from '../../../bin/oncall';
+import type { CachedSession, TokenStore } from '../../../bin/oncall-login';
+import { fakeCognito } from '../support/fake-cognito';
 import { fakeFetch } from '../support/fake-fetch';
 
 function io(fetch: typeof globalThis.fetch, env: Record<string, string> = {}) {
@@ -15,7 +18,7 @@ describe('npm run oncall', () => {
     const fake = fakeFetch();
     const { lines, io: context } = io(fake.fetch);
     expect(await runOncall(['dead', '--url', 'https://api.example.com/prod'], context)).toBe(2);
-    expect(lines[0]).toMatch(/A token is needed/);
+    expect(lines[0]).toMatch(/Not signed in to https:\/\/api.example.com\/prod: npm run oncall -- login/);
     expect(fake.requests).toEqual([]);
   });
 
@@ -87,5 +90,97 @@ describe('npm run oncall', () => {
     expect(lines[0]).toBe('Redrive of the low DLQ: RUNNING (task t1)');
     expect(await runOncall(['explode'], context)).toBe(2);
     expect(lines.at(-1)).toMatch(/^Usage: npm run oncall/);
+  });
+});
+
+/** The CLI's fetch: the management API behind the dashboard's /api, and Cognito for the rest. */
+function cliFetch(cognito: ReturnType<typeof fakeCognito>, api: ReturnType<typeof fakeFetch>) {
+  return (async (input: string | URL | Request, init?: RequestInit) =>
+    String(input).startsWith(`${cognito.dashboardUrl}/api/`)
+      ? api.fetch(input, init)
+      : cognito.fetch(input, init)) as typeof globalThis.fetch;
+}
+
+function memoryStore(): TokenStore & { sessions: Map<string, CachedSession> } {
+  const sessions = new Map<string, CachedSession>();
+  return {
+    sessions,
+    get: (origin) => sessions.get(origin),
+    set: (origin, session) => sessions.set(origin, session),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('npm run oncall -- login', () => {
+  it('signs in through managed login in the browser, caches the tokens and uses them for the next command', async () => {
+    const cognito = fakeCognito();
+    const api = fakeFetch({ json: { success: true, events: [] } });
+    const fetch = cliFetch(cognito, api);
+    const store = memoryStore();
+    const lines: string[] = [];
+    const context = { fetch, out: (line: string) => lines.push(line), env: {}, store };
+    const callbackUrl = `http://127.0.0.1:${await freePort()}/callback`;
+
+    const signingIn = runOncall(['login', '--url', cognito.dashboardUrl], { ...context, callbackUrl });
+    await expect.poll(() => lines.find((line) => line.includes('/oauth2/authorize?'))).toBeDefined();
+    // The browser: managed login redirects to the CLI's localhost server with the code.
+    const redirect = await globalThis.fetch(
+      cognito.authorize(lines.find((l) => l.includes('/oauth2/authorize?')) as string),
+    );
+    expect(await redirect.text()).toMatch(/Signed in/);
+    expect(await signingIn).toBe(0);
+    expect(store.sessions.get(cognito.dashboardUrl)).toMatchObject({
+      idToken: 'id-1',
+      refreshToken: 'refresh-1',
+    });
+
+    expect(await runOncall(['dead', '--url', cognito.dashboardUrl], context)).toBe(0);
+    expect(api.requests[0]?.headers.authorization).toBe('Bearer id-1');
+  });
+
+  it('renews the cached ID token when it expires, and asks for a login when it cannot', async () => {
+    const cognito = fakeCognito();
+    const api = fakeFetch({ json: { success: true, queues: [] } });
+    const fetch = cliFetch(cognito, api);
+    const store = memoryStore();
+    store.set(cognito.dashboardUrl, {
+      idToken: 'old',
+      refreshToken: 'refresh-1',
+      expiresAt: 0,
+      signIn: cognito.signIn,
+    });
+    const lines: string[] = [];
+    const context = { fetch, out: (line: string) => lines.push(line), env: {}, store };
+    expect(await runOncall(['dlq', '--url', cognito.dashboardUrl], context)).toBe(0);
+    expect(api.requests[0]?.headers.authorization).toBe('Bearer id-1');
+
+    store.set(cognito.dashboardUrl, {
+      idToken: 'old',
+      refreshToken: 'revoked',
+      expiresAt: 0,
+      signIn: cognito.signIn,
+    });
+    expect(await runOncall(['dlq', '--url', cognito.dashboardUrl], context)).toBe(2);
+    expect(lines.at(-1)).toMatch(/Not signed in/);
+  });
+
+  it('refuses a URL that serves no managed login settings', async () => {
+    const lines: string[] = [];
+    const code = await runOncall(['login', '--url', 'https://api.example.com/prod'], {
+      fetch: fakeFetch({ status: 403, json: {} }).fetch,
+      out: (line) => lines.push(line),
+      env: {},
+      store: memoryStore(),
+      callbackUrl: `http://127.0.0.1:${await freePort()}/callback`,
+    });
+    expect(code).toBe(1);
+    expect(lines).toEqual([expect.stringMatching(/must be the stack's DashboardUrl/)]);
   });
 });

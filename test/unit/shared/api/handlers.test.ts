@@ -282,6 +282,8 @@ describe('POST /api/webhooks/register', () => {
       body: {
         provider: 'shopify',
         events: ['orders/create'],
+        // The app's client secret, which Shopify signs the app's deliveries with.
+        secret: 'shpss_app_client_secret_0123456789',
         provider_credentials: {
           provider: 'shopify',
           shop_domain: 'jsmith.myshopify.com',

@@ -658,6 +658,8 @@ describe('provider registration', () => {
     shop_domain: 'jsmith.myshopify.com',
     access_token: 'shpat_secret_token_0123456789',
   };
+  // The app's client secret: what Shopify and HubSpot sign an app's deliveries with.
+  const APP_SECRET = 'shpss_app_client_secret_0123456789';
   const created = (id: string) => ({
     json: { data: { webhookSubscriptionCreate: { webhookSubscription: { id }, userErrors: [] } } },
   });
@@ -669,7 +671,12 @@ describe('provider registration', () => {
       newId: () => ALICE_CONFIG.replace('6f', '7f'),
     });
     const response = await call('POST', '/api/webhooks/register', {
-      body: { provider: 'shopify', events: ['orders/create'], provider_credentials: credentials },
+      body: {
+        provider: 'shopify',
+        events: ['orders/create'],
+        secret: APP_SECRET,
+        provider_credentials: credentials,
+      },
     });
     expect(response.statusCode).toBe(201);
     const { webhook } = documented(responseSchemas.config, response.json);
@@ -682,7 +689,37 @@ describe('provider registration', () => {
     expect(JSON.stringify(fake.requests[0]?.body)).toContain(
       `${BASE_URL}/api/webhooks/shopify/${webhook.id}`,
     );
-    expect((await configs.getOwned(webhook.id, 'alice'))?.registrationStatus).toBe('registered');
+    const stored = await configs.getOwned(webhook.id, 'alice');
+    expect(stored?.registrationStatus).toBe('registered');
+    // Deliveries are verified with the app's client secret, the key the provider signs them with.
+    expect(stored?.secret).toBe(APP_SECRET);
+  });
+
+  it("refuses credentials without the app's client secret with 400, saying why", async () => {
+    const fake = fakeFetch();
+    const { call } = setup({ registration: { fetch: fake.fetch } });
+    const response = await call('POST', '/api/webhooks/register', {
+      body: { provider: 'shopify', events: ['orders/create'], provider_credentials: credentials },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json.error.fields.secret).toMatch(/signs deliveries .* with the app's client secret/);
+    expect(fake.requests).toEqual([]);
+  });
+
+  it('refuses to rotate the secret of a config registered with credentials: the provider keeps signing with the app secret', async () => {
+    const { call, configs } = setup();
+    configs.put(
+      webhookConfig({
+        id: ALICE_CONFIG,
+        secret: APP_SECRET,
+        registrationStatus: 'registered',
+        providerCredentials: { ...credentials },
+      }),
+    );
+    const response = await call('POST', `/api/webhooks/configs/${ALICE_CONFIG}/rotate-secret`);
+    expect(response.statusCode).toBe(409);
+    expect(response.json.error.message).toMatch(/app's client secret/);
+    expect((await configs.getOwned(ALICE_CONFIG, 'alice'))?.secret).toBe(APP_SECRET);
   });
 
   it('keeps the config when the provider refuses, with the reason', async () => {
@@ -692,7 +729,12 @@ describe('provider registration', () => {
       newId: () => ALICE_CONFIG.replace('6f', '8f'),
     });
     const response = await call('POST', '/api/webhooks/register', {
-      body: { provider: 'shopify', events: ['orders/create'], provider_credentials: credentials },
+      body: {
+        provider: 'shopify',
+        events: ['orders/create'],
+        secret: APP_SECRET,
+        provider_credentials: credentials,
+      },
     });
     expect(response.statusCode).toBe(201);
     expect(response.json.webhook).toMatchObject({
@@ -705,7 +747,12 @@ describe('provider registration', () => {
   it('refuses credentials of another provider with 400', async () => {
     const { call } = setup();
     const response = await call('POST', '/api/webhooks/register', {
-      body: { provider: 'hubspot', events: ['contact.creation'], provider_credentials: credentials },
+      body: {
+        provider: 'hubspot',
+        events: ['contact.creation'],
+        secret: APP_SECRET,
+        provider_credentials: credentials,
+      },
     });
     expect(response.statusCode).toBe(400);
     expect(response.json.error.fields).toHaveProperty(['provider_credentials.provider']);

@@ -1,24 +1,15 @@
 import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { dbFromEnv } from '../../../../shared/db/client';
 import { entityHandlerFor } from '../../../../shared/process/entities';
+import { useDataApiEnv } from '../../support/data-api-env';
 import { shopifyEnvelope } from '../../support/envelopes';
 
 const ORDER_ID = '820982911946154508';
 const rdsMock = mockClient(RDSDataClient);
 
-beforeAll(() => {
-  vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('DATABASE_URL', '');
-  vi.stubEnv('DB_CLUSTER_ARN', 'arn:aws:rds:eu-west-1:123456789012:cluster:webhooks');
-  vi.stubEnv('DB_SECRET_ARN', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:webhooks-db-AbCdEf');
-  vi.stubEnv('DB_NAME', 'webhooks');
-});
-
-afterAll(() => {
-  vi.unstubAllEnvs();
-});
+useDataApiEnv();
 
 afterEach(() => {
   rdsMock.reset();
