@@ -167,6 +167,7 @@ export class WebhooksStack extends Stack {
       metrics: this.storage.metricsRef,
       realtime: this.realtime,
       providers: config.providers,
+      database: this.database,
       functionDefaults,
     });
 

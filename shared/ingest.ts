@@ -98,6 +98,7 @@ export async function ingest(
       : events;
   const wanted = config ? fromAccount.filter((event) => config.events.includes(event.eventType)) : events;
   const ownerId = config ? config.userId : SYSTEM_OWNER;
+  const source = sourceOf(deps.provider, request);
   const envelopes: Envelope[] = wanted.map((event) =>
     envelopeSchema.parse({
       version: 1,
@@ -110,6 +111,7 @@ export async function ingest(
       orderingKey: ownedKey(ownerId, event.orderingKey),
       ownerId,
       ...(config ? { configId: config.id } : {}),
+      source,
     }),
   );
   if (envelopes.length > 0) await deps.publisher.publish(envelopes);
@@ -154,6 +156,18 @@ async function eventsOfBoundAccount(
     );
   }
   return own;
+}
+
+/** What the delivery's record keeps of where it came from (the seed's source_ip, user_agent, signature). */
+function sourceOf(provider: WebhookProvider, request: WebhookRequest): NonNullable<Envelope['source']> {
+  const clip = (value: string | undefined) => (value === undefined ? undefined : value.slice(0, 512));
+  const userAgent = clip(request.headers['user-agent']);
+  const signature = clip(provider.signatureOf(request));
+  return {
+    ip: request.sourceIp.slice(0, 64),
+    ...(userAgent !== undefined && { userAgent }),
+    ...(signature !== undefined && { signature }),
+  };
 }
 
 /** The config behind a per-config URL: unknown, another provider's or inactive all look the same (404). */

@@ -134,6 +134,9 @@ export function toPublicEvent(item: StoredEvent) {
 export function toPublicEventDetail(item: StoredEvent) {
   return {
     ...toPublicEvent(item),
+    signature: item.signature ?? null,
+    source_ip: item.sourceIp ?? null,
+    user_agent: item.userAgent ?? null,
     meta: item.meta ?? {},
     replayed_at: item.replayedAt ?? null,
     /** Where the payload is kept: in the log, in S3 (too large for SQS), or not at all (too large for the log). */
@@ -175,6 +178,14 @@ export function envelopeFields(
     payloadRef: item.payloadRef,
     configId: item.configId,
     ownerId: ownerOf(item),
+    source:
+      item.sourceIp === undefined
+        ? undefined
+        : {
+            ip: item.sourceIp,
+            ...(item.userAgent !== undefined && { userAgent: item.userAgent }),
+            ...(item.signature !== undefined && { signature: item.signature }),
+          },
     replay,
   };
 }

@@ -12,6 +12,7 @@ import {
   toPublicEventDetail,
   visibleEvent,
 } from './events';
+import { metricsQuerySchema, toMetricsQuery, toPublicMetrics } from './metrics';
 import { eventIdParam, parseBody, parseQuery } from './request';
 import type { RouteContext } from './route-context';
 import type { Router } from './router';
@@ -52,6 +53,11 @@ export function addOperationRoutes(router: Router, context: RouteContext): void 
     .on('POST', '/api/webhooks/events/{id}/replay', async ({ event, params }) => {
       const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), await caller(event));
       return jsonResponse(202, { success: true, replay });
+    })
+    .on('GET', '/api/webhooks/metrics', async ({ event }) => {
+      const query = toMetricsQuery(await caller(event), parseQuery(event, metricsQuerySchema), now());
+      const rows = await deps.history.read(query);
+      return jsonResponse(200, { success: true, metrics: rows.map(toPublicMetrics) });
     })
     .on('GET', '/api/webhooks/dlq', async ({ event }) => {
       await requireOperator(event);
