@@ -61,6 +61,17 @@ export class EnqueueFailedError extends HttpError {
 }
 
 /**
+ * SQS refused events as the sender's fault (content it does not take, a message too long): sent
+ * again unchanged they would be refused again, so the provider is told why at once instead of
+ * being answered 503 until it gives up. 413 for a message too long, 422 for anything else.
+ */
+export class EnqueueRefusedError extends HttpError {
+  constructor(tooLong: boolean, message: string, options?: ErrorOptions) {
+    super(tooLong ? 413 : 422, tooLong ? 'payload_too_large' : 'unprocessable_content', message, {}, options);
+  }
+}
+
+/**
  * How a processing failure is handled (and recorded as the event log's `errorCategory`):
  * `validation` can never succeed and is dead-lettered at once; `processing` (anything transient) is
  * retried with backoff; `timeout` was not attempted because the invocation ran out of time.

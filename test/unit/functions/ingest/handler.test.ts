@@ -127,6 +127,27 @@ describe('ingest Lambda handler (Shopify)', () => {
     expect(JSON.parse(response.body).error.code).toBe('enqueue_failed');
   });
 
+  it('answers 422, not a 503 the provider would retry forever, when SQS refuses the event as the sender’s fault', async () => {
+    sqsMock.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [
+        { Id: '0', Code: 'InvalidMessageContents', SenderFault: true, Message: 'Invalid characters found.' },
+      ],
+    });
+
+    const response = await handler()(shopifyEvent());
+
+    expect(response.statusCode).toBe(422);
+    expect(JSON.parse(response.body)).toEqual({
+      success: false,
+      error: {
+        code: 'unprocessable_content',
+        message: 'SQS refused 1 of 1 event(s) as invalid (InvalidMessageContents); any others were enqueued',
+      },
+    });
+    expect(response.headers).not.toHaveProperty('Retry-After');
+  });
+
   it('answers 401 to a bad signature without calling SQS', async () => {
     const response = await handler()(shopifyEvent({ secret: 'shpss_forged' }));
 
