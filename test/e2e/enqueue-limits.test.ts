@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { type E2eStack, eventually, startE2eStack } from '../support/e2e-stack';
+import { scanEventLog } from '../support/event-log';
 import { epochSeconds, handMadeJwt, hubspotV3, shopifyHmac } from '../support/signing';
 
 const SECRETS = {
@@ -152,5 +153,32 @@ describe('deliveries at the edges of what SQS takes', () => {
     );
     for (const row of opportunities) expect(row.description).toBe(description);
     s3.destroy();
+  });
+
+  it('tells HubSpot events without eventId or occurredAt apart, and still drops a retry of them', async () => {
+    const event = (email: string, attemptNumber: number) => ({
+      subscriptionId: 2001,
+      portalId: 62515,
+      subscriptionType: 'contact.propertyChange',
+      objectId: 5_570_000,
+      propertyName: 'email',
+      propertyValue: email,
+      attemptNumber,
+    });
+    const emails = ['a@example.com', 'b@example.com', 'c@example.com'];
+    const delivered = async () =>
+      (await scanEventLog()).filter((item) => item.objectId === '5570000' && item.status === 'processed');
+
+    const first = await postHubSpot(emails.map((email) => event(email, 0)));
+    await eventually(delivered, (items) => items.length === 3, 'three processed deliveries');
+    const retried = await postHubSpot(emails.map((email) => event(email, 1)));
+
+    expect([first, retried]).toEqual([
+      { status: 200, body: { success: true, accepted: 3 } },
+      { status: 200, body: { success: true, accepted: 3 } },
+    ]);
+    // The retry is deduplicated by SQS (same deduplication ids), so nothing new is ever processed.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await delivered()).toHaveLength(3);
   });
 });
