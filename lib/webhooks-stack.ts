@@ -151,6 +151,7 @@ export class WebhooksStack extends Stack {
       queues: this.queues.queues,
       processors: config.processors,
       processing: config.processing,
+      queueRetentionDays: config.queues.retentionDays,
       eventLog: this.storage.eventLogRef,
       metrics: this.storage.metricsRef,
       eventBus: this.workflowEvents.bus,

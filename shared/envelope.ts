@@ -48,6 +48,14 @@ const envelopeObject = z
     /** The webhook config whose endpoint received it (per-config endpoints only). */
     configId: z.string().min(1).optional(),
     /**
+     * The config's processing limits (absent: the system's): failed attempts of the delivery's own
+     * after the first before it is dead-lettered (`retry_attempts`), and the longest one attempt
+     * may take (`timeout_ms`).
+     */
+    limits: z
+      .object({ retryAttempts: z.number().int().min(0).max(100), timeoutMs: z.number().int().min(1) })
+      .optional(),
+    /**
      * Set on a replay requested through the API: the delivery is applied again even if it was
      * processed (once per replay id), and SQS must not drop it as a duplicate of the original.
      */

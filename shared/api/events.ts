@@ -174,6 +174,7 @@ export function envelopeFields(
     payload: item.payload === undefined ? undefined : parseJsonExact(item.payload),
     payloadRef: item.payloadRef,
     configId: item.configId,
+    limits: item.limits,
     ownerId: ownerOf(item),
     replay,
   };

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, STAND_INS, type StandIn } from '../../local/stack';
 import type { ProviderName } from '../../shared/envelope';
-import { FINAL_ATTEMPT_UNFINISHED } from '../../shared/stores/event-log';
+import { UNFINISHED_ATTEMPT } from '../../shared/stores/event-log';
 import { type E2eStack, messagesInDlqs, messagesInMainQueues, startE2eStack } from './e2e-stack';
 import {
   type Delivery,
@@ -131,7 +131,7 @@ export function describeFaultRun(run: FaultRun): void {
         `${sent.redelivered} redelivered after a 5xx; outages ${JSON.stringify(outages ?? {})}; sent (outages over) in ` +
         `${Math.round(sentIn / 1000)} s, settled after ${Math.round((performance.now() - started) / 1000)} s; ` +
         `processed ${processed.length}, dead ${items.filter((item) => item.status === 'dead').length} ` +
-        `(${items.filter((item) => item.errorMessage === FINAL_ATTEMPT_UNFINISHED).length} on a final attempt that died); ` +
+        `(${items.filter((item) => item.errorMessage === UNFINISHED_ATTEMPT).length} on a final attempt that died); ` +
         `processingTimeMs p50=${percentile(times, 50)} p99=${percentile(times, 99)}; attempts ${JSON.stringify(attempts)}`,
     );
   }, run.settleTimeoutMs + 300_000);
