@@ -12,13 +12,14 @@ import {
   toPublicEventDetail,
   visibleEvent,
 } from './events';
+import { ledger, ledgerQuerySchema } from './ledger';
 import { eventIdParam, parseBody, parseQuery } from './request';
 import type { RouteContext } from './route-context';
 import type { Router } from './router';
 import { redriveSchema } from './schemas';
 import { StatusService, statusQuerySchema } from './status';
 
-/** Status, the event log (list, read, replay) and DLQ redrive. */
+/** Status, the event log (list, read, replay), the ledger and DLQ redrive. */
 export function addOperationRoutes(router: Router, context: RouteContext): void {
   const { deps, now, log, caller } = context;
   const status = new StatusService({
@@ -52,6 +53,10 @@ export function addOperationRoutes(router: Router, context: RouteContext): void 
     .on('POST', '/api/webhooks/events/{id}/replay', async ({ event, params }) => {
       const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), await caller(event));
       return jsonResponse(202, { success: true, replay });
+    })
+    .on('GET', '/api/webhooks/ledger', async ({ event }) => {
+      const query = parseQuery(event, ledgerQuerySchema);
+      return jsonResponse(200, await ledger(deps.events, await caller(event), query, now()));
     })
     .on('GET', '/api/webhooks/dlq', async ({ event }) => {
       await requireOperator(event);

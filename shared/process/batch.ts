@@ -19,6 +19,7 @@ import {
 } from '../errors';
 import { logger } from '../observability';
 import { SYSTEM_OWNER } from '../owner';
+import { type DeliveryFields, deliveryFields, deliveryPush } from '../realtime/delivery-push';
 import type { ServerMessage } from '../realtime/messages';
 import type { FailedDelivery, FailureCounts } from '../stores/event-log';
 import {
@@ -27,16 +28,7 @@ import {
   CounterTally,
   type MetricCounters,
 } from '../stores/metric-counters';
-import {
-  applyEnvelope,
-  type BegunAttempt,
-  type DeliveryFields,
-  deliveryFields,
-  deliveryPush,
-  type Processed,
-  type ProcessorDeps,
-  pushLive,
-} from './processor';
+import { applyEnvelope, type BegunAttempt, type Processed, type ProcessorDeps, pushLive } from './processor';
 import { type RetrySchedule, retryDelaySeconds } from './retry-schedule';
 
 /**

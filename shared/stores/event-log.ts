@@ -264,7 +264,8 @@ export class EventLog {
    * entry, which is how the ledger counts duplicates; the same acceptance written twice (an SDK
    * retry) adds nothing, receipts being a set of acceptance ids.
    */
-  async receive(envelope: Envelope, acceptanceId: string, now: Date): Promise<void> {
+  async receive(envelope: Envelope, acceptanceId: string | readonly string[], now: Date): Promise<void> {
+    const ids = new Set(typeof acceptanceId === 'string' ? [acceptanceId] : acceptanceId);
     const {
       receivedAt,
       receivedDay,
@@ -276,7 +277,8 @@ export class EventLog {
     await this.update(envelope.dedupKey, {
       set: { ...fields, lastReceivedAt: now.toISOString() },
       setIfAbsent: { status: 'received', receivedAt, receivedDay, userId, expiresAt },
-      add: { receipts: new Set([acceptanceId]) },
+      // DynamoDB refuses an empty set.
+      add: { receipts: ids.size > 0 ? ids : undefined },
     });
   }
 
@@ -720,6 +722,13 @@ export class EventLog {
     );
     return Attributes as StoredEvent | undefined;
   }
+}
+
+/** The ledger of some entries (what EventLog.ledger reads from an index). */
+export function ledgerOf(items: Iterable<StoredEvent>): LedgerCounts {
+  const ledger = emptyLedger();
+  for (const item of items) tally(ledger, item);
+  return ledger;
 }
 
 function emptyLedger(): LedgerCounts {
