@@ -7,6 +7,7 @@ import { Cleanup } from './constructs/cleanup';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
+import { DeadLetterSweep } from './constructs/dead-letter-sweep';
 import { EdgeProtection } from './constructs/edge-protection';
 import { type FunctionDefaults, HouseFunction } from './constructs/house-function';
 import { Ingestion, PROVIDER_TITLES } from './constructs/ingestion';
@@ -42,6 +43,7 @@ export class WebhooksStack extends Stack {
   public readonly workflowEvents: WorkflowEvents;
   public readonly workflowTargets: WorkflowTargets;
   public readonly processing: Processing;
+  public readonly deadLetterSweep: DeadLetterSweep;
   public readonly metricsPush: MetricsPush;
   public readonly cleanup: Cleanup;
   public readonly alerting: Alerting;
@@ -168,6 +170,14 @@ export class WebhooksStack extends Stack {
       database: this.database,
       realtime: this.realtime,
       eventLogRetentionDays: config.eventLogRetentionDays,
+      functionDefaults,
+    });
+    this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', {
+      queues: this.queues.queues,
+      eventLog: this.storage.eventLogRef,
+      eventLogRetentionDays: config.eventLogRetentionDays,
+      connections: this.storage.connectionsRef,
+      realtime: this.realtime,
       functionDefaults,
     });
     this.metricsPush = new MetricsPush(this, 'MetricsPush', {

@@ -369,15 +369,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     // The schedules of AWS (EventBridge rules) are timers here running the same handlers: the
-    // minute metrics push (lib/constructs/metrics-push.ts) and the cleanup job (lib/constructs/cleanup.ts),
-    // with the stack configuration's retention.
+    // minute metrics push (lib/constructs/metrics-push.ts), the cleanup job (lib/constructs/cleanup.ts),
+    // with the stack configuration's retention, and the DLQ sweep (lib/constructs/dead-letter-sweep.ts).
     Object.assign(process.env, {
       ALERT_RETENTION_DAYS: process.env.ALERT_RETENTION_DAYS ?? String(config.alertRetentionDays),
       METRICS_RETENTION_DAYS: process.env.METRICS_RETENTION_DAYS ?? String(config.metricsRetentionDays),
     });
-    const [metricsPush, cleanup] = await Promise.all([
+    const [metricsPush, cleanup, deadLetterSweep] = await Promise.all([
       import('../functions/realtime/metrics-push'),
       import('../functions/cleanup'),
+      import('../functions/dead-letter-sweep'),
     ]);
     stops.push(
       everyInterval(
@@ -389,6 +390,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         numberEnv('CLEANUP_INTERVAL_SECONDS', 3600) * 1000,
         () => cleanup.handler(),
         (error) => log(`cleanup error: ${(error as Error).message}`),
+      ),
+      everyInterval(
+        numberEnv('DLQ_SWEEP_INTERVAL_SECONDS', 60) * 1000,
+        () => deadLetterSweep.handler(),
+        (error) => log(`DLQ sweep error: ${(error as Error).message}`),
       ),
     );
 
