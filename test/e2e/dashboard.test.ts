@@ -5,6 +5,7 @@ import {
   DeleteConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
 import { ConnectionStore } from '../../shared/stores/connections';
 import { type E2eStack, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
+import { envelope } from '../unit/support/envelopes';
 
 /*
  * The dashboard page in headless Chromium (Debian's `chromium`, which .ci/run installs) against the
@@ -29,6 +31,8 @@ let stack: LocalStack;
 let browser: Browser;
 let page: Page;
 let token: string;
+/** The user's webhook config, registered by the first test that sends. */
+let webhook: { webhook_url: string; secret: string };
 const problems: string[] = [];
 
 beforeAll(async () => {
@@ -84,7 +88,7 @@ describe('the dashboard page', () => {
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ provider: 'shopify', events: ['orders/create'] }),
     });
-    const { webhook } = (await response.json()) as { webhook: { webhook_url: string; secret: string } };
+    ({ webhook } = (await response.json()) as { webhook: { webhook_url: string; secret: string } });
     const body = '{"id":4242424242,"order_number":1,"total_price":"5.00"}';
     const sent = await fetch(webhook.webhook_url, {
       method: 'POST',
@@ -105,6 +109,54 @@ describe('the dashboard page', () => {
     expect(await page.locator('#feed tbody tr').count()).toBe(0);
     await page.selectOption('#feed-provider', '');
     expect(await page.locator('#feed tbody tr').count()).toBe(1);
+  });
+
+  it('lists a quarantined and a dead delivery as they happen, in the feed and in their lists', async () => {
+    const asked: string[] = [];
+    const listen = (request: { url(): string }) => asked.push(new URL(request.url()).search);
+    page.on('request', listen);
+    // A verified body that is not an order: kept, answered 202, pushed as quarantined.
+    const body = '{"note":"no id here"}';
+    const sent = await fetch(webhook.webhook_url, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        'X-Shopify-Topic': 'orders/create',
+        'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
+        'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
+      },
+      body,
+    });
+    expect(sent.status).toBe(202);
+    await page.locator('#feed tbody tr', { hasText: 'quarantined' }).waitFor({ timeout: 15_000 });
+    // The push refreshes the list at once (the periodic refresh comes every 15 s).
+    await page.locator('#quarantined li', { hasText: 'Payload needs an id' }).waitFor({ timeout: 3000 });
+
+    // A delivery whose claim-check object is gone: dead at once, and pushed dead.
+    const dead = envelope({
+      ownerId: 'dashboard-user',
+      dedupKey: 'dashboard-user:shopify:dead-1',
+      orderingKey: 'dashboard-user:shopify:dead-1',
+      objectId: '5151515151',
+      receivedAt: new Date().toISOString(),
+      payload: undefined,
+      payloadRef: { bucket: 'webhook-payloads', key: 'missing/dashboard-dead.json' },
+    });
+    await stack.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: stack.queues.high.url,
+        MessageBody: JSON.stringify(dead),
+        MessageGroupId: dead.orderingKey,
+        MessageDeduplicationId: dead.dedupKey,
+      }),
+    );
+    await page
+      .locator('#feed tbody tr', { hasText: '5151515151' })
+      .filter({ hasText: 'dead' })
+      .waitFor({ timeout: 15_000 });
+    await page.locator('#dead li', { hasText: '5151515151' }).waitFor({ timeout: 3000 });
+    page.off('request', listen);
+    expect(asked).toEqual(expect.arrayContaining(['?status=quarantined&limit=20', '?status=dead&limit=20']));
   });
 
   it('draws the per-provider charts from the minute metrics', async () => {
