@@ -72,6 +72,20 @@ afterAll(async () => {
   await e2e?.stop();
 });
 
+/** An orders/create delivery to the user's webhook, signed as Shopify signs it. */
+function sendOrder(body: string): Promise<Response> {
+  return fetch(webhook.webhook_url, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Shopify-Topic': 'orders/create',
+      'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
+      'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
+    },
+    body,
+  });
+}
+
 describe('the dashboard page', () => {
   it('signs in with the token in the fragment, then drops it from the address bar', async () => {
     token = await signDevToken(TOKEN_SECRET, 'dashboard-user', 3600, [OPERATORS_GROUP]);
@@ -89,17 +103,7 @@ describe('the dashboard page', () => {
       body: JSON.stringify({ provider: 'shopify', events: ['orders/create'] }),
     });
     ({ webhook } = (await response.json()) as { webhook: { webhook_url: string; secret: string } });
-    const body = '{"id":4242424242,"order_number":1,"total_price":"5.00"}';
-    const sent = await fetch(webhook.webhook_url, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        'X-Shopify-Topic': 'orders/create',
-        'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
-        'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
-      },
-      body,
-    });
+    const sent = await sendOrder('{"id":4242424242,"order_number":1,"total_price":"5.00"}');
     expect(sent.status).toBe(200);
     const row = page.locator('#feed tbody tr', { hasText: '4242424242' });
     await row.waitFor({ timeout: 15_000 });
@@ -116,17 +120,7 @@ describe('the dashboard page', () => {
     const listen = (request: { url(): string }) => asked.push(new URL(request.url()).search);
     page.on('request', listen);
     // A verified body that is not an order: kept, answered 202, pushed as quarantined.
-    const body = '{"note":"no id here"}';
-    const sent = await fetch(webhook.webhook_url, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        'X-Shopify-Topic': 'orders/create',
-        'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
-        'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
-      },
-      body,
-    });
+    const sent = await sendOrder('{"note":"no id here"}');
     expect(sent.status).toBe(202);
     await page.locator('#feed tbody tr', { hasText: 'quarantined' }).waitFor({ timeout: 15_000 });
     // The push refreshes the list at once (the periodic refresh comes every 15 s).
