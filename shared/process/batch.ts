@@ -284,8 +284,12 @@ class Batch {
         message,
         now: this.now(),
       });
-      // Processed meanwhile (an attempt cut short that finished after all): nothing left to do.
-      if (!logged) return true;
+      // Processed already (a redelivery that failed before its begin, or an attempt cut short
+      // that finished after all): a duplicate, nothing left to do.
+      if (!logged) {
+        if (delivery.envelope) this.count(delivery.envelope, { kind: 'duplicates' });
+        return true;
+      }
     } catch (logError) {
       logger.error('could not record the failed attempt in the event log', {
         dedupKey: delivery.key,

@@ -14,6 +14,9 @@
  *  2. End to end, after the corpus: once the queues and DLQs have drained, the DynamoDB event log
  *     (one item per processed delivery) must hold exactly the controls' events and nothing whose
  *     object id is a rejected case's marker. This would also catch an enqueue made after answering.
+ * A verified request that is not the provider's shape is answered 2xx and kept in the quarantine
+ * (202 naming its event log entry, or the provider's ack): it enqueues nothing, and the event log
+ * must hold one `quarantined` entry per such case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
@@ -40,7 +43,7 @@ let stack: LocalStack;
 let spy: EnqueueSpy;
 let prototypeKeys: string[];
 /** What each case that ran actually did, by marker. */
-const outcomes = new Map<string, { testCase: BadInputCase; status: number }>();
+const outcomes = new Map<string, { testCase: BadInputCase; status: number; quarantinedId?: string }>();
 
 beforeAll(async () => {
   // Read by ingestHandlerFromEnv when the stack starts: Outbound Messages are refused without it.
@@ -179,13 +182,15 @@ const extraCases: BadInputCase[] = [
   {
     group: 'shopify',
     name: 'topic header duplicated: orders/create, orders/paid',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create, orders/paid' }),
   },
   {
     group: 'shopify',
     name: 'topic carrying an encoded CRLF and a header: orders/create%0d%0aX-Injected: 1',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create%0d%0aX-Injected: 1' }),
   },
   {
@@ -232,13 +237,15 @@ const extraCases: BadInputCase[] = [
   {
     group: 'hubspot',
     name: 'signed array nested 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ baseUrl }) => hubspotSigned(baseUrl, deepArray(5000)),
   },
   {
     group: 'hubspot',
     name: 'signed valid event whose propertyValue nests 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker, baseUrl }) =>
       hubspotSigned(
         baseUrl,
@@ -248,7 +255,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'salesforce',
     name: 'signed change event carrying a field nested 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) =>
       salesforceSigned(salesforceChange(marker).replace(/}$/, `,"Description":${deepArray(5000)}}`)),
   },
@@ -256,7 +264,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'hubspot',
     name: 'signed array of 10,000 events (2.5 MB, under the body limit)',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     maxMs: 5_000,
     request: ({ marker, baseUrl }) => {
       const event = JSON.stringify(hubspotEvent(marker));
@@ -266,7 +275,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'salesforce',
     name: 'signed change event with 100,000 recordIds',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     maxMs: 5_000,
     request: ({ marker }) =>
       salesforceSigned(
@@ -344,15 +354,25 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
     const enqueuedBefore = spy.count;
     const response = await sendRaw(stack.httpUrl, request);
     const enqueued = spy.count - enqueuedBefore;
-    outcomes.set(marker, { testCase, status: response.status });
+    const quarantined =
+      response.status === 202 ? (JSON.parse(response.text) as { event_id?: string }).event_id : undefined;
+    outcomes.set(marker, { testCase, status: response.status, quarantinedId: quarantined });
 
     expect([testCase.expectedStatus].flat(), response.text.slice(0, 300)).toContain(response.status);
     expect(response.durationMs).toBeLessThan(testCase.maxMs ?? DEFAULT_MAX_MS);
 
     if (isSuccess(response.status)) {
-      expect(enqueued).toBe(testCase.enqueues);
+      expect(enqueued).toBe(testCase.enqueues ?? 0);
       if (String(response.headers['content-type']).startsWith('text/xml')) {
         expect(response.text).toContain('<Ack>true</Ack>');
+      } else if (response.status === 202) {
+        expect(JSON.parse(response.text)).toEqual({
+          success: true,
+          accepted: 0,
+          quarantined: 1,
+          event_id: expect.stringMatching(/^system:\w+:quarantine:[0-9a-f]{64}$/),
+          reason: expect.stringMatching(/^Not what the \w+ parser expects: /),
+        });
       } else {
         expect(JSON.parse(response.text)).toEqual({ success: true, accepted: testCase.enqueues });
       }
@@ -373,8 +393,13 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
     // Judged over the cases that ran (all of them, unless filtered with -t).
     const accepted = new Map<string, BadInputCase>();
     const rejected = new Map<string, BadInputCase>();
-    for (const [marker, { testCase, status }] of outcomes)
-      (isSuccess(status) ? accepted : rejected).set(marker, testCase);
+    const quarantinedIds = new Set<string>();
+    let quarantinedAcks = 0;
+    for (const [marker, { testCase, status, quarantinedId }] of outcomes) {
+      if (quarantinedId) quarantinedIds.add(quarantinedId);
+      else if (testCase.quarantines) quarantinedAcks++;
+      (isSuccess(status) && testCase.enqueues !== undefined ? accepted : rejected).set(marker, testCase);
+    }
     const expectedTotal = [...accepted.values()].reduce((sum, c) => sum + (c.enqueues ?? 0), 0);
 
     // Wait for the pollers to drain every queue, then give a late enqueue time to be processed too.
@@ -388,7 +413,12 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    items = await scanEventLog();
+    const all = await scanEventLog();
+    // Kept, and only kept: one quarantined entry per quarantining case, none processed.
+    const quarantined = all.filter((item) => item.status === 'quarantined');
+    for (const id of quarantinedIds) expect(quarantined.map((item) => item.pk)).toContain(id);
+    expect(quarantined).toHaveLength(quarantinedIds.size + quarantinedAcks);
+    items = all.filter((item) => item.status !== 'quarantined');
 
     // An object id is a case marker, or marker:location for inventory levels.
     const markerOfItem = (item: EventLogItem) => item.objectId.split(':')[0] ?? '';
