@@ -1,13 +1,13 @@
-import * as z from 'zod';
 import { sha256Hex } from './crypto';
 import type { ProviderName } from './envelope';
+import { keepRequest } from './kept-request';
 import { logger } from './observability';
 import { ownedKey } from './owner';
 import type { WebhookRequest } from './providers/types';
 import type { Broadcaster } from './realtime/broadcaster';
 import { deliveryPush } from './realtime/delivery-push';
 import type { EventLog } from './stores/event-log';
-import type { PayloadRef, PayloadStore } from './stores/payload-store';
+import type { PayloadStore } from './stores/payload-store';
 
 /**
  * The quarantine: a verified delivery that is not what the provider's parser expects (or that SQS
@@ -17,21 +17,6 @@ import type { PayloadRef, PayloadStore } from './stores/payload-store';
  * like one. A replay re-parses the kept request (shared/api/quarantine-replay.ts) once the parser
  * is fixed. The provider gets a 2xx.
  */
-
-/** Headers a parser never needs that must not be kept: credentials. */
-const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
-
-/** What is kept of a request: enough for the provider's parser to read it again. */
-const keptRequestSchema = z.object({
-  url: z.string(),
-  method: z.string(),
-  headers: z.record(z.string(), z.string()),
-  /** The body's bytes, base64. */
-  body: z.string(),
-  sourceIp: z.string(),
-});
-
-export type KeptRequest = z.infer<typeof keptRequestSchema>;
 
 export interface QuarantinedDelivery {
   provider: ProviderName;
@@ -69,16 +54,12 @@ export class Quarantine {
   /** Keeps the request and logs it quarantined; returns its event log id. Throws if either store fails. */
   async park(request: WebhookRequest, delivery: QuarantinedDelivery): Promise<string> {
     const key = quarantineKey(delivery, request.body);
-    const kept: KeptRequest = {
-      url: request.url,
-      method: request.method,
-      headers: Object.fromEntries(
-        Object.entries(request.headers).filter(([name]) => !SECRET_HEADERS.has(name)),
-      ),
-      body: request.body.toString('base64'),
-      sourceIp: request.sourceIp,
-    };
-    const rawRef = await this.deps.payloads.putQuarantined(delivery.provider, key, kept, delivery.receivedAt);
+    const rawRef = await this.deps.payloads.putQuarantined(
+      delivery.provider,
+      key,
+      keepRequest(request),
+      delivery.receivedAt,
+    );
     const eventType = eventTypeHint(request);
     await this.deps.eventLog.quarantine({
       key,
@@ -112,15 +93,6 @@ export class Quarantine {
       .catch((error: unknown) => logger.warn('live push failed', { error: error as Error }));
     return key;
   }
-}
-
-/** A kept request, as the provider's parser reads a live one. */
-export async function keptRequest(
-  payloads: Pick<PayloadStore, 'get'>,
-  ref: PayloadRef,
-): Promise<WebhookRequest> {
-  const kept = keptRequestSchema.parse(await payloads.get(ref));
-  return { ...kept, body: Buffer.from(kept.body, 'base64') };
 }
 
 /** What a request says it is, when it says so in a header (a Shopify topic, a Salesforce event type). */

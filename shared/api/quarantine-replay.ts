@@ -1,8 +1,8 @@
 import type { Priority } from '../envelope';
 import { BadRequestError, HttpError } from '../errors';
 import { toEnvelopes } from '../ingest';
+import { keptRequest } from '../kept-request';
 import { providerNamed } from '../providers/registry';
-import { keptRequest } from '../quarantine';
 import type { EnvelopePublisher } from '../queue/publisher';
 import type { EventLog, StoredEvent } from '../stores/event-log';
 import type { PayloadStore } from '../stores/payload-store';

@@ -158,7 +158,8 @@ describe('on-call', () => {
     lines.length = 0;
     expect(await oncall('events')).toBe(0);
     expect(lines.join('\n')).toMatch(
-      /processed {2}x1 {2}shopify {2}orders\/create {2}order\/5551234567890123456/,
+      // Two attempts: the delivery's, and its replay's.
+      /processed {2}x2 {2}shopify {2}orders\/create {2}order\/5551234567890123456/,
     );
     lines.length = 0;
     expect(await oncall('dead')).toBe(0);

@@ -8,7 +8,8 @@ import {
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { keptRequest, Quarantine, quarantineKey } from '../../../shared/quarantine';
+import { keptRequest } from '../../../shared/kept-request';
+import { Quarantine, quarantineKey } from '../../../shared/quarantine';
 import type { ServerMessage } from '../../../shared/realtime/messages';
 import { EventLog } from '../../../shared/stores/event-log';
 import { PayloadStore } from '../../../shared/stores/payload-store';
