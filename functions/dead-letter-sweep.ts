@@ -10,6 +10,7 @@ import {
 import { broadcasterFromEnv } from '../shared/realtime/broadcaster';
 import { ConnectionStore } from '../shared/stores/connections';
 import { EventLog } from '../shared/stores/event-log';
+import { MetricCounters } from '../shared/stores/metric-counters';
 
 let deps: DeadLetterSweepDeps | undefined;
 
@@ -30,6 +31,7 @@ export const handler = async (_event?: ScheduledEvent): Promise<SweepSummary[]> 
       retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
     }),
     broadcaster: broadcasterFromEnv(new ConnectionStore(dynamoDb, requireEnv('CONNECTIONS_TABLE'))),
+    counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
     holdSeconds: numberEnv('DLQ_SWEEP_HOLD_SECONDS', 300),
   };
   return sweepDeadLetters(deps);

@@ -176,6 +176,7 @@ export class WebhooksStack extends Stack {
       queues: this.queues.queues,
       eventLog: this.storage.eventLogRef,
       eventLogRetentionDays: config.eventLogRetentionDays,
+      metrics: this.storage.metricsRef,
       connections: this.storage.connectionsRef,
       realtime: this.realtime,
       functionDefaults,

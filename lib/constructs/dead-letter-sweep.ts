@@ -11,6 +11,8 @@ export interface DeadLetterSweepProps {
   readonly queues: Record<Priority, PriorityQueue>;
   readonly eventLog: TableRef;
   readonly eventLogRetentionDays: number;
+  /** Per-minute counters: the sweep counts the deliveries it marks dead (UpdateItem only). */
+  readonly metrics: TableRef;
   readonly connections: TableRef;
   readonly realtime: Realtime;
   readonly functionDefaults: FunctionDefaults;
@@ -49,6 +51,7 @@ export class DeadLetterSweep extends Construct {
       },
     })
       .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
+      .bindTable('METRICS_TABLE', props.metrics, 'update')
       .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete');
     props.realtime.grantPostToConnections(this.function);
     for (const priority of PRIORITIES) {

@@ -12,6 +12,7 @@ import { logger } from '../observability';
 import type { Broadcaster } from '../realtime/broadcaster';
 import { deliveryPush } from '../realtime/delivery-push';
 import type { EventLog } from '../stores/event-log';
+import { CounterTally, type MetricCounters } from '../stores/metric-counters';
 import { fieldsOf, readDelivery } from './delivery';
 
 /** One priority's dead-letter queue. */
@@ -27,6 +28,8 @@ export interface DeadLetterSweepDeps {
   eventLog: Pick<EventLog, 'markDeadLettered'>;
   /** Pushes each delivery the sweep marks dead, like the processors' dead letters. */
   broadcaster?: Pick<Broadcaster, 'broadcast'>;
+  /** Counts each one dead in the per-minute counters (the status API's failed events). */
+  counters?: Pick<MetricCounters, 'add'>;
   now?: () => Date;
   /**
    * How long a message read by the sweep stays invisible should the sweep die before releasing it
@@ -66,11 +69,23 @@ const DEFAULT_MAX_MESSAGES = 10_000;
  */
 export async function sweepDeadLetters(deps: DeadLetterSweepDeps): Promise<SweepSummary[]> {
   const summaries: SweepSummary[] = [];
-  for (const dlq of deps.dlqs) summaries.push(await sweep(deps, dlq));
+  const tally = new CounterTally();
+  for (const dlq of deps.dlqs) summaries.push(await sweep(deps, dlq, tally));
+  await Promise.all(
+    tally
+      .entries()
+      .map(({ pk, minute, counts }) =>
+        deps.counters
+          ?.add(pk, minute, counts)
+          .catch((error: unknown) =>
+            logger.warn('could not write the counters', { counter: pk, error: error as Error }),
+          ),
+      ),
+  );
   return summaries;
 }
 
-async function sweep(deps: DeadLetterSweepDeps, dlq: SweptQueue): Promise<SweepSummary> {
+async function sweep(deps: DeadLetterSweepDeps, dlq: SweptQueue, tally: CounterTally): Promise<SweepSummary> {
   const summary: SweepSummary = { priority: dlq.priority, read: 0, marked: 0 };
   const { Attributes } = await deps.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: dlq.url, AttributeNames: ['ApproximateNumberOfMessages'] }),
@@ -98,7 +113,7 @@ async function sweep(deps: DeadLetterSweepDeps, dlq: SweptQueue): Promise<SweepS
       );
       if (!Messages?.length) break;
       held.push(...Messages);
-      for (const message of Messages) if (await markDead(deps, message)) summary.marked++;
+      for (const message of Messages) if (await markDead(deps, message, tally)) summary.marked++;
       if (held.length >= (deps.maxMessages ?? DEFAULT_MAX_MESSAGES)) break;
     }
   } finally {
@@ -110,7 +125,7 @@ async function sweep(deps: DeadLetterSweepDeps, dlq: SweptQueue): Promise<SweepS
 }
 
 /** Marks one dead letter's delivery dead, pushing the change; false if the log knew (or cannot say now). */
-async function markDead(deps: DeadLetterSweepDeps, message: Message): Promise<boolean> {
+async function markDead(deps: DeadLetterSweepDeps, message: Message, tally: CounterTally): Promise<boolean> {
   const now = deps.now?.() ?? new Date();
   const delivery = readDelivery({
     body: message.Body ?? '',
@@ -130,6 +145,11 @@ async function markDead(deps: DeadLetterSweepDeps, message: Message): Promise<bo
     });
     return false;
   }
+  tally.add(
+    { provider: delivery.provider, ownerId: delivery.ownerId, configId: delivery.envelope?.configId },
+    now,
+    { kind: 'dead' },
+  );
   await deps.broadcaster
     ?.broadcast(deliveryPush(fieldsOf(delivery), { status: 'dead', errorMessage: reason }, now))
     .catch((error: unknown) => logger.warn('live push failed', { error: error as Error }));

@@ -128,9 +128,18 @@ describe('the DLQ sweep', () => {
       },
     };
 
-    const summary = await sweepDeadLetters({ sqs, dlqs: [dlq], eventLog, broadcaster });
+    const counted: [string, number][] = [];
+    const counters = {
+      add: async (pk: string, _minute: string, counts: { dead: number }) =>
+        void counted.push([pk, counts.dead]),
+    };
+
+    const summary = await sweepDeadLetters({ sqs, dlqs: [dlq], eventLog, broadcaster, counters });
 
     expect(summary).toEqual([{ priority: 'high', read: 4, marked: 2 }]);
+    // Counted dead like the processors' dead letters: per provider and per owner.
+    expect(counted).toContainEqual(['provider#shopify', 1]);
+    expect(counted).toContainEqual(['owner#system#shopify', 1]);
     expect(marked.map((delivery) => delivery.key).sort()).toEqual(
       [failed.dedupKey, expect.stringMatching(/^sqs:/)].sort(),
     );
