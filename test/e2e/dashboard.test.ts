@@ -5,7 +5,6 @@ import {
   DeleteConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { REPO_ROOT } from '../../lib/paths';
 import type { LocalStack } from '../../local/stack';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
 import { ConnectionStore } from '../../shared/stores/connections';
-import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, putOnQueue, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
 import { envelope } from '../unit/support/envelopes';
 
@@ -136,14 +135,7 @@ describe('the dashboard page', () => {
       payload: undefined,
       payloadRef: { bucket: 'webhook-payloads', key: 'missing/dashboard-dead.json' },
     });
-    await stack.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: stack.queues.high.url,
-        MessageBody: JSON.stringify(dead),
-        MessageGroupId: dead.orderingKey,
-        MessageDeduplicationId: dead.dedupKey,
-      }),
-    );
+    await putOnQueue(stack, stack.queues.high.url, dead);
     await page
       .locator('#feed tbody tr', { hasText: '5151515151' })
       .filter({ hasText: 'dead' })

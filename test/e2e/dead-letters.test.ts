@@ -5,12 +5,12 @@
  * counted and pushed like any dead letter, and its message stays in the DLQ for a redrive.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATORS_GROUP } from '../../shared/auth/tokens';
 import { EventLog } from '../../shared/stores/event-log';
-import { type E2eStack, eventually, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, eventually, putOnQueue, startE2eStack } from '../support/e2e-stack';
 import { scanTable } from '../support/processing-run';
 import { envelope } from '../unit/support/envelopes';
 
@@ -55,14 +55,7 @@ describe('the DLQ sweep', () => {
         now: new Date(),
       },
     );
-    await stack.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: stack.queues.high.dlqUrl,
-        MessageBody: JSON.stringify(stranded),
-        MessageGroupId: stranded.orderingKey,
-        MessageDeduplicationId: stranded.dedupKey,
-      }),
-    );
+    await putOnQueue(stack, stack.queues.high.dlqUrl, stranded);
 
     const pushed = await e2e.client.next(
       (message) =>
