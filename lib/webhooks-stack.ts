@@ -187,6 +187,7 @@ export class WebhooksStack extends Stack {
       metrics: this.storage.metricsRef,
       realtime: this.realtime,
       providers: config.providers,
+      database: this.database,
       functionDefaults,
     });
 

@@ -56,6 +56,18 @@ const envelopeObject = z
       .object({ retryAttempts: z.number().int().min(0).max(100), timeoutMs: z.number().int().min(1) })
       .optional(),
     /**
+     * Where the delivery came from, as the seed's webhook_events records it: the source IP, the
+     * User-Agent, and the signature header's value (a MAC of this body, not a secret; of a bearer
+     * token only its signature part, since the whole token is a credential while it is valid).
+     */
+    source: z
+      .object({
+        ip: z.string().max(64),
+        userAgent: z.string().max(512).optional(),
+        signature: z.string().max(512).optional(),
+      })
+      .optional(),
+    /**
      * Set on a replay requested through the API: the delivery is applied again even if it was
      * processed (once per replay id), and SQS must not drop it as a duplicate of the original.
      */

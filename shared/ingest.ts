@@ -148,6 +148,7 @@ export async function ingest(
     ownerId,
     config,
     priorities: deps.priorities,
+    source: sourceOf(deps.provider, request),
     now,
   });
   if (envelopes.length > 0) {
@@ -178,6 +179,8 @@ export function toEnvelopes(
     ownerId: string;
     config?: Pick<WebhookConfig, 'id' | 'retryAttempts' | 'timeoutMs'>;
     priorities?: Readonly<Record<string, Priority>>;
+    /** Where the request came from (sourceOf). */
+    source?: Envelope['source'];
     now: Date;
   },
 ): Envelope[] {
@@ -196,6 +199,7 @@ export function toEnvelopes(
         configId: config.id,
         limits: { retryAttempts: config.retryAttempts, timeoutMs: config.timeoutMs },
       }),
+      source: context.source,
     }),
   );
 }
@@ -272,6 +276,21 @@ async function eventsOfBoundAccount(
     );
   }
   return own;
+}
+
+/** What the delivery's record keeps of where it came from (the seed's source_ip, user_agent, signature). */
+export function sourceOf(
+  provider: WebhookProvider,
+  request: WebhookRequest,
+): NonNullable<Envelope['source']> {
+  const clip = (value: string | undefined) => (value === undefined ? undefined : value.slice(0, 512));
+  const userAgent = clip(request.headers['user-agent']);
+  const signature = clip(provider.signatureOf(request));
+  return {
+    ip: request.sourceIp.slice(0, 64),
+    ...(userAgent !== undefined && { userAgent }),
+    ...(signature !== undefined && { signature }),
+  };
 }
 
 /** The config behind a per-config URL: unknown, another provider's or inactive all look the same (404). */

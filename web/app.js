@@ -84,6 +84,7 @@ async function signIn(token) {
   connect();
   refresh();
   loadRecentEvents();
+  loadMetricsHistory();
   clearInterval(state.timer);
   state.timer = setInterval(refresh, REFRESH_MS);
 }
@@ -256,16 +257,35 @@ function addMetrics(data) {
   const charted = state.me?.operator
     ? data.scope === 'all'
     : data.scope === 'owner' && data.ownerId === state.me?.user_id;
-  if (!charted) return;
+  if (charted) chartMinute(data.minute, data.provider, data.lastMinute);
+}
+
+/**
+ * The charts start from the minute history (webhook_metrics, GET /api/webhooks/metrics): the last
+ * hour of the user's own figures, or for an operator every owner's together. Pushes add to it.
+ */
+async function loadMetricsHistory() {
+  const result = await api('/api/webhooks/metrics?time_range=1h').catch(() => undefined);
+  for (const row of result?.metrics ?? []) {
+    if (!PROVIDERS.includes(row.provider)) continue;
+    chartMinute(row.minute.slice(0, 16), row.provider, {
+      total_events: row.total_events,
+      success_rate: row.success_rate,
+      average_processing_time_ms: row.average_processing_time,
+    });
+  }
+}
+
+function chartMinute(minute, provider, figures) {
   const minutes = state.series.minutes;
-  const figures = minutes.get(data.minute) ?? {};
-  figures[data.provider] = data.lastMinute;
-  minutes.set(data.minute, figures);
+  const ofMinute = minutes.get(minute) ?? {};
+  ofMinute[provider] = figures;
+  minutes.set(minute, ofMinute);
   const keys = [...minutes.keys()].sort().slice(-CHART_POINTS);
   for (const key of [...minutes.keys()]) if (!keys.includes(key)) minutes.delete(key);
-  const x = keys.map((minute) => Date.parse(`${minute}:00Z`) / 1000);
+  const x = keys.map((key) => Date.parse(`${key}:00Z`) / 1000);
   const column = (field) =>
-    PROVIDERS.map((provider) => keys.map((minute) => minutes.get(minute)?.[provider]?.[field] ?? null));
+    PROVIDERS.map((name) => keys.map((key) => minutes.get(key)?.[name]?.[field] ?? null));
   state.charts.volume?.setData([x, ...column('total_events')]);
   state.charts.success?.setData([x, ...column('success_rate')]);
   state.charts.processing?.setData([x, ...column('average_processing_time_ms')]);

@@ -7,6 +7,7 @@ import { providersFromEnv } from '../../shared/deployment';
 import { numberEnv, requireEnv } from '../../shared/env';
 import { PRIORITIES, type Priority } from '../../shared/envelope';
 import { EventBridgePublisher } from '../../shared/events/publisher';
+import { MetricsHistory } from '../../shared/metrics/history';
 import { logger } from '../../shared/observability';
 import { priorityOverridesFromEnv } from '../../shared/priority';
 import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
@@ -33,10 +34,13 @@ function redriveQueuesFromEnv(): Record<Priority, RedriveQueue> {
   ) as Record<Priority, RedriveQueue>;
 }
 
+const db = dbFromEnv();
+
 /** The management API's Lambda: configs, status, the event log with replay, DLQ redrive and alerting. */
 export const handler = makeManagementHandler({
   configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE')),
-  alerts: new AlertStore(dbFromEnv()),
+  alerts: new AlertStore(db),
+  history: new MetricsHistory(db),
   bus: new EventBridgePublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME')),
   verifier: tokenVerifierFromEnv(),
   events: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {

@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { ProviderName } from '../../shared/envelope';
 import { CONNECTIONS_BY_ROLE_INDEX, CONNECTIONS_BY_USER_INDEX } from '../../shared/stores/connections';
+import { bindDatabase, type DatabaseAccess } from './database';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { Realtime } from './realtime';
 import { CONFIGS_BY_USER_INDEX } from './storage';
@@ -20,6 +21,8 @@ export interface MetricsPushProps {
   readonly realtime: Realtime;
   /** The deployment's providers: operators get their provider-wide and all-owners figures. */
   readonly providers: readonly ProviderName[];
+  /** webhook_metrics, the minute history the same job writes (Data API). */
+  readonly database: DatabaseAccess;
   readonly functionDefaults: FunctionDefaults;
 }
 
@@ -48,7 +51,8 @@ export class MetricsPush extends Construct {
       entry: 'realtime/metrics-push.ts',
       serviceName: 'metrics-push',
       defaults: props.functionDefaults,
-      description: 'Pushes webhook-metrics-update (per provider, last minute and window) to dashboards',
+      description:
+        'Pushes webhook-metrics-update to dashboards and writes the minute history (webhook_metrics)',
       // Well within the minute, so runs never overlap.
       timeout: Duration.seconds(50),
       retryAttempts: 0,
@@ -66,15 +70,18 @@ export class MetricsPush extends Construct {
     );
     fn.addEnvironment('CONFIGS_TABLE', configs.table.tableName);
     grant(fn, ['dynamodb:Query'], [indexOf(configs, CONFIGS_BY_USER_INDEX)]);
+    // The history covers every config: a scan (projected, no secrets) of the table itself.
+    grant(fn, ['dynamodb:Scan'], [configs.table.tableArn]);
     fn.addEnvironment('METRICS_TABLE', metrics.table.tableName);
     grant(fn, ['dynamodb:Query'], [metrics.table.tableArn]);
     for (const { table } of [connections, configs, metrics]) {
       if (table.encryptionKey) grant(fn, ['kms:Decrypt', 'kms:DescribeKey'], [table.encryptionKey.keyArn]);
     }
     props.realtime.grantPostToConnections(fn);
+    bindDatabase(fn, props.database);
 
     this.rule = new events.Rule(this, 'Schedule', {
-      description: 'Runs the minute metrics push to the dashboards (webhook-metrics-update)',
+      description: 'Runs the minute metrics push (webhook-metrics-update) and history (webhook_metrics)',
       schedule: METRICS_PUSH_SCHEDULE,
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
     });

@@ -139,6 +139,9 @@ export function toPublicEvent(item: StoredEvent) {
 export function toPublicEventDetail(item: StoredEvent) {
   return {
     ...toPublicEvent(item),
+    signature: item.signature ?? null,
+    source_ip: item.sourceIp ?? null,
+    user_agent: item.userAgent ?? null,
     meta: item.meta ?? {},
     replayed_at: item.replayedAt ?? null,
     /** A released quarantined delivery: when, and into how many deliveries of its own. */
@@ -182,6 +185,14 @@ export function envelopeFields(
     configId: item.configId,
     limits: item.limits,
     ownerId: ownerOf(item),
+    source:
+      item.sourceIp === undefined
+        ? undefined
+        : {
+            ip: item.sourceIp,
+            ...(item.userAgent !== undefined && { userAgent: item.userAgent }),
+            ...(item.signature !== undefined && { signature: item.signature }),
+          },
     replay,
   };
 }

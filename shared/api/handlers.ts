@@ -6,6 +6,7 @@ import type { Priority, ProviderName } from '../envelope';
 import { HttpError } from '../errors';
 import type { BusEvent } from '../events/publisher';
 import { errorResponse, jsonResponse } from '../http/api-gateway';
+import type { MetricsHistory } from '../metrics/history';
 import type { EnvelopePublisher } from '../queue/publisher';
 import type { SqsDlqRedrive } from '../queue/redrive';
 import type { RegistrationDeps } from '../registration';
@@ -58,6 +59,8 @@ export interface ManagementDeps {
   /** The priority overrides ingest applies (PRIORITY_OVERRIDES), for released deliveries. */
   priorities?: Readonly<Record<string, Priority>>;
   counters: Pick<MetricCounters, 'read'>;
+  /** The minute history (webhook_metrics): the status API's `30d` and the dashboards' history. */
+  history: Pick<MetricsHistory, 'read' | 'summarize'>;
   /** Puts replayed deliveries back on their queues. */
   publisher: EnvelopePublisher;
   /** DLQ redrive with SQS message move tasks. */

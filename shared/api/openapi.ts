@@ -10,6 +10,7 @@ import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
 import { ALERT_PROVIDERS, alertQuerySchema } from './alerts';
 import { EVENT_STATUSES, eventQuerySchema } from './events';
 import { ledgerQuerySchema } from './ledger';
+import { metricsQuerySchema } from './metrics';
 import { redriveSchema, registerSchema, updateSchema } from './schemas';
 import { statusQuerySchema } from './status';
 
@@ -83,6 +84,10 @@ export const webhookEventSchema = z.object({
 });
 
 export const webhookEventDetailSchema = webhookEventSchema.extend({
+  /** The signature header's value (a bearer token's signature part only); not a secret. */
+  signature: nullable(z.string()),
+  source_ip: nullable(z.string()),
+  user_agent: nullable(z.string()),
   meta: z.record(z.string(), z.string()),
   replayed_at: nullable(z.string()),
   /** A quarantined delivery released by a replay: when, and into how many deliveries. */
@@ -163,8 +168,25 @@ export const publicAlertSchema = z.strictObject({
 
 const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ success: z.literal(true), ...shape });
 
+export const metricsRowSchema = z.strictObject({
+  provider: z.enum(PROVIDER_NAMES),
+  /** Whose figures: an owner, or null for every owner together (operators). */
+  owner_id: nullable(z.string()),
+  /** The minute the row covers (its start). */
+  minute: z.iso.datetime(),
+  total_events: z.int(),
+  successful_events: z.int(),
+  failed_events: z.int(),
+  success_rate: z.number(),
+  average_processing_time: z.int(),
+  events_per_minute: z.number(),
+  error_rate: z.number(),
+  last_event_at: z.iso.datetime(),
+});
+
 export const responseSchemas = {
   me: ok({ user_id: z.string(), operator: z.boolean() }),
+  metrics: ok({ metrics: z.array(metricsRowSchema) }),
   config: ok({ webhook: webhookConfigSchema }),
   configs: ok({ webhooks: z.array(webhookConfigSchema) }),
   status: statusResponseSchema,
@@ -288,6 +310,14 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: 'New secret; the previous one stays valid for the grace period',
       pathParams: ['id'],
       responses: { 200: ['OK', responseSchemas.config], ...errors(401, 404, 409) },
+    },
+  },
+  '/api/webhooks/metrics': {
+    get: {
+      summary:
+        "The minute history (webhook_metrics): the caller's figures per provider and minute; operators every owner's together, or owner=",
+      query: metricsQuerySchema,
+      responses: { 200: ['OK', responseSchemas.metrics], ...errors(400, 401, 403) },
     },
   },
   '/api/webhooks/status': {

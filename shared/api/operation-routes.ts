@@ -13,6 +13,7 @@ import {
   visibleEvent,
 } from './events';
 import { ledger, ledgerQuerySchema } from './ledger';
+import { metricsQuerySchema, toMetricsQuery, toPublicMetrics } from './metrics';
 import { eventIdParam, parseBody, parseQuery } from './request';
 import type { RouteContext } from './route-context';
 import type { Router } from './router';
@@ -57,6 +58,11 @@ export function addOperationRoutes(router: Router, context: RouteContext): void 
     .on('GET', '/api/webhooks/ledger', async ({ event }) => {
       const query = parseQuery(event, ledgerQuerySchema);
       return jsonResponse(200, await ledger(deps.events, await caller(event), query, now()));
+    })
+    .on('GET', '/api/webhooks/metrics', async ({ event }) => {
+      const query = toMetricsQuery(await caller(event), parseQuery(event, metricsQuerySchema), now());
+      const rows = await deps.history.read(query);
+      return jsonResponse(200, { success: true, metrics: rows.map(toPublicMetrics) });
     })
     .on('GET', '/api/webhooks/dlq', async ({ event }) => {
       await requireOperator(event);

@@ -1,6 +1,6 @@
 import type { Priority } from '../envelope';
 import { BadRequestError, HttpError } from '../errors';
-import { toEnvelopes } from '../ingest';
+import { sourceOf, toEnvelopes } from '../ingest';
 import { keptRequest } from '../kept-request';
 import { providerNamed } from '../providers/registry';
 import type { EnvelopePublisher } from '../queue/publisher';
@@ -58,6 +58,7 @@ export async function releaseQuarantined(
     ownerId: item.userId,
     config,
     priorities: deps.priorities,
+    source: sourceOf(provider, request),
     now: receivedAt,
   });
   if (envelopes.length > 0) await deps.publisher.publish(envelopes);

@@ -17,6 +17,7 @@ export const MANAGEMENT_ROUTES: readonly (readonly [
   ['DELETE', 'configs/{id}', 'token'],
   ['POST', 'configs/{id}/rotate-secret', 'token'],
   ['GET', 'status', 'token'],
+  ['GET', 'metrics', 'token'],
   ['GET', 'events', 'token'],
   ['GET', 'events/{id}', 'token'],
   ['POST', 'events/{id}/replay', 'token'],

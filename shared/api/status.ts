@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { mapLimited } from '../concurrency';
 import { PROVIDER_NAMES, type ProviderName } from '../envelope';
+import { bucketsOf, configSeries, type MetricsHistory, ownerSeries } from '../metrics/history';
 import { averageProcessingMs, eventCount, outcomesOf, successRate } from '../metrics/outcomes';
 import { SYSTEM_OWNER } from '../owner';
 import {
@@ -81,6 +82,8 @@ interface Endpoint {
   ownerId: string;
   active: boolean;
   counters: { minute: string; hour: string };
+  /** Its series in the minute history (webhook_metrics), for the ranges the counters do not keep. */
+  series: string;
 }
 
 function configEndpoint(config: ListedConfig): Endpoint {
@@ -90,6 +93,7 @@ function configEndpoint(config: ListedConfig): Endpoint {
     ownerId: config.userId,
     active: config.active,
     counters: { minute: configMinuteCounter(config.id), hour: configHourCounter(config.id) },
+    series: configSeries(config.id),
   };
 }
 
@@ -104,6 +108,7 @@ function providerWideEndpoint(provider: ProviderName): Endpoint {
       minute: ownerMinuteCounter(SYSTEM_OWNER, provider),
       hour: ownerHourCounter(SYSTEM_OWNER, provider),
     },
+    series: ownerSeries(SYSTEM_OWNER),
   };
 }
 
@@ -118,6 +123,8 @@ export function counterRange(counters: Endpoint['counters'], range: TimeRange, n
 export interface StatusDeps {
   configs: Pick<WebhookConfigStore, 'listByUser' | 'listAll'>;
   counters: Pick<MetricCounters, 'read'>;
+  /** The minute history, for `30d` (the counters expire after 8 days). */
+  history: Pick<MetricsHistory, 'summarize'>;
   /** The providers this deployment serves: each has a provider-wide endpoint. */
   providers: readonly ProviderName[];
   now: () => Date;
@@ -147,16 +154,34 @@ export class StatusService {
     const endpoints = (await this.endpointsOf(owner)).filter(
       (endpoint) => query.provider === undefined || endpoint.provider === query.provider,
     );
-    const perEndpoint = await mapLimited(endpoints, READ_CONCURRENCY, async (endpoint) => {
-      const { pk, from, to } = counterRange(endpoint.counters, query.time_range, now);
-      return { endpoint, buckets: await this.deps.counters.read(pk, from, to) };
-    });
+    const perEndpoint =
+      query.time_range === '30d'
+        ? await this.fromHistory(endpoints, now)
+        : await mapLimited(endpoints, READ_CONCURRENCY, async (endpoint) => {
+            const { pk, from, to } = counterRange(endpoint.counters, query.time_range, now);
+            return { endpoint, buckets: await this.deps.counters.read(pk, from, to) };
+          });
     const body = statusDocument(perEndpoint);
 
     this.cache.set(key, { at: now.getTime(), body });
     // A Map iterates in insertion order: the first key is the oldest entry.
     if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
     return body;
+  }
+
+  /** The endpoints' last 30 days from the minute history: one summary query for all of them. */
+  private async fromHistory(endpoints: readonly Endpoint[], now: Date) {
+    const summaries = await this.deps.history.summarize({
+      series: [...new Set(endpoints.map((endpoint) => endpoint.series))],
+      from: new Date(now.getTime() - TIME_RANGE_MS['30d']),
+      to: now,
+    });
+    return endpoints.map((endpoint) => {
+      const summary = summaries.find(
+        (found) => found.series === endpoint.series && found.provider === endpoint.provider,
+      );
+      return { endpoint, buckets: summary ? bucketsOf(summary) : [] };
+    });
   }
 
   /** One owner's endpoints, or (undefined) every owner's: every config and the provider-wide ones. */

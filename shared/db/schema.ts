@@ -10,6 +10,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { SYSTEM_OWNER } from '../owner';
@@ -313,8 +314,17 @@ export const webhookMetrics = pgTable(
     errorRate: numeric('error_rate', { precision: 5, scale: 2 }).notNull(),
     lastEventAt: timestamptz('last_event_at').notNull(),
     recordedAt: timestamptz('recorded_at').defaultNow(),
+    /** `all`, `owner:<owner>` or `config:<id>` (shared/metrics/history.ts). */
+    series: text('series'),
+    ownerId: text('owner_id'),
+    configId: text('config_id'),
+    /** The minute the row covers (its start, UTC). */
+    minute: timestamptz('minute'),
   },
-  (table) => [index('webhook_metrics_provider_recorded_at_idx').on(table.provider, table.recordedAt)],
+  (table) => [
+    index('webhook_metrics_provider_recorded_at_idx').on(table.provider, table.recordedAt),
+    uniqueIndex('webhook_metrics_series_provider_minute_idx').on(table.series, table.provider, table.minute),
+  ],
 );
 
 export const webhookAlertRules = pgTable(

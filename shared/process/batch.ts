@@ -518,8 +518,8 @@ class Batch {
   /** One UpdateItem per counter and bucket; a counter that cannot be written must not fail records. */
   private async writeCounters(): Promise<void> {
     await Promise.all(
-      this.counters.entries().map(({ pk, minute, counts }) =>
-        this.deps.counters.add(pk, minute, counts).catch((error: unknown) =>
+      this.counters.entries().map(({ pk, minute, counts, lastEventAt }) =>
+        this.deps.counters.add(pk, minute, counts, lastEventAt).catch((error: unknown) =>
           logger.warn('could not write the counters', {
             counter: pk,
             minute,

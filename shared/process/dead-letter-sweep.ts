@@ -74,9 +74,9 @@ export async function sweepDeadLetters(deps: DeadLetterSweepDeps): Promise<Sweep
   await Promise.all(
     tally
       .entries()
-      .map(({ pk, minute, counts }) =>
+      .map(({ pk, minute, counts, lastEventAt }) =>
         deps.counters
-          ?.add(pk, minute, counts)
+          ?.add(pk, minute, counts, lastEventAt)
           .catch((error: unknown) =>
             logger.warn('could not write the counters', { counter: pk, error: error as Error }),
           ),

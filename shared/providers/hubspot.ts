@@ -120,6 +120,10 @@ export const hubspot: WebhookProvider = {
     );
   },
 
+  signatureOf(request) {
+    return request.headers['x-hubspot-signature-v3'] ?? request.headers['x-hubspot-signature'];
+  },
+
   /** Each event names its portal (an app installed in several portals may mix them in one batch). */
   sourceAccountOf(_request, event) {
     const portal = event.meta.portalId;

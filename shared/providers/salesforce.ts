@@ -117,6 +117,12 @@ export const salesforce: WebhookProvider = {
       : undefined;
   },
 
+  /** A bearer token's signature part only: the token itself is a credential until it expires. */
+  signatureOf(request) {
+    const token = /^Bearer +[\w-]+\.[\w-]+\.([\w-]*)$/i.exec(request.headers.authorization ?? '')?.[1];
+    return token || undefined;
+  },
+
   /** The org of an Outbound Message, or the org id claim of its bearer token. */
   sourceAccountOf(request) {
     const org = isXml(request) ? outboundMessageOf(request).organizationId : tokenOrgs.get(request);

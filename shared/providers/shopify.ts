@@ -65,6 +65,10 @@ export const shopify: WebhookProvider = {
     return [event];
   },
 
+  signatureOf(request) {
+    return request.headers['x-shopify-hmac-sha256'];
+  },
+
   sourceAccountOf(request) {
     const shop = request.headers['x-shopify-shop-domain'];
     return shop === undefined ? undefined : normalizeSourceAccount('shopify', shop);

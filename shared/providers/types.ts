@@ -60,4 +60,6 @@ export interface WebhookProvider {
    * A webhook config bound to an account refuses events from any other (shared/ingest.ts).
    */
   sourceAccountOf(request: WebhookRequest, event: ProviderEvent): string | undefined;
+  /** The request's signature as recorded with the delivery (never a credential); undefined if none. */
+  signatureOf(request: WebhookRequest): string | undefined;
 }

@@ -172,6 +172,10 @@ export interface StoredEvent {
   priority?: string;
   meta?: Record<string, string>;
   configId?: string;
+  /** Where the delivery came from (envelope `source`). */
+  sourceIp?: string;
+  userAgent?: string;
+  signature?: string;
   /** The owner (a user's id, or the system owner); named for the byUser index it keys. */
   userId?: string;
   occurredAt?: string;
@@ -632,6 +636,11 @@ export class EventLog {
     };
     if (envelope.configId) fields.configId = envelope.configId;
     if (envelope.limits) fields.limits = envelope.limits;
+    if (envelope.source) {
+      fields.sourceIp = envelope.source.ip;
+      if (envelope.source.userAgent !== undefined) fields.userAgent = envelope.source.userAgent;
+      if (envelope.source.signature !== undefined) fields.signature = envelope.source.signature;
+    }
     if (envelope.payloadRef) fields.payloadRef = envelope.payloadRef;
     if (envelope.payload !== undefined) {
       const json = JSON.stringify(envelope.payload);

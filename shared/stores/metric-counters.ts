@@ -76,6 +76,8 @@ export interface CounterBucket {
   /** Its minute (`YYYY-MM-DDTHH:MM`) or, for an hour counter, its hour (`YYYY-MM-DDTHH`). */
   minute: string;
   counts: MinuteCounts;
+  /** When the bucket's latest event (processed or dead) ended, if it has one (ISO 8601). */
+  lastEventAt?: string;
 }
 
 /**
@@ -88,12 +90,12 @@ export class CounterTally {
   private readonly buckets = new Map<string, CounterBucket>();
 
   add(subject: CountedSubject, at: Date, result: CountedResult): void {
-    this.addTo(providerCounter(subject.provider), minuteOf(at), result);
-    this.addTo(ownerMinuteCounter(subject.ownerId, subject.provider), minuteOf(at), result);
-    this.addTo(ownerHourCounter(subject.ownerId, subject.provider), hourOf(at), result);
+    this.addTo(providerCounter(subject.provider), minuteOf(at), result, at);
+    this.addTo(ownerMinuteCounter(subject.ownerId, subject.provider), minuteOf(at), result, at);
+    this.addTo(ownerHourCounter(subject.ownerId, subject.provider), hourOf(at), result, at);
     if (subject.configId) {
-      this.addTo(configMinuteCounter(subject.configId), minuteOf(at), result);
-      this.addTo(configHourCounter(subject.configId), hourOf(at), result);
+      this.addTo(configMinuteCounter(subject.configId), minuteOf(at), result, at);
+      this.addTo(configHourCounter(subject.configId), hourOf(at), result, at);
     }
   }
 
@@ -101,7 +103,7 @@ export class CounterTally {
     return [...this.buckets.values()];
   }
 
-  private addTo(pk: string, minute: string, result: CountedResult): void {
+  private addTo(pk: string, minute: string, result: CountedResult, at: Date): void {
     const id = `${pk}@${minute}`;
     let bucket = this.buckets.get(id);
     if (!bucket) {
@@ -115,7 +117,17 @@ export class CounterTally {
       counts.processingMsSum += result.processingMs;
       counts.latencyMsSum += result.latencyMs;
     }
+    const ended = result.kind === 'succeeded' || result.kind === 'dead';
+    if (ended && (bucket.lastEventAt === undefined || bucket.lastEventAt < at.toISOString()))
+      bucket.lastEventAt = at.toISOString();
   }
+}
+
+/** A bucket as read back: its minute (or hour), counts and, when known, its latest event's time. */
+export interface ReadBucket {
+  minute: string;
+  counts: MinuteCounts;
+  lastEventAt?: string;
 }
 
 /**
@@ -129,25 +141,30 @@ export class MetricCounters {
     private readonly tableName: string,
   ) {}
 
-  async add(pk: string, minute: string, counts: MinuteCounts): Promise<void> {
+  /**
+   * Adds a batch's counts to a bucket. `lastEventAt` (the batch's latest event) is set as it is: two
+   * batches writing one bucket at once may leave the earlier of their times, never one outside it.
+   */
+  async add(pk: string, minute: string, counts: MinuteCounts, lastEventAt?: string): Promise<void> {
     await this.ddb.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk, minute },
-        UpdateExpression: `ADD ${COUNTERS.map((name) => `#${name} :${name}`).join(', ')} SET expiresAt = :expiresAt`,
+        UpdateExpression: `ADD ${COUNTERS.map((name) => `#${name} :${name}`).join(', ')} SET expiresAt = :expiresAt${lastEventAt === undefined ? '' : ', lastEventAt = :lastEventAt'}`,
         // Several of these names (TOTAL, for one) are DynamoDB reserved words.
         ExpressionAttributeNames: Object.fromEntries(COUNTERS.map((name) => [`#${name}`, name])),
         ExpressionAttributeValues: {
           ...Object.fromEntries(COUNTERS.map((name) => [`:${name}`, counts[name]])),
           ':expiresAt': Math.floor(Date.parse(`${minute}:00Z`) / 1000) + COUNTER_TTL_SECONDS,
+          ...(lastEventAt !== undefined && { ':lastEventAt': lastEventAt }),
         },
       }),
     );
   }
 
   /** The buckets of one counter from `from` to `to` (inclusive, same granularity), oldest first. */
-  async read(pk: string, from: string, to: string): Promise<{ minute: string; counts: MinuteCounts }[]> {
-    const buckets: { minute: string; counts: MinuteCounts }[] = [];
+  async read(pk: string, from: string, to: string): Promise<ReadBucket[]> {
+    const buckets: ReadBucket[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.ddb.send(
@@ -162,7 +179,8 @@ export class MetricCounters {
       for (const item of page.Items ?? []) {
         const counts = emptyCounts();
         for (const name of COUNTERS) counts[name] = Number(item[name] ?? 0);
-        buckets.push({ minute: String(item.minute), counts });
+        const lastEventAt = typeof item.lastEventAt === 'string' ? item.lastEventAt : undefined;
+        buckets.push({ minute: String(item.minute), counts, ...(lastEventAt && { lastEventAt }) });
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);

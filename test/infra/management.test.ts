@@ -122,6 +122,7 @@ describe('management routes', () => {
       'GET /api/webhooks/events',
       'GET /api/webhooks/events/{id}',
       'GET /api/webhooks/me',
+      'GET /api/webhooks/metrics',
       'GET /api/webhooks/openapi.json',
       'GET /api/webhooks/status',
       'PATCH /api/webhooks/alert-rules/{id}',

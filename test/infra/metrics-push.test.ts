@@ -97,7 +97,7 @@ describe('minute metrics push', () => {
     expect(JSON.stringify(variables.WEBSOCKET_ENDPOINT)).toMatch(/"\/prod"\]\]\}$/);
   });
 
-  it('may only scan and query connections (and delete gone ones), query configs by user, query counters and post', () => {
+  it('may only scan and query connections (and delete gone ones), read configs, query counters, write the history and post', () => {
     const { storage, realtime } = fixture.stack;
     const [connections, configs, metrics] = [storage.connections, storage.configs, storage.metrics].map(
       logicalId,
@@ -105,8 +105,25 @@ describe('minute metrics push', () => {
     const logs = target((props(fn()).LoggingConfig as Json).LogGroup);
     const granted = permissions();
     const manage = granted.filter((p) => p.startsWith('execute-api:ManageConnections on '));
+    // webhook_metrics through the Data API, with the cluster's secret: nothing else of the database.
+    const database = granted.filter((p) => /^(rds-data|secretsmanager):/.test(p));
+    const cluster = JSON.stringify(fixture.stack.resolve(fixture.stack.database.cluster.clusterArn));
+    const secret = JSON.stringify(fixture.stack.resolve(fixture.stack.database.secret.secretArn));
+    expect(database).toEqual(
+      [
+        ...[
+          'BatchExecuteStatement',
+          'BeginTransaction',
+          'CommitTransaction',
+          'ExecuteStatement',
+          'RollbackTransaction',
+        ].map((action) => `rds-data:${action} on ${cluster}`),
+        `secretsmanager:DescribeSecret on ${secret}`,
+        `secretsmanager:GetSecretValue on ${secret}`,
+      ].sort(),
+    );
 
-    expect(granted.filter((p) => !manage.includes(p))).toEqual(
+    expect(granted.filter((p) => !manage.includes(p) && !database.includes(p))).toEqual(
       [
         `logs:CreateLogStream on ${arnOf(logs)}`,
         `logs:PutLogEvents on ${arnOf(logs)}`,
@@ -115,6 +132,8 @@ describe('minute metrics push', () => {
         `dynamodb:Query on ${indexOf(connections)}`,
         `dynamodb:Query on ${indexOf(connections, 'byRole')}`,
         `dynamodb:Query on ${indexOf(configs)}`,
+        // Every config, for the history's per-config series (a projection without secrets).
+        `dynamodb:Scan on ${arnOf(configs)}`,
         `dynamodb:Query on ${arnOf(metrics)}`,
         `kms:Decrypt on ${arnOf(logicalId(storage.configsKey))}`,
         `kms:DescribeKey on ${arnOf(logicalId(storage.configsKey))}`,

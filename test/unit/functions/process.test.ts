@@ -862,18 +862,20 @@ describe('per-minute counters and metrics', () => {
     expect(counters).toEqual([
       {
         key: { pk: 'provider#shopify', minute: '2022-01-01T00:00' },
-        values: { ...shopifyCounts, ':expiresAt': expiresAt },
-        expression: expect.stringMatching(/^ADD .*#total :total.* SET expiresAt = :expiresAt$/),
+        values: { ...shopifyCounts, ':expiresAt': expiresAt, ':lastEventAt': NOW.toISOString() },
+        expression: expect.stringMatching(
+          /^ADD .*#total :total.* SET expiresAt = :expiresAt, lastEventAt = :lastEventAt$/,
+        ),
       },
       // The same records under their owner (provider-wide deliveries: the system), by minute and hour.
       {
         key: { pk: 'owner#system#shopify', minute: '2022-01-01T00:00' },
-        values: { ...shopifyCounts, ':expiresAt': expiresAt },
+        values: { ...shopifyCounts, ':expiresAt': expiresAt, ':lastEventAt': NOW.toISOString() },
         expression: expect.any(String),
       },
       {
         key: { pk: 'owner#system#shopify#hour', minute: '2022-01-01T00' },
-        values: { ...shopifyCounts, ':expiresAt': expiresAt },
+        values: { ...shopifyCounts, ':expiresAt': expiresAt, ':lastEventAt': NOW.toISOString() },
         expression: expect.any(String),
       },
       {

@@ -61,6 +61,19 @@ describe('ingest', () => {
     });
   });
 
+  it("records where the delivery came from: source IP, User-Agent and the signature header's value", async () => {
+    const { deps, publisher } = setup();
+    const request = shopifyRequest(order(), { headers: { 'user-agent': 'Shopify-Captain-Hook' } });
+
+    await ingest(deps, request);
+
+    expect(publisher.published[0]?.source).toEqual({
+      ip: '34.123.45.67',
+      userAgent: 'Shopify-Captain-Hook',
+      signature: request.headers['x-shopify-hmac-sha256'],
+    });
+  });
+
   it('stamps receivedAt with the injected clock', async () => {
     const { deps, publisher } = setup();
 

@@ -5,6 +5,7 @@ import type { AlertsPort, ConfigsPort, ManagementDeps } from '../../../shared/ap
 import { signDevToken } from '../../../shared/auth/tokens';
 import type { Envelope, Priority } from '../../../shared/envelope';
 import type { BusEvent } from '../../../shared/events/publisher';
+import type { MetricsRow, SeriesSummary } from '../../../shared/metrics/history';
 import type { EnvelopePublisher } from '../../../shared/queue/publisher';
 import { RedriveConflictError, type RedriveProgress, type RedriveTask } from '../../../shared/queue/redrive';
 import {
@@ -145,6 +146,50 @@ export class FakeCounters {
   }
 }
 
+/** The minute history in memory, as MetricsHistory reads and sums it. */
+export class FakeHistory {
+  readonly rows: MetricsRow[] = [];
+
+  put(...rows: MetricsRow[]): this {
+    this.rows.push(...rows);
+    return this;
+  }
+
+  async read(query: { series: readonly string[]; provider?: string; from: Date; to: Date; limit: number }) {
+    return this.rows
+      .filter(
+        (row) =>
+          query.series.includes(row.series) &&
+          (query.provider === undefined || row.provider === query.provider) &&
+          query.from.toISOString() <= row.minute &&
+          row.minute <= query.to.toISOString(),
+      )
+      .sort((a, b) => a.minute.localeCompare(b.minute))
+      .slice(-query.limit);
+  }
+
+  async summarize(query: { series: readonly string[]; from: Date; to: Date }): Promise<SeriesSummary[]> {
+    const rows = await this.read({ ...query, limit: Number.MAX_SAFE_INTEGER });
+    const keys = [...new Set(rows.map((row) => `${row.series}|${row.provider}`))];
+    return keys.map((key) => {
+      const own = rows.filter((row) => `${row.series}|${row.provider}` === key);
+      return {
+        series: own[0]?.series ?? '',
+        provider: own[0]?.provider ?? '',
+        successfulEvents: own.reduce((sum, row) => sum + row.successfulEvents, 0),
+        failedEvents: own.reduce((sum, row) => sum + row.failedEvents, 0),
+        processingMsSum: own.reduce((sum, row) => sum + row.averageProcessingTime * row.successfulEvents, 0),
+        latest: own.at(-1),
+      };
+    });
+  }
+}
+
+/** A minute's counts: zero but for the overrides. */
+export function counts(overrides: Partial<MinuteCounts> = {}): MinuteCounts {
+  return { ...zeroCounts(), ...overrides };
+}
+
 export function zeroCounts(): MinuteCounts {
   return { total: 0, succeeded: 0, duplicates: 0, failed: 0, dead: 0, processingMsSum: 0, latencyMsSum: 0 };
 }
@@ -197,7 +242,10 @@ export const unexpectedFetch: typeof fetch = async (input) => {
 /** The management ports other than the configs table, as fakes; tests override what they look at. */
 export function fakePorts(
   overrides: Partial<
-    Pick<ManagementDeps, 'events' | 'counters' | 'publisher' | 'redrive' | 'registration' | 'alerts' | 'bus'>
+    Pick<
+      ManagementDeps,
+      'events' | 'counters' | 'history' | 'publisher' | 'redrive' | 'registration' | 'alerts' | 'bus'
+    >
   > = {},
 ) {
   return {
@@ -205,6 +253,7 @@ export function fakePorts(
     bus: new RecordingBus(),
     events: new FakeEventLog(),
     counters: new FakeCounters(),
+    history: new FakeHistory(),
     publisher: new RecordingPublisher(),
     redrive: new FakeRedrive(),
     registration: { fetch: unexpectedFetch },

@@ -10,6 +10,7 @@ import {
   FakeConfigs,
   type FakeCounters,
   type FakeEventLog,
+  type FakeHistory,
   type FakeRedrive,
   fakePorts,
   managementCaller,
@@ -779,11 +780,115 @@ describe('GET /api/webhooks/status', () => {
     expect((await call('GET', '/api/webhooks/status', { query: { owner: 'bob' } })).statusCode).toBe(403);
   });
 
+  it('reads the last 30 days from the minute history (webhook_metrics), the counters keeping 8 days', async () => {
+    const { call, history } = withCounters();
+    const row = (series: string, minute: string, successful: number, failed: number) => ({
+      series,
+      provider: 'shopify',
+      ownerId: 'alice',
+      configId: ALICE_CONFIG,
+      minute,
+      totalEvents: successful + failed,
+      successfulEvents: successful,
+      failedEvents: failed,
+      successRate: 0,
+      averageProcessingTime: 10,
+      eventsPerMinute: successful + failed,
+      errorRate: 0,
+      lastEventAt: minute,
+    });
+    (history as FakeHistory).put(
+      row(`config:${ALICE_CONFIG}`, '2026-02-05T10:00:00.000Z', 90, 0),
+      row(`config:${ALICE_CONFIG}`, '2026-03-01T10:00:00.000Z', 10, 0),
+      // Older than 30 days: outside.
+      row(`config:${ALICE_CONFIG}`, '2026-01-20T10:00:00.000Z', 0, 500),
+    );
+
+    const response = await call('GET', '/api/webhooks/status', { query: { time_range: '30d' } });
+
+    const [shopify, hubspot] = documented(responseSchemas.status, response.json).webhooks;
+    expect(shopify).toMatchObject({
+      id: ALICE_CONFIG,
+      health_status: 'healthy',
+      statistics: {
+        total_events: 100,
+        successful_events: 100,
+        failed_events: 0,
+        average_processing_time_ms: 10,
+      },
+    });
+    expect(hubspot?.statistics.total_events).toBe(0);
+  });
+
   it('answers 400 to an unknown time range', async () => {
     const { call } = withCounters();
-    expect((await call('GET', '/api/webhooks/status', { query: { time_range: '30d' } })).statusCode).toBe(
+    expect((await call('GET', '/api/webhooks/status', { query: { time_range: '90d' } })).statusCode).toBe(
       400,
     );
+  });
+});
+
+describe('GET /api/webhooks/metrics', () => {
+  function withHistory() {
+    const context = setup();
+    const row = (series: string, ownerId: string | null, minute: string) => ({
+      series,
+      provider: 'shopify',
+      ownerId,
+      configId: null,
+      minute,
+      totalEvents: 3,
+      successfulEvents: 3,
+      failedEvents: 0,
+      successRate: 100,
+      averageProcessingTime: 12,
+      eventsPerMinute: 3,
+      errorRate: 0,
+      lastEventAt: minute,
+    });
+    (context.history as FakeHistory).put(
+      row('all', null, '2026-03-01T10:10:00.000Z'),
+      row('owner:alice', 'alice', '2026-03-01T10:11:00.000Z'),
+      row('owner:alice', 'alice', '2026-03-01T10:12:00.000Z'),
+      row('owner:system', 'system', '2026-03-01T10:12:00.000Z'),
+      row('owner:alice', 'alice', '2026-03-01T08:00:00.000Z'),
+    );
+    return context;
+  }
+
+  it("answers a user's own minute history of the last hour in the seed's columns", async () => {
+    const { call } = withHistory();
+    const response = await call('GET', '/api/webhooks/metrics');
+    const { metrics } = documented(responseSchemas.metrics, response.json);
+    expect(metrics.map((m) => [m.owner_id, m.minute])).toEqual([
+      ['alice', '2026-03-01T10:11:00.000Z'],
+      ['alice', '2026-03-01T10:12:00.000Z'],
+    ]);
+    expect(metrics[0]).toEqual({
+      provider: 'shopify',
+      owner_id: 'alice',
+      minute: '2026-03-01T10:11:00.000Z',
+      total_events: 3,
+      successful_events: 3,
+      failed_events: 0,
+      success_rate: 100,
+      average_processing_time: 12,
+      events_per_minute: 3,
+      error_rate: 0,
+      last_event_at: '2026-03-01T10:11:00.000Z',
+    });
+  });
+
+  it("answers an operator every owner's figures together, or one owner's; a user another owner's with 403", async () => {
+    const { call } = withHistory();
+    const operator = { user: 'oncall', groups: [OPERATORS_GROUP] };
+    const all = await call('GET', '/api/webhooks/metrics', operator);
+    expect(all.json.metrics.map((m: { owner_id: string | null }) => m.owner_id)).toEqual([null]);
+    const system = await call('GET', '/api/webhooks/metrics', { ...operator, query: { owner: 'system' } });
+    expect(system.json.metrics.map((m: { owner_id: string }) => m.owner_id)).toEqual(['system']);
+    const week = await call('GET', '/api/webhooks/metrics', { query: { time_range: '7d' } });
+    expect(week.json.metrics).toHaveLength(3);
+    expect((await call('GET', '/api/webhooks/metrics', { query: { owner: 'system' } })).statusCode).toBe(403);
   });
 });
 

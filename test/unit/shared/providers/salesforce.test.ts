@@ -75,6 +75,13 @@ describe('Salesforce bearer JWT', () => {
     await expect(salesforce.verify(request, settings(), NOW)).resolves.toBeUndefined();
   });
 
+  it("records a bearer token's signature part only: the whole token is a credential while it is valid", async () => {
+    const token = await hs256(claims());
+
+    expect(salesforce.signatureOf(bearer(token))).toBe(token.split('.')[2]);
+    expect(salesforce.signatureOf(bearer(token))).not.toContain(token.split('.')[1] as string);
+  });
+
   it('accepts a token signed with the previous secret during a rotation', async () => {
     const request = bearer(await hs256(claims(), PREVIOUS_SECRET));
 

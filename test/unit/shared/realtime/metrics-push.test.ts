@@ -24,6 +24,7 @@ import type { Subscriber } from '../../../../shared/realtime/subscriptions';
 import { ConnectionStore } from '../../../../shared/stores/connections';
 import { MetricCounters, type MinuteCounts } from '../../../../shared/stores/metric-counters';
 import { type WebhookConfig, WebhookConfigStore } from '../../../../shared/stores/webhook-configs';
+import { counts } from '../../support/management-fakes';
 import { webhookConfig } from '../../support/webhook-config';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -40,19 +41,6 @@ afterEach(() => {
 
 /** 12:05:20 UTC: the last complete minute is 12:04, a 15-minute window runs from 11:51 to 12:05. */
 const NOW = new Date('2026-03-01T12:05:20Z');
-
-function counts(overrides: Partial<MinuteCounts> = {}): MinuteCounts {
-  return {
-    total: 0,
-    succeeded: 0,
-    duplicates: 0,
-    failed: 0,
-    dead: 0,
-    processingMsSum: 0,
-    latencyMsSum: 0,
-    ...overrides,
-  };
-}
 
 function subscriber(connectionId: string, userId: string, overrides: Partial<Subscriber> = {}): Subscriber {
   return {

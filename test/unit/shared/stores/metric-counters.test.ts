@@ -53,15 +53,19 @@ describe('CounterTally', () => {
           processingMsSum: 50,
           latencyMsSum: 1200,
         },
+        // The time its latest event (processed or dead) was counted.
+        lastEventAt: first.toISOString(),
       },
       {
         pk: 'provider#shopify',
         minute: '2026-03-01T10:01',
         counts: expect.objectContaining({ total: 1, dead: 1 }),
+        lastEventAt: second.toISOString(),
       },
       {
         pk: 'provider#hubspot',
         minute: '2026-03-01T10:00',
+        // A duplicate is no event: the bucket has no latest event.
         counts: expect.objectContaining({ total: 1, duplicates: 1, succeeded: 0 }),
       },
     ]);
@@ -154,6 +158,29 @@ describe('MetricCounters.read', () => {
 });
 
 describe('MetricCounters.add', () => {
+  it("sets the bucket's latest event time with the counts, when the batch had an event", async () => {
+    ddbMock.on(UpdateCommand).resolves({});
+    const counters = new MetricCounters(
+      DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' })),
+      'metric-counters',
+    );
+    const counts = {
+      total: 1,
+      succeeded: 1,
+      duplicates: 0,
+      failed: 0,
+      dead: 0,
+      processingMsSum: 5,
+      latencyMsSum: 9,
+    };
+
+    await counters.add('provider#shopify', '2026-03-01T10:00', counts, '2026-03-01T10:00:42.000Z');
+
+    const input = ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(input?.UpdateExpression).toMatch(/ SET expiresAt = :expiresAt, lastEventAt = :lastEventAt$/);
+    expect(input?.ExpressionAttributeValues?.[':lastEventAt']).toBe('2026-03-01T10:00:42.000Z');
+  });
+
   it('increments every counter of the minute in one UpdateItem and expires it after 8 days', async () => {
     ddbMock.on(UpdateCommand).resolves({});
     const counters = new MetricCounters(
