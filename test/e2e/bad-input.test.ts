@@ -15,6 +15,9 @@
  *     (one item per processed delivery) must hold exactly the controls' events and nothing whose
  *     object id is a rejected case's marker. This would also catch an enqueue made after answering,
  *     and deliveries that SQS or the event log collapsed into one.
+ * A verified request that is not the provider's shape is answered 2xx and kept in the quarantine
+ * (202 naming its event log entry, or the provider's ack): it enqueues nothing, and the event log
+ * must hold one `quarantined` entry per such case.
  *
  * Each case goes over one keep-alive connection, and a GET /health follows it on that connection:
  * whatever the answer, the client's next request must be answered, never reset.
@@ -45,7 +48,7 @@ let stack: LocalStack;
 let spy: EnqueueSpy;
 let prototypeKeys: string[];
 /** What each case that ran actually did, by marker. */
-const outcomes = new Map<string, { testCase: BadInputCase; status: number }>();
+const outcomes = new Map<string, { testCase: BadInputCase; status: number; quarantinedId?: string }>();
 
 beforeAll(async () => {
   // Read by ingestHandlerFromEnv when the stack starts: Outbound Messages are refused without it.
@@ -74,6 +77,14 @@ const HEALTH: RawRequest = { method: 'GET', path: '/health', headers: {} };
 function expectWellFormed(response: RawResponse): void {
   if (isSuccess(response.status)) {
     if (isXml(response)) expect(response.text).toContain('<Ack>true</Ack>');
+    else if (response.status === 202)
+      expect(JSON.parse(response.text)).toEqual({
+        success: true,
+        accepted: 0,
+        quarantined: 1,
+        event_id: expect.stringMatching(/^system:\w+:quarantine:[0-9a-f]{64}$/),
+        reason: expect.stringMatching(/^Not what the \w+ parser expects: /),
+      });
     else expect(JSON.parse(response.text)).toEqual({ success: true, accepted: expect.any(Number) });
     return;
   }
@@ -199,13 +210,15 @@ const extraCases: BadInputCase[] = [
   {
     group: 'shopify',
     name: 'topic header duplicated: orders/create, orders/paid',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create, orders/paid' }),
   },
   {
     group: 'shopify',
     name: 'topic carrying an encoded CRLF and a header: orders/create%0d%0aX-Injected: 1',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create%0d%0aX-Injected: 1' }),
   },
   {
@@ -252,13 +265,15 @@ const extraCases: BadInputCase[] = [
   {
     group: 'hubspot',
     name: 'signed array nested 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ baseUrl }) => hubspotSigned(baseUrl, deepArray(5000)),
   },
   {
     group: 'hubspot',
     name: 'signed valid event whose propertyValue nests 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker, baseUrl }) =>
       hubspotSigned(
         baseUrl,
@@ -268,7 +283,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'salesforce',
     name: 'signed change event carrying a field nested 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) =>
       salesforceSigned(salesforceChange(marker).replace(/}$/, `,"Description":${deepArray(5000)}}`)),
   },
@@ -276,7 +292,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'hubspot',
     name: 'signed array of 10,000 events (2.5 MB, under the body limit)',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     maxMs: 5_000,
     request: ({ marker, baseUrl }) => {
       const event = JSON.stringify(hubspotEvent(marker));
@@ -286,7 +303,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'salesforce',
     name: 'signed change event with 100,000 recordIds',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     maxMs: 5_000,
     request: ({ marker }) =>
       salesforceSigned(
@@ -370,18 +388,22 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
       }
       const enqueued = spy.count - enqueuedBefore;
       const next = await sendRaw(stack.httpUrl, HEALTH, { agent, timeoutMs: 5_000 }).catch((e: Error) => e);
-      const [{ status }] = responses as [RawResponse];
-      outcomes.set(marker, { testCase, status });
+      const [first] = responses as [RawResponse];
+      const quarantinedId =
+        first.status === 202 ? (JSON.parse(first.text) as { event_id?: string }).event_id : undefined;
+      outcomes.set(marker, { testCase, status: first.status, quarantinedId });
 
       for (const response of responses) {
         expect([testCase.expectedStatus].flat(), response.text.slice(0, 300)).toContain(response.status);
         expect(response.durationMs).toBeLessThan(testCase.maxMs ?? DEFAULT_MAX_MS);
         expectWellFormed(response);
       }
-      if (isSuccess(status)) {
-        expect(enqueued).toBe(testCase.enqueues);
-        const accepted = responses.map((r) => (isXml(r) ? 1 : JSON.parse(r.text).accepted));
-        expect(accepted.reduce((sum, n) => sum + n, 0)).toBe(testCase.enqueues);
+      if (isSuccess(first.status)) {
+        expect(enqueued).toBe(testCase.enqueues ?? 0);
+        const accepted = responses.map((r) =>
+          isXml(r) ? (testCase.quarantines ? 0 : 1) : JSON.parse(r.text).accepted,
+        );
+        expect(accepted.reduce((sum, n) => sum + n, 0)).toBe(testCase.enqueues ?? 0);
       } else {
         expect(enqueued, 'a rejected request enqueued messages').toBe(0);
       }
@@ -401,8 +423,13 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
     // Judged over the cases that ran (all of them, unless filtered with -t).
     const accepted = new Map<string, BadInputCase>();
     const rejected = new Map<string, BadInputCase>();
-    for (const [marker, { testCase, status }] of outcomes)
-      (isSuccess(status) ? accepted : rejected).set(marker, testCase);
+    const quarantinedIds = new Set<string>();
+    let quarantinedAcks = 0;
+    for (const [marker, { testCase, status, quarantinedId }] of outcomes) {
+      if (quarantinedId) quarantinedIds.add(quarantinedId);
+      else if (testCase.quarantines) quarantinedAcks++;
+      (isSuccess(status) && testCase.enqueues !== undefined ? accepted : rejected).set(marker, testCase);
+    }
     const expectedTotal = [...accepted.values()].reduce((sum, c) => sum + (c.enqueues ?? 0), 0);
 
     // Wait for the pollers to drain every queue, then give a late enqueue time to be processed too.
@@ -416,7 +443,12 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    items = await scanEventLog();
+    const all = await scanEventLog();
+    // Kept, and only kept: one quarantined entry per quarantining case, none processed.
+    const quarantined = all.filter((item) => item.status === 'quarantined');
+    for (const id of quarantinedIds) expect(quarantined.map((item) => item.pk)).toContain(id);
+    expect(quarantined).toHaveLength(quarantinedIds.size + quarantinedAcks);
+    items = all.filter((item) => item.status !== 'quarantined');
 
     // An object id is a case marker, or begins with it (marker:location for inventory levels,
     // marker r<n> for the records of one change event).

@@ -97,7 +97,7 @@ describe('priority queues', () => {
         deadLetterTargetArn: unknown;
         maxReceiveCount: number;
       };
-      expect(redrive.maxReceiveCount).toBe(5);
+      expect(redrive.maxReceiveCount).toBe(1000);
       return target(redrive.deadLetterTargetArn);
     });
     expect(new Set(targets)).toEqual(new Set(dlqs().map(([id]) => id)));
