@@ -10,6 +10,12 @@ export const DEV_WEBHOOK_SECRETS: Readonly<Record<ProviderName, string>> = {
   salesforce: 'dev-salesforce-secret',
 };
 
+/**
+ * The Salesforce org `npm start` takes provider-wide deliveries from unless SALESFORCE_ORG_ID says
+ * otherwise: the org of `npm run send`'s samples.
+ */
+export const DEV_SALESFORCE_ORG_ID = '00D5g000004XyZ1EAK';
+
 /** Local state lives here; deleting the folder resets the local stack. */
 export const LOCAL_DIR = join(process.cwd(), '.local');
 

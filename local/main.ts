@@ -3,7 +3,7 @@
 import { OPERATORS_GROUP, signDevToken } from '../shared/auth/tokens';
 import { numberEnv, optionalEnv } from '../shared/env';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
-import { DEV_WEBHOOK_SECRETS, devTokenSecret } from './dev-secret';
+import { DEV_SALESFORCE_ORG_ID, DEV_WEBHOOK_SECRETS, devTokenSecret } from './dev-secret';
 import { nodeMajor, RECOMMENDED_NODE_MAJOR } from './node-support';
 import { startLocalStack } from './stack';
 
@@ -13,6 +13,9 @@ const secrets = Object.fromEntries(
     optionalEnv(`${name.toUpperCase()}_WEBHOOK_SECRET`) ?? DEV_WEBHOOK_SECRETS[name],
   ]),
 ) as Record<ProviderName, string>;
+
+// Provider-wide Salesforce deliveries (bearer tokens and Outbound Messages) must name this org.
+process.env.SALESFORCE_ORG_ID ??= DEV_SALESFORCE_ORG_ID;
 
 const started = performance.now();
 const stack = await startLocalStack({
@@ -29,7 +32,8 @@ const stack = await startLocalStack({
 const endpoints = PROVIDER_NAMES.map((name) => {
   const devSecret =
     secrets[name] === DEV_WEBHOOK_SECRETS[name] ? `  (dev secret "${DEV_WEBHOOK_SECRETS[name]}")` : '';
-  return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}`;
+  const org = name === 'salesforce' ? `, org ${process.env.SALESFORCE_ORG_ID}` : '';
+  return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}${org}`;
 });
 // The printed dashboard link signs in as a local operator (the token rides in the fragment, which
 // the browser never sends to a server; the page drops it from the address bar).

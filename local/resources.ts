@@ -8,6 +8,7 @@ import {
   EVENTS_BY_DAY_INDEX,
   EVENTS_BY_USER_INDEX,
 } from '../shared/stores/event-log';
+import { REJECTIONS_BY_DAY_INDEX } from '../shared/stores/rejections';
 
 export interface LocalQueue {
   url: string;
@@ -65,6 +66,7 @@ export const TABLES = {
   metrics: 'webhook-metric-counters',
   configs: 'webhook-configs',
   rateLimits: 'webhook-rate-limits',
+  rejections: 'webhook-rejections',
 } as const;
 
 type Key = string | [partition: string, sort: string];
@@ -119,4 +121,7 @@ export async function createTables(ddb: DynamoDBClient): Promise<void> {
   await createTable(ddb, TABLES.metrics, ['pk', 'minute']);
   await createTable(ddb, TABLES.configs, 'id', { byUser: ['userId', 'createdAt'] });
   await createTable(ddb, TABLES.rateLimits, 'pk');
+  await createTable(ddb, TABLES.rejections, ['pk', 'sk'], {
+    [REJECTIONS_BY_DAY_INDEX]: ['receivedDay', 'sk'],
+  });
 }

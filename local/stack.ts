@@ -178,6 +178,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       METRICS_TABLE: TABLES.metrics,
       CONFIGS_TABLE: TABLES.configs,
       RATE_LIMIT_TABLE: TABLES.rateLimits,
+      REJECTIONS_TABLE: TABLES.rejections,
+      // Accepted locally, off in a deployed stack unless configured (README "Security"): HubSpot's
+      // v1/v2 signatures, and Outbound Messages on the provider-wide Salesforce endpoint (with the
+      // token of the dev secret, from the org SALESFORCE_ORG_ID names).
+      HUBSPOT_ACCEPT_LEGACY_SIGNATURES: process.env.HUBSPOT_ACCEPT_LEGACY_SIGNATURES ?? 'true',
+      SALESFORCE_ACCEPT_OUTBOUND_MESSAGES: process.env.SALESFORCE_ACCEPT_OUTBOUND_MESSAGES ?? 'true',
       AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
       EVENT_BUS_NAME,
       MAX_RECEIVE_COUNT: String(maxReceiveCount),

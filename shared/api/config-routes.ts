@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { HttpError, NotFoundError } from '../errors';
 import { jsonResponse } from '../http/api-gateway';
+import { outboundMessageUrl } from '../providers/outbound-message-token';
 import { type ProviderCredentials, registerWithProvider, unregisterWithProvider } from '../registration';
 import { normalizeSourceAccount } from '../source-account';
-import type { WebhookConfig, WebhookConfigChanges } from '../stores/webhook-configs';
+import {
+  DEFAULT_MAX_EVENTS_PER_REQUEST,
+  type WebhookConfig,
+  type WebhookConfigChanges,
+} from '../stores/webhook-configs';
 import { ValidationFailedError } from './errors';
 import { configIdParam, parseBody } from './request';
 import type { RouteContext } from './route-context';
@@ -15,15 +20,29 @@ export function generateSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** The snake_case shape of the seed; the secret only when it was just created or rotated. */
-export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecret = false) {
+/**
+ * The snake_case shape of the seed; the secret only when it was just created or rotated (and with
+ * it, for Salesforce, the Outbound Message URL, whose token is derived from the secret).
+ */
+export function toPublicConfig(
+  config: Omit<WebhookConfig, 'secret'> & { secret?: string },
+  baseUrl: string,
+  withSecret = false,
+) {
+  const url = endpointUrl(baseUrl, config);
+  const secret = withSecret ? config.secret : undefined;
   return {
     id: config.id,
     provider: config.provider,
     events: config.events,
-    webhook_url: endpointUrl(baseUrl, config),
-    ...(withSecret ? { secret: config.secret } : {}),
+    webhook_url: url,
+    ...(secret !== undefined && { secret }),
+    ...(secret !== undefined &&
+      config.provider === 'salesforce' && {
+        outbound_message_url: outboundMessageUrl(url, secret, config.id),
+      }),
     rate_limit: config.rateLimit,
+    max_events_per_request: config.maxEventsPerRequest ?? DEFAULT_MAX_EVENTS_PER_REQUEST,
     timeout_ms: config.timeoutMs,
     retry_attempts: config.retryAttempts,
     ip_whitelist: config.ipWhitelist,
@@ -76,6 +95,7 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
         events: body.events,
         secret: body.secret ?? newSecret(),
         rateLimit: body.rate_limit,
+        maxEventsPerRequest: body.max_events_per_request,
         timeoutMs: body.timeout_ms,
         retryAttempts: body.retry_attempts,
         ipWhitelist: body.ip_whitelist,
@@ -114,6 +134,7 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
         sourceAccount,
         events: body.events,
         rateLimit: body.rate_limit,
+        maxEventsPerRequest: body.max_events_per_request,
         timeoutMs: body.timeout_ms,
         retryAttempts: body.retry_attempts,
         ipWhitelist: body.ip_whitelist,

@@ -29,6 +29,11 @@ export interface WebhookConfig {
   previousSecret?: string;
   previousSecretExpiresAt?: string;
   rateLimit: number;
+  /**
+   * The most events one delivery may carry (413 above; DEFAULT_MAX_EVENTS_PER_REQUEST when absent,
+   * as on configs made before it existed).
+   */
+  maxEventsPerRequest?: number;
   /** Stored for the provider-side registration and the processors; informational for now. */
   timeoutMs: number;
   retryAttempts: number;
@@ -51,11 +56,21 @@ export interface WebhookConfig {
   updatedAt: string;
 }
 
+/** A config's `max_events_per_request` unless it sets one: a HubSpot batch or an Outbound Message at most. */
+export const DEFAULT_MAX_EVENTS_PER_REQUEST = 100;
+
 /** What PATCH may change. */
 export type WebhookConfigChanges = Partial<
   Pick<
     WebhookConfig,
-    'events' | 'rateLimit' | 'timeoutMs' | 'retryAttempts' | 'ipWhitelist' | 'active' | 'sourceAccount'
+    | 'events'
+    | 'rateLimit'
+    | 'maxEventsPerRequest'
+    | 'timeoutMs'
+    | 'retryAttempts'
+    | 'ipWhitelist'
+    | 'active'
+    | 'sourceAccount'
   >
 >;
 
@@ -66,6 +81,7 @@ const LISTED_ATTRIBUTES = [
   'provider',
   'events',
   'rateLimit',
+  'maxEventsPerRequest',
   'timeoutMs',
   'retryAttempts',
   'ipWhitelist',

@@ -199,6 +199,7 @@ describe('POST /api/webhooks/register', () => {
       webhook_url: `https://abc.execute-api.eu-west-1.amazonaws.com/prod/api/webhooks/shopify/${ID}`,
       secret: expect.any(String),
       rate_limit: 100,
+      max_events_per_request: 100,
       timeout_ms: 30_000,
       retry_attempts: 3,
       ip_whitelist: ['10.0.0.0/8'],
