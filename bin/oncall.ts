@@ -3,6 +3,8 @@
  *   npm run oncall -- dead [--owner O] [--provider P] [--limit N]   dead events of every owner, newest first
  *   npm run oncall -- events [--owner O] [--status S] [--provider P] [--type T] [--range 1h|24h|7d] [--limit N]
  *   npm run oncall -- replay <event-id>                   enqueue a stored event again
+ *   npm run oncall -- rejections [--owner O] [--provider P] [--cause C] [--range 1h|24h] [--limit N]
+ *                                                         refused deliveries and their counts per cause
  *   npm run oncall -- dlq                                 DLQ depth and redrive tasks per priority
  *   npm run oncall -- redrive <high|medium|low> [--rate N] move a DLQ back to its queue
  *   npm run oncall -- login --url <DashboardUrl>           sign in (managed login), cache the tokens
@@ -26,11 +28,12 @@ export interface OncallIo {
   callbackUrl?: LoginIo['callbackUrl'];
 }
 
-const USAGE = `Usage: npm run oncall -- <login|dead|events|replay <id>|dlq|redrive <priority>> [options]
+const USAGE = `Usage: npm run oncall -- <login|dead|events|rejections|replay <id>|dlq|redrive <priority>> [options]
   --url URL        the stack's DashboardUrl, or the local stack (WEBHOOKS_API_URL; default http://localhost:3000)
   --token JWT      bearer token (WEBHOOKS_TOKEN; else the tokens of \`login\`; minted for the local stack)
   --user ID        user of the minted local token (default oncall)
   --owner O --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/events
+  --cause C        filter of rejections (signature_mismatch, stale_timestamp, rate_limited...)
                    (operators see every owner; --owner system: the provider-wide endpoints)
   --rate N         redrive messages per second`;
 
@@ -113,6 +116,29 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
         for (const event of events) io.out(eventLine(event));
         return 0;
       }
+      case 'rejections': {
+        const query = new URLSearchParams();
+        for (const [name, value] of [
+          ['owner', values.owner],
+          ['provider', values.provider],
+          ['cause', values.cause],
+          ['time_range', values.range],
+          ['limit', values.limit],
+        ] as const)
+          if (value) query.set(name, value);
+        const { rejections, counts } = (await call('GET', `/rejections?${query}`)) as {
+          rejections: Record<string, unknown>[];
+          counts: { total: number; by_cause: Record<string, number> };
+        };
+        const byCause = Object.entries(counts.by_cause).sort(([, a], [, b]) => b - a);
+        io.out(
+          counts.total === 0
+            ? 'No rejections.'
+            : `${counts.total} rejected: ${byCause.map(([cause, n]) => `${cause} ${n}`).join(', ')}`,
+        );
+        for (const rejection of rejections) io.out(rejectionLine(rejection));
+        return 0;
+      }
       case 'replay': {
         if (!argument) break;
         const { replay } = (await call('POST', `/events/${encodeURIComponent(argument)}/replay`)) as {
@@ -161,6 +187,7 @@ function parse(argv: string[]) {
       type: { type: 'string' },
       range: { type: 'string' },
       limit: { type: 'string' },
+      cause: { type: 'string' },
       rate: { type: 'string' },
     },
     allowPositionals: true,
@@ -191,6 +218,24 @@ function eventLine(event: Record<string, unknown>): string {
     .map(String)
     .join('  ')
     .concat(error);
+}
+
+function rejectionLine(rejection: Record<string, unknown>): string {
+  const detail = Object.entries((rejection.detail as Record<string, unknown>) ?? {})
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .join(' ');
+  return [
+    rejection.received_at,
+    rejection.status,
+    rejection.cause,
+    rejection.provider,
+    rejection.config_id ?? 'provider-wide',
+    `owner ${String(rejection.owner_id)}`,
+    `from ${String(rejection.source_ip)}`,
+  ]
+    .map(String)
+    .join('  ')
+    .concat(detail ? `  ${detail}` : '', `  ${String(rejection.message)}`);
 }
 
 function queueLine(queue: Record<string, unknown>): string {

@@ -281,6 +281,7 @@ function chartMinute(minute, provider, figures) {
 
 function refresh() {
   refreshDead();
+  refreshRejections();
   if (!state.me?.operator) return;
   refreshAlerts();
   refreshQueues();
@@ -325,6 +326,32 @@ async function refreshDead() {
   );
   $('dead-empty').textContent = 'No dead events.';
   $('dead-empty').hidden = result.events.length > 0;
+}
+
+/** Refused deliveries of the last 24 h, counted per cause (README "Reading a rejection"), and the latest few. */
+async function refreshRejections() {
+  const result = await api('/api/webhooks/rejections?time_range=24h&limit=5').catch((error) => error);
+  const body = $('rejections').tBodies[0];
+  const list = $('rejections-latest');
+  const empty = $('rejections-empty');
+  if (result instanceof Error) {
+    body.replaceChildren();
+    return note(list, empty, `Rejections unavailable: ${result.message}`);
+  }
+  const causes = Object.entries(result.counts.by_cause).sort(([, a], [, b]) => b - a);
+  body.replaceChildren(...causes.map(([cause, count]) => row([cause, [String(count), 'num']])));
+  list.replaceChildren(
+    ...result.rejections.map((rejection) =>
+      item(
+        `${rejection.status} ${rejection.cause}`,
+        `${rejection.provider} · ${rejection.config_id ?? 'provider-wide'} · from ${rejection.source_ip} · ${time(rejection.received_at)} · ${rejection.message}`,
+        document.createTextNode(''),
+      ),
+    ),
+  );
+  empty.textContent = 'No rejected deliveries in the last 24 hours.';
+  empty.hidden = result.counts.total > 0;
+  $('rejections').hidden = result.counts.total === 0;
 }
 
 async function refreshQueues() {

@@ -13,6 +13,7 @@ import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { type RedriveQueue, SqsDlqRedrive } from '../../shared/queue/redrive';
 import { EventLog } from '../../shared/stores/event-log';
 import { MetricCounters } from '../../shared/stores/metric-counters';
+import { RejectionStore } from '../../shared/stores/rejections';
 import { WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
 /** Each priority's queue and DLQ from QUEUE_ARN_HIGH, DLQ_ARN_HIGH, DLQ_URL_HIGH... */
@@ -46,6 +47,7 @@ export const handler = makeManagementHandler({
     retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
   }),
   counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
+  rejections: new RejectionStore(dynamoDb, requireEnv('REJECTIONS_TABLE')),
   publisher: envelopePublisherFromEnv(sqsClient(), payloadStoreFromEnv()),
   redrive: new SqsDlqRedrive(sqsClient(), redriveQueuesFromEnv()),
   registration: { fetch: globalThis.fetch, timeoutMs: numberEnv('PROVIDER_TIMEOUT_MS', 5000) },

@@ -19,6 +19,7 @@ import { addConfigRoutes, generateSecret } from './config-routes';
 import { ForbiddenError, ValidationFailedError } from './errors';
 import { openApiDocument } from './openapi';
 import { addOperationRoutes } from './operation-routes';
+import { addRejectionRoutes, type RejectionsPort } from './rejections';
 import { isOperator, type RouteContext } from './route-context';
 import { Router } from './router';
 
@@ -50,6 +51,8 @@ export interface ManagementDeps {
   verifier: TokenVerifier;
   /** The event log: listing, reading and replaying a user's deliveries. */
   events: Pick<EventLog, 'get' | 'list' | 'noteReplay'>;
+  /** Refused deliveries and their counts per cause (shared/stores/rejections.ts). */
+  rejections: RejectionsPort;
   counters: Pick<MetricCounters, 'read'>;
   /** The minute history (webhook_metrics): the status API's `30d` and the dashboards' history. */
   history: Pick<MetricsHistory, 'read' | 'summarize'>;
@@ -108,6 +111,7 @@ export function makeManagementHandler(deps: ManagementDeps) {
     });
   addConfigRoutes(router, context, deps.newSecret ?? generateSecret);
   addOperationRoutes(router, context);
+  addRejectionRoutes(router, context);
   addAlertRoutes(router, context);
 
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {

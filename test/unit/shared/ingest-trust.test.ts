@@ -124,7 +124,7 @@ describe('rejections are recorded for the endpoint owner, with a cause', () => {
     ['source_ip_not_allowed', 403, { ipWhitelist: ['10.0.0.0/8'] }],
     ['source_account_mismatch', 403, { sourceAccount: 'other-shop.myshopify.com' }],
     ['rate_limited', 429, { rateLimit: 1 }],
-  ] as const)('records %s (%i)', async (cause, status, stored) => {
+  ] as [string, number, Partial<WebhookConfig>][])('records %s (%i)', async (cause, status, stored) => {
     const { deps, recorded } = setup(stored);
     if (cause === 'rate_limited') await ingest(deps, signedWith(CONFIG_SECRET), ID);
 
@@ -286,7 +286,7 @@ describe('fair limits on a per-config endpoint', () => {
       sourceIp: '54.174.62.10',
     };
   };
-  const hubspotConfig = { provider: 'hubspot', events: ['contact.propertyChange'] } as const;
+  const hubspotConfig: Partial<WebhookConfig> = { provider: 'hubspot', events: ['contact.propertyChange'] };
 
   it("counts every event of a batch against the config's rate_limit, not one per request", async () => {
     const { deps, rateLimiter, publisher } = setup(
