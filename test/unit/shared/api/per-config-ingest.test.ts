@@ -14,7 +14,7 @@ import { shopify } from '../../../../shared/providers/shopify';
 import type { EnvelopePublisher } from '../../../../shared/queue/publisher';
 import type { RateLimiter } from '../../../../shared/stores/rate-limiter';
 import type { WebhookConfig } from '../../../../shared/stores/webhook-configs';
-import { epochSeconds, handMadeJwt, hubspotV3 } from '../../../support/signing';
+import { handMadeJwt, hubspotV3 } from '../../../support/signing';
 import {
   ORG_ID,
   outboundMessageRequest,
