@@ -22,6 +22,7 @@ import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
 import { edgeLimits } from './edge-limits';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
+import { createLocalKms } from './kms';
 import { interruptServer } from './outage';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
@@ -129,7 +130,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       busNames: [EVENT_BUS_NAME],
       onEvent: (event) => workflows?.deliver(targetEvent(event, ACCOUNT, REGION)),
     });
-    const [fauxqs, dynalite, postgres, eventBridgePort] = await Promise.all([
+    const kms = createLocalKms({ region: REGION, account: ACCOUNT });
+    const [fauxqs, dynalite, postgres, eventBridgePort, kmsPort] = await Promise.all([
       startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
         return server;
@@ -140,6 +142,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         : startPglite(stops, options.pglitePort ?? 0),
       listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
         stops.push(() => close(eventBridge.server));
+        return port;
+      }),
+      listen(kms.server, 0, '127.0.0.1').then((port) => {
+        stops.push(() => close(kms.server));
         return port;
       }),
     ]);
@@ -185,6 +191,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       HUBSPOT_ACCEPT_LEGACY_SIGNATURES: process.env.HUBSPOT_ACCEPT_LEGACY_SIGNATURES ?? 'true',
       SALESFORCE_ACCEPT_OUTBOUND_MESSAGES: process.env.SALESFORCE_ACCEPT_OUTBOUND_MESSAGES ?? 'true',
       AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
+      // Config secrets are encrypted with this key (shared/secret-cipher.ts), as in AWS.
+      AWS_ENDPOINT_URL_KMS: `http://127.0.0.1:${kmsPort}`,
+      SECRETS_KEY_ID: kms.keyArn,
       EVENT_BUS_NAME,
       MAX_RECEIVE_COUNT: String(maxReceiveCount),
       // One process holds every handler here, so a config change through the API applies at once;

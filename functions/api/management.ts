@@ -11,6 +11,7 @@ import { MetricsHistory } from '../../shared/metrics/history';
 import { logger } from '../../shared/observability';
 import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { type RedriveQueue, SqsDlqRedrive } from '../../shared/queue/redrive';
+import { secretCipherFromEnv } from '../../shared/secret-cipher';
 import { EventLog } from '../../shared/stores/event-log';
 import { MetricCounters } from '../../shared/stores/metric-counters';
 import { RejectionStore } from '../../shared/stores/rejections';
@@ -38,7 +39,7 @@ const db = dbFromEnv();
 
 /** The management API's Lambda: configs, status, the event log with replay, DLQ redrive and alerting. */
 export const handler = makeManagementHandler({
-  configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE')),
+  configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE'), secretCipherFromEnv()),
   alerts: new AlertStore(db),
   history: new MetricsHistory(db),
   bus: new EventBridgePublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME')),

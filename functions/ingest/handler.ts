@@ -11,6 +11,7 @@ import { logger } from '../../shared/observability';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from '../../shared/providers/salesforce-limits';
 import type { WebhookProvider } from '../../shared/providers/types';
 import { DEFAULT_CLAIM_CHECK_BYTES, envelopePublisherFromEnv } from '../../shared/queue/publisher';
+import { secretCipherFromEnv } from '../../shared/secret-cipher';
 import { secretSource } from '../../shared/secrets';
 import { DynamoDbRateLimiter } from '../../shared/stores/rate-limiter';
 import { RejectionStore } from '../../shared/stores/rejections';
@@ -120,7 +121,8 @@ const DEFAULT_CONFIG_CACHE_TTL_SECONDS = 60;
 function tenantDepsFromEnv(): TenantDeps | undefined {
   const configsTable = optionalEnv('CONFIGS_TABLE');
   if (!configsTable) return undefined;
-  const store = new WebhookConfigStore(dynamoDb, configsTable);
+  // Decrypts signing secrets only: this function's key grant covers no other field.
+  const store = new WebhookConfigStore(dynamoDb, configsTable, secretCipherFromEnv());
   const configs = cachedConfigLookup((id) => store.get(id), {
     ttlMs: numberEnv('CONFIG_CACHE_TTL_SECONDS', DEFAULT_CONFIG_CACHE_TTL_SECONDS) * 1000,
   });

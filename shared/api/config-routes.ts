@@ -5,6 +5,7 @@ import { outboundMessageUrl } from '../providers/outbound-message-token';
 import { type ProviderCredentials, registerWithProvider, unregisterWithProvider } from '../registration';
 import { normalizeSourceAccount } from '../source-account';
 import {
+  type ConfigView,
   DEFAULT_MAX_EVENTS_PER_REQUEST,
   type WebhookConfig,
   type WebhookConfigChanges,
@@ -25,7 +26,7 @@ export function generateSecret(): string {
  * it, for Salesforce, the Outbound Message URL, whose token is derived from the secret).
  */
 export function toPublicConfig(
-  config: Omit<WebhookConfig, 'secret'> & { secret?: string },
+  config: ConfigView & { secret?: string },
   baseUrl: string,
   withSecret = false,
 ) {
@@ -79,7 +80,7 @@ function sourceAccountOf(body: RegisterRequest): string | undefined {
 /** Webhook configs: register (and register at the provider), list, read, change, delete, rotate. */
 export function addConfigRoutes(router: Router, context: RouteContext, newSecret: () => string): void {
   const { deps, now, newId, log, user } = context;
-  const publicConfig = (config: WebhookConfig, withSecret = false) =>
+  const publicConfig = (config: ConfigView & { secret?: string }, withSecret = false) =>
     toPublicConfig(config, deps.webhookBaseUrl, withSecret);
 
   router
@@ -189,7 +190,8 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
       registrationInstructions: result.status === 'manual' ? result.instructions : undefined,
     };
     try {
-      return (await deps.configs.recordRegistration(config, registration, now())) ?? config;
+      const recorded = await deps.configs.recordRegistration(config, registration, now());
+      return { ...config, ...(recorded ?? registration) };
     } catch (error) {
       // The config exists and its endpoint works; only the registration outcome is unrecorded.
       log('could not record the provider registration', error);
