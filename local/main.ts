@@ -21,6 +21,7 @@ const started = performance.now();
 const stack = await startLocalStack({
   port: numberEnv('PORT', 3000),
   wsPort: numberEnv('WS_PORT', 8080),
+  host: optionalEnv('HOST'),
   webhookBaseUrl: optionalEnv('WEBHOOK_BASE_URL'),
   databaseUrl: optionalEnv('DATABASE_URL'),
   // A fixed port, so the README's psql command works as written.

@@ -19,7 +19,7 @@ import { PRIORITIES, type Priority } from '../shared/envelope';
 import { providers } from '../shared/providers/registry';
 import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
-import { devTokenSecret } from './dev-secret';
+import { alertWebhookSigningSecret, devTokenSecret } from './dev-secret';
 import { edgeLimits } from './edge-limits';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
 import { createLocalKms } from './kms';
@@ -35,6 +35,12 @@ import { startWorkflowDeliveries, targetEvent, type WorkflowDeliveries } from '.
 export interface LocalStackOptions {
   port: number;
   wsPort: number;
+  /**
+   * The address the REST front and the WebSocket server listen on: 127.0.0.1 (HOST) unless told
+   * otherwise, so a laptop's stack is not reachable from its network. The stand-ins always listen on
+   * 127.0.0.1, and the local @connections endpoint answers loopback callers only.
+   */
+  host?: string;
   /** Public base URL providers call (HubSpot v3 signs it); defaults to http://localhost:PORT. */
   webhookBaseUrl?: string;
   /** A real PostgreSQL server; when absent an embedded PGlite serves the wire protocol. */
@@ -108,6 +114,8 @@ const ACCOUNT = '000000000000';
 const PAYLOAD_BUCKET = 'webhook-payloads';
 const EVENT_BUS_NAME = 'webhooks-domain-events';
 const STAGE = 'local';
+/** Where the stand-ins listen, and the servers too unless HOST says otherwise. */
+const LOOPBACK = '127.0.0.1';
 
 /**
  * Starts the whole system on one machine: fauxqs (SQS), dynalite (DynamoDB), PGlite (Postgres),
@@ -132,7 +140,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     const kms = createLocalKms({ region: REGION, account: ACCOUNT });
     const [fauxqs, dynalite, postgres, eventBridgePort, kmsPort] = await Promise.all([
-      startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
+      startFauxqs({ port: 0, host: LOOPBACK, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
         return server;
       }),
@@ -140,11 +148,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.databaseUrl
         ? externalPostgres(options.databaseUrl)
         : startPglite(stops, options.pglitePort ?? 0),
-      listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
+      listen(eventBridge.server, 0, LOOPBACK).then((port) => {
         stops.push(() => close(eventBridge.server));
         return port;
       }),
-      listen(kms.server, 0, '127.0.0.1').then((port) => {
+      listen(kms.server, 0, LOOPBACK).then((port) => {
         stops.push(() => close(kms.server));
         return port;
       }),
@@ -240,7 +248,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const notReady = async () => ({ statusCode: 503 });
     const wsRoutes: WebSocketRoutes = { $connect: notReady, $disconnect: notReady, $default: notReady };
     const wsServer = createWebSocketApi(wsRoutes);
-    const wsPort = await listen(wsServer, options.wsPort);
+    const host = options.host ?? process.env.HOST ?? LOOPBACK;
+    const wsPort = await listen(wsServer, options.wsPort, host);
     stops.push(async () => {
       await close(wsServer);
       await wsServer.drain();
@@ -257,6 +266,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           : edgeLimits({
               providers: config.api.providerThrottling,
               ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+              sourcePathRateLimitPerMinute: config.waf.sourcePathRateLimitPerMinute,
+              configRateLimitPerMinute: config.waf.configRateLimitPerMinute,
             }),
       site: {
         file: dashboardSite(() => ({ apiBaseUrl: '', websocketUrl: wsUrl })),
@@ -268,7 +279,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         },
       },
     });
-    const port = await listen(restServer, options.port);
+    const port = await listen(restServer, options.port, host);
     stops.push(() => close(restServer));
 
     Object.assign(process.env, {
@@ -389,10 +400,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // Alert rules: CloudWatch alarms in AWS; here the same rules on the same counters every
     // ALERT_EVAL_INTERVAL_SECONDS, feeding the same recorder (functions/alerts/record.ts). The
-    // `webhook` channel really POSTs to ALERT_WEBHOOK_URLS_JSON, signed with the dev secret unless set.
+    // `webhook` channel really POSTs to ALERT_WEBHOOK_URLS_JSON, always signed: with
+    // ALERT_WEBHOOK_SIGNING_SECRET, else a generated key kept in .local/.
     Object.assign(process.env, {
       ALARM_PREFIX: process.env.ALARM_PREFIX ?? 'WebhooksLocal-',
-      ALERT_WEBHOOK_SIGNING_SECRET: process.env.ALERT_WEBHOOK_SIGNING_SECRET ?? 'dev-alert-webhook-secret',
+      ALERT_WEBHOOK_SIGNING_SECRET: alertWebhookSigningSecret(),
     });
     const { startAlertEvaluator } = await import('./alert-evaluator');
     stops.push(
@@ -454,7 +466,7 @@ async function notFound() {
 
 async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<{ server: Server; url: string }> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const port = await listen(server, 0);
+  const port = await listen(server, 0, LOOPBACK);
   stops.push(() => close(server));
   return { server, url: `http://127.0.0.1:${port}` };
 }
@@ -513,12 +525,10 @@ function externalPostgres(url: string): LocalPostgres {
   };
 }
 
-function listen(server: Server, port: number, host?: string): Promise<number> {
+function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    const ready = () => resolve((server.address() as AddressInfo).port);
-    if (host) server.listen(port, host, ready);
-    else server.listen(port, ready);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 
