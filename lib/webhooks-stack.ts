@@ -4,6 +4,7 @@ import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
 import { Alerting } from './constructs/alerting';
 import { Auth } from './constructs/auth';
 import { Cleanup } from './constructs/cleanup';
+import { ConfigSecretsMigration } from './constructs/config-secrets';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
@@ -29,6 +30,7 @@ export interface WebhooksStackProps extends StackProps {
 /** The whole system in one stack: one construct per concern, wired together here and nowhere else. */
 export class WebhooksStack extends Stack {
   public readonly storage: Storage;
+  public readonly configSecrets: ConfigSecretsMigration;
   public readonly payloads: PayloadStore;
   public readonly queues: PriorityQueues;
   public readonly database: Database;
@@ -59,7 +61,14 @@ export class WebhooksStack extends Stack {
       tracing: config.lambda.tracing,
     };
 
-    this.storage = new Storage(this, 'Storage', { removalPolicy });
+    this.storage = new Storage(this, 'Storage', {
+      removalPolicy,
+      legacyConfigsIndex: config.storage.legacyConfigsIndex,
+    });
+    this.configSecrets = new ConfigSecretsMigration(this, 'ConfigSecrets', {
+      storage: this.storage,
+      functionDefaults,
+    });
     this.payloads = new PayloadStore(this, 'Payloads', {
       payloadRetention: Duration.days(config.payloadRetentionDays),
       accessLogRetention: Duration.days(config.logRetentionDays),
@@ -86,6 +95,7 @@ export class WebhooksStack extends Stack {
       stage: config.stage,
       firstOperatorEmail: config.auth.firstOperatorEmail,
       domainPrefix: config.auth.domainPrefix,
+      allowPasswordAuth: config.auth.allowPasswordAuth,
     });
     this.realtime = new Realtime(this, 'Realtime', {
       stageName: config.stage,
@@ -100,6 +110,8 @@ export class WebhooksStack extends Stack {
       payloadBucket: this.payloads.bucket,
       configs: this.storage.configsRef,
       rateLimits: this.storage.rateLimitsRef,
+      rejections: this.storage.rejectionsRef,
+      configSecrets: this.storage,
       stageName: config.stage,
       throttling: { rateLimit: config.api.throttlingRateLimit, burstLimit: config.api.throttlingBurstLimit },
       providerThrottling: config.api.providerThrottling,
@@ -125,6 +137,8 @@ export class WebhooksStack extends Stack {
       configs: this.storage.configsRef,
       eventLog: this.storage.eventLogRef,
       metrics: this.storage.metricsRef,
+      rejections: this.storage.rejectionsRef,
+      configSecrets: this.storage,
       queues: this.queues.queues,
       payloadBucket: this.payloads.bucket,
       webhookBaseUrl: this.ingestion.baseUrl,
@@ -143,6 +157,8 @@ export class WebhooksStack extends Stack {
     this.edge = new EdgeProtection(this, 'Edge', {
       stage: this.ingestion.api.deploymentStage,
       ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+      sourcePathRateLimitPerMinute: config.waf.sourcePathRateLimitPerMinute,
+      configRateLimitPerMinute: config.waf.configRateLimitPerMinute,
       blockedCidrs: config.waf.blockedCidrs,
       logRetention: config.logRetentionDays,
       logRemovalPolicy: removalPolicy,
