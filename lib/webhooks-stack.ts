@@ -8,6 +8,7 @@ import { ConfigSecretsMigration } from './constructs/config-secrets';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
+import { DeadLetterSweep } from './constructs/dead-letter-sweep';
 import { EdgeProtection } from './constructs/edge-protection';
 import { type FunctionDefaults, HouseFunction } from './constructs/house-function';
 import { Ingestion, PROVIDER_TITLES } from './constructs/ingestion';
@@ -44,6 +45,7 @@ export class WebhooksStack extends Stack {
   public readonly workflowEvents: WorkflowEvents;
   public readonly workflowTargets: WorkflowTargets;
   public readonly processing: Processing;
+  public readonly deadLetterSweep: DeadLetterSweep;
   public readonly metricsPush: MetricsPush;
   public readonly cleanup: Cleanup;
   public readonly alerting: Alerting;
@@ -112,6 +114,11 @@ export class WebhooksStack extends Stack {
       rateLimits: this.storage.rateLimitsRef,
       rejections: this.storage.rejectionsRef,
       configSecrets: this.storage,
+      eventLog: this.storage.eventLogRef,
+      eventLogRetentionDays: config.eventLogRetentionDays,
+      eventLogPayloadMaxBytes: config.processing.eventLogPayloadMaxBytes,
+      connections: this.storage.connectionsRef,
+      realtime: this.realtime,
       stageName: config.stage,
       throttling: { rateLimit: config.api.throttlingRateLimit, burstLimit: config.api.throttlingBurstLimit },
       providerThrottling: config.api.providerThrottling,
@@ -141,6 +148,9 @@ export class WebhooksStack extends Stack {
       configSecrets: this.storage,
       queues: this.queues.queues,
       payloadBucket: this.payloads.bucket,
+      priorities: config.priorities,
+      eventLogPayloadMaxBytes: config.processing.eventLogPayloadMaxBytes,
+      eventLogRetentionDays: config.eventLogRetentionDays,
       webhookBaseUrl: this.ingestion.baseUrl,
       auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
       database: this.database,
@@ -167,6 +177,7 @@ export class WebhooksStack extends Stack {
       queues: this.queues.queues,
       processors: config.processors,
       processing: config.processing,
+      queueRetentionDays: config.queues.retentionDays,
       eventLog: this.storage.eventLogRef,
       metrics: this.storage.metricsRef,
       eventBus: this.workflowEvents.bus,
@@ -175,6 +186,15 @@ export class WebhooksStack extends Stack {
       database: this.database,
       realtime: this.realtime,
       eventLogRetentionDays: config.eventLogRetentionDays,
+      functionDefaults,
+    });
+    this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', {
+      queues: this.queues.queues,
+      eventLog: this.storage.eventLogRef,
+      eventLogRetentionDays: config.eventLogRetentionDays,
+      metrics: this.storage.metricsRef,
+      connections: this.storage.connectionsRef,
+      realtime: this.realtime,
       functionDefaults,
     });
     this.metricsPush = new MetricsPush(this, 'MetricsPush', {

@@ -13,6 +13,7 @@ import { PROVIDER_THROTTLED } from '../edge-limits';
 import { managedPolicyFinding } from '../nag';
 import { type FunctionDefaults, HouseFunction, METRICS_NAMESPACE, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
+import type { Realtime } from './realtime';
 import type { Storage } from './storage';
 
 export interface IngestionProps {
@@ -29,6 +30,15 @@ export interface IngestionProps {
   readonly rejections: TableRef;
   /** Decrypting the configs' signing secrets (and nothing else) with the secrets key. */
   readonly configSecrets: Pick<Storage, 'grantConfigSecrets'>;
+  /**
+   * The event log: ingest functions may only update items, to record each acceptance (the
+   * ledger's receipts) and to log quarantined deliveries, which they push to dashboards.
+   */
+  readonly eventLog: TableRef;
+  readonly eventLogRetentionDays: number;
+  readonly eventLogPayloadMaxBytes: number;
+  readonly connections: TableRef;
+  readonly realtime: Realtime;
   readonly stageName: string;
   /** Stage-wide limits, for anything without a per-provider override. */
   readonly throttling: ThrottleConfig;
@@ -260,13 +270,20 @@ export class Ingestion extends Construct {
         MAX_EVENTS_PER_REQUEST: String(props.ingest.maxEventsPerRequest),
         CLAIM_CHECK_BYTES: String(props.ingest.claimCheckBytes),
         PRIORITY_OVERRIDES: JSON.stringify(props.priorities),
+        EVENT_LOG_RETENTION_DAYS: String(props.eventLogRetentionDays),
+        EVENT_LOG_PAYLOAD_MAX_BYTES: String(props.eventLogPayloadMaxBytes),
+        WEBSOCKET_ENDPOINT: props.realtime.callbackUrl,
         ...providerEnvironment(provider, props),
       },
     })
       .bindSecret(`${upper}_SECRET_ARN`, secret)
       .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
       .bindTable('CONFIGS_TABLE', props.configs, 'get')
-      .bindTable('RATE_LIMIT_TABLE', props.rateLimits, 'update');
+      .bindTable('RATE_LIMIT_TABLE', props.rateLimits, 'update')
+      .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
+      // A quarantined delivery's push reads the subscribed connections, forgets the gone ones.
+      .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete');
+    props.realtime.grantPostToConnections(fn);
     grantSourceAccountBinding(fn, props.configs);
     props.configSecrets.grantConfigSecrets(fn, ['kms:Decrypt'], ['signing-secret']);
     grantRejectionRecords(fn, props.rejections);

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { MAX_CONFIG_RETRY_ATTEMPTS } from '../process/retry-schedule';
 import { providerCredentialsSchema } from '../registration';
 import { normalizeSourceAccount, SOURCE_ACCOUNT_LABEL, sourceAccountExample } from '../source-account';
 import { DEFAULT_MAX_EVENTS_PER_REQUEST } from '../stores/webhook-configs';
@@ -15,7 +16,7 @@ const rateLimit = z.int('Must be an integer').min(1).max(100_000);
 /** Events one delivery may carry (a HubSpot batch, an Outbound Message or a fanned-out change event). */
 const maxEventsPerRequest = z.int('Must be an integer').min(1).max(1000);
 const timeoutMs = z.int('Must be an integer').min(1_000).max(900_000);
-const retryAttempts = z.int('Must be an integer').min(0).max(10);
+const retryAttempts = z.int('Must be an integer').min(0).max(MAX_CONFIG_RETRY_ATTEMPTS);
 
 /** IPv4/IPv6 addresses or CIDRs, stored in canonical form. */
 const ipWhitelist = z
