@@ -778,6 +778,11 @@ describe('auth', () => {
       AllowedOAuthScopes: expect.arrayContaining(['openid', 'email', 'profile']),
       SupportedIdentityProviders: ['COGNITO'],
     });
+    // SRP only: USER_PASSWORD_AUTH would hand Cognito the password itself (auth.allowPasswordAuth).
+    expect([...(client.ExplicitAuthFlows as string[])].sort()).toEqual([
+      'ALLOW_REFRESH_TOKEN_AUTH',
+      'ALLOW_USER_SRP_AUTH',
+    ]);
     const siteUrl = {
       'Fn::Join': [
         '',
