@@ -5,6 +5,8 @@
  *   npm run oncall -- quarantined [--owner O] [--provider P] [--limit N]   quarantined events
  *   npm run oncall -- replay <event-id>                   enqueue a stored event again (a quarantined one: parse it again)
  *   npm run oncall -- ledger [--range 1h|24h|7d | --since T --until T] [--owner O]   how the deliveries ended
+ *   npm run oncall -- rejections [--owner O] [--provider P] [--cause C] [--range 1h|24h] [--limit N]
+ *                                                         refused deliveries and their counts per cause
  *   npm run oncall -- dlq                                 DLQ depth and redrive tasks per priority
  *   npm run oncall -- redrive <high|medium|low> [--rate N] move a DLQ back to its queue
  *   npm run oncall -- login --url <DashboardUrl>           sign in (managed login), cache the tokens
@@ -28,11 +30,12 @@ export interface OncallIo {
   callbackUrl?: LoginIo['callbackUrl'];
 }
 
-const USAGE = `Usage: npm run oncall -- <login|dead|quarantined|events|replay <id>|ledger|dlq|redrive <priority>> [options]
+const USAGE = `Usage: npm run oncall -- <login|dead|quarantined|events|rejections|replay <id>|ledger|dlq|redrive <priority>> [options]
   --url URL        the stack's DashboardUrl, or the local stack (WEBHOOKS_API_URL; default http://localhost:3000)
   --token JWT      bearer token (WEBHOOKS_TOKEN; else the tokens of \`login\`; minted for the local stack)
   --user ID        user of the minted local token (default oncall)
   --owner O --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/quarantined/events
+  --cause C        filter of rejections (signature_mismatch, stale_timestamp, rate_limited...)
                    (operators see every owner; --owner system: the provider-wide endpoints)
   --since T --until T   the ledger's window (ISO 8601; default the last 24 hours, or --range)
   --rate N         redrive messages per second`;
@@ -117,6 +120,29 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
         for (const event of events) io.out(eventLine(event));
         return 0;
       }
+      case 'rejections': {
+        const query = new URLSearchParams();
+        for (const [name, value] of [
+          ['owner', values.owner],
+          ['provider', values.provider],
+          ['cause', values.cause],
+          ['time_range', values.range],
+          ['limit', values.limit],
+        ] as const)
+          if (value) query.set(name, value);
+        const { rejections, counts } = (await call('GET', `/rejections?${query}`)) as {
+          rejections: Record<string, unknown>[];
+          counts: { total: number; by_cause: Record<string, number> };
+        };
+        const byCause = Object.entries(counts.by_cause).sort(([, a], [, b]) => b - a);
+        io.out(
+          counts.total === 0
+            ? 'No rejections.'
+            : `${counts.total} rejected: ${byCause.map(([cause, n]) => `${cause} ${n}`).join(', ')}`,
+        );
+        for (const rejection of rejections) io.out(rejectionLine(rejection));
+        return 0;
+      }
       case 'replay': {
         if (!argument) break;
         const { replay } = (await call('POST', `/events/${encodeURIComponent(argument)}/replay`)) as {
@@ -179,6 +205,7 @@ function parse(argv: string[]) {
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
+      cause: { type: 'string' },
       rate: { type: 'string' },
     },
     allowPositionals: true,
@@ -209,6 +236,24 @@ function eventLine(event: Record<string, unknown>): string {
     .map(String)
     .join('  ')
     .concat(error);
+}
+
+function rejectionLine(rejection: Record<string, unknown>): string {
+  const detail = Object.entries((rejection.detail as Record<string, unknown>) ?? {})
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .join(' ');
+  return [
+    rejection.received_at,
+    rejection.status,
+    rejection.cause,
+    rejection.provider,
+    rejection.config_id ?? 'provider-wide',
+    `owner ${String(rejection.owner_id)}`,
+    `from ${String(rejection.source_ip)}`,
+  ]
+    .map(String)
+    .join('  ')
+    .concat(detail ? `  ${detail}` : '', `  ${String(rejection.message)}`);
 }
 
 /** The ledger as a small table: every receipt, and how it ended. */

@@ -5,6 +5,7 @@
 import { createHash, createHmac, randomInt, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { ProviderName } from '../shared/envelope';
+import { outboundMessageUrl, PROVIDER_WIDE_SCOPE } from '../shared/providers/outbound-message-token';
 
 export interface SignedRequest {
   url: string;
@@ -71,6 +72,12 @@ export const SAMPLE_EVENT_TYPES: Record<ProviderName, readonly string[]> = {
 };
 
 export const DEFAULT_ORG_ID = '00D5g000004XyZ1EAK';
+
+/** The scope of an endpoint's Outbound Message token: the config id of a per-config URL, else provider-wide. */
+function outboundMessageScope(url: string): string {
+  const configId = /\/api\/webhooks\/salesforce\/([0-9a-f-]{36})\/?$/i.exec(new URL(url).pathname)?.[1];
+  return configId?.toLowerCase() ?? PROVIDER_WIDE_SCOPE;
+}
 
 /** 18 digits, above 2^53, like real Shopify ids. */
 function bigId(): string {
@@ -264,7 +271,12 @@ const salesforce: SampleBuilder = async ({
       `<sObject xsi:type="sf:${entity}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>${recordId}</sf:Id>` +
       `${fields}<sf:LastModifiedDate>${at.toISOString()}</sf:LastModifiedDate></sObject></Notification></notifications>` +
       '</soapenv:Body></soapenv:Envelope>';
-    return { url, body, headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '""' } };
+    // Salesforce posts to the endpoint URL its admin set: the one with the endpoint's token.
+    return {
+      url: outboundMessageUrl(url, secret, outboundMessageScope(url)),
+      body,
+      headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '""' },
+    };
   }
   const body = JSON.stringify({
     ChangeEventHeader: {
@@ -280,7 +292,11 @@ const salesforce: SampleBuilder = async ({
     },
     ...FIELDS[entity],
   });
-  const token = await new SignJWT({ organization_id: orgId })
+  // Short-lived and bound to this body: a captured token is worth nothing elsewhere, or for long.
+  const token = await new SignJWT({
+    organization_id: orgId,
+    body_sha256: createHash('sha256').update(body).digest('hex'),
+  })
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuer('https://login.salesforce.com')
     .setIssuedAt()

@@ -10,7 +10,13 @@ import {
   retrySpanMs,
   retryWindowMs,
 } from '../shared/process/retry-schedule';
-import { IP_RATE_LIMIT_PER_MINUTE_DEFAULT, PROVIDER_THROTTLING_DEFAULTS } from './edge-limits';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from '../shared/providers/salesforce-limits';
+import {
+  CONFIG_RATE_LIMIT_PER_MINUTE_DEFAULT,
+  IP_RATE_LIMIT_PER_MINUTE_DEFAULT,
+  PROVIDER_THROTTLING_DEFAULTS,
+  SOURCE_PATH_RATE_LIMIT_PER_MINUTE_DEFAULT,
+} from './edge-limits';
 import { PROCESSOR_DEFAULTS, visibilityTimeoutSeconds } from './processor-defaults';
 import { workflowsSchema } from './workflows';
 
@@ -278,6 +284,24 @@ export const configSchema = z
             message: 'must not contain aws, amazon or cognito (Cognito refuses such domains)',
           })
           .optional(),
+        /**
+         * Let the dashboard client sign in with USER_PASSWORD_AUTH (the password sent to Cognito as
+         * is). Off: the page and the CLI use managed login (SRP and the authorization code).
+         */
+        allowPasswordAuth: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** Data-store settings that change an index: see README "Deploy", one index change per update. */
+    storage: z
+      .object({
+        /**
+         * Keep the configs table's old `byUser` index (projecting every attribute, ciphertexts
+         * included) beside `byOwner`, which replaced it. DynamoDB changes one index per update: a
+         * stack that has `byUser` adds `byOwner` first (this default) and drops `byUser` with
+         * `false` in a later deploy; a new stack can start with `false`. No function may read it.
+         */
+        legacyConfigsIndex: z.boolean().default(true),
       })
       .strict()
       .prefault({}),
@@ -340,13 +364,21 @@ export const configSchema = z
           .min(1024)
           .max(SQS_MAX_MESSAGE_BYTES, `must fit one SQS message (${SQS_MAX_MESSAGE_BYTES} bytes)`)
           .default(192 * 1024),
+        /**
+         * The most events one request may carry, after fan-out (a HubSpot batch, a Salesforce change
+         * event naming many records): 413 above. Also the ceiling of each config's max_events_per_request.
+         */
+        maxEventsPerRequest: z.number().int().min(1).max(10_000).default(1000),
       })
       .strict()
       .prefault({}),
     hubspot: z
       .object({
-        /** Accept v1/v2 signatures (apps created before v3) besides v3. */
-        acceptLegacySignatures: z.boolean().default(true),
+        /**
+         * Accept v1/v2 signatures (apps created before v3) besides v3. Off: they carry no timestamp,
+         * so a captured delivery could be replayed for ever (the local stack accepts them).
+         */
+        acceptLegacySignatures: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -361,9 +393,25 @@ export const configSchema = z
           .string()
           .regex(/^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$/, 'must be a 15- or 18-character org id (00D...)')
           .optional(),
+        /**
+         * Take Outbound Messages on the provider-wide endpoint: only from `orgId`, and only with the
+         * endpoint token derived from the Salesforce secret (README "Security"). Off by default.
+         */
+        acceptOutboundMessages: z.boolean().default(false),
+        /** The longest a bearer token may be valid (`exp - iat`), in seconds. */
+        maxTokenLifetimeSeconds: z
+          .number()
+          .int()
+          .min(30)
+          .max(3600)
+          .default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .refine((salesforce) => !salesforce.acceptOutboundMessages || salesforce.orgId !== undefined, {
+        message: 'acceptOutboundMessages needs orgId: an Outbound Message is taken from that org only',
+        path: ['acceptOutboundMessages'],
+      }),
     lambda: z
       .object({
         memorySize: z.number().int().min(128).max(10_240).default(512),
@@ -415,6 +463,27 @@ export const configSchema = z
           .min(10)
           .max(2_000_000_000)
           .default(IP_RATE_LIMIT_PER_MINUTE_DEFAULT),
+        /**
+         * Requests one IP address may send to one webhook path per 60 s (429 above): far below a
+         * provider route's throttle, so one source cannot take a route's whole capacity.
+         */
+        sourcePathRateLimitPerMinute: z
+          .number()
+          .int()
+          .min(10)
+          .max(2_000_000_000)
+          .default(SOURCE_PATH_RATE_LIMIT_PER_MINUTE_DEFAULT),
+        /**
+         * Requests one per-config endpoint may receive per 60 s from all sources together (429
+         * above), before its own rate_limit is even counted: one tenant cannot take the per-config
+         * route's shared throttle.
+         */
+        configRateLimitPerMinute: z
+          .number()
+          .int()
+          .min(10)
+          .max(2_000_000_000)
+          .default(CONFIG_RATE_LIMIT_PER_MINUTE_DEFAULT),
         /** CIDR blocks (IPv4 or IPv6) refused outright (one IP set per family, 10,000 each at most). */
         blockedCidrs: z
           .array(wafCidr)

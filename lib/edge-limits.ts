@@ -22,6 +22,15 @@ export const PROVIDER_THROTTLING_DEFAULTS: Readonly<Record<ProviderName, Throttl
 /** Requests one source IP may send over the last 60 s before the WAF rule answers 429. */
 export const IP_RATE_LIMIT_PER_MINUTE_DEFAULT = 3000;
 
+/**
+ * Requests one source IP may send to one webhook path over the last 60 s: a fifth of the smallest
+ * provider route's steady rate (Salesforce, 50/s), so one source can never take a route's capacity.
+ */
+export const SOURCE_PATH_RATE_LIMIT_PER_MINUTE_DEFAULT = 600;
+
+/** Requests one per-config endpoint may receive over the last 60 s, from every source together. */
+export const CONFIG_RATE_LIMIT_PER_MINUTE_DEFAULT = 1200;
+
 /** The WAF rule's evaluation window. */
 export const IP_RATE_WINDOW_SECONDS = 60;
 
@@ -42,3 +51,12 @@ export const IP_THROTTLED: ThrottledAnswer = {
   retryAfterSeconds: IP_RATE_WINDOW_SECONDS,
   error: { code: 'throttled', message: 'Too many requests from this address, retry later' },
 };
+
+/** The per-source-and-path and per-config rules' answer (same window). */
+export const PATH_THROTTLED: ThrottledAnswer = {
+  retryAfterSeconds: IP_RATE_WINDOW_SECONDS,
+  error: { code: 'throttled', message: 'Too many requests to this webhook, retry later' },
+};
+
+/** A per-config webhook path (`/api/webhooks/{provider}/{configId}`, any stage prefix), as WAF matches it. */
+export const CONFIG_PATH_PATTERN = '/api/webhooks/[a-z]+/[0-9A-Fa-f-]{36}$';

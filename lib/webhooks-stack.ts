@@ -4,6 +4,7 @@ import { PRIORITIES, type Priority, type WebhooksConfig } from './config';
 import { Alerting } from './constructs/alerting';
 import { Auth } from './constructs/auth';
 import { Cleanup } from './constructs/cleanup';
+import { ConfigSecretsMigration } from './constructs/config-secrets';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
@@ -30,6 +31,7 @@ export interface WebhooksStackProps extends StackProps {
 /** The whole system in one stack: one construct per concern, wired together here and nowhere else. */
 export class WebhooksStack extends Stack {
   public readonly storage: Storage;
+  public readonly configSecrets: ConfigSecretsMigration;
   public readonly payloads: PayloadStore;
   public readonly queues: PriorityQueues;
   public readonly database: Database;
@@ -61,7 +63,14 @@ export class WebhooksStack extends Stack {
       tracing: config.lambda.tracing,
     };
 
-    this.storage = new Storage(this, 'Storage', { removalPolicy });
+    this.storage = new Storage(this, 'Storage', {
+      removalPolicy,
+      legacyConfigsIndex: config.storage.legacyConfigsIndex,
+    });
+    this.configSecrets = new ConfigSecretsMigration(this, 'ConfigSecrets', {
+      storage: this.storage,
+      functionDefaults,
+    });
     this.payloads = new PayloadStore(this, 'Payloads', {
       payloadRetention: Duration.days(config.payloadRetentionDays),
       accessLogRetention: Duration.days(config.logRetentionDays),
@@ -88,6 +97,7 @@ export class WebhooksStack extends Stack {
       stage: config.stage,
       firstOperatorEmail: config.auth.firstOperatorEmail,
       domainPrefix: config.auth.domainPrefix,
+      allowPasswordAuth: config.auth.allowPasswordAuth,
     });
     this.realtime = new Realtime(this, 'Realtime', {
       stageName: config.stage,
@@ -102,6 +112,8 @@ export class WebhooksStack extends Stack {
       payloadBucket: this.payloads.bucket,
       configs: this.storage.configsRef,
       rateLimits: this.storage.rateLimitsRef,
+      rejections: this.storage.rejectionsRef,
+      configSecrets: this.storage,
       eventLog: this.storage.eventLogRef,
       eventLogRetentionDays: config.eventLogRetentionDays,
       eventLogPayloadMaxBytes: config.processing.eventLogPayloadMaxBytes,
@@ -132,6 +144,8 @@ export class WebhooksStack extends Stack {
       configs: this.storage.configsRef,
       eventLog: this.storage.eventLogRef,
       metrics: this.storage.metricsRef,
+      rejections: this.storage.rejectionsRef,
+      configSecrets: this.storage,
       queues: this.queues.queues,
       payloadBucket: this.payloads.bucket,
       priorities: config.priorities,
@@ -153,6 +167,8 @@ export class WebhooksStack extends Stack {
     this.edge = new EdgeProtection(this, 'Edge', {
       stage: this.ingestion.api.deploymentStage,
       ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+      sourcePathRateLimitPerMinute: config.waf.sourcePathRateLimitPerMinute,
+      configRateLimitPerMinute: config.waf.configRateLimitPerMinute,
       blockedCidrs: config.waf.blockedCidrs,
       logRetention: config.logRetentionDays,
       logRemovalPolicy: removalPolicy,

@@ -5,10 +5,13 @@ import type { AlertStore } from '../shared/alerts/store';
 import { PROVIDER_NAMES } from '../shared/envelope';
 import { outcomesOf } from '../shared/metrics/outcomes';
 import { type MetricCounters, minuteOf, providerCounter } from '../shared/stores/metric-counters';
+import { type RejectionStore, totalOf } from '../shared/stores/rejections';
 
 export interface AlertEvaluatorDeps {
   store: Pick<AlertStore, 'enabledRules'>;
   counters: Pick<MetricCounters, 'read'>;
+  /** Refused deliveries per minute of every owner: what `rejection_rate` rules watch. */
+  rejections: Pick<RejectionStore, 'counts'>;
   recorder: Pick<AlertRecorder, 'record'>;
   /** ALARM_PREFIX, so the recorder sees the same alarm names as in AWS. */
   prefix: string;
@@ -36,7 +39,10 @@ export class AlertEvaluator {
     for (const rule of rules) {
       const alarmName = alarmNameOf(this.deps.prefix, rule.id);
       current.add(alarmName);
-      const value = metricValue(rule.metric, outcomesOf(await this.buckets(rule, now)));
+      const value =
+        rule.metric === 'rejection_rate'
+          ? metricValue(rule.metric, outcomesOf([]), await this.rejected(rule, now))
+          : metricValue(rule.metric, outcomesOf(await this.buckets(rule, now)));
       if (!breaches(rule, value)) {
         this.alarming.delete(alarmName);
         continue;
@@ -57,6 +63,13 @@ export class AlertEvaluator {
     }
     for (const name of this.alarming) if (!current.has(name)) this.alarming.delete(name);
     return raised;
+  }
+
+  /** The refused deliveries of the rule's providers over its window (this minute included), as an alarm sums them. */
+  private async rejected(rule: AlertRule, now: Date) {
+    const from = new Date(now.getTime() - (rule.timeWindowMinutes - 1) * 60_000);
+    const counts = await this.deps.rejections.counts(undefined, from, now);
+    return { rejected: totalOf(counts, rule.provider ?? undefined), minutes: rule.timeWindowMinutes };
   }
 
   /** The rule's providers' minute buckets of the last `time_window_minutes` minutes (this one included). */
@@ -86,6 +99,7 @@ export async function startAlertEvaluator(options: {
     { dynamoDb },
     { MetricCounters },
     { requireEnv },
+    { RejectionStore },
   ] = await Promise.all([
     import('../functions/alerts/record'),
     import('../shared/alerts/store'),
@@ -93,11 +107,13 @@ export async function startAlertEvaluator(options: {
     import('../shared/aws'),
     import('../shared/stores/metric-counters'),
     import('../shared/env'),
+    import('../shared/stores/rejections'),
   ]);
   const store = new AlertStore(dbFromEnv());
   const evaluator = new AlertEvaluator({
     store,
     counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
+    rejections: new RejectionStore(dynamoDb, requireEnv('REJECTIONS_TABLE')),
     recorder: recorderFromEnv({
       store,
       otherChannel: (channel, { alert, title }) =>

@@ -1,7 +1,9 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import {
+  CONFIG_PATH_PATTERN,
   IP_RATE_WINDOW_SECONDS,
   IP_THROTTLED,
+  PATH_THROTTLED,
   PROVIDER_THROTTLED,
   type ThrottledAnswer,
   type ThrottleLimits,
@@ -12,6 +14,10 @@ export interface EdgeLimitsOptions {
   providers: Readonly<Record<string, ThrottleLimits>>;
   /** Requests per source IP over the last 60 s (config `waf.ipRateLimitPerMinute`). */
   ipRateLimitPerMinute: number;
+  /** Requests per source IP and webhook path over the last 60 s (`waf.sourcePathRateLimitPerMinute`). */
+  sourcePathRateLimitPerMinute: number;
+  /** Requests per per-config endpoint, every source together, over the last 60 s (`waf.configRateLimitPerMinute`). */
+  configRateLimitPerMinute: number;
   now?: () => number;
 }
 
@@ -22,28 +28,34 @@ const PROVIDER_ROUTE = /^\/api\/webhooks\/([^/]+)(\/[^/]+)?$/;
 
 /**
  * The seed's rate limits as the AWS edge applies them, for the local REST front. First the WAF
- * rate-based rule: a source IP that sent `ipRateLimitPerMinute` requests over the last 60 s is
- * refused (every request counts, refused ones too, as WAF counts what it sees) until its rate drops.
- * Then API Gateway's method throttling: a token bucket per route (`/api/webhooks/{provider}` and its
- * per-config child are two methods, each with the provider's limits) refilled at `rateLimit` per
- * second, holding at most `burstLimit`.
+ * rate-based rules, each over the last 60 s and counting every request it sees (refused ones too):
+ * per source IP (`ipRateLimitPerMinute`, every path under /api/), per source IP and webhook path
+ * (`sourcePathRateLimitPerMinute`), and per per-config endpoint from every source together
+ * (`configRateLimitPerMinute`). Then API Gateway's method throttling: a token bucket per route
+ * (`/api/webhooks/{provider}` and its per-config child are two methods, each with the provider's
+ * limits) refilled at `rateLimit` per second, holding at most `burstLimit`.
  */
 export function edgeLimits(options: EdgeLimitsOptions): EdgeCheck {
   const now = options.now ?? Date.now;
   const windowMs = IP_RATE_WINDOW_SECONDS * 1000;
-  const limit = options.ipRateLimitPerMinute;
-  // The last `limit` request times per IP: the oldest of them inside the window means the IP is over.
-  const recent = new Map<string, number[]>();
+  const configPath = new RegExp(CONFIG_PATH_PATTERN);
   const buckets = new Map<string, { tokens: number; at: number }>();
 
-  const overIpRate = (sourceIp: string, at: number): boolean => {
-    const times = recent.get(sourceIp) ?? [];
-    const over = times.length >= limit && at - (times[0] as number) < windowMs;
-    times.push(at);
-    if (times.length > limit) times.shift();
-    recent.set(sourceIp, times);
-    return over;
+  /** A WAF rate rule: the last `limit` request times per key; the oldest inside the window means over. */
+  const rateRule = (limit: number) => {
+    const recent = new Map<string, number[]>();
+    return (key: string, at: number): boolean => {
+      const times = recent.get(key) ?? [];
+      const over = times.length >= limit && at - (times[0] as number) < windowMs;
+      times.push(at);
+      if (times.length > limit) times.shift();
+      recent.set(key, times);
+      return over;
+    };
   };
+  const overIpRate = rateRule(options.ipRateLimitPerMinute);
+  const overSourcePathRate = rateRule(options.sourcePathRateLimitPerMinute);
+  const overConfigRate = rateRule(options.configRateLimitPerMinute);
 
   const takeToken = (route: string, limits: ThrottleLimits, at: number): boolean => {
     const bucket = buckets.get(route) ?? { tokens: limits.burstLimit, at };
@@ -58,7 +70,13 @@ export function edgeLimits(options: EdgeLimitsOptions): EdgeCheck {
   return (pathname, sourceIp) => {
     if (!pathname.startsWith('/api/')) return undefined;
     const at = now();
-    if (overIpRate(sourceIp, at)) return throttled(IP_THROTTLED);
+    // WAF evaluates every rule; the first that blocks answers (the web ACL's order).
+    const ipOver = overIpRate(sourceIp, at);
+    const webhook = pathname.startsWith('/api/webhooks/');
+    const sourcePathOver = webhook && overSourcePathRate(`${sourceIp} ${pathname}`, at);
+    const configOver = configPath.test(pathname) && overConfigRate(pathname, at);
+    if (ipOver) return throttled(IP_THROTTLED);
+    if (sourcePathOver || configOver) return throttled(PATH_THROTTLED);
     const route = PROVIDER_ROUTE.exec(pathname);
     const provider = route?.[1];
     if (!route || !provider || !Object.hasOwn(options.providers, provider)) return undefined;

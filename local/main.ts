@@ -3,7 +3,7 @@
 import { OPERATORS_GROUP, signDevToken } from '../shared/auth/tokens';
 import { numberEnv, optionalEnv } from '../shared/env';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/envelope';
-import { DEV_WEBHOOK_SECRETS, devTokenSecret } from './dev-secret';
+import { DEV_SALESFORCE_ORG_ID, DEV_WEBHOOK_SECRETS, devTokenSecret } from './dev-secret';
 import { nodeMajor, RECOMMENDED_NODE_MAJOR } from './node-support';
 import { startLocalStack } from './stack';
 
@@ -14,10 +14,14 @@ const secrets = Object.fromEntries(
   ]),
 ) as Record<ProviderName, string>;
 
+// Provider-wide Salesforce deliveries (bearer tokens and Outbound Messages) must name this org.
+process.env.SALESFORCE_ORG_ID ??= DEV_SALESFORCE_ORG_ID;
+
 const started = performance.now();
 const stack = await startLocalStack({
   port: numberEnv('PORT', 3000),
   wsPort: numberEnv('WS_PORT', 8080),
+  host: optionalEnv('HOST'),
   webhookBaseUrl: optionalEnv('WEBHOOK_BASE_URL'),
   databaseUrl: optionalEnv('DATABASE_URL'),
   // A fixed port, so the README's psql command works as written.
@@ -29,7 +33,8 @@ const stack = await startLocalStack({
 const endpoints = PROVIDER_NAMES.map((name) => {
   const devSecret =
     secrets[name] === DEV_WEBHOOK_SECRETS[name] ? `  (dev secret "${DEV_WEBHOOK_SECRETS[name]}")` : '';
-  return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}`;
+  const org = name === 'salesforce' ? `, org ${process.env.SALESFORCE_ORG_ID}` : '';
+  return `  ${name.padEnd(12)}  POST ${stack.httpUrl}/api/webhooks/${name}${devSecret}${org}`;
 });
 // The printed dashboard link signs in as a local operator (the token rides in the fragment, which
 // the browser never sends to a server; the page drops it from the address bar).

@@ -8,6 +8,8 @@ import {
   EVENTS_BY_DAY_INDEX,
   EVENTS_BY_USER_INDEX,
 } from '../shared/stores/event-log';
+import { REJECTIONS_BY_DAY_INDEX } from '../shared/stores/rejections';
+import { CONFIGS_BY_OWNER_INDEX, CONFIGS_BY_OWNER_PROJECTION } from '../shared/stores/webhook-configs';
 
 export interface LocalQueue {
   url: string;
@@ -72,6 +74,7 @@ export const TABLES = {
   metrics: 'webhook-metric-counters',
   configs: 'webhook-configs',
   rateLimits: 'webhook-rate-limits',
+  rejections: 'webhook-rejections',
 } as const;
 
 type Key = string | [partition: string, sort: string];
@@ -124,6 +127,11 @@ export async function createTables(ddb: DynamoDBClient): Promise<void> {
     [CONNECTIONS_BY_ROLE_INDEX]: 'role',
   });
   await createTable(ddb, TABLES.metrics, ['pk', 'minute']);
-  await createTable(ddb, TABLES.configs, 'id', { byUser: ['userId', 'createdAt'] });
+  await createTable(ddb, TABLES.configs, 'id', {
+    [CONFIGS_BY_OWNER_INDEX]: { key: ['userId', 'createdAt'], include: CONFIGS_BY_OWNER_PROJECTION },
+  });
   await createTable(ddb, TABLES.rateLimits, 'pk');
+  await createTable(ddb, TABLES.rejections, ['pk', 'sk'], {
+    [REJECTIONS_BY_DAY_INDEX]: ['receivedDay', 'sk'],
+  });
 }

@@ -159,7 +159,7 @@ export async function startSqsMoveTaskProxy(options: SqsMoveTaskProxyOptions): P
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, () => resolve((server.address() as AddressInfo).port));
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
   });
 
   return {

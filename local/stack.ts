@@ -20,9 +20,10 @@ import { retryWindowMs } from '../shared/process/retry-schedule';
 import { providers } from '../shared/providers/registry';
 import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
-import { devTokenSecret } from './dev-secret';
+import { alertWebhookSigningSecret, devTokenSecret } from './dev-secret';
 import { edgeLimits } from './edge-limits';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
+import { createLocalKms } from './kms';
 import { interruptServer } from './outage';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
@@ -35,6 +36,12 @@ import { startWorkflowDeliveries, targetEvent, type WorkflowDeliveries } from '.
 export interface LocalStackOptions {
   port: number;
   wsPort: number;
+  /**
+   * The address the REST front and the WebSocket server listen on: 127.0.0.1 (HOST) unless told
+   * otherwise, so a laptop's stack is not reachable from its network. The stand-ins always listen on
+   * 127.0.0.1, and the local @connections endpoint answers loopback callers only.
+   */
+  host?: string;
   /** Public base URL providers call (HubSpot v3 signs it); defaults to http://localhost:PORT. */
   webhookBaseUrl?: string;
   /** A real PostgreSQL server; when absent an embedded PGlite serves the wire protocol. */
@@ -108,6 +115,8 @@ const ACCOUNT = '000000000000';
 const PAYLOAD_BUCKET = 'webhook-payloads';
 const EVENT_BUS_NAME = 'webhooks-domain-events';
 const STAGE = 'local';
+/** Where the stand-ins listen, and the servers too unless HOST says otherwise. */
+const LOOPBACK = '127.0.0.1';
 
 /**
  * Starts the whole system on one machine: fauxqs (SQS), dynalite (DynamoDB), PGlite (Postgres),
@@ -130,8 +139,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       busNames: [EVENT_BUS_NAME],
       onEvent: (event) => workflows?.deliver(targetEvent(event, ACCOUNT, REGION)),
     });
-    const [fauxqs, dynalite, postgres, eventBridgePort] = await Promise.all([
-      startFauxqs({ port: 0, logger: false, defaultRegion: REGION }).then((server) => {
+    const kms = createLocalKms({ region: REGION, account: ACCOUNT });
+    const [fauxqs, dynalite, postgres, eventBridgePort, kmsPort] = await Promise.all([
+      startFauxqs({ port: 0, host: LOOPBACK, logger: false, defaultRegion: REGION }).then((server) => {
         stops.push(() => server.stop());
         return server;
       }),
@@ -139,8 +149,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.databaseUrl
         ? externalPostgres(options.databaseUrl)
         : startPglite(stops, options.pglitePort ?? 0),
-      listen(eventBridge.server, 0, '127.0.0.1').then((port) => {
+      listen(eventBridge.server, 0, LOOPBACK).then((port) => {
         stops.push(() => close(eventBridge.server));
+        return port;
+      }),
+      listen(kms.server, 0, LOOPBACK).then((port) => {
+        stops.push(() => close(kms.server));
         return port;
       }),
     ]);
@@ -198,7 +212,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       METRICS_TABLE: TABLES.metrics,
       CONFIGS_TABLE: TABLES.configs,
       RATE_LIMIT_TABLE: TABLES.rateLimits,
+      REJECTIONS_TABLE: TABLES.rejections,
+      // Accepted locally, off in a deployed stack unless configured (README "Security"): HubSpot's
+      // v1/v2 signatures, and Outbound Messages on the provider-wide Salesforce endpoint (with the
+      // token of the dev secret, from the org SALESFORCE_ORG_ID names).
+      HUBSPOT_ACCEPT_LEGACY_SIGNATURES: process.env.HUBSPOT_ACCEPT_LEGACY_SIGNATURES ?? 'true',
+      SALESFORCE_ACCEPT_OUTBOUND_MESSAGES: process.env.SALESFORCE_ACCEPT_OUTBOUND_MESSAGES ?? 'true',
       AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${eventBridgePort}`,
+      // Config secrets are encrypted with this key (shared/secret-cipher.ts), as in AWS.
+      AWS_ENDPOINT_URL_KMS: `http://127.0.0.1:${kmsPort}`,
+      SECRETS_KEY_ID: kms.keyArn,
       EVENT_BUS_NAME,
       MAX_RECEIVE_COUNT: String(maxReceiveCount),
       // One process holds every handler here, so a config change through the API applies at once;
@@ -245,7 +268,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const notReady = async () => ({ statusCode: 503 });
     const wsRoutes: WebSocketRoutes = { $connect: notReady, $disconnect: notReady, $default: notReady };
     const wsServer = createWebSocketApi(wsRoutes);
-    const wsPort = await listen(wsServer, options.wsPort);
+    const host = options.host ?? process.env.HOST ?? LOOPBACK;
+    const wsPort = await listen(wsServer, options.wsPort, host);
     stops.push(async () => {
       await close(wsServer);
       await wsServer.drain();
@@ -262,6 +286,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           : edgeLimits({
               providers: config.api.providerThrottling,
               ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
+              sourcePathRateLimitPerMinute: config.waf.sourcePathRateLimitPerMinute,
+              configRateLimitPerMinute: config.waf.configRateLimitPerMinute,
             }),
       site: {
         file: dashboardSite(() => ({ apiBaseUrl: '', websocketUrl: wsUrl })),
@@ -273,7 +299,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         },
       },
     });
-    const port = await listen(restServer, options.port);
+    const port = await listen(restServer, options.port, host);
     stops.push(() => close(restServer));
 
     Object.assign(process.env, {
@@ -400,10 +426,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // Alert rules: CloudWatch alarms in AWS; here the same rules on the same counters every
     // ALERT_EVAL_INTERVAL_SECONDS, feeding the same recorder (functions/alerts/record.ts). The
-    // `webhook` channel really POSTs to ALERT_WEBHOOK_URLS_JSON, signed with the dev secret unless set.
+    // `webhook` channel really POSTs to ALERT_WEBHOOK_URLS_JSON, always signed: with
+    // ALERT_WEBHOOK_SIGNING_SECRET, else a generated key kept in .local/.
     Object.assign(process.env, {
       ALARM_PREFIX: process.env.ALARM_PREFIX ?? 'WebhooksLocal-',
-      ALERT_WEBHOOK_SIGNING_SECRET: process.env.ALERT_WEBHOOK_SIGNING_SECRET ?? 'dev-alert-webhook-secret',
+      ALERT_WEBHOOK_SIGNING_SECRET: alertWebhookSigningSecret(),
     });
     const { startAlertEvaluator } = await import('./alert-evaluator');
     stops.push(
@@ -465,7 +492,7 @@ async function notFound() {
 
 async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<{ server: Server; url: string }> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const port = await listen(server, 0);
+  const port = await listen(server, 0, LOOPBACK);
   stops.push(() => close(server));
   return { server, url: `http://127.0.0.1:${port}` };
 }
@@ -524,12 +551,10 @@ function externalPostgres(url: string): LocalPostgres {
   };
 }
 
-function listen(server: Server, port: number, host?: string): Promise<number> {
+function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    const ready = () => resolve((server.address() as AddressInfo).port);
-    if (host) server.listen(port, host, ready);
-    else server.listen(port, ready);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 

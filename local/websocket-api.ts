@@ -44,6 +44,10 @@ export function createWebSocketApi(routes: WebSocketRoutes): LocalWebSocketApi {
   };
 
   const server = createServer((req, res) => {
+    // The @connections endpoint is the handlers' (API Gateway's management API, signed with IAM in
+    // AWS): nobody but this machine may push to or close a connection, whatever address (HOST) the
+    // server listens on.
+    if (!isLoopback(req.socket.remoteAddress)) return reply(res, 403, { message: 'Forbidden' });
     manageConnection(req, res, sockets).catch(() => reply(res, 500));
   });
 
@@ -183,6 +187,12 @@ async function manageConnection(req: IncomingMessage, res: ServerResponse, socke
   }
   if (req.method === 'GET') return reply(res, 200, { connectedAt: new Date().toISOString() });
   return reply(res, 405);
+}
+
+/** Whether a peer address is this machine's loopback (IPv4, IPv6, or IPv4-mapped IPv6). */
+export function isLoopback(address: string | undefined): boolean {
+  const ip = address?.replace(/^::ffff:/, '') ?? '';
+  return ip === '::1' || ip.startsWith('127.');
 }
 
 function reply(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) {

@@ -1,10 +1,14 @@
 import { ZodError } from 'zod';
+import type { RejectionCause, RejectionDetail, RejectionReason } from './rejections/causes';
 
 /**
  * The small set of errors the system raises on purpose. Each maps to one HTTP status in one place
  * (shared/http/responses.ts); anything else is an internal error and becomes a generic 500/503.
  */
 export class HttpError extends Error {
+  /** Why a delivery was refused, for the rejection record (shared/rejections/causes.ts). */
+  reason?: RejectionReason;
+
   constructor(
     readonly statusCode: number,
     readonly code: string,
@@ -15,6 +19,12 @@ export class HttpError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /** Names the machine-readable cause of a refused delivery (and a few facts about it). */
+  because(cause: RejectionCause, detail?: RejectionDetail): this {
+    this.reason = detail === undefined ? { cause } : { cause, detail };
+    return this;
+  }
 }
 
 export class BadRequestError extends HttpError {
@@ -24,8 +34,9 @@ export class BadRequestError extends HttpError {
 }
 
 export class UnauthorizedError extends HttpError {
-  constructor(message = 'Invalid or missing signature') {
+  constructor(message = 'Invalid or missing signature', cause: RejectionCause = 'signature_mismatch') {
     super(401, 'unauthorized', message);
+    this.because(cause);
   }
 }
 
@@ -44,12 +55,26 @@ export class MethodNotAllowedError extends HttpError {
 export class PayloadTooLargeError extends HttpError {
   constructor(limitBytes: number) {
     super(413, 'payload_too_large', `Body exceeds ${limitBytes} bytes`);
+    this.because('payload_too_large', { limit_bytes: limitBytes });
+  }
+}
+
+/** More events in one request than the endpoint takes: the cap is named, and retrying cannot help. */
+export class TooManyEventsError extends HttpError {
+  constructor(events: number, limit: number, setting: string) {
+    super(
+      413,
+      'payload_too_large',
+      `The delivery carries ${events} events; this endpoint takes at most ${limit} per request (${setting})`,
+    );
+    this.because('too_many_events', { events, limit, setting });
   }
 }
 
 export class UnsupportedMediaTypeError extends HttpError {
   constructor(expected: string) {
     super(415, 'unsupported_media_type', `Content-Type must be ${expected}`);
+    this.because('unsupported_media_type');
   }
 }
 

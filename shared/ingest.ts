@@ -6,21 +6,32 @@ import { type Envelope, envelopeSchema, type Priority, type ProviderName } from 
 import {
   BadRequestError,
   EnqueueFailedError,
+  HttpError,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
+  TooManyEventsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './errors';
 import { ownedKey, SYSTEM_OWNER } from './owner';
 import { priorityOf } from './priority';
+import { outboundMessageToken, PROVIDER_WIDE_SCOPE } from './providers/outbound-message-token';
 import type { ProviderEvent, VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
 import type { Quarantine } from './quarantine';
 import type { EnvelopePublisher } from './queue/publisher';
+import { RECORDED_STATUSES } from './rejections/causes';
+import { type DiagnosisSecrets, diagnoseSignature } from './rejections/diagnose';
 import { SOURCE_ACCOUNT_LABEL } from './source-account';
 import type { EventLog } from './stores/event-log';
 import type { RateLimiter } from './stores/rate-limiter';
-import { acceptedSecrets, type ConfigLookup, type WebhookConfig } from './stores/webhook-configs';
+import type { Rejection } from './stores/rejections';
+import {
+  acceptedSecrets,
+  type ConfigLookup,
+  DEFAULT_MAX_EVENTS_PER_REQUEST,
+  type WebhookConfig,
+} from './stores/webhook-configs';
 
 /** What the per-config endpoints (`/api/webhooks/{provider}/{configId}`) need besides the rest. */
 export interface TenantDeps {
@@ -32,18 +43,36 @@ export interface TenantDeps {
   bindSourceAccount: (configId: string, account: string) => Promise<string | undefined>;
 }
 
+/** Provider-specific settings of the provider-wide endpoint besides the secrets. */
+export type ProviderSettings = Omit<VerifySettings, 'secrets' | 'outboundMessageTokens'> & {
+  /**
+   * Salesforce: take Outbound Messages on the provider-wide endpoint, with the token derived from
+   * the provider's secret (shared/providers/outbound-message-token.ts) and `orgId`. Off by default.
+   */
+  acceptOutboundMessages?: boolean;
+};
+
 export interface IngestDeps {
   provider: WebhookProvider;
   /** Accepted signing secrets, current first (rotation keeps the previous one valid). */
   secrets: () => Promise<readonly string[]>;
   /** Provider-specific verification settings besides the secrets (public key, audience, org id...). */
-  settings?: Omit<VerifySettings, 'secrets'>;
+  settings?: ProviderSettings;
   publisher: EnvelopePublisher;
   maxBodyBytes: number;
+  /**
+   * The most events one request may carry (413 above): the provider-wide endpoints' cap, and the
+   * ceiling of every config's `max_events_per_request`. Default 1000.
+   */
+  maxEventsPerRequest?: number;
   priorities?: Readonly<Record<string, Priority>>;
   now?: () => Date;
   /** Absent where no configs table is configured: per-config endpoints then answer 404. */
   tenants?: TenantDeps;
+  /** Where refused deliveries are recorded (shared/stores/rejections.ts); absent: only logged. */
+  rejections?: { record(rejection: Rejection): Promise<void> };
+  /** A rejection that could not be recorded (the answer is the same either way). */
+  onRecordError?: (error: unknown) => void;
   /**
    * Records each acceptance on the delivery's event log entry (the ledger's receipts) before the
    * 2xx; absent, nothing is recorded.
@@ -57,6 +86,9 @@ export interface IngestDeps {
   /** Ids of acceptances (a random UUID by default). */
   newId?: () => string;
 }
+
+/** The default cap of events per request on every endpoint (`ingest.maxEventsPerRequest`). */
+export const DEFAULT_MAX_EVENTS_CEILING = 1000;
 
 export interface IngestResult {
   accepted: number;
@@ -77,44 +109,75 @@ const RECEIPT_CONCURRENCY = 25;
  * The whole ingest hot path: cheap checks, signature, parse, route, enqueue, receipt. It returns
  * only after every envelope is in SQS and recorded, so a 2xx never loses an event; any failure
  * throws and the provider retries. A verified delivery the parser (or SQS) refuses is kept in the
- * quarantine and answered 2xx instead: a 4xx would make the provider drop it.
+ * quarantine and answered 2xx instead: a 4xx would make the provider drop it. A refused delivery
+ * (401, 403, 413, 415, 429) is recorded with its cause for its owner before the error goes back to
+ * the caller.
  */
 export async function ingest(
   deps: IngestDeps,
   request: WebhookRequest,
   configId?: string,
 ): Promise<IngestResult> {
+  const attempt: Attempt = { now: deps.now?.() ?? new Date() };
+  try {
+    return await ingestChecked(deps, request, configId, attempt);
+  } catch (error) {
+    await recordRejection(deps, request, configId, attempt, error);
+    throw error;
+  }
+}
+
+/** What a failed attempt leaves for its rejection record: when, and the config if it got that far. */
+interface Attempt {
+  now: Date;
+  config?: WebhookConfig;
+  /** What diagnosing a signature mismatch may try (only set once the cheap checks passed). */
+  diagnosis?: DiagnosisSecrets;
+}
+
+async function ingestChecked(
+  deps: IngestDeps,
+  request: WebhookRequest,
+  configId: string | undefined,
+  attempt: Attempt,
+): Promise<IngestResult> {
+  const { now } = attempt;
   if (request.method !== 'POST') throw new MethodNotAllowedError(['POST']);
+  if (configId !== undefined) attempt.config = await activeConfig(deps, configId);
   if (request.body.length > deps.maxBodyBytes) throw new PayloadTooLargeError(deps.maxBodyBytes);
   assertMediaType(request, deps.provider.mediaTypes);
-  const now = deps.now?.() ?? new Date();
 
   // Per-config endpoint, cheapest checks first: config (cached, 404), source IP (in memory, 403),
   // signature (CPU only, 401), and only then the rate limit (one DynamoDB round trip, 429), so an
   // unsigned flood against a known URL never consumes the tenant's quota nor costs a write.
-  let config = configId === undefined ? undefined : await activeConfig(deps, configId);
+  let config = attempt.config;
   if (config) assertSourceAllowed(config, request);
 
   if (!config) {
-    await verify(deps, request, { ...deps.settings, secrets: await deps.secrets() }, now);
+    const secrets = await deps.secrets();
+    attempt.diagnosis = { accepted: secrets, retired: [] };
+    await verify(deps, request, providerSettings(deps, secrets), now);
   } else {
     try {
+      attempt.diagnosis = await diagnosisSecrets(deps, config, now);
       await verify(deps, request, configSettings(deps, config, now), now);
     } catch (error) {
       // The cached config may predate a rotation: read it again (the cache does so at most every
       // few seconds, so a flood of bad signatures costs few reads) and verify once more if its
       // secrets changed.
       const fresh = await refreshedConfig(deps, config, error);
+      attempt.config = fresh;
       assertSourceAllowed(fresh, request);
+      attempt.diagnosis = await diagnosisSecrets(deps, fresh, now);
       await verify(deps, request, configSettings(deps, fresh, now), now);
       config = fresh;
     }
   }
 
-  if (config && deps.tenants) {
-    const decision = await deps.tenants.rateLimiter.consume(`config#${config.id}`, config.rateLimit, now);
-    if (!decision.allowed) throw new TooManyRequestsError(decision.retryAfterSeconds ?? 60);
-  }
+  // One unit of the config's rate limit before parsing (an exhausted config is refused without the
+  // work), the rest of the delivery's events once they are known.
+  const limiter = config && deps.tenants ? { tenants: deps.tenants, config } : undefined;
+  if (limiter) await consumeRateLimit(limiter.tenants, limiter.config, now, 1);
 
   const ownerId = config ? config.userId : SYSTEM_OWNER;
   const acceptanceId = (deps.newId ?? randomUUID)();
@@ -139,11 +202,17 @@ export async function ingest(
     if (!(error instanceof BadRequestError) || !deps.quarantine) throw error;
     return park(`Not what the ${deps.provider.name} parser expects: ${error.message}`);
   }
+  const cap = eventCap(deps, config);
+  if (events.length > cap.limit) throw new TooManyEventsError(events.length, cap.limit, cap.setting);
   const fromAccount =
     config && deps.tenants
       ? await eventsOfBoundAccount(deps.provider, deps.tenants, config, request, events)
       : events;
   const wanted = config ? fromAccount.filter((event) => config.events.includes(event.eventType)) : events;
+  // Every enqueued event counts against the config's rate limit: one request fanning out into many
+  // messages pays for each of them.
+  if (limiter && wanted.length > 1)
+    await consumeRateLimit(limiter.tenants, limiter.config, now, wanted.length - 1);
   const envelopes = toEnvelopes(deps.provider.name, wanted, {
     ownerId,
     config,
@@ -166,6 +235,83 @@ export async function ingest(
     ...(config ? { ignored: events.length - wanted.length } : {}),
     deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))],
   };
+}
+
+async function consumeRateLimit(
+  tenants: TenantDeps,
+  config: WebhookConfig,
+  now: Date,
+  events: number,
+): Promise<void> {
+  const decision = await tenants.rateLimiter.consume(`config#${config.id}`, config.rateLimit, now, events);
+  if (!decision.allowed) throw new TooManyRequestsError(decision.retryAfterSeconds ?? 60);
+}
+
+/**
+ * The most events a request may carry here: the deployment's cap, a config's own
+ * `max_events_per_request`, and never more than its `rate_limit` (such a request could never pass).
+ */
+function eventCap(deps: IngestDeps, config: WebhookConfig | undefined): { limit: number; setting: string } {
+  const ceiling = deps.maxEventsPerRequest ?? DEFAULT_MAX_EVENTS_CEILING;
+  if (!config) return { limit: ceiling, setting: 'ingest.maxEventsPerRequest' };
+  const own = Math.min(config.maxEventsPerRequest ?? DEFAULT_MAX_EVENTS_PER_REQUEST, ceiling);
+  return config.rateLimit < own
+    ? { limit: config.rateLimit, setting: 'rate_limit, events per minute' }
+    : { limit: own, setting: 'max_events_per_request' };
+}
+
+/**
+ * Records a refused delivery for the owner of the endpoint it was sent to, with its cause; a
+ * signature mismatch is diagnosed first (shared/rejections/diagnose.ts). Unknown or inactive
+ * endpoints (404) have no owner to show it to and are not recorded. Recording never changes the answer.
+ */
+async function recordRejection(
+  deps: IngestDeps,
+  request: WebhookRequest,
+  configId: string | undefined,
+  attempt: Attempt,
+  error: unknown,
+): Promise<void> {
+  if (!deps.rejections || !(error instanceof HttpError) || !RECORDED_STATUSES.has(error.statusCode)) return;
+  if (configId !== undefined && !attempt.config) return;
+  let reason = error.reason ?? { cause: 'signature_mismatch' as const };
+  if (reason.cause === 'signature_mismatch' && attempt.diagnosis)
+    reason = diagnoseSignature(deps.provider, request, attempt.diagnosis);
+  const userAgent = request.headers['user-agent']?.slice(0, 256);
+  try {
+    await deps.rejections.record({
+      ownerId: attempt.config?.userId ?? SYSTEM_OWNER,
+      provider: deps.provider.name,
+      ...(attempt.config && { configId: attempt.config.id }),
+      status: error.statusCode,
+      cause: reason.cause,
+      ...(reason.detail && { detail: reason.detail }),
+      message: error.message.slice(0, 300),
+      sourceIp: request.sourceIp.slice(0, 64),
+      ...(userAgent !== undefined && { userAgent }),
+      bodyBytes: request.body.length,
+      receivedAt: attempt.now.toISOString(),
+    });
+  } catch (recordError) {
+    deps.onRecordError?.(recordError);
+  }
+}
+
+/**
+ * What a signature mismatch on a per-config endpoint is diagnosed against: its accepted secrets, and
+ * as retired ones its previous secret past the grace period and the provider-wide secrets.
+ */
+async function diagnosisSecrets(
+  deps: IngestDeps,
+  config: WebhookConfig,
+  now: Date,
+): Promise<DiagnosisSecrets> {
+  const accepted = acceptedSecrets(config, now);
+  const retired: { secret: string; which: string }[] = [];
+  if (config.previousSecret && !accepted.includes(config.previousSecret))
+    retired.push({ secret: config.previousSecret, which: 'expired_previous_secret' });
+  for (const secret of await deps.secrets()) retired.push({ secret, which: 'provider_wide_secret' });
+  return { accepted, retired };
 }
 
 /**
@@ -273,7 +419,7 @@ async function eventsOfBoundAccount(
       other === undefined
         ? `This webhook takes deliveries from ${label} ${bound} only; the delivery names no ${label}`
         : `Delivery from ${label} ${other}; this webhook takes deliveries from ${label} ${bound} only`,
-    );
+    ).because('source_account_mismatch', { bound, ...(other !== undefined && { received: other }) });
   }
   return own;
 }
@@ -325,19 +471,38 @@ function assertSourceAllowed(config: WebhookConfig, request: WebhookRequest): vo
     allowlist = new IpAllowlist(config.ipWhitelist);
     allowlists.set(config, allowlist);
   }
-  if (!allowlist.allows(request.sourceIp)) throw new ForbiddenError('Source IP not allowed for this webhook');
+  if (!allowlist.allows(request.sourceIp))
+    throw new ForbiddenError('Source IP not allowed for this webhook').because('source_ip_not_allowed');
 }
 
 /**
  * A per-config endpoint trusts the config's secrets only: not the provider's global public key,
  * audience or org id, which would let deliveries meant for the operator's own org in. So a
- * Salesforce config takes HS256 bearer tokens signed with its secret, and no Outbound Messages
- * (they carry no signature, only an org id).
+ * Salesforce config takes HS256 bearer tokens signed with its secret, and Outbound Messages that
+ * carry the token of its secret (then from its bound org only: see eventsOfBoundAccount).
  */
 function configSettings(deps: IngestDeps, config: WebhookConfig, now: Date): VerifySettings {
+  const secrets = acceptedSecrets(config, now);
   return {
-    secrets: acceptedSecrets(config, now),
+    secrets,
     acceptLegacySignatures: deps.settings?.acceptLegacySignatures,
+    maxTokenLifetimeSeconds: deps.settings?.maxTokenLifetimeSeconds,
+    ...(deps.provider.name === 'salesforce' && {
+      outboundMessageTokens: secrets.map((secret) => outboundMessageToken(secret, config.id)),
+    }),
+  };
+}
+
+/** The provider-wide endpoint: the deployment's secrets and settings; Outbound Messages only when enabled. */
+function providerSettings(deps: IngestDeps, secrets: readonly string[]): VerifySettings {
+  const { acceptOutboundMessages, ...settings } = deps.settings ?? {};
+  const outboundMessages = deps.provider.name === 'salesforce' && acceptOutboundMessages && settings.orgId;
+  return {
+    ...settings,
+    secrets,
+    ...(outboundMessages && {
+      outboundMessageTokens: secrets.map((secret) => outboundMessageToken(secret, PROVIDER_WIDE_SCOPE)),
+    }),
   };
 }
 

@@ -296,6 +296,7 @@ function chartMinute(minute, provider, figures) {
 
 function refresh() {
   refreshDead();
+  refreshRejections();
   refreshQuarantined();
   if (!state.me?.operator) return;
   refreshAlerts();
@@ -364,6 +365,32 @@ async function refreshList(status, title, render) {
   );
   $(`${status}-empty`).textContent = `No ${title.toLowerCase()}.`;
   $(`${status}-empty`).hidden = result.events.length > 0;
+}
+
+/** Refused deliveries of the last 24 h, counted per cause (README "Reading a rejection"), and the latest few. */
+async function refreshRejections() {
+  const result = await api('/api/webhooks/rejections?time_range=24h&limit=5').catch((error) => error);
+  const body = $('rejections').tBodies[0];
+  const list = $('rejections-latest');
+  const empty = $('rejections-empty');
+  if (result instanceof Error) {
+    body.replaceChildren();
+    return note(list, empty, `Rejections unavailable: ${result.message}`);
+  }
+  const causes = Object.entries(result.counts.by_cause).sort(([, a], [, b]) => b - a);
+  body.replaceChildren(...causes.map(([cause, count]) => row([cause, [String(count), 'num']])));
+  list.replaceChildren(
+    ...result.rejections.map((rejection) =>
+      item(
+        `${rejection.status} ${rejection.cause}`,
+        `${rejection.provider} · ${rejection.config_id ?? 'provider-wide'} · from ${rejection.source_ip} · ${time(rejection.received_at)} · ${rejection.message}`,
+        document.createTextNode(''),
+      ),
+    ),
+  );
+  empty.textContent = 'No rejected deliveries in the last 24 hours.';
+  empty.hidden = result.counts.total > 0;
+  $('rejections').hidden = result.counts.total === 0;
 }
 
 async function refreshQueues() {

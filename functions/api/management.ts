@@ -12,8 +12,10 @@ import { logger } from '../../shared/observability';
 import { priorityOverridesFromEnv } from '../../shared/priority';
 import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { type RedriveQueue, SqsDlqRedrive } from '../../shared/queue/redrive';
+import { secretCipherFromEnv } from '../../shared/secret-cipher';
 import { EventLog } from '../../shared/stores/event-log';
 import { MetricCounters } from '../../shared/stores/metric-counters';
+import { RejectionStore } from '../../shared/stores/rejections';
 import { WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
 /** Each priority's queue and DLQ from QUEUE_ARN_HIGH, DLQ_ARN_HIGH, DLQ_URL_HIGH... */
@@ -38,7 +40,7 @@ const db = dbFromEnv();
 
 /** The management API's Lambda: configs, status, the event log with replay, DLQ redrive and alerting. */
 export const handler = makeManagementHandler({
-  configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE')),
+  configs: new WebhookConfigStore(dynamoDb, requireEnv('CONFIGS_TABLE'), secretCipherFromEnv()),
   alerts: new AlertStore(db),
   history: new MetricsHistory(db),
   bus: new EventBridgePublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME')),
@@ -50,6 +52,7 @@ export const handler = makeManagementHandler({
   payloads: payloadStoreFromEnv(),
   priorities: priorityOverridesFromEnv(),
   counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
+  rejections: new RejectionStore(dynamoDb, requireEnv('REJECTIONS_TABLE')),
   publisher: envelopePublisherFromEnv(sqsClient(), payloadStoreFromEnv()),
   redrive: new SqsDlqRedrive(sqsClient(), redriveQueuesFromEnv()),
   registration: { fetch: globalThis.fetch, timeoutMs: numberEnv('PROVIDER_TIMEOUT_MS', 5000) },

@@ -4,17 +4,20 @@ import { dynamoDb, payloadStoreFromEnv } from '../../shared/aws';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env';
 import { HttpError, NotFoundError } from '../../shared/errors';
 import { errorResponse, jsonResponse, toWebhookRequest } from '../../shared/http/api-gateway';
-import { type IngestDeps, ingest, type TenantDeps } from '../../shared/ingest';
+import { DEFAULT_MAX_EVENTS_CEILING, type IngestDeps, ingest, type TenantDeps } from '../../shared/ingest';
 import { logger } from '../../shared/observability';
 import { priorityOverridesFromEnv } from '../../shared/priority';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from '../../shared/providers/salesforce-limits';
 import type { WebhookProvider } from '../../shared/providers/types';
 import { Quarantine } from '../../shared/quarantine';
 import { DEFAULT_CLAIM_CHECK_BYTES, envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { type Broadcaster, broadcasterFromEnv } from '../../shared/realtime/broadcaster';
+import { secretCipherFromEnv } from '../../shared/secret-cipher';
 import { secretSource } from '../../shared/secrets';
 import { ConnectionStore } from '../../shared/stores/connections';
 import { EventLog } from '../../shared/stores/event-log';
 import { DynamoDbRateLimiter } from '../../shared/stores/rate-limiter';
+import { RejectionStore } from '../../shared/stores/rejections';
 import { cachedConfigLookup, WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
 /** Lambda's 6 MB synchronous payload limit holds about 4 MiB once API Gateway base64-encodes the body. */
@@ -66,6 +69,7 @@ export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): Inge
           provider: deps.provider.name,
           configId,
           status: error.statusCode,
+          cause: error.reason?.cause,
           reason: error.message,
           sourceIp: request.sourceIp,
         });
@@ -82,7 +86,9 @@ const sqs = new SQSClient({});
 /**
  * Builds the handler of one provider's ingest Lambda from its environment. Settings are named
  * after the provider: SHOPIFY_SECRET_ARN (or SHOPIFY_WEBHOOK_SECRET locally), SALESFORCE_ORG_ID...
- * The provider is passed in, so each Lambda bundles its own provider's code only.
+ * Whatever loosens a check is off unless set to `true`: HUBSPOT_ACCEPT_LEGACY_SIGNATURES,
+ * SALESFORCE_ACCEPT_OUTBOUND_MESSAGES. The provider is passed in, so each Lambda bundles its own
+ * provider's code only.
  */
 export function ingestHandlerFromEnv(provider: WebhookProvider): IngestHandler {
   const prefix = provider.name.toUpperCase();
@@ -98,15 +104,23 @@ export function ingestHandlerFromEnv(provider: WebhookProvider): IngestHandler {
       publicKey: optionalEnv(`${prefix}_PUBLIC_KEY`),
       audience: optionalEnv(`${prefix}_AUDIENCE`),
       orgId: optionalEnv(`${prefix}_ORG_ID`),
-      acceptLegacySignatures: optionalEnv(`${prefix}_ACCEPT_LEGACY_SIGNATURES`) !== 'false',
+      acceptLegacySignatures: optionalEnv(`${prefix}_ACCEPT_LEGACY_SIGNATURES`) === 'true',
+      acceptOutboundMessages: optionalEnv(`${prefix}_ACCEPT_OUTBOUND_MESSAGES`) === 'true',
+      maxTokenLifetimeSeconds: numberEnv(
+        `${prefix}_MAX_TOKEN_LIFETIME_SECONDS`,
+        DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+      ),
     },
     publisher: envelopePublisherFromEnv(sqs, payloads),
     // Without a claim-check bucket, nothing larger than one SQS message can be accepted.
     maxBodyBytes: payloads
       ? numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES)
       : Math.min(numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES), DEFAULT_CLAIM_CHECK_BYTES),
+    maxEventsPerRequest: numberEnv('MAX_EVENTS_PER_REQUEST', DEFAULT_MAX_EVENTS_CEILING),
     priorities: priorityOverridesFromEnv(),
     tenants: tenantDepsFromEnv(),
+    rejections: rejectionsFromEnv(),
+    onRecordError: (error) => logger.warn('could not record a rejection', { error: error as Error }),
     receipts: eventLog,
     quarantine:
       payloads && eventLog
@@ -145,7 +159,8 @@ const DEFAULT_CONFIG_CACHE_TTL_SECONDS = 60;
 function tenantDepsFromEnv(): TenantDeps | undefined {
   const configsTable = optionalEnv('CONFIGS_TABLE');
   if (!configsTable) return undefined;
-  const store = new WebhookConfigStore(dynamoDb, configsTable);
+  // Decrypts signing secrets only: this function's key grant covers no other field.
+  const store = new WebhookConfigStore(dynamoDb, configsTable, secretCipherFromEnv());
   const configs = cachedConfigLookup((id) => store.get(id), {
     ttlMs: numberEnv('CONFIG_CACHE_TTL_SECONDS', DEFAULT_CONFIG_CACHE_TTL_SECONDS) * 1000,
   });
@@ -159,4 +174,10 @@ function tenantDepsFromEnv(): TenantDeps | undefined {
       return bound;
     },
   };
+}
+
+/** Refused deliveries are recorded when REJECTIONS_TABLE is set (PutItem and UpdateItem only). */
+function rejectionsFromEnv(): RejectionStore | undefined {
+  const table = optionalEnv('REJECTIONS_TABLE');
+  return table ? new RejectionStore(dynamoDb, table) : undefined;
 }

@@ -1,19 +1,24 @@
 import type { ScheduledEvent } from 'aws-lambda';
-import { dynamoDb } from '../../shared/aws';
+import { dynamoDb, managementApi } from '../../shared/aws';
 import { dbFromEnv } from '../../shared/db/client';
 import { providersFromEnv } from '../../shared/deployment';
 import { requireEnv } from '../../shared/env';
 import { MetricsHistory, recordMinuteMetrics } from '../../shared/metrics/history';
 import { logger } from '../../shared/observability';
 import { broadcasterFromEnv } from '../../shared/realtime/broadcaster';
+import { closeExpiredConnections } from '../../shared/realtime/expiry';
 import { type MetricsPushSummary, pushMetrics } from '../../shared/realtime/metrics-push';
 import { ConnectionStore } from '../../shared/stores/connections';
 import { MetricCounters } from '../../shared/stores/metric-counters';
 import { WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
-/** One run: the dashboards' push and the minute history (rows written, or null if that failed). */
+/**
+ * One run: the dashboards' push, the minute history (rows written, or null if that failed) and the
+ * connections closed because their token expired (null if that failed).
+ */
 export interface MetricsRunSummary extends MetricsPushSummary {
   recorded: { series: number; rows: number } | null;
+  closed: number | null;
 }
 
 /**
@@ -30,15 +35,20 @@ export function metricsJobFromEnv(): () => Promise<MetricsRunSummary> {
   const now = () => new Date();
   const history = new MetricsHistory(dbFromEnv());
   const broadcaster = broadcasterFromEnv(connections);
+  const api = managementApi(requireEnv('WEBSOCKET_ENDPOINT'));
   return async () => {
-    const [pushed, recorded] = await Promise.all([
+    const [pushed, recorded, closed] = await Promise.all([
       pushMetrics({ connections, configs, counters, broadcaster, providers, now }),
       recordMinuteMetrics({ configs, counters, history, providers, now }).catch((error: unknown) => {
         logger.error('could not write the minute history (webhook_metrics)', { error: error as Error });
         return null;
       }),
+      closeExpiredConnections(connections, api, now()).catch((error: unknown) => {
+        logger.error('could not close expired connections', { error: error as Error });
+        return null;
+      }),
     ]);
-    return { ...pushed, recorded };
+    return { ...pushed, recorded, closed };
   };
 }
 
@@ -53,6 +63,7 @@ export const handler = async (_event?: ScheduledEvent): Promise<MetricsRunSummar
   fromEnv ??= metricsJobFromEnv();
   const summary = await fromEnv();
   // A run with nothing to push or record (most runs of an idle local stack) is not worth a log line.
-  if (summary.users > 0 || (summary.recorded?.rows ?? 0) > 0) logger.info('metrics pushed', { ...summary });
+  if (summary.users > 0 || (summary.recorded?.rows ?? 0) > 0 || (summary.closed ?? 0) > 0)
+    logger.info('metrics pushed', { ...summary });
   return summary;
 };

@@ -21,8 +21,9 @@ export function makeAuthorizer(verifier: TokenVerifier) {
     if (!token) throw new Error(UNAUTHORIZED);
     let userId: string;
     let groups: string[];
+    let expiresAt: number | undefined;
     try {
-      ({ userId, groups } = await verifier.verify(token));
+      ({ userId, groups, expiresAt } = await verifier.verify(token));
     } catch (error) {
       if (error instanceof UnauthorizedError) {
         logger.info('connection refused', { reason: error.message });
@@ -36,8 +37,13 @@ export function makeAuthorizer(verifier: TokenVerifier) {
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
       },
-      // Context values reach $connect as strings; operators' connections get every owner's pushes.
-      context: { userId, operator: String(isOperator(groups)) },
+      // Context values reach $connect as strings; operators' connections get every owner's pushes,
+      // and every connection is closed when the token that opened it expires.
+      context: {
+        userId,
+        operator: String(isOperator(groups)),
+        ...(expiresAt !== undefined && { expiresAt: String(expiresAt) }),
+      },
     };
   };
 }

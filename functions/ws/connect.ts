@@ -20,7 +20,10 @@ export function makeConnectHandler(connections: ConnectionStore, now: () => Date
     }
     try {
       const operator = event.requestContext.authorizer?.operator === 'true';
-      await connections.add(event.requestContext.connectionId, userId, now(), operator);
+      const expiresAt = Number(event.requestContext.authorizer?.expiresAt);
+      await connections.add(event.requestContext.connectionId, userId, now(), operator, {
+        ...(Number.isFinite(expiresAt) && { tokenExpiresAt: expiresAt }),
+      });
       return { statusCode: 200 };
     } catch (error) {
       logger.error('connect failed', { error: error as Error });

@@ -8,8 +8,11 @@ export interface WebSocketEvent {
   requestContext: {
     connectionId: string;
     routeKey: string;
-    /** The authorizer's context: `operator` is `'true'` for a member of the operators group. */
-    authorizer?: { principalId?: string; userId?: string; operator?: string } | null;
+    /**
+     * The authorizer's context: `operator` is `'true'` for a member of the operators group;
+     * `expiresAt` the token's `exp` (epoch seconds).
+     */
+    authorizer?: { principalId?: string; userId?: string; operator?: string; expiresAt?: string } | null;
   };
   queryStringParameters?: Record<string, string | undefined> | null;
   body?: string | null;

@@ -14,6 +14,8 @@ export interface AuthProps {
   readonly firstOperatorEmail?: string;
   /** The managed login domain prefix; default `webhooks-<stage>-<8 hex of the stack id>`. */
   readonly domainPrefix?: string;
+  /** Also allow USER_PASSWORD_AUTH on the dashboard client (config `auth.allowPasswordAuth`; off). */
+  readonly allowPasswordAuth?: boolean;
 }
 
 /**
@@ -80,7 +82,9 @@ export class Auth extends Construct {
     const redirects = Lazy.list({ produce: () => [...this.pageUrls, CLI_CALLBACK_URL] });
     this.client = this.userPool.addClient('DashboardClient', {
       generateSecret: false,
-      authFlows: { userSrp: true },
+      // SRP only: USER_PASSWORD_AUTH hands Cognito the password itself, and nothing here needs it
+      // unless configured (auth.allowPasswordAuth).
+      authFlows: { userSrp: true, userPassword: props.allowPasswordAuth === true },
       preventUserExistenceErrors: true,
       // The authorization code flow with PKCE (public client: no secret); the page and the CLI
       // redirect back with the code and exchange it at the token endpoint.

@@ -5,6 +5,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
+import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
 import { contentSecurityPolicy } from '../dashboard-csp';
 import { managedPolicyFinding, wildcardResourceFinding } from '../nag';
 import { globalName } from '../names';
@@ -27,9 +28,35 @@ export interface DashboardSiteProps {
 }
 
 /**
- * The dashboard page on S3 behind CloudFront. The distribution also forwards `/api/*` to the REST
- * API, so the page calls the management API on its own origin (no CORS) with the same relative
- * URLs as on the local stack; only the WebSocket URL comes from config.json.
+ * The CloudFront path patterns of the management API (from MANAGEMENT_ROUTES): each route's first
+ * segment, and its children where it has any. Nothing else under /api/ reaches the REST API through
+ * CloudFront: the webhook ingest routes have one door, the regional API with its WAF.
+ */
+export function managementPathPatterns(): string[] {
+  const patterns = new Set<string>();
+  for (const [, path] of MANAGEMENT_ROUTES) {
+    const [first, ...rest] = path.split('/');
+    patterns.add(`/api/webhooks/${first}`);
+    if (rest.length > 0) patterns.add(`/api/webhooks/${first}/*`);
+  }
+  return [...patterns];
+}
+
+/** What CloudFront answers any other /api/ path with, in the API's one error shape. */
+const NOT_FOUND_FUNCTION = `function handler() {
+  return {
+    statusCode: 404,
+    statusDescription: 'Not Found',
+    headers: { 'content-type': { value: 'application/json' }, 'cache-control': { value: 'no-store' } },
+    body: { encoding: 'text', data: '{"success":false,"error":{"code":"not_found","message":"No such route"}}' },
+  };
+}`;
+
+/**
+ * The dashboard page on S3 behind CloudFront. The distribution also forwards the management API's
+ * paths (and only those) to the REST API, so the page calls it on its own origin (no CORS) with the
+ * same relative URLs as on the local stack; any other /api/ path, the webhook ingest routes
+ * included, is answered 404 by CloudFront itself. Only the WebSocket URL comes from config.json.
  */
 export class DashboardSite extends Construct {
   public readonly bucket: s3.Bucket;
@@ -73,27 +100,45 @@ export class DashboardSite extends Construct {
       originAccessControlName: globalName(this, 'site', 64),
       description: 'The dashboard distribution reads the site bucket',
     });
+    const api: cloudfront.BehaviorOptions = {
+      origin: new origins.HttpOrigin(props.apiDomainName, {
+        originPath: `/${props.apiStageName}`,
+        protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+      }),
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+      // API answers are per user (Authorization) and live: never cached.
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+    };
+    const site = origins.S3BucketOrigin.withOriginAccessControl(this.bucket, { originAccessControl });
+    const notFound = new cloudfront.Function(this, 'ApiNotFound', {
+      functionName: globalName(this, 'api-not-found', 64),
+      comment: 'Answers 404 to /api/ paths that are not the management API',
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      code: cloudfront.FunctionCode.fromInline(NOT_FOUND_FUNCTION),
+    });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
-      comment: 'Webhooks dashboard (and /api/* to the REST API)',
+      comment: 'Webhooks dashboard (and the management API under /api/webhooks)',
       defaultRootObject: 'index.html',
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket, { originAccessControl }),
+        origin: site,
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         responseHeadersPolicy: headers,
       },
+      // In this order: the management paths first, then every other /api/ path to the 404 function.
       additionalBehaviors: {
+        ...Object.fromEntries(managementPathPatterns().map((pattern) => [pattern, api])),
         '/api/*': {
-          origin: new origins.HttpOrigin(props.apiDomainName, {
-            originPath: `/${props.apiStageName}`,
-            protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-          }),
+          origin: site,
           viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
           allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
-          // API answers are per user (Authorization) and live: never cached.
           cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
-          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+          functionAssociations: [
+            { function: notFound, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST },
+          ],
         },
       },
     });
@@ -133,7 +178,7 @@ export class DashboardSite extends Construct {
     Validations.of(this.distribution).acknowledge({
       id: 'AwsSolutions-CFR2',
       ...reason(
-        'The API behind /api/* has its own regional WAF web ACL; the static page needs none. A CloudFront WAF would be a second, us-east-1 web ACL.',
+        "The distribution serves the static page and forwards the management API's paths only (never the webhook ingest routes), to the REST API stage whose regional WAF web ACL inspects every request it forwards; the page needs none. A CloudFront WAF would be a second, us-east-1 web ACL.",
       ),
     });
     Validations.of(this.distribution).acknowledge({

@@ -6,11 +6,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { WebhooksConfig } from '../config';
-import { managedPolicyFinding, wildcardResourceFinding } from '../nag';
 import { REPO_ROOT } from '../paths';
+import { deployTimeProvider } from './deploy-provider';
 import { type FunctionDefaults, HouseFunction } from './house-function';
 
 /** Committed SQL migrations, applied in file-name order by `functions/migrate.ts`. */
@@ -170,25 +169,13 @@ export class Database extends Construct {
     });
     this.cluster.grantDataApiAccess(this.migrateFunction);
 
-    const provider = new Provider(this, 'MigrationsProvider', {
-      onEventHandler: this.migrateFunction,
-      logGroup: new LogGroup(this, 'MigrationsProviderLogs', {
-        retention: props.functionDefaults.logRetention,
-        removalPolicy: props.functionDefaults.logRemovalPolicy,
-      }),
-    });
-
-    const framework = provider.node.findChild('framework-onEvent');
-    Validations.of(framework).acknowledge({
-      id: managedPolicyFinding('service-role/AWSLambdaBasicExecutionRole'),
-      reason:
-        'The custom-resource framework function and its role are created by aws-cdk-lib (custom_resources.Provider); it only writes its own logs and invokes the migrate function.',
-    });
-    Validations.of(framework).acknowledge({
-      id: wildcardResourceFinding(this, `${this.migrateFunction.functionArn}:*`),
-      reason:
-        'Written by custom_resources.Provider: the framework may invoke any version or alias of the migrate function, and nothing else.',
-    });
+    const provider = deployTimeProvider(
+      this,
+      'MigrationsProvider',
+      this.migrateFunction,
+      props.functionDefaults,
+      'the migrate function',
+    );
 
     const migrations = new CustomResource(this, 'Migrations', {
       serviceToken: provider.serviceToken,

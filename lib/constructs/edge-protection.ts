@@ -3,13 +3,23 @@ import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { IP_RATE_WINDOW_SECONDS, IP_THROTTLED } from '../edge-limits';
+import {
+  CONFIG_PATH_PATTERN,
+  IP_RATE_WINDOW_SECONDS,
+  IP_THROTTLED,
+  PATH_THROTTLED,
+  type ThrottledAnswer,
+} from '../edge-limits';
 
 export interface EdgeProtectionProps {
   /** The REST API stage the web ACL guards. */
   readonly stage: apigw.Stage;
   /** Requests one IP may send in a 60 s window before it is answered 429. */
   readonly ipRateLimitPerMinute: number;
+  /** Requests one IP may send to one path in a 60 s window. */
+  readonly sourcePathRateLimitPerMinute: number;
+  /** Requests one per-config endpoint may receive in a 60 s window, from every source together. */
+  readonly configRateLimitPerMinute: number;
   /** CIDR blocks (IPv4 and IPv6 mixed) refused outright. */
   readonly blockedCidrs: readonly string[];
   readonly logRetention: RetentionDays;
@@ -18,6 +28,10 @@ export interface EdgeProtectionProps {
 
 /** Name of the rate-based rule (also its metric). */
 export const IP_RATE_RULE = 'PerIpRateLimit';
+/** Per source IP and URI path: one source's share of one route. */
+export const SOURCE_PATH_RATE_RULE = 'PerSourceAndPathRateLimit';
+/** Per per-config URI path, every source together: one tenant's share of the per-config route. */
+export const CONFIG_RATE_RULE = 'PerConfigRateLimit';
 
 /** The AWS managed rule groups, in evaluation order, with the rules that only count. */
 export const MANAGED_RULE_GROUPS: readonly {
@@ -59,14 +73,26 @@ export const MANAGED_RULE_GROUPS: readonly {
   },
 ];
 
-/** WAF's answer to an IP over its rate, in the API's one error shape. */
+/** WAF's answers to a rate rule, in the API's one error shape. */
 const THROTTLED_BODY_KEY = 'throttled';
-const THROTTLED_BODY = JSON.stringify({ success: false, error: IP_THROTTLED.error });
+const PATH_THROTTLED_BODY_KEY = 'pathThrottled';
+
+function blockWith(answer: ThrottledAnswer, bodyKey: string): wafv2.CfnWebACL.RuleActionProperty {
+  return {
+    block: {
+      customResponse: {
+        responseCode: 429,
+        customResponseBodyKey: bodyKey,
+        responseHeaders: [{ name: 'Retry-After', value: String(answer.retryAfterSeconds) }],
+      },
+    },
+  };
+}
 
 /**
- * The AWS WAF web ACL in front of the webhook REST API stage (DESIGN.md section 2): a per-IP
- * rate-based rule over a 60 s window (429), an optional IP block list, and the AWS managed rule
- * groups with body inspection reduced to counting. Blocked and counted requests are logged to
+ * The AWS WAF web ACL in front of the webhook REST API stage (DESIGN.md section 2): rate-based
+ * rules over a 60 s window (429) per IP, per IP and webhook path, and per per-config endpoint; an
+ * optional IP block list; and the AWS managed rule groups with body inspection reduced to counting. Blocked and counted requests are logged to
  * CloudWatch Logs with the Authorization header redacted.
  */
 export class EdgeProtection extends Construct {
@@ -92,15 +118,42 @@ export class EdgeProtection extends Construct {
           limit: props.ipRateLimitPerMinute,
         },
       },
-      action: {
-        block: {
-          customResponse: {
-            responseCode: 429,
-            customResponseBodyKey: THROTTLED_BODY_KEY,
-            responseHeaders: [{ name: 'Retry-After', value: String(IP_THROTTLED.retryAfterSeconds) }],
+      action: blockWith(IP_THROTTLED, THROTTLED_BODY_KEY),
+    });
+    // The stage throttle is shared by every tenant: these two keep one source (per path) and one
+    // config (whatever its sources) within a share of it, as local/edge-limits.ts does locally.
+    const path = { uriPath: { textTransformations: [{ priority: 0, type: 'NONE' }] } };
+    addRule({
+      name: SOURCE_PATH_RATE_RULE,
+      statement: {
+        rateBasedStatement: {
+          aggregateKeyType: 'CUSTOM_KEYS',
+          customKeys: [{ ip: {} }, path],
+          evaluationWindowSec: IP_RATE_WINDOW_SECONDS,
+          limit: props.sourcePathRateLimitPerMinute,
+          scopeDownStatement: webhookPaths('/api/webhooks/'),
+        },
+      },
+      action: blockWith(PATH_THROTTLED, PATH_THROTTLED_BODY_KEY),
+    });
+    addRule({
+      name: CONFIG_RATE_RULE,
+      statement: {
+        rateBasedStatement: {
+          aggregateKeyType: 'CUSTOM_KEYS',
+          customKeys: [path],
+          evaluationWindowSec: IP_RATE_WINDOW_SECONDS,
+          limit: props.configRateLimitPerMinute,
+          scopeDownStatement: {
+            regexMatchStatement: {
+              regexString: CONFIG_PATH_PATTERN,
+              fieldToMatch: { uriPath: {} },
+              textTransformations: [{ priority: 0, type: 'NONE' }],
+            },
           },
         },
       },
+      action: blockWith(PATH_THROTTLED, PATH_THROTTLED_BODY_KEY),
     });
 
     for (const version of ['IPV4', 'IPV6'] as const) {
@@ -142,7 +195,14 @@ export class EdgeProtection extends Construct {
       scope: 'REGIONAL',
       defaultAction: { allow: {} },
       customResponseBodies: {
-        [THROTTLED_BODY_KEY]: { contentType: 'APPLICATION_JSON', content: THROTTLED_BODY },
+        [THROTTLED_BODY_KEY]: {
+          contentType: 'APPLICATION_JSON',
+          content: JSON.stringify({ success: false, error: IP_THROTTLED.error }),
+        },
+        [PATH_THROTTLED_BODY_KEY]: {
+          contentType: 'APPLICATION_JSON',
+          content: JSON.stringify({ success: false, error: PATH_THROTTLED.error }),
+        },
       },
       rules,
       visibilityConfig: visibility('WebhooksWebAcl'),
@@ -172,8 +232,9 @@ export class EdgeProtection extends Construct {
           arnFormat: ArnFormat.COLON_RESOURCE_NAME,
         }),
       ],
-      // Salesforce sends a bearer token; signatures of the other providers are not secrets.
-      redactedFields: [{ singleHeader: { Name: 'authorization' } }],
+      // Salesforce sends a bearer token, and an Outbound Message its endpoint token in the query
+      // string; signatures of the other providers are not secrets.
+      redactedFields: [{ singleHeader: { Name: 'authorization' } }, { queryString: {} }],
       // Only what a rule blocked or counted: API Gateway's access log already records every
       // request, and logging each allowed delivery would cost more than the WAF itself.
       loggingFilter: {
@@ -190,6 +251,18 @@ export class EdgeProtection extends Construct {
       },
     });
   }
+}
+
+/** Requests whose URI path contains `/api/webhooks/` (behind any stage prefix). */
+function webhookPaths(fragment: string): wafv2.CfnWebACL.StatementProperty {
+  return {
+    byteMatchStatement: {
+      searchString: fragment,
+      fieldToMatch: { uriPath: {} },
+      positionalConstraint: 'CONTAINS',
+      textTransformations: [{ priority: 0, type: 'NONE' }],
+    },
+  };
 }
 
 function visibility(metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty {

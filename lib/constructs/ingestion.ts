@@ -1,17 +1,20 @@
 import { type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { REJECTIONS_METRIC } from '../../shared/alerts/alarms';
 import type { ProviderName } from '../../shared/envelope';
+import { RECORDED_STATUSES } from '../../shared/rejections/causes';
 import type { Priority, ThrottleConfig, WebhooksConfig } from '../config';
 import { PROVIDER_THROTTLED } from '../edge-limits';
 import { managedPolicyFinding } from '../nag';
-import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
+import { type FunctionDefaults, HouseFunction, METRICS_NAMESPACE, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
 import type { Realtime } from './realtime';
+import type { Storage } from './storage';
 
 export interface IngestionProps {
   /** One route, ingest function and signing secret each; the entry is `functions/ingest/{provider}.ts`. */
@@ -23,6 +26,10 @@ export interface IngestionProps {
   readonly configs: TableRef;
   /** Per-config rate-limit counters: ingest functions may only update them (RATE_LIMIT_TABLE). */
   readonly rateLimits: TableRef;
+  /** Refused deliveries: ingest functions may only put and update items (REJECTIONS_TABLE). */
+  readonly rejections: TableRef;
+  /** Decrypting the configs' signing secrets (and nothing else) with the secrets key. */
+  readonly configSecrets: Pick<Storage, 'grantConfigSecrets'>;
   /**
    * The event log: ingest functions may only update items, to record each acceptance (the
    * ledger's receipts) and to log quarantined deliveries, which they push to dashboards.
@@ -82,7 +89,7 @@ const PROVIDER_AUTH: Record<ProviderName, { readonly secret: string; readonly re
   salesforce: {
     secret: 'The HS256 key Salesforce signs its bearer tokens (JWT) with.',
     request:
-      'deliveries carry a JWT signed by the org (HS256 with this secret, or RS256 against the configured public key), and Outbound Messages are accepted only from the configured org id.',
+      'deliveries carry a short-lived JWT signed by the org (HS256 with this secret, or RS256 against the configured public key); Outbound Messages, off unless configured, need an endpoint token derived from this secret and come from the configured org id only.',
   },
 };
 
@@ -260,6 +267,7 @@ export class Ingestion extends Construct {
         QUEUE_URL_LOW: props.queues.low.queue.queueUrl,
         WEBHOOK_BASE_URL: this.baseUrl,
         MAX_BODY_BYTES: String(props.ingest.maxBodyBytes),
+        MAX_EVENTS_PER_REQUEST: String(props.ingest.maxEventsPerRequest),
         CLAIM_CHECK_BYTES: String(props.ingest.claimCheckBytes),
         PRIORITY_OVERRIDES: JSON.stringify(props.priorities),
         EVENT_LOG_RETENTION_DAYS: String(props.eventLogRetentionDays),
@@ -277,6 +285,9 @@ export class Ingestion extends Construct {
       .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete');
     props.realtime.grantPostToConnections(fn);
     grantSourceAccountBinding(fn, props.configs);
+    props.configSecrets.grantConfigSecrets(fn, ['kms:Decrypt'], ['signing-secret']);
+    grantRejectionRecords(fn, props.rejections);
+    countRejections(fn, provider);
     for (const { queue } of Object.values(props.queues)) queue.grant(fn, 'sqs:SendMessage');
 
     // ANY, so that a wrong method reaches the function and gets its 405 with an Allow header
@@ -308,11 +319,14 @@ function providerEnvironment(provider: ProviderName, props: IngestionProps): Rec
     case 'hubspot':
       return { HUBSPOT_ACCEPT_LEGACY_SIGNATURES: String(props.hubspot.acceptLegacySignatures) };
     case 'salesforce': {
-      const { publicKeyPem, audience, orgId } = props.salesforce;
+      const { publicKeyPem, audience, orgId, acceptOutboundMessages, maxTokenLifetimeSeconds } =
+        props.salesforce;
       return {
         ...(publicKeyPem !== undefined && { SALESFORCE_PUBLIC_KEY: publicKeyPem }),
         ...(audience !== undefined && { SALESFORCE_AUDIENCE: audience }),
         ...(orgId !== undefined && { SALESFORCE_ORG_ID: orgId }),
+        SALESFORCE_ACCEPT_OUTBOUND_MESSAGES: String(acceptOutboundMessages),
+        SALESFORCE_MAX_TOKEN_LIFETIME_SECONDS: String(maxTokenLifetimeSeconds),
       };
     }
     case 'shopify':
@@ -342,4 +356,40 @@ function grantSourceAccountBinding(fn: HouseFunction, configs: TableRef): void {
       actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
       resourceArns: [key.keyArn],
     });
+}
+
+/**
+ * Refused deliveries are recorded by the ingest function (shared/stores/rejections.ts): it may put
+ * a rejection and add to its counters, nothing else (no read, no delete), and encrypt with the
+ * table's key if it has a customer-managed one.
+ */
+function grantRejectionRecords(fn: HouseFunction, rejections: TableRef): void {
+  fn.addEnvironment('REJECTIONS_TABLE', rejections.table.tableName);
+  iam.Grant.addToPrincipal({
+    grantee: fn,
+    actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    resourceArns: [rejections.table.tableArn],
+  });
+}
+
+/**
+ * DeliveriesRejected (namespace Webhooks, dimension provider): one per refused delivery, from the
+ * function's own "webhook rejected" log lines with a recorded status. What `rejection_rate` alert
+ * rules sum (shared/alerts/alarms.ts); the hot path writes no metric of its own for it.
+ */
+function countRejections(fn: HouseFunction, provider: ProviderName): void {
+  new MetricFilter(fn, 'RejectionsMetric', {
+    logGroup: fn.functionLogGroup,
+    metricNamespace: METRICS_NAMESPACE,
+    metricName: REJECTIONS_METRIC,
+    filterPattern: FilterPattern.all(
+      FilterPattern.stringValue('$.message', '=', 'webhook rejected'),
+      FilterPattern.stringValue('$.provider', '=', provider),
+      FilterPattern.any(
+        ...[...RECORDED_STATUSES].map((status) => FilterPattern.numberValue('$.status', '=', status)),
+      ),
+    ),
+    metricValue: '1',
+    dimensions: { provider: '$.provider' },
+  });
 }

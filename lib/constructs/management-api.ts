@@ -10,6 +10,7 @@ import { PRIORITIES, type Priority, type ProviderName } from '../../shared/envel
 import type { ManagementConfig } from '../config';
 import { bindDatabase, type DatabaseAccess } from './database';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
+import type { Storage } from './storage';
 
 export interface ManagementApiProps {
   /** `/api/webhooks` of the webhook REST API: the management routes are added below it. */
@@ -22,6 +23,10 @@ export interface ManagementApiProps {
   readonly eventLog: TableRef;
   /** The counters the status API reads. */
   readonly metrics: TableRef;
+  /** Refused deliveries the rejections route lists (Query of the table and its byDay index). */
+  readonly rejections: TableRef;
+  /** Encrypting and decrypting every config secret with the secrets key. */
+  readonly configSecrets: Pick<Storage, 'grantConfigSecrets'>;
   /** Replays are sent to the queue of their priority; redrives move a DLQ back into its queue. */
   readonly queues: Readonly<Record<Priority, { readonly queue: IQueue; readonly dlq: IQueue }>>;
   /**
@@ -93,10 +98,16 @@ export class ManagementApi extends Construct {
       .bindTable('EVENT_LOG_TABLE', props.eventLog, 'read')
       .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
       .bindTable('METRICS_TABLE', props.metrics, 'read')
+      .bindTable('REJECTIONS_TABLE', props.rejections, 'read')
       .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
       .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'get')
       .bindEventBus('EVENT_BUS_NAME', props.eventBus);
     bindDatabase(this.function, props.database);
+    props.configSecrets.grantConfigSecrets(
+      this.function,
+      ['kms:Encrypt', 'kms:Decrypt'],
+      ['signing-secret', 'provider-credentials'],
+    );
     for (const priority of PRIORITIES) {
       const { queue, dlq } = props.queues[priority];
       const suffix = priority.toUpperCase();

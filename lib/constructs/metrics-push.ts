@@ -5,15 +5,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { ProviderName } from '../../shared/envelope';
 import { CONNECTIONS_BY_ROLE_INDEX, CONNECTIONS_BY_USER_INDEX } from '../../shared/stores/connections';
+import { CONFIGS_BY_OWNER_INDEX } from '../../shared/stores/webhook-configs';
 import { bindDatabase, type DatabaseAccess } from './database';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { Realtime } from './realtime';
-import { CONFIGS_BY_USER_INDEX } from './storage';
 
 export interface MetricsPushProps {
   /** Subscribers of the push: Scan of the table, Query of its user and role indexes, DeleteItem of gone ones. */
   readonly connections: TableRef;
-  /** The users' configs: Query of the user index alone (and decrypting with the table's key). */
+  /** The users' configs: Query of the owner index alone (no secret there; the table's key decrypts the items). */
   readonly configs: TableRef;
   /** The per-minute counters: Query alone. */
   readonly metrics: TableRef;
@@ -69,7 +69,7 @@ export class MetricsPush extends Construct {
       [indexOf(connections, CONNECTIONS_BY_USER_INDEX), indexOf(connections, CONNECTIONS_BY_ROLE_INDEX)],
     );
     fn.addEnvironment('CONFIGS_TABLE', configs.table.tableName);
-    grant(fn, ['dynamodb:Query'], [indexOf(configs, CONFIGS_BY_USER_INDEX)]);
+    grant(fn, ['dynamodb:Query'], [indexOf(configs, CONFIGS_BY_OWNER_INDEX)]);
     // The history covers every config: a scan (projected, no secrets) of the table itself.
     grant(fn, ['dynamodb:Scan'], [configs.table.tableArn]);
     fn.addEnvironment('METRICS_TABLE', metrics.table.tableName);

@@ -129,24 +129,30 @@ export class Realtime extends Construct {
     this.acknowledgeRouteAuthorization();
   }
 
-  /** Lets a function push to (POST) any connection of this API's stage, and nothing else. */
+  /**
+   * Lets a function push to (POST) any connection of this API's stage and close it (DELETE: a
+   * connection whose token expired is closed rather than pushed to), and nothing else.
+   */
   grantPostToConnections(fn: HouseFunction): iam.Grant {
-    const arn = Stack.of(this).formatArn({
-      service: 'execute-api',
-      resource: this.api.apiId,
-      resourceName: `${this.stage.stageName}/POST/@connections/*`,
-    });
+    const arns = ['POST', 'DELETE'].map((method) =>
+      Stack.of(this).formatArn({
+        service: 'execute-api',
+        resource: this.api.apiId,
+        resourceName: `${this.stage.stageName}/${method}/@connections/*`,
+      }),
+    );
     const grant = iam.Grant.addToPrincipal({
       grantee: fn,
       actions: ['execute-api:ManageConnections'],
-      resourceArns: [arn],
+      resourceArns: arns,
     });
     if (fn.role) {
-      Validations.of(fn.role).acknowledge({
-        id: wildcardResourceFinding(this, arn),
-        reason:
-          'Connection ids are created at runtime, so the grant names the API, the stage and the POST @connections route and leaves only the connection id open.',
-      });
+      for (const arn of arns)
+        Validations.of(fn.role).acknowledge({
+          id: wildcardResourceFinding(this, arn),
+          reason:
+            'Connection ids are created at runtime, so the grant names the API, the stage and the POST or DELETE @connections route and leaves only the connection id open.',
+        });
     }
     return grant;
   }

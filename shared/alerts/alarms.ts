@@ -15,6 +15,9 @@ import {
   METRIC_UNIT,
 } from './rules';
 
+/** The refused deliveries per provider (Sum), published by a metric filter on the ingest logs. */
+export const REJECTIONS_METRIC = 'DeliveriesRejected';
+
 /** The tag that names the rule an alarm implements (the reconciler's and the recorder's key). */
 export const RULE_TAG = 'webhooks:rule-id';
 
@@ -61,6 +64,8 @@ const OPERATORS: Record<Comparison, ComparisonOperator> = {
  * - error_rate: 100 * dead / (processed + dead)          ("failed" attempts are retries, not events)
  * - processing_time: sum(ProcessingTime) / count(ProcessingTime), a mean over processed events
  * - event_volume: processed + dead
+ * - rejection_rate: DeliveriesRejected (Sum) / window minutes: refused deliveries per minute, from
+ *   the metric filter on the ingest functions' "webhook rejected" log lines (lib/constructs/ingestion.ts)
  *
  * Missing data is what the metric means for an idle window (see idleValue): a rate or a mean of no
  * events has no value and never breaches (notBreaching), while a volume is 0, which breaches a
@@ -123,7 +128,10 @@ function queriesOf(metric: AlertMetric, provider: string | null, period: number,
     return terms.join(' + ');
   };
   let expression: string;
-  if (metric === 'processing_time') {
+  if (metric === 'rejection_rate') {
+    const rejected = summed(REJECTIONS_METRIC, 'Sum', 'rejected');
+    expression = `(${rejected}) / ${period / 60}`;
+  } else if (metric === 'processing_time') {
     const total = summed('ProcessingTime', 'Sum', 'time');
     const count = summed('ProcessingTime', 'SampleCount', 'count');
     // Two-argument IF: no datapoint when nothing was processed (missing data, see alarmOf).

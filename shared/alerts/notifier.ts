@@ -79,7 +79,7 @@ export interface NotifierDeps {
   slackWebhookUrl: () => Promise<string | undefined>;
   /** Receivers of the `webhook` channel. */
   webhookUrls: readonly string[];
-  /** The HMAC key of the `webhook` channel; none: the POST goes unsigned (and a warning is logged). */
+  /** The HMAC key of the `webhook` channel; none: nothing is posted (an alert is never sent unsigned). */
   signingSecret: () => Promise<string | undefined>;
   /** Email and SMS: SNS alarm actions deliver them in AWS; the local stack logs them here. */
   otherChannel?: (channel: Channel, notice: AlertNotice) => void;
@@ -130,9 +130,12 @@ export class Notifier {
     const body = JSON.stringify(webhookPayload(notice));
     const timestamp = String(Math.floor((this.deps.now?.() ?? new Date()).getTime() / 1000));
     const secret = await this.deps.signingSecret();
-    if (!secret) this.deps.log('webhook alert sent unsigned: no signing secret configured');
-    const headers: Record<string, string> = { [TIMESTAMP_HEADER]: timestamp };
-    if (secret) headers[SIGNATURE_HEADER] = signWebhook(secret, timestamp, body);
+    // A receiver cannot tell an unsigned alert from a forged one: without a key nothing goes out.
+    if (!secret) throw new Error('No signing secret for the webhook channel: alert not sent');
+    const headers = {
+      [TIMESTAMP_HEADER]: timestamp,
+      [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+    };
     const results = await Promise.allSettled(
       this.deps.webhookUrls.map((url) => this.post(url, body, headers)),
     );

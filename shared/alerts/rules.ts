@@ -2,7 +2,13 @@ import * as z from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../envelope';
 import { averageProcessingMs, errorRate, eventCount, type Outcomes, successRate } from '../metrics/outcomes';
 
-export const ALERT_METRICS = ['success_rate', 'error_rate', 'processing_time', 'event_volume'] as const;
+export const ALERT_METRICS = [
+  'success_rate',
+  'error_rate',
+  'processing_time',
+  'event_volume',
+  'rejection_rate',
+] as const;
 export const COMPARISONS = [
   'less_than',
   'less_than_or_equal',
@@ -138,13 +144,26 @@ export function toPublicRule(rule: AlertRule) {
   };
 }
 
+/** The refused deliveries (401, 403, 413, 415, 429) counted over a rule's window. */
+export interface WindowRejections {
+  rejected: number;
+  minutes: number;
+}
+
 /**
- * A rule's metric over some counter buckets' outcomes. undefined means "no data": with no events a
- * rate or a mean has nothing to judge (an idle provider is neither failing nor slow), while the
- * volume of an idle window is a real 0. CloudWatch sees the same through TreatMissingData.
+ * A rule's metric over some counter buckets' outcomes (and, for `rejection_rate`, the rejections of
+ * the window). undefined means "no data": with no events a rate or a mean has nothing to judge (an
+ * idle provider is neither failing nor slow), while the volume of an idle window is a real 0, and so
+ * is its rejection rate. CloudWatch sees the same through TreatMissingData.
  */
-export function metricValue(metric: AlertMetric, outcomes: Outcomes): number | undefined {
+export function metricValue(
+  metric: AlertMetric,
+  outcomes: Outcomes,
+  rejections: WindowRejections = { rejected: 0, minutes: 1 },
+): number | undefined {
   switch (metric) {
+    case 'rejection_rate':
+      return rejectionRate(rejections);
     case 'success_rate':
       return successRate(outcomes);
     case 'error_rate':
@@ -169,6 +188,11 @@ export function compare(comparison: Comparison, value: number, threshold: number
   }
 }
 
+/** Refused deliveries per minute over the window: what `rejection_rate` compares with its threshold. */
+export function rejectionRate({ rejected, minutes }: WindowRejections): number {
+  return rejected / Math.max(1, minutes);
+}
+
 /** Whether a value (undefined: no data) breaches the rule; no data never does, as in CloudWatch. */
 export function breaches(
   rule: Pick<AlertRule, 'comparison' | 'threshold'>,
@@ -177,9 +201,12 @@ export function breaches(
   return value !== undefined && compare(rule.comparison, value, rule.threshold);
 }
 
-/** What a window without events is for the metric: a rate or mean has no value, a volume is 0. */
+/**
+ * What a window without events is for the metric: a rate or mean has no value, a volume is 0, and
+ * so is the rejection rate (a window without refused deliveries is a real 0 per minute).
+ */
 export function idleValue(metric: AlertMetric): number | undefined {
-  return metric === 'event_volume' ? 0 : undefined;
+  return metric === 'event_volume' || metric === 'rejection_rate' ? 0 : undefined;
 }
 
 export const COMPARISON_TEXT: Record<Comparison, string> = {
@@ -194,6 +221,7 @@ export const METRIC_UNIT: Record<AlertMetric, string> = {
   error_rate: '%',
   processing_time: ' ms',
   event_volume: ' events',
+  rejection_rate: ' rejected deliveries per minute',
 };
 
 /** What the management API puts on the bus after a rule change; the reconciler's trigger. */

@@ -1,9 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { HttpError, NotFoundError } from '../errors';
 import { jsonResponse } from '../http/api-gateway';
+import { outboundMessageUrl } from '../providers/outbound-message-token';
 import { type ProviderCredentials, registerWithProvider, unregisterWithProvider } from '../registration';
 import { normalizeSourceAccount } from '../source-account';
-import type { WebhookConfig, WebhookConfigChanges } from '../stores/webhook-configs';
+import {
+  type ConfigView,
+  DEFAULT_MAX_EVENTS_PER_REQUEST,
+  type WebhookConfig,
+  type WebhookConfigChanges,
+} from '../stores/webhook-configs';
 import { ValidationFailedError } from './errors';
 import { configIdParam, parseBody } from './request';
 import type { RouteContext } from './route-context';
@@ -15,15 +21,29 @@ export function generateSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** The snake_case shape of the seed; the secret only when it was just created or rotated. */
-export function toPublicConfig(config: WebhookConfig, baseUrl: string, withSecret = false) {
+/**
+ * The snake_case shape of the seed; the secret only when it was just created or rotated (and with
+ * it, for Salesforce, the Outbound Message URL, whose token is derived from the secret).
+ */
+export function toPublicConfig(
+  config: ConfigView & { secret?: string },
+  baseUrl: string,
+  withSecret = false,
+) {
+  const url = endpointUrl(baseUrl, config);
+  const secret = withSecret ? config.secret : undefined;
   return {
     id: config.id,
     provider: config.provider,
     events: config.events,
-    webhook_url: endpointUrl(baseUrl, config),
-    ...(withSecret ? { secret: config.secret } : {}),
+    webhook_url: url,
+    ...(secret !== undefined && { secret }),
+    ...(secret !== undefined &&
+      config.provider === 'salesforce' && {
+        outbound_message_url: outboundMessageUrl(url, secret, config.id),
+      }),
     rate_limit: config.rateLimit,
+    max_events_per_request: config.maxEventsPerRequest ?? DEFAULT_MAX_EVENTS_PER_REQUEST,
     timeout_ms: config.timeoutMs,
     retry_attempts: config.retryAttempts,
     ip_whitelist: config.ipWhitelist,
@@ -60,7 +80,7 @@ function sourceAccountOf(body: RegisterRequest): string | undefined {
 /** Webhook configs: register (and register at the provider), list, read, change, delete, rotate. */
 export function addConfigRoutes(router: Router, context: RouteContext, newSecret: () => string): void {
   const { deps, now, newId, log, user } = context;
-  const publicConfig = (config: WebhookConfig, withSecret = false) =>
+  const publicConfig = (config: ConfigView & { secret?: string }, withSecret = false) =>
     toPublicConfig(config, deps.webhookBaseUrl, withSecret);
 
   router
@@ -76,6 +96,7 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
         events: body.events,
         secret: body.secret ?? newSecret(),
         rateLimit: body.rate_limit,
+        maxEventsPerRequest: body.max_events_per_request,
         timeoutMs: body.timeout_ms,
         retryAttempts: body.retry_attempts,
         ipWhitelist: body.ip_whitelist,
@@ -114,6 +135,7 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
         sourceAccount,
         events: body.events,
         rateLimit: body.rate_limit,
+        maxEventsPerRequest: body.max_events_per_request,
         timeoutMs: body.timeout_ms,
         retryAttempts: body.retry_attempts,
         ipWhitelist: body.ip_whitelist,
@@ -168,7 +190,8 @@ export function addConfigRoutes(router: Router, context: RouteContext, newSecret
       registrationInstructions: result.status === 'manual' ? result.instructions : undefined,
     };
     try {
-      return (await deps.configs.recordRegistration(config, registration, now())) ?? config;
+      const recorded = await deps.configs.recordRegistration(config, registration, now());
+      return { ...config, ...(recorded ?? registration) };
     } catch (error) {
       // The config exists and its endpoint works; only the registration outcome is unrecorded.
       log('could not record the provider registration', error);

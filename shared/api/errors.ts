@@ -43,5 +43,6 @@ export class TooManyRequestsError extends HttpError {
     super(429, 'rate_limited', 'Rate limit exceeded, retry later', {
       'Retry-After': String(retryAfterSeconds),
     });
+    this.because('rate_limited', { retry_after_seconds: retryAfterSeconds });
   }
 }

@@ -20,6 +20,7 @@ import { addConfigRoutes, generateSecret } from './config-routes';
 import { ForbiddenError, ValidationFailedError } from './errors';
 import { openApiDocument } from './openapi';
 import { addOperationRoutes } from './operation-routes';
+import { addRejectionRoutes, type RejectionsPort } from './rejections';
 import { isOperator, type RouteContext } from './route-context';
 import { Router } from './router';
 
@@ -58,6 +59,8 @@ export interface ManagementDeps {
   payloads?: Pick<PayloadStore, 'get'>;
   /** The priority overrides ingest applies (PRIORITY_OVERRIDES), for released deliveries. */
   priorities?: Readonly<Record<string, Priority>>;
+  /** Refused deliveries and their counts per cause (shared/stores/rejections.ts). */
+  rejections: RejectionsPort;
   counters: Pick<MetricCounters, 'read'>;
   /** The minute history (webhook_metrics): the status API's `30d` and the dashboards' history. */
   history: Pick<MetricsHistory, 'read' | 'summarize'>;
@@ -116,6 +119,7 @@ export function makeManagementHandler(deps: ManagementDeps) {
     });
   addConfigRoutes(router, context, deps.newSecret ?? generateSecret);
   addOperationRoutes(router, context);
+  addRejectionRoutes(router, context);
   addAlertRoutes(router, context);
 
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {

@@ -7,10 +7,12 @@ import {
   COMPARISONS,
 } from '../alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { REJECTION_CAUSES } from '../rejections/causes';
 import { ALERT_PROVIDERS, alertQuerySchema } from './alerts';
 import { EVENT_STATUSES, eventQuerySchema } from './events';
 import { ledgerQuerySchema } from './ledger';
 import { metricsQuerySchema } from './metrics';
+import { rejectionQuerySchema } from './rejections';
 import { redriveSchema, registerSchema, updateSchema } from './schemas';
 import { statusQuerySchema } from './status';
 
@@ -37,7 +39,11 @@ export const webhookConfigSchema = z.object({
   webhook_url: z.url(),
   /** Only in the responses that create it: registration and rotation. */
   secret: z.string().optional(),
+  /** Salesforce, with the secret: the Outbound Message endpoint URL, with the token derived from it. */
+  outbound_message_url: z.url().optional(),
   rate_limit: z.int(),
+  /** The most events one delivery may carry (413 above). */
+  max_events_per_request: z.int(),
   timeout_ms: z.int(),
   retry_attempts: z.int(),
   ip_whitelist: z.array(z.string()),
@@ -184,6 +190,24 @@ export const metricsRowSchema = z.strictObject({
   last_event_at: z.iso.datetime(),
 });
 
+export const rejectionSchema = z.strictObject({
+  id: z.string(),
+  /** The endpoint's owner: a config's user, or `system` for a provider-wide endpoint. */
+  owner_id: z.string(),
+  provider: z.enum(PROVIDER_NAMES),
+  config_id: nullable(z.uuid()),
+  status: z.int(),
+  /** Why it was refused (README "Reading a rejection"). */
+  cause: z.enum(REJECTION_CAUSES),
+  /** A few facts about it: a skew, a limit, the accounts involved. Never a body or a secret. */
+  detail: z.record(z.string(), z.union([z.string(), z.number()])),
+  message: z.string(),
+  source_ip: z.string(),
+  user_agent: nullable(z.string()),
+  body_bytes: z.int(),
+  received_at: z.iso.datetime(),
+});
+
 export const responseSchemas = {
   me: ok({ user_id: z.string(), operator: z.boolean() }),
   metrics: ok({ metrics: z.array(metricsRowSchema) }),
@@ -192,6 +216,15 @@ export const responseSchemas = {
   status: statusResponseSchema,
   events: ok({ events: z.array(webhookEventSchema), next_cursor: z.string().nullable() }),
   event: ok({ event: webhookEventDetailSchema }),
+  rejections: ok({
+    rejections: z.array(rejectionSchema),
+    counts: z.object({
+      total: z.int(),
+      by_cause: z.record(z.string(), z.int()),
+      by_provider: z.record(z.string(), z.record(z.string(), z.int())),
+    }),
+    next_cursor: z.string().nullable(),
+  }),
   replay: ok({
     replay: z.object({
       replay_id: z.string(),
@@ -347,6 +380,14 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
         'Enqueue the stored delivery again (effects stay idempotent); a quarantined one is parsed again and released',
       pathParams: ['id'],
       responses: { 202: ['Queued', responseSchemas.replay], ...errors(401, 404, 409, 503) },
+    },
+  },
+  '/api/webhooks/rejections': {
+    get: {
+      summary:
+        "Refused deliveries (401, 403, 413, 415, 429) with their cause, newest first, and counts per cause; operators every owner's, or owner=",
+      query: rejectionQuerySchema,
+      responses: { 200: ['OK', responseSchemas.rejections], ...errors(400, 401, 403) },
     },
   },
   '/api/webhooks/ledger': {

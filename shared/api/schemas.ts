@@ -3,6 +3,7 @@ import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
 import { MAX_CONFIG_RETRY_ATTEMPTS } from '../process/retry-schedule';
 import { providerCredentialsSchema } from '../registration';
 import { normalizeSourceAccount, SOURCE_ACCOUNT_LABEL, sourceAccountExample } from '../source-account';
+import { DEFAULT_MAX_EVENTS_PER_REQUEST } from '../stores/webhook-configs';
 import { normalizeIpEntry } from './ip-allowlist';
 
 const events = z
@@ -12,6 +13,8 @@ const events = z
   .transform((list) => [...new Set(list)]);
 
 const rateLimit = z.int('Must be an integer').min(1).max(100_000);
+/** Events one delivery may carry (a HubSpot batch, an Outbound Message or a fanned-out change event). */
+const maxEventsPerRequest = z.int('Must be an integer').min(1).max(1000);
 const timeoutMs = z.int('Must be an integer').min(1_000).max(900_000);
 const retryAttempts = z.int('Must be an integer').min(0).max(MAX_CONFIG_RETRY_ATTEMPTS);
 
@@ -43,6 +46,7 @@ export const registerSchema = z
     webhook_url: z.url({ protocol: /^https?$/ }).optional(),
     secret: z.string().min(16, 'Must be at least 16 characters').max(512).optional(),
     rate_limit: rateLimit.default(100),
+    max_events_per_request: maxEventsPerRequest.default(DEFAULT_MAX_EVENTS_PER_REQUEST),
     timeout_ms: timeoutMs.default(30_000),
     retry_attempts: retryAttempts.default(3),
     ip_whitelist: ipWhitelist.default([]),
@@ -90,6 +94,7 @@ export const updateSchema = z
   .strictObject({
     events: events.optional(),
     rate_limit: rateLimit.optional(),
+    max_events_per_request: maxEventsPerRequest.optional(),
     timeout_ms: timeoutMs.optional(),
     retry_attempts: retryAttempts.optional(),
     ip_whitelist: ipWhitelist.optional(),

@@ -3,10 +3,12 @@ import { optionalEnv, requireEnv } from '../env';
 import { UnauthorizedError } from '../errors';
 import { isReservedOwner } from '../owner';
 
-/** Who a valid token speaks for: its subject, and the Cognito groups it carries. */
+/** Who a valid token speaks for: its subject, the Cognito groups it carries, and until when. */
 export interface Identity {
   userId: string;
   groups: string[];
+  /** The token's `exp` (epoch seconds): a WebSocket opened with it is closed then. */
+  expiresAt?: number;
 }
 
 export interface TokenVerifier {
@@ -69,6 +71,7 @@ function jwtVerifier(
         return {
           userId: payload.sub,
           groups: Array.isArray(groups) ? groups.filter((group) => typeof group === 'string') : [],
+          ...(typeof payload.exp === 'number' && { expiresAt: payload.exp }),
         };
       } catch {
         throw new UnauthorizedError('Invalid or expired token');

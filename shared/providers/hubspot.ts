@@ -94,24 +94,38 @@ export const hubspot: WebhookProvider = {
   name: 'hubspot',
   mediaTypes: ['application/json'],
 
-  verify(request, { secrets, acceptLegacySignatures = true }, now) {
+  verify(request, { secrets, acceptLegacySignatures = false }, now) {
     const v3 = request.headers['x-hubspot-signature-v3'];
     if (v3) return verifyV3(request, v3, secrets, now);
     const legacy = request.headers['x-hubspot-signature'];
-    if (!legacy) throw new UnauthorizedError('Missing X-HubSpot-Signature-v3 or X-HubSpot-Signature header');
-    if (!acceptLegacySignatures) throw new UnauthorizedError('Only X-HubSpot-Signature-v3 is accepted');
-    const version = (request.headers['x-hubspot-signature-version'] ?? 'v1').toLowerCase();
-    if (version !== 'v1' && version !== 'v2')
-      throw new UnauthorizedError(`Unsupported signature version ${version}`);
-    // The seed's examples write the header as "sha256=<hex>".
-    const given = Buffer.from(legacy.replace(/^sha256=/i, '').toLowerCase(), 'utf8');
-    const valid = secrets.some((secret) =>
-      safeEqual(
-        Buffer.from(hubspotLegacySignature(version, secret, request.method, request.url, request.body)),
-        given,
-      ),
-    );
-    if (!valid) throw new UnauthorizedError('Invalid X-HubSpot-Signature');
+    if (!legacy)
+      throw new UnauthorizedError(
+        'Missing X-HubSpot-Signature-v3 or X-HubSpot-Signature header',
+        'signature_missing',
+      );
+    if (!acceptLegacySignatures)
+      throw new UnauthorizedError('Only X-HubSpot-Signature-v3 is accepted', 'legacy_signature_refused');
+    const version = legacyVersionOf(request);
+    if (!version)
+      throw new UnauthorizedError(
+        `Unsupported signature version ${request.headers['x-hubspot-signature-version']}`,
+        'signature_malformed',
+      );
+    if (!secrets.some((secret) => legacyMatches(request, version, legacy, secret)))
+      throw new UnauthorizedError('Invalid X-HubSpot-Signature');
+  },
+
+  signsBody: true,
+
+  /** The v3 signature when there is one (the one verify checks), else the legacy one. */
+  signedWith(request, secret) {
+    if (secret === '') return false;
+    const v3 = request.headers['x-hubspot-signature-v3'];
+    const timestamp = request.headers['x-hubspot-request-timestamp'];
+    if (v3) return timestamp !== undefined && v3Matches(request, v3, timestamp, secret);
+    const legacy = request.headers['x-hubspot-signature'];
+    const version = legacyVersionOf(request);
+    return legacy !== undefined && version !== undefined && legacyMatches(request, version, legacy, secret);
   },
 
   parse(request, receivedAt) {
@@ -134,18 +148,47 @@ export const hubspot: WebhookProvider = {
 function verifyV3(request: WebhookRequest, signature: string, secrets: readonly string[], now: Date): void {
   const timestamp = request.headers['x-hubspot-request-timestamp'];
   if (!timestamp || !/^\d{1,15}$/.test(timestamp))
-    throw new UnauthorizedError('Missing X-HubSpot-Request-Timestamp');
+    throw new UnauthorizedError('Missing X-HubSpot-Request-Timestamp', 'signature_malformed');
   const age = now.getTime() - Number(timestamp);
-  if (age > HUBSPOT_MAX_AGE_MS) throw new UnauthorizedError('Request timestamp is older than 5 minutes');
-  if (age < -HUBSPOT_MAX_FUTURE_SKEW_MS) throw new UnauthorizedError('Request timestamp is in the future');
-  const given = Buffer.from(signature, 'base64');
-  const valid = secrets.some((secret) =>
-    safeEqual(
-      Buffer.from(hubspotV3Signature(secret, request.method, request.url, request.body, timestamp), 'base64'),
-      given,
-    ),
+  const skew = { skew_seconds: Math.round(age / 1000) };
+  if (age > HUBSPOT_MAX_AGE_MS)
+    throw new UnauthorizedError('Request timestamp is older than 5 minutes', 'stale_timestamp').because(
+      'stale_timestamp',
+      skew,
+    );
+  if (age < -HUBSPOT_MAX_FUTURE_SKEW_MS)
+    throw new UnauthorizedError('Request timestamp is in the future', 'stale_timestamp').because(
+      'stale_timestamp',
+      skew,
+    );
+  if (!secrets.some((secret) => v3Matches(request, signature, timestamp, secret)))
+    throw new UnauthorizedError('Invalid X-HubSpot-Signature-v3');
+}
+
+function v3Matches(request: WebhookRequest, signature: string, timestamp: string, secret: string): boolean {
+  return safeEqual(
+    Buffer.from(hubspotV3Signature(secret, request.method, request.url, request.body, timestamp), 'base64'),
+    Buffer.from(signature, 'base64'),
   );
-  if (!valid) throw new UnauthorizedError('Invalid X-HubSpot-Signature-v3');
+}
+
+function legacyVersionOf(request: WebhookRequest): 'v1' | 'v2' | undefined {
+  const version = (request.headers['x-hubspot-signature-version'] ?? 'v1').toLowerCase();
+  return version === 'v1' || version === 'v2' ? version : undefined;
+}
+
+function legacyMatches(
+  request: WebhookRequest,
+  version: 'v1' | 'v2',
+  signature: string,
+  secret: string,
+): boolean {
+  // The seed's examples write the header as "sha256=<hex>".
+  const given = Buffer.from(signature.replace(/^sha256=/i, '').toLowerCase(), 'utf8');
+  return safeEqual(
+    Buffer.from(hubspotLegacySignature(version, secret, request.method, request.url, request.body)),
+    given,
+  );
 }
 
 function toEvent(item: unknown, index: number, receivedAt: Date): ProviderEvent {

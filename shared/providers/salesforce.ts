@@ -1,10 +1,14 @@
 import { XMLParser } from 'fast-xml-parser';
-import { decodeProtectedHeader, importSPKI, type JWTPayload, jwtVerify } from 'jose';
+import { decodeProtectedHeader, errors, importSPKI, type JWTPayload, jwtVerify } from 'jose';
 import * as z from 'zod';
-import { BadRequestError, UnauthorizedError } from '../errors';
+import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
+import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors';
 import { contentId, decodeUtf8, isJsonObject, parseJsonItems } from '../json';
+import type { RejectionCause } from '../rejections/causes';
 import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
+import { OUTBOUND_MESSAGE_TOKEN_PARAMETER } from './outbound-message-token';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from './salesforce-limits';
 import type {
   Acknowledgement,
   ProviderEvent,
@@ -16,6 +20,11 @@ import type {
 /** Bearer tokens may be this far off on exp/nbf; PROVIDERS.md allows at most 60 s. */
 const CLOCK_SKEW_SECONDS = 60;
 export const SALESFORCE_MAX_BATCH = 100;
+/**
+ * The largest Outbound Message parsed: 100 notifications of a few dozen fields fit many times over,
+ * and the XML parser never sees more, whatever MAX_BODY_BYTES allows JSON deliveries.
+ */
+export const OUTBOUND_MESSAGE_MAX_BYTES = 1024 * 1024;
 
 const XML_TYPES = ['text/xml', 'application/xml', 'application/soap+xml'];
 
@@ -101,6 +110,21 @@ export const salesforce: WebhookProvider = {
     await verifyBearerToken(request, settings, now);
   },
 
+  signsBody: false,
+
+  /** An HS256 bearer token signed with this secret, whatever its claims say. */
+  signedWith(request, secret) {
+    const token = bearerTokenOf(request);
+    if (token === undefined || secret === '') return false;
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    try {
+      if (decodeProtectedHeader(token).alg !== 'HS256') return false;
+    } catch {
+      return false;
+    }
+    return safeEqual(hmacSha256(secret, `${header}.${payload}`), Buffer.from(signature, 'base64url'));
+  },
+
   parse(request, receivedAt) {
     if (isXml(request)) return outboundMessageEvents(outboundMessageOf(request), receivedAt);
     const items = parseJsonItems(request.body, SALESFORCE_MAX_BATCH);
@@ -133,18 +157,35 @@ function isXml(request: WebhookRequest): boolean {
   return XML_TYPES.includes(mediaType);
 }
 
+function bearerTokenOf(request: WebhookRequest): string | undefined {
+  return /^Bearer +([\w-]+\.[\w-]+\.[\w-]*)$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+/**
+ * A bearer token is accepted when its signature verifies (HS256 with an accepted secret, or RS256
+ * with the configured public key), it is within `nbf`..`exp` (60 s skew), it names its issue time
+ * (`iat`) and is valid for at most `maxTokenLifetimeSeconds` (`exp - iat`), its `aud` and org claim
+ * match what is configured, and, when it carries a `body_sha256` claim, that claim is the SHA-256 of
+ * this very body. A token replayed within its lifetime delivers the same events again, which the
+ * dedup keys make harmless; with `body_sha256` it cannot carry another body at all.
+ */
 async function verifyBearerToken(
   request: WebhookRequest,
   settings: VerifySettings,
   now: Date,
 ): Promise<void> {
-  const token = /^Bearer +([\w-]+\.[\w-]+\.[\w-]*)$/i.exec(request.headers.authorization ?? '')?.[1];
-  if (!token) throw new UnauthorizedError('Missing Authorization: Bearer <JWT>');
+  const token = bearerTokenOf(request);
+  if (!token) {
+    const given = request.headers.authorization;
+    throw given
+      ? new UnauthorizedError('Authorization must be Bearer <JWT>', 'signature_malformed')
+      : new UnauthorizedError('Missing Authorization: Bearer <JWT>', 'signature_missing');
+  }
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;
   } catch {
-    throw new UnauthorizedError('Malformed bearer token');
+    throw new UnauthorizedError('Malformed bearer token', 'signature_malformed');
   }
   // The algorithm is tied to the kind of key we hold: "none", or HS256 signed with our public key, never verify.
   const keys =
@@ -153,9 +194,11 @@ async function verifyBearerToken(
       : alg === 'HS256'
         ? settings.secrets.map((secret) => new TextEncoder().encode(secret))
         : [];
-  if (keys.length === 0) throw new UnauthorizedError(`Unsupported token algorithm ${alg ?? 'none'}`);
+  if (keys.length === 0)
+    throw new UnauthorizedError(`Unsupported token algorithm ${alg ?? 'none'}`, 'token_claims_invalid');
 
   let claims: JWTPayload | undefined;
+  let refusal: UnauthorizedError | undefined;
   for (const key of keys) {
     try {
       ({ payload: claims } = await jwtVerify(token, key, {
@@ -163,19 +206,53 @@ async function verifyBearerToken(
         audience: settings.audience,
         clockTolerance: CLOCK_SKEW_SECONDS,
         currentDate: now,
-        requiredClaims: ['exp'],
+        requiredClaims: ['exp', 'iat'],
       }));
       break;
-    } catch {
-      // Try the next accepted secret (rotation); none left means the token is not ours.
+    } catch (error) {
+      // A claim failure means this key verified the signature: that is the answer. Otherwise try
+      // the next accepted secret (rotation); none left means the token is not ours.
+      refusal = tokenRefusal(error);
+      if (refusal.reason?.cause !== 'signature_mismatch') break;
     }
   }
-  if (!claims) throw new UnauthorizedError('Invalid or expired bearer token');
+  if (!claims) throw refusal ?? new UnauthorizedError('Invalid bearer token');
+  const lifetime = (claims.exp as number) - (claims.iat as number);
+  const maxLifetime = settings.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+  if (lifetime > maxLifetime)
+    throw new UnauthorizedError(
+      `Bearer tokens may be valid for at most ${maxLifetime} s (exp - iat); this one for ${lifetime} s`,
+      'token_lifetime_invalid',
+    ).because('token_lifetime_invalid', { lifetime_seconds: lifetime, max_seconds: maxLifetime });
+  if ((claims.iat as number) > now.getTime() / 1000 + CLOCK_SKEW_SECONDS)
+    throw new UnauthorizedError('Bearer token issued in the future', 'token_not_yet_valid');
+  const bodyHash = claims.body_sha256;
+  if (
+    bodyHash !== undefined &&
+    (typeof bodyHash !== 'string' || bodyHash.toLowerCase() !== sha256Hex(request.body))
+  )
+    throw new UnauthorizedError('The token was issued for another body (body_sha256)', 'body_hash_mismatch');
   const org = claims.organization_id ?? claims.org_id ?? claims.orgId;
   if (typeof org === 'string') tokenOrgs.set(request, org);
   if (settings.orgId && (typeof org !== 'string' || !sameOrg(org, settings.orgId))) {
-    throw new UnauthorizedError('Token is not from the configured Salesforce org');
+    throw new UnauthorizedError('Token is not from the configured Salesforce org', 'source_account_mismatch');
   }
+}
+
+/** jose's reasons for refusing a token, as rejection causes. */
+function tokenRefusal(error: unknown): UnauthorizedError {
+  if (error instanceof errors.JWTExpired)
+    return new UnauthorizedError('Expired bearer token', 'token_expired');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const causes: Record<string, RejectionCause> = {
+      nbf: 'token_not_yet_valid',
+      iat: 'token_lifetime_invalid',
+      exp: 'token_lifetime_invalid',
+    };
+    const cause = causes[error.claim] ?? 'token_claims_invalid';
+    return new UnauthorizedError(`Bearer token refused: ${error.claim} claim ${error.reason}`, cause);
+  }
+  return new UnauthorizedError('Invalid bearer token', 'signature_mismatch');
 }
 
 function publicKey(pem: string): ReturnType<typeof importSPKI> {
@@ -192,13 +269,43 @@ function sameOrg(a: string, b: string): boolean {
   return a.length >= 15 && b.length >= 15 && a.slice(0, 15) === b.slice(0, 15);
 }
 
-/** Outbound Messages carry no signature: the org id (plus the edge's IP rules and TLS) is the check. */
+/**
+ * Outbound Messages carry no signature and their OrganizationId is public. Cheap checks first, before
+ * any XML is parsed: the size limit of Outbound Messages, then the endpoint token in the URL
+ * (shared/providers/outbound-message-token.ts), compared in constant time; only then the org id
+ * (provider-wide: SALESFORCE_ORG_ID; per config: the bound source account, see shared/ingest.ts).
+ */
 function verifyOutboundMessage(request: WebhookRequest, settings: VerifySettings): void {
-  if (!settings.orgId)
-    throw new UnauthorizedError('Outbound Messages are refused until SALESFORCE_ORG_ID is configured');
-  const message = outboundMessageOf(request);
-  if (!sameOrg(message.organizationId, settings.orgId)) {
-    throw new UnauthorizedError('Outbound Message is not from the configured Salesforce org');
+  if (request.body.length > OUTBOUND_MESSAGE_MAX_BYTES)
+    throw new PayloadTooLargeError(OUTBOUND_MESSAGE_MAX_BYTES);
+  const tokens = settings.outboundMessageTokens ?? [];
+  if (tokens.length === 0)
+    throw new UnauthorizedError(
+      'Outbound Messages are not accepted on this endpoint',
+      'outbound_message_token_invalid',
+    );
+  const given = outboundMessageTokenOf(request);
+  if (given === undefined)
+    throw new UnauthorizedError(
+      'Outbound Messages need the endpoint token in the URL (?token=)',
+      'outbound_message_token_invalid',
+    );
+  const bytes = Buffer.from(given);
+  if (!tokens.some((token) => safeEqual(Buffer.from(token), bytes)))
+    throw new UnauthorizedError('Invalid Outbound Message endpoint token', 'outbound_message_token_invalid');
+  if (settings.orgId && !sameOrg(outboundMessageOf(request).organizationId, settings.orgId)) {
+    throw new UnauthorizedError(
+      'Outbound Message is not from the configured Salesforce org',
+      'source_account_mismatch',
+    );
+  }
+}
+
+function outboundMessageTokenOf(request: WebhookRequest): string | undefined {
+  try {
+    return new URL(request.url).searchParams.get(OUTBOUND_MESSAGE_TOKEN_PARAMETER) ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 

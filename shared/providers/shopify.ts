@@ -21,15 +21,19 @@ export const shopify: WebhookProvider = {
 
   verify(request, { secrets }) {
     const header = request.headers['x-shopify-hmac-sha256'];
-    if (!header) throw new UnauthorizedError('Missing X-Shopify-Hmac-Sha256 header');
-    const given = Buffer.from(header, 'base64');
-    // Node's decoder skips what it cannot read (`<signature>, junk` decodes like the signature
-    // alone): only the canonical encoding of exactly one digest is a signature.
-    if (given.length !== 32 || given.toString('base64') !== header.trim())
-      throw new UnauthorizedError('Invalid X-Shopify-Hmac-Sha256 signature');
+    if (!header) throw new UnauthorizedError('Missing X-Shopify-Hmac-Sha256 header', 'signature_missing');
+    const given = signatureBytes(header);
+    if (!given) throw new UnauthorizedError('Invalid X-Shopify-Hmac-Sha256 signature', 'signature_malformed');
     // Several secrets are accepted so deliveries signed before a rotation still verify.
     const valid = secrets.some((secret) => safeEqual(hmacSha256(secret, request.body), given));
     if (!valid) throw new UnauthorizedError('Invalid X-Shopify-Hmac-Sha256 signature');
+  },
+
+  signsBody: true,
+
+  signedWith(request, secret) {
+    const given = signatureBytes(request.headers['x-shopify-hmac-sha256'] ?? '');
+    return given !== undefined && secret !== '' && safeEqual(hmacSha256(secret, request.body), given);
   },
 
   parse(request, receivedAt) {
@@ -75,6 +79,16 @@ export const shopify: WebhookProvider = {
     return shop === undefined ? undefined : normalizeSourceAccount('shopify', shop);
   },
 };
+
+/**
+ * The digest a header carries, or undefined. Node's decoder skips what it cannot read
+ * (`<signature>, junk` decodes like the signature alone): only the canonical encoding of exactly
+ * one digest is a signature.
+ */
+function signatureBytes(header: string): Buffer | undefined {
+  const given = Buffer.from(header, 'base64');
+  return given.length === 32 && given.toString('base64') === header.trim() ? given : undefined;
+}
 
 const META_HEADERS = [
   ['shopDomain', 'x-shopify-shop-domain'],

@@ -33,6 +33,13 @@ export interface VerifySettings {
   audience?: string;
   /** Salesforce: the org id bearer tokens and Outbound Messages must carry. */
   orgId?: string;
+  /**
+   * Salesforce: the endpoint tokens an Outbound Message may carry (shared/providers/outbound-message-token.ts);
+   * none: Outbound Messages are refused.
+   */
+  outboundMessageTokens?: readonly string[];
+  /** Salesforce: the longest a bearer token may be valid (`exp - iat`), in seconds; default 300. */
+  maxTokenLifetimeSeconds?: number;
   /** HubSpot: also accept the v1/v2 signatures, which carry no timestamp. */
   acceptLegacySignatures?: boolean;
 }
@@ -62,4 +69,12 @@ export interface WebhookProvider {
   sourceAccountOf(request: WebhookRequest, event: ProviderEvent): string | undefined;
   /** The request's signature as recorded with the delivery (never a credential); undefined if none. */
   signatureOf(request: WebhookRequest): string | undefined;
+  /**
+   * Whether the request's signature was made with this secret over the request as given (its body
+   * may be a normalized copy), timestamps and claims aside: what the rejection diagnosis asks
+   * (shared/rejections/diagnose.ts). False when the request carries no signature of this kind.
+   */
+  signedWith(request: WebhookRequest, secret: string): boolean;
+  /** Whether the signature covers the body (so a body changed on the way breaks it). */
+  readonly signsBody: boolean;
 }

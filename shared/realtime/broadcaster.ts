@@ -9,6 +9,7 @@ import { numberEnv, requireEnv } from '../env';
 import { logger } from '../observability';
 import { isReservedOwner } from '../owner';
 import type { ConnectionStore } from '../stores/connections';
+import { closeConnection } from './expiry';
 import type { PushType, ServerMessage } from './messages';
 import { type Audience, audienceOf, type Subscriber, wants } from './subscriptions';
 
@@ -93,10 +94,19 @@ export class Broadcaster {
     ]);
     // An operator's own data reaches their connections once.
     const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
-    const targets = [...candidates.values()].filter((subscriber) =>
-      wants(subscriber, message.type, audience),
-    );
+    const wanted = [...candidates.values()].filter((subscriber) => wants(subscriber, message.type, audience));
+    // A connection whose token expired gets nothing more: it is closed instead (and counted gone).
+    const nowSeconds = this.now() / 1000;
+    const expired = wanted.filter((subscriber) => (subscriber.tokenExpiresAt ?? Infinity) <= nowSeconds);
+    const targets = wanted.filter((subscriber) => !expired.includes(subscriber));
     const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
+    await mapLimited(expired, this.concurrency, async ({ connectionId }) => {
+      for (const cached of this.cache.values()) cached.gone.add(connectionId);
+      await closeConnection(this.api, this.connections, connectionId).catch((error: unknown) =>
+        logger.warn('could not close an expired connection', { connectionId, error: error as Error }),
+      );
+      summary.gone++;
+    });
     if (targets.length === 0) return summary;
 
     const data = Buffer.from(JSON.stringify(message));

@@ -11,7 +11,7 @@ import {
   ownerMinuteCounter,
   providerCounter,
 } from '../stores/metric-counters';
-import type { WebhookConfig, WebhookConfigStore } from '../stores/webhook-configs';
+import type { ConfigView, WebhookConfigStore } from '../stores/webhook-configs';
 import type { Broadcaster, BroadcastSummary } from './broadcaster';
 import { serverMessage } from './messages';
 import { audienceOf, type Subscriber, wants } from './subscriptions';
@@ -121,7 +121,7 @@ export async function pushMetrics(deps: MetricsPushDeps): Promise<MetricsPushSum
     deps.configs.listByUser(userId).catch((error: unknown) => {
       logger.warn('metrics push: could not list the configs of a user', { userId, error: error as Error });
       summary.skipped++;
-      return [] as WebhookConfig[];
+      return [] as ConfigView[];
     }),
   );
   const planned: PlannedPush[] = users.flatMap((userId, index) =>
@@ -173,8 +173,8 @@ export async function pushMetrics(deps: MetricsPushDeps): Promise<MetricsPushSum
 }
 
 /** A user's configs grouped by provider, providers in alphabetical order. */
-function byProvider(configs: readonly WebhookConfig[]): [ProviderName, WebhookConfig[]][] {
-  const groups = new Map<ProviderName, WebhookConfig[]>();
+function byProvider(configs: readonly ConfigView[]): [ProviderName, ConfigView[]][] {
+  const groups = new Map<ProviderName, ConfigView[]>();
   for (const config of configs) groups.set(config.provider, [...(groups.get(config.provider) ?? []), config]);
   return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
 }

@@ -20,6 +20,8 @@ export interface Subscriber extends Subscription {
   userId: string;
   /** Opened by a member of the operators group: it gets every owner's pushes. */
   operator: boolean;
+  /** When the token that opened it expires (epoch seconds): no push after that. */
+  tokenExpiresAt?: number;
 }
 
 export const NO_SUBSCRIPTION: Subscription = { events: [], filters: {} };

@@ -11,9 +11,9 @@ export function manualInstructions(
     case 'salesforce':
       return [
         `Salesforce is set up in your org, not by us: send changes (${list}) to ${endpointUrl} in one of these ways.`,
-        `1) Flow HTTP callout: create a Named Credential for ${endpointUrl} that adds "Authorization: Bearer <JWT>" (JWT bearer signed with this webhook's secret or registered key, with an exp claim), and POST the record change as JSON from a record-triggered Flow.`,
+        `1) Flow HTTP callout: create a Named Credential for ${endpointUrl} that adds "Authorization: Bearer <JWT>" (HS256 JWT signed with this webhook's secret, with iat and exp at most 5 minutes apart, and optionally body_sha256, the hex SHA-256 of the body), and POST the record change as JSON from a record-triggered Flow.`,
         `2) Change Data Capture: enable CDC for the objects (Setup > Change Data Capture) and relay the change events from a Pub/Sub API subscriber to ${endpointUrl} with the same JWT bearer header.`,
-        `3) Outbound Messages: in Setup > Outbound Messages create a message per object with Endpoint URL ${endpointUrl} and trigger it from a Flow; it is checked against your organization id.`,
+        '3) Outbound Messages: in Setup > Outbound Messages create a message per object with the outbound_message_url of this response as Endpoint URL (it carries a token derived from the secret: keep it as secret as the secret) and trigger it from a Flow; the first one binds this webhook to your org, and messages from any other org are refused.',
       ].join('\n');
     case 'shopify':
       return [

@@ -37,15 +37,17 @@ export class ConnectionGoneError extends Error {
 
 /** What fan-out reads of every connection (and nothing else). */
 const SUBSCRIBER_PROJECTION = {
-  ProjectionExpression: 'connectionId, userId, #role, events, #filters',
+  ProjectionExpression: 'connectionId, userId, #role, events, #filters, tokenExpiresAt',
   ExpressionAttributeNames: { '#filters': 'filters', '#role': 'role' },
 } as const;
 
 /**
  * WebSocket connections: `connectionId`, the authenticated `userId`, `role` (`operator` for a member
  * of the operators group, absent otherwise), the subscribed push types
- * (`events`) with a filter per type (`filters`: providers, config ids), `connectedAt`, `expiresAt`
- * (TTL) and `rev`, a revision number that makes subscription changes compare-and-set.
+ * (`events`) with a filter per type (`filters`: providers, config ids), `connectedAt`,
+ * `tokenExpiresAt` (the `exp` of the token that opened it: the connection is closed then, see
+ * shared/realtime/expiry.ts), `expiresAt` (TTL) and `rev`, a revision number that makes
+ * subscription changes compare-and-set.
  */
 export class ConnectionStore {
   constructor(
@@ -53,7 +55,13 @@ export class ConnectionStore {
     private readonly tableName: string,
   ) {}
 
-  async add(connectionId: string, userId: string, now: Date, operator = false): Promise<void> {
+  async add(
+    connectionId: string,
+    userId: string,
+    now: Date,
+    operator = false,
+    options: { tokenExpiresAt?: number } = {},
+  ): Promise<void> {
     await this.ddb.send(
       new PutCommand({
         TableName: this.tableName,
@@ -61,6 +69,7 @@ export class ConnectionStore {
           connectionId,
           userId,
           ...(operator && { role: OPERATOR_ROLE }),
+          ...(options.tokenExpiresAt !== undefined && { tokenExpiresAt: options.tokenExpiresAt }),
           events: [],
           filters: {},
           rev: 0,
@@ -124,6 +133,22 @@ export class ConnectionStore {
     await this.ddb.send(new DeleteCommand({ TableName: this.tableName, Key: { connectionId } }));
   }
 
+  /** Connections whose token expired by `now` (a scan of the small connections table, every minute). */
+  async expired(now: Date): Promise<string[]> {
+    const items = await allPages((ExclusiveStartKey) =>
+      this.ddb.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'tokenExpiresAt <= :now',
+          ExpressionAttributeValues: { ':now': Math.floor(now.getTime() / 1000) },
+          ProjectionExpression: 'connectionId',
+          ExclusiveStartKey,
+        }),
+      ),
+    );
+    return items.map((item) => String(item.connectionId));
+  }
+
   /** Every connection subscribed to a push type (a scan: for provider-wide pushes). */
   async subscribedTo(type: PushType): Promise<Subscriber[]> {
     return this.collect((startKey) =>
@@ -181,6 +206,7 @@ export class ConnectionStore {
           connectionId: item.connectionId,
           userId: item.userId,
           operator: item.role === OPERATOR_ROLE,
+          ...(typeof item.tokenExpiresAt === 'number' && { tokenExpiresAt: item.tokenExpiresAt }),
           ...subscriptionOf(item),
         });
     }

@@ -37,16 +37,21 @@ export function slidingWindowDecision(
 }
 
 export interface RateLimiter {
-  /** Counts one request against `key` if it is allowed under `limit` per minute. */
-  consume(key: string, limit: number, now: Date): Promise<RateLimitDecision>;
+  /**
+   * Counts `weight` (default 1: one request; a delivery's events otherwise) against `key` if they
+   * are allowed under `limit` per minute: all of them, or none.
+   */
+  consume(key: string, limit: number, now: Date, weight?: number): Promise<RateLimitDecision>;
 }
 
 /**
  * A sliding-window limiter shared by every Lambda instance: one counter item per key and minute
  * (pk `<key>#<minute epoch>`, TTL `expiresAt`) in the rate-limit table, touched with UpdateItem only.
- * Each request ADDs 1 to the current minute and reads the previous minute (an UpdateItem that only
- * sets the TTL if absent, so it needs no GetItem permission), both in parallel. A refused request
- * gives its count back, so a flood that is being refused does not keep the tenant over its limit.
+ * Each request ADDs its weight to the current minute and reads the previous minute (an UpdateItem
+ * that only sets the TTL if absent, so it needs no GetItem permission), both in parallel. It is
+ * allowed if the window's estimate before it plus its weight stays within the limit. A refused
+ * request gives its count back, so a flood that is being refused does not keep the tenant over its
+ * limit.
  */
 export class DynamoDbRateLimiter implements RateLimiter {
   constructor(
@@ -54,12 +59,17 @@ export class DynamoDbRateLimiter implements RateLimiter {
     private readonly tableName: string,
   ) {}
 
-  async consume(key: string, limit: number, now: Date): Promise<RateLimitDecision> {
+  async consume(key: string, limit: number, now: Date, weight = 1): Promise<RateLimitDecision> {
+    if (weight <= 0) return { allowed: true };
     const minute = Math.floor(now.getTime() / WINDOW_MS);
     const elapsedFraction = (now.getTime() - minute * WINDOW_MS) / WINDOW_MS;
-    const [current, previous] = await Promise.all([this.add(key, minute, 1), this.add(key, minute - 1, 0)]);
+    const [current, previous] = await Promise.all([
+      this.add(key, minute, weight),
+      this.add(key, minute - 1, 0),
+    ]);
+    // `current - weight` were allowed before; the last of this request's units must still fit.
     const decision = slidingWindowDecision(previous, current - 1, limit, elapsedFraction);
-    if (!decision.allowed) await this.add(key, minute, -1);
+    if (!decision.allowed) await this.add(key, minute, -weight);
     return decision;
   }
 

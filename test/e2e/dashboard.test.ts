@@ -198,6 +198,28 @@ describe('the dashboard page', () => {
     await page.screenshot({ path: path.join(directory, 'dashboard.png'), fullPage: true });
   });
 
+  it('counts refused deliveries per cause (issue 16: a rejection the user can diagnose)', async () => {
+    const body = '{"id":5151515151}';
+    const headers = { 'Content-Type': 'application/json', 'X-Shopify-Topic': 'orders/create' };
+    // One unsigned, one signed with the wrong secret: two causes on the provider-wide endpoint.
+    for (const signature of [undefined, shopifySignature('not-the-secret', body)]) {
+      const response = await fetch(`${stack.httpUrl}/api/webhooks/shopify`, {
+        method: 'POST',
+        headers: signature ? { ...headers, 'X-Shopify-Hmac-Sha256': signature } : headers,
+        body,
+      });
+      expect(response.status).toBe(401);
+    }
+    await page.reload();
+    await page.waitForSelector('#connection[data-state="open"]');
+    const counts = page.locator('#rejections tbody tr');
+    await counts.filter({ hasText: 'signature_missing' }).waitFor();
+    expect(await counts.filter({ hasText: 'signature_mismatch' }).textContent()).toMatch(
+      /^signature_mismatch\s*1$/,
+    );
+    expect(await page.locator('#rejections-latest li').count()).toBe(2);
+  });
+
   it('reconnects with backoff after the server drops the connection, and stays live', async () => {
     // Drop the page's connection as API Gateway would (DELETE @connections/{id}).
     const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}));

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_EVENT_TYPES, signedSample } from '../../bin/samples';
 import type { LocalStack } from '../../local/stack';
 import { PROVIDER_NAMES, type ProviderName } from '../../shared/envelope';
-import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, eventually, messagesInMainQueues, startE2eStack } from '../support/e2e-stack';
+import { scanEventLog } from '../support/event-log';
 import type { TestClient } from '../support/ws-client';
 
 const SECRETS: Record<ProviderName, string> = {
@@ -56,7 +57,8 @@ describe('every documented delivery is accepted and processed on the local stack
       orgId: ORG_ID,
     });
 
-    const response = await post(provider, sample.body, sample.headers);
+    // The sample's own URL: an Outbound Message's carries the endpoint token.
+    const response = await fetch(sample.url, { method: 'POST', headers: sample.headers, body: sample.body });
 
     expect(response.status, await response.clone().text()).toBe(200);
     const expectedId = eventType === 'inventory_levels/update' ? `${objectId}:24826418` : objectId;
@@ -96,23 +98,47 @@ describe("the seed's examples", () => {
   it('accepts the simplified Salesforce opportunity change with the event type in a header', async () => {
     const body =
       '{"header":{"recordId":"opp123","changeType":"UPDATE"},"data":{"StageName":"Closed Won","Amount":50000}}';
-    const token = await new SignJWT({ organization_id: ORG_ID })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setExpirationTime('5m')
-      .sign(new TextEncoder().encode(SECRETS.salesforce));
-
-    const response = await post('salesforce', body, {
-      'Content-Type': 'application/json',
-      Authorization: `Bearer ${token}`,
-      'X-Salesforce-Event-Type': 'OpportunityChangeEvent',
-    });
+    const response = await post('salesforce', body, await opportunityChangeHeaders());
 
     expect(response.status).toBe(200);
     expect((await processed('salesforce', 'opp123')).data).toMatchObject({
       eventType: 'OpportunityChangeEvent',
     });
   });
+
+  it('takes a replayed bearer token (same token and body, inside its lifetime) as the same delivery: one event, processed once (issue 16)', async () => {
+    const body =
+      '{"header":{"recordId":"oppreplay16","changeType":"UPDATE"},"data":{"StageName":"Closed Won","Amount":9999999}}';
+    const headers = await opportunityChangeHeaders();
+
+    expect((await post('salesforce', body, headers)).status).toBe(200);
+    await processed('salesforce', 'oppreplay16');
+    // The replay is answered as a retry is (the sender learns nothing), and dedup drops it.
+    expect((await post('salesforce', body, headers)).status).toBe(200);
+    await eventually(
+      () => messagesInMainQueues(stack),
+      (n) => n === 0,
+      'the queues to drain',
+    );
+
+    const logged = (await scanEventLog()).filter((item) => item.objectId === 'oppreplay16');
+    expect(logged.map((item) => item.status)).toEqual(['processed']);
+  });
 });
+
+/** A short-lived HS256 bearer token of the org (`iat` and `exp`, as Salesforce issues them) and the headers. */
+async function opportunityChangeHeaders(): Promise<Record<string, string>> {
+  const token = await new SignJWT({ organization_id: ORG_ID })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(new TextEncoder().encode(SECRETS.salesforce));
+  return {
+    'Content-Type': 'application/json',
+    Authorization: `Bearer ${token}`,
+    'X-Salesforce-Event-Type': 'OpportunityChangeEvent',
+  };
+}
 
 describe('large payloads', () => {
   it('carries an order too large for one SQS message through the S3 claim check, digits intact', async () => {

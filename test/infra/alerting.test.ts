@@ -69,7 +69,11 @@ function grantsOf(functionId: string): Map<string, string[]> {
   const on = new Map<string, Set<string>>();
   for (const statement of statementsOf(functionId)) {
     expect(statement.Effect).toBe('Allow');
-    expect(statement.Condition).toBeUndefined();
+    // The one conditioned grant: the secrets key, on config secrets only (asserted in stack.test.ts).
+    if (statement.Condition !== undefined) {
+      expect(resourcesOf(statement)).toEqual([arnOf(fixture.stack.storage.secretsKey)]);
+      continue;
+    }
     for (const resource of resourcesOf(statement)) {
       const actions = on.get(json(resource)) ?? new Set<string>();
       for (const action of actionsOf(statement)) actions.add(action);
@@ -587,12 +591,15 @@ describe('alert lifecycle functions', () => {
       'dynamodb:Query',
       'dynamodb:Scan',
     ];
-    const postToConnections = fixture.stack.resolve(
-      fixture.stack.formatArn({
-        service: 'execute-api',
-        resource: realtime.api.apiId,
-        resourceName: `${realtime.stage.stageName}/POST/@connections/*`,
-      }),
+    // POST to push, DELETE to close a connection whose token expired.
+    const [postToConnections, deleteConnections] = ['POST', 'DELETE'].map((method) =>
+      fixture.stack.resolve(
+        fixture.stack.formatArn({
+          service: 'execute-api',
+          resource: realtime.api.apiId,
+          resourceName: `${realtime.stage.stageName}/${method}/@connections/*`,
+        }),
+      ),
     );
     expect(grantsOf(fn)).toEqual(
       new Map([
@@ -606,6 +613,7 @@ describe('alert lifecycle functions', () => {
         // Alerts are the team's: pushed to operators, found through the byRole index.
         [json({ 'Fn::Join': ['', [connections, '/index/byRole']] }), [...read, 'dynamodb:DeleteItem'].sort()],
         [json(postToConnections), ['execute-api:ManageConnections']],
+        [json(deleteConnections), ['execute-api:ManageConnections']],
       ]),
     );
   });

@@ -9,17 +9,24 @@ export const ALL_OPTIONS = {
   logRetentionDays: 90,
   eventLogRetentionDays: 14,
   payloadRetentionDays: 30,
-  auth: { firstOperatorEmail: 'oncall@example.com', domainPrefix: 'acme-webhooks-staging' },
+  auth: {
+    firstOperatorEmail: 'oncall@example.com',
+    domainPrefix: 'acme-webhooks-staging',
+    allowPasswordAuth: true,
+  },
+  storage: { legacyConfigsIndex: false },
   providers: ['hubspot', 'shopify', 'salesforce'],
   priorities: { 'shopify:orders/updated': 'high', 'hubspot:contact.*': 'low' },
-  ingest: { maxBodyBytes: 2_000_000, claimCheckBytes: 100_000 },
-  hubspot: { acceptLegacySignatures: false },
+  ingest: { maxBodyBytes: 2_000_000, claimCheckBytes: 100_000, maxEventsPerRequest: 500 },
+  hubspot: { acceptLegacySignatures: true },
   salesforce: {
     publicKeyPem: generateKeyPairSync('rsa', { modulusLength: 2048 })
       .publicKey.export({ type: 'spki', format: 'pem' })
       .toString(),
     audience: 'https://hooks.example.com',
     orgId: '00D000000000001AAA',
+    acceptOutboundMessages: true,
+    maxTokenLifetimeSeconds: 600,
   },
   lambda: { memorySize: 1024, tracing: true },
   api: {
@@ -30,7 +37,12 @@ export const ALL_OPTIONS = {
     webSocketThrottling: { rateLimit: 20, burstLimit: 40 },
     providerThrottling: { shopify: { rateLimit: 300, burstLimit: 600 } },
   },
-  waf: { ipRateLimitPerMinute: 1200, blockedCidrs: ['203.0.113.0/24', '198.51.100.7/32', '2001:db8::/32'] },
+  waf: {
+    ipRateLimitPerMinute: 1200,
+    sourcePathRateLimitPerMinute: 300,
+    configRateLimitPerMinute: 900,
+    blockedCidrs: ['203.0.113.0/24', '198.51.100.7/32', '2001:db8::/32'],
+  },
   queues: { maxReceiveCount: 900, retentionDays: 7 },
   processing: {
     retryBaseDelayMs: 2000,

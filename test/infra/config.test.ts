@@ -19,9 +19,12 @@ describe('stack configuration', () => {
       payloadRetentionDays: 30,
       providers: ['hubspot', 'shopify', 'salesforce'],
       priorities: {},
-      ingest: { maxBodyBytes: 4_194_304, claimCheckBytes: 196_608 },
-      hubspot: { acceptLegacySignatures: true },
-      salesforce: {},
+      ingest: { maxBodyBytes: 4_194_304, claimCheckBytes: 196_608, maxEventsPerRequest: 1000 },
+      // Whatever loosens a check is off in a deployed stack (issue 16).
+      hubspot: { acceptLegacySignatures: false },
+      salesforce: { acceptOutboundMessages: false, maxTokenLifetimeSeconds: 300 },
+      auth: { allowPasswordAuth: false },
+      storage: { legacyConfigsIndex: true },
       api: {
         createCloudWatchRole: true,
         providerThrottling: {
@@ -30,7 +33,12 @@ describe('stack configuration', () => {
           salesforce: { rateLimit: 50, burstLimit: 100 },
         },
       },
-      waf: { ipRateLimitPerMinute: 3000, blockedCidrs: [] },
+      waf: {
+        ipRateLimitPerMinute: 3000,
+        sourcePathRateLimitPerMinute: 600,
+        configRateLimitPerMinute: 1200,
+        blockedCidrs: [],
+      },
       queues: { maxReceiveCount: 1000, retentionDays: 4 },
       processing: {
         retryBaseDelayMs: 5000,
@@ -336,6 +344,16 @@ describe('stack configuration', () => {
       /slackChannelId/,
     ],
     ['a misspelt alerting key', { alerting: { email: ['a@example.com'] } }, /email/],
+    [
+      'Outbound Messages on the provider-wide endpoint without the org they come from',
+      { salesforce: { acceptOutboundMessages: true } },
+      /acceptOutboundMessages needs orgId/,
+    ],
+    [
+      'a Salesforce token lifetime over an hour',
+      { salesforce: { maxTokenLifetimeSeconds: 86_400 } },
+      /maxTokenLifetimeSeconds/,
+    ],
   ])('rejects %s', (_, raw, message) => {
     expect(() => parseConfig(raw)).toThrow(message);
   });

@@ -51,31 +51,79 @@ describe('dashboard site', () => {
     });
   });
 
-  it('serves index.html over HTTPS and sends /api/* uncached, with every header but Host, to the REST API stage', () => {
-    const distribution = template.findResources('AWS::CloudFront::Distribution');
-    const [config] = Object.values(distribution).map(
+  /** The distribution's config, and the behaviour (in CloudFront's order) a viewer path gets. */
+  function distribution() {
+    const [config] = Object.values(template.findResources('AWS::CloudFront::Distribution')).map(
       (resource) =>
         (resource as { Properties: { DistributionConfig: Record<string, unknown> } }).Properties
           .DistributionConfig,
     );
+    const behaviors = (config?.CacheBehaviors ?? []) as Record<string, unknown>[];
+    // CloudFront patterns: `*` any run of characters, `?` one; the first matching behaviour wins.
+    const matches = (pattern: string, path: string) =>
+      new RegExp(
+        `^${pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replaceAll('*', '.*')
+          .replaceAll('?', '.')}$`,
+      ).test(path);
+    const behaviorOf = (path: string) => behaviors.find((b) => matches(String(b.PathPattern), path));
+    return { config, behaviors, behaviorOf };
+  }
+
+  it('serves index.html over HTTPS and sends the management API uncached, with every header but Host, to the REST API stage', () => {
+    const { config, behaviorOf } = distribution();
     expect(config).toMatchObject({
       DefaultRootObject: 'index.html',
       DefaultCacheBehavior: { ViewerProtocolPolicy: 'redirect-to-https' },
-      CacheBehaviors: [
-        {
-          PathPattern: '/api/*',
-          ViewerProtocolPolicy: 'https-only',
-          AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
-          // The managed CachingDisabled and AllViewerExceptHostHeader policies.
-          CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad',
-          OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac',
-        },
-      ],
     });
-    const origins = JSON.stringify(config?.Origins);
-    expect(origins).toContain(fixture.stack.resolve(fixture.stack.ingestion.api.restApiId).Ref);
+    const origins = config?.Origins as { Id: string; DomainName: unknown; OriginPath?: string }[];
+    const api = origins.find((origin) =>
+      JSON.stringify(origin.DomainName).includes(
+        fixture.stack.resolve(fixture.stack.ingestion.api.restApiId).Ref,
+      ),
+    );
     // The stage name itself: a Ref to the stage would close a cycle through the sign-in client.
-    expect(origins).toContain('"OriginPath":"/prod"');
+    expect(api?.OriginPath).toBe('/prod');
+    for (const path of [
+      '/api/webhooks/me',
+      '/api/webhooks/configs',
+      '/api/webhooks/configs/6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c/rotate-secret',
+      '/api/webhooks/events',
+      '/api/webhooks/rejections',
+      '/api/webhooks/openapi.json',
+    ])
+      expect(behaviorOf(path), path).toMatchObject({
+        TargetOriginId: api?.Id,
+        ViewerProtocolPolicy: 'https-only',
+        AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
+        // The managed CachingDisabled and AllViewerExceptHostHeader policies.
+        CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad',
+        OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac',
+      });
+  });
+
+  it('never forwards a webhook ingest route: one door, the regional API and its WAF (issue 16)', () => {
+    const { behaviors, behaviorOf } = distribution();
+    const notFound = Object.keys(template.findResources('AWS::CloudFront::Function'));
+    expect(notFound).toHaveLength(1);
+    for (const provider of ['hubspot', 'shopify', 'salesforce']) {
+      for (const path of [
+        `/api/webhooks/${provider}`,
+        `/api/webhooks/${provider}/6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c`,
+        `/api/webhooks/${provider}/6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c/om/token`,
+      ]) {
+        const behavior = behaviorOf(path);
+        expect(behavior?.PathPattern, path).toBe('/api/*');
+        expect(behavior?.FunctionAssociations, path).toEqual([
+          { EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [notFound[0], 'FunctionARN'] } },
+        ]);
+      }
+    }
+    // The catch-all is last, so that it never shadows a management path.
+    expect(behaviors.at(-1)?.PathPattern).toBe('/api/*');
+    const code = JSON.stringify(template.toJSON().Resources[notFound[0] as string].Properties.FunctionCode);
+    expect(code).toContain('statusCode: 404');
   });
 
   it('sends a Content-Security-Policy that allows the page itself and the WebSocket API only', () => {

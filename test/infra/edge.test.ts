@@ -2,7 +2,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WAF_DESCRIPTION, type WebhooksConfigInput } from '../../lib/config';
-import { IP_RATE_RULE, MANAGED_RULE_GROUPS } from '../../lib/constructs/edge-protection';
+import {
+  CONFIG_RATE_RULE,
+  IP_RATE_RULE,
+  MANAGED_RULE_GROUPS,
+  SOURCE_PATH_RATE_RULE,
+} from '../../lib/constructs/edge-protection';
+import { CONFIG_PATH_PATTERN } from '../../lib/edge-limits';
 import { buildTestApp, type SynthFixture, TEST_REGION } from './fixture';
 import type { CfnResource, Json } from './template';
 
@@ -28,7 +34,12 @@ const CONFIG = {
     orgId: '00D000000000001AAA',
   },
   api: { createCloudWatchRole: false, providerThrottling: { shopify: { rateLimit: 300 } } },
-  waf: { ipRateLimitPerMinute: 1200, blockedCidrs: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32'] },
+  waf: {
+    ipRateLimitPerMinute: 1200,
+    sourcePathRateLimitPerMinute: 300,
+    configRateLimitPerMinute: 900,
+    blockedCidrs: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32'],
+  },
 } satisfies WebhooksConfigInput;
 
 let fixture: SynthFixture;
@@ -128,6 +139,51 @@ describe('WAF web ACL', () => {
     expect(errorBody(bodies[key]?.Content)).toMatchObject({ success: false, error: { code: 'throttled' } });
   });
 
+  it('keeps one source within a share of a webhook route, and one config within a share of the per-config route (issue 16)', () => {
+    const bodies = only('AWS::WAFv2::WebACL')[1].CustomResponseBodies as Record<string, { Content: string }>;
+    const path = { UriPath: { TextTransformations: [{ Priority: 0, Type: 'NONE' }] } };
+    const sourcePath = rule(SOURCE_PATH_RATE_RULE);
+    expect(sourcePath).toMatchObject({
+      Statement: {
+        RateBasedStatement: {
+          AggregateKeyType: 'CUSTOM_KEYS',
+          CustomKeys: [{ IP: {} }, path],
+          EvaluationWindowSec: 60,
+          Limit: 300,
+          ScopeDownStatement: {
+            ByteMatchStatement: { SearchString: '/api/webhooks/', PositionalConstraint: 'CONTAINS' },
+          },
+        },
+      },
+      Action: {
+        Block: {
+          CustomResponse: { ResponseCode: 429, ResponseHeaders: [{ Name: 'Retry-After', Value: '60' }] },
+        },
+      },
+    });
+    const perConfig = rule(CONFIG_RATE_RULE);
+    expect(perConfig).toMatchObject({
+      Statement: {
+        RateBasedStatement: {
+          AggregateKeyType: 'CUSTOM_KEYS',
+          CustomKeys: [path],
+          Limit: 900,
+          ScopeDownStatement: { RegexMatchStatement: { RegexString: CONFIG_PATH_PATTERN } },
+        },
+      },
+      Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
+    });
+    for (const limited of [sourcePath, perConfig]) {
+      const key = (limited.Action as { Block: { CustomResponse: { CustomResponseBodyKey: string } } }).Block
+        .CustomResponse.CustomResponseBodyKey;
+      expect(errorBody(bodies[key]?.Content)).toMatchObject({ success: false, error: { code: 'throttled' } });
+    }
+    // The per-config pattern: per-config paths behind the stage, never the provider-wide ones.
+    const pattern = new RegExp(CONFIG_PATH_PATTERN);
+    expect(pattern.test('/prod/api/webhooks/hubspot/6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c')).toBe(true);
+    expect(pattern.test('/prod/api/webhooks/hubspot')).toBe(false);
+  });
+
   it('blocks the configured CIDR blocks through one IP set per address family', () => {
     const sets = Object.fromEntries(
       ofType('AWS::WAFv2::IPSet').map(([id, set]) => [
@@ -191,6 +247,8 @@ describe('WAF web ACL', () => {
       .map((r) => r.Name);
     expect(names).toEqual([
       IP_RATE_RULE,
+      SOURCE_PATH_RATE_RULE,
+      CONFIG_RATE_RULE,
       'BlockedIpv4',
       'BlockedIpv6',
       ...MANAGED_RULE_GROUPS.map((g) => g.name),
@@ -209,12 +267,15 @@ describe('WAF web ACL', () => {
     }
   });
 
-  it('logs blocked and counted requests to an aws-waf-logs- group, with the Authorization header redacted', () => {
+  it('logs blocked and counted requests to an aws-waf-logs- group, with the Authorization header and the query string (an Outbound Message token) redacted', () => {
     const [aclId] = only('AWS::WAFv2::WebACL');
     const [, logging] = only('AWS::WAFv2::LoggingConfiguration');
     const logGroupId = logicalId(fixture.stack.edge.logGroup);
     expect(logging.ResourceArn).toEqual({ 'Fn::GetAtt': [aclId, 'Arn'] });
-    expect(logging.RedactedFields).toEqual([{ SingleHeader: { Name: 'authorization' } }]);
+    expect(logging.RedactedFields).toEqual([
+      { SingleHeader: { Name: 'authorization' } },
+      { QueryString: {} },
+    ]);
     expect(logging.LoggingFilter).toMatchObject({ DefaultBehavior: 'DROP' });
     const destination = JSON.stringify(logging.LogDestinationConfigs);
     expect(destination).toContain(`{"Ref":"${logGroupId}"}`);

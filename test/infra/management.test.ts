@@ -1,7 +1,10 @@
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Storage } from '../../lib/constructs/storage';
 import { MANAGEMENT_ROUTES } from '../../shared/api/routes';
 import { PRIORITIES, PROVIDER_NAMES } from '../../shared/envelope';
+import { CONFIGS_BY_OWNER_PROJECTION } from '../../shared/stores/webhook-configs';
 import { buildTestApp, type SynthFixture } from './fixture';
 import { actionsOf, type CfnResource, type Json, resourcesOf, target, templateReader } from './template';
 
@@ -52,7 +55,7 @@ const configsKeyArn = () => ({ 'Fn::GetAtt': [logicalId(fixture.stack.storage.co
 const rateLimitsArn = () => ({ 'Fn::GetAtt': [logicalId(fixture.stack.storage.rateLimits), 'Arn'] });
 
 describe('configs and rate-limit tables', () => {
-  it('keys configurations by id, indexes them by user and creation time, and keeps PITR', () => {
+  it('keys configurations by id, indexes them by owner and creation time without secrets, and keeps PITR', () => {
     const table = props(logicalId(fixture.stack.storage.configs));
     expect(table).toMatchObject({
       BillingMode: 'PAY_PER_REQUEST',
@@ -63,6 +66,16 @@ describe('configs and rate-limit tables', () => {
         { AttributeName: 'createdAt', AttributeType: 'S' },
       ]),
       GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byOwner',
+          KeySchema: [
+            { AttributeName: 'userId', KeyType: 'HASH' },
+            { AttributeName: 'createdAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...CONFIGS_BY_OWNER_PROJECTION] },
+        },
+        // The former index, kept until storage.legacyConfigsIndex is false (one index change per
+        // update); no function is granted it (secrets.test.ts).
         {
           IndexName: 'byUser',
           KeySchema: [
@@ -75,6 +88,20 @@ describe('configs and rate-limit tables', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
     expect(table.TimeToLiveSpecification).toBeUndefined();
+  });
+
+  it('drops the former index with storage.legacyConfigsIndex false, a later deploy than the one adding byOwner', () => {
+    const stack = new Stack(new App());
+    const storage = new Storage(stack, 'Storage', {
+      removalPolicy: RemovalPolicy.DESTROY,
+      legacyConfigsIndex: false,
+    });
+    const configs =
+      Template.fromStack(stack).toJSON().Resources[
+        stack.getLogicalId(storage.configs.node.defaultChild as never)
+      ];
+    const indexes = configs.Properties.GlobalSecondaryIndexes as { IndexName: string }[];
+    expect(indexes.map((index) => index.IndexName)).toEqual(['byOwner']);
   });
 
   it('encrypts configurations (signing secrets) with their own rotating customer-managed key', () => {
@@ -125,6 +152,7 @@ describe('management routes', () => {
       'GET /api/webhooks/me',
       'GET /api/webhooks/metrics',
       'GET /api/webhooks/openapi.json',
+      'GET /api/webhooks/rejections',
       'GET /api/webhooks/status',
       'PATCH /api/webhooks/alert-rules/{id}',
       'PATCH /api/webhooks/configs/{id}',
@@ -261,8 +289,13 @@ describe('management function', () => {
           'dynamodb:Query',
         ]),
       ],
-      [JSON.stringify(index(configsArn(), 'byUser')), expect.arrayContaining(['dynamodb:Query'])],
+      [JSON.stringify(index(configsArn(), 'byOwner')), expect.arrayContaining(['dynamodb:Query'])],
       [JSON.stringify(configsKeyArn()), expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt'])],
+      // Config secrets, field by field (the encryption-context conditions: secrets.test.ts).
+      [JSON.stringify(arnOf(storage.secretsKey)), ['kms:Decrypt', 'kms:Encrypt']],
+      // Refused deliveries: one owner's (the table), every owner's (byDay).
+      [JSON.stringify(arnOf(storage.rejections)), read],
+      [JSON.stringify(index(arnOf(storage.rejections), 'byDay')), read],
       // The event log: read and list (one owner: byUser; every owner: byDay), and UpdateItem to note a
       // replay. No writes of payloads.
       [JSON.stringify(arnOf(storage.eventLog)), [...read, 'dynamodb:UpdateItem'].sort()],

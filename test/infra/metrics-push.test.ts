@@ -131,7 +131,8 @@ describe('minute metrics push', () => {
         `dynamodb:DeleteItem on ${arnOf(connections)}`,
         `dynamodb:Query on ${indexOf(connections)}`,
         `dynamodb:Query on ${indexOf(connections, 'byRole')}`,
-        `dynamodb:Query on ${indexOf(configs)}`,
+        // Configs listed through byOwner, which projects no secret (nor ciphertext).
+        `dynamodb:Query on ${indexOf(configs, 'byOwner')}`,
         // Every config, for the history's per-config series (a projection without secrets).
         `dynamodb:Scan on ${arnOf(configs)}`,
         `dynamodb:Query on ${arnOf(metrics)}`,
@@ -139,7 +140,9 @@ describe('minute metrics push', () => {
         `kms:DescribeKey on ${arnOf(logicalId(storage.configsKey))}`,
       ].sort(),
     );
-    expect(manage).toHaveLength(1);
-    expect(manage[0]).toContain(`{"Ref":"${logicalId(realtime.api)}"},"/prod/POST/@connections/*"`);
+    // POST to push, DELETE to close the connections whose token expired.
+    expect(manage).toHaveLength(2);
+    expect(manage[0]).toContain(`{"Ref":"${logicalId(realtime.api)}"},"/prod/DELETE/@connections/*"`);
+    expect(manage[1]).toContain(`{"Ref":"${logicalId(realtime.api)}"},"/prod/POST/@connections/*"`);
   });
 });

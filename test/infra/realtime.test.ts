@@ -134,8 +134,12 @@ describe('WebSocket function permissions', () => {
         `dynamodb:DeleteItem on ${table()}`,
       ].sort(),
     );
-    expect(manage).toHaveLength(1);
+    // POST to reply, DELETE to close a connection whose token expired.
+    expect(manage).toHaveLength(2);
     expect(manage[0]).toContain(
+      `{"Ref":"${logicalId(fixture.stack.realtime.api)}"},"/prod/DELETE/@connections/*"`,
+    );
+    expect(manage[1]).toContain(
       `{"Ref":"${logicalId(fixture.stack.realtime.api)}"},"/prod/POST/@connections/*"`,
     );
   });

@@ -59,6 +59,8 @@ const SERVICES = [
   'alerts-record',
   'cleanup',
   'dead-letter-sweep',
+  // Deploy time: encrypts config secrets stored before they were encrypted.
+  'config-secrets',
 ];
 
 /** The path of an API Gateway resource, from its PathPart and parents. */
@@ -152,11 +154,13 @@ describe('processors', () => {
     }
   });
 
-  it('lets processors post to WebSocket connections of their stage only', () => {
+  it('lets processors post to (and close) WebSocket connections of their stage only', () => {
     for (const id of functionsByService().get('process') ?? []) {
       const manage = statementsOf(id).filter((s) => actionsOf(s).includes('execute-api:ManageConnections'));
       expect(manage).toHaveLength(1);
-      expect(JSON.stringify(resourcesOf(manage[0] as Json))).toMatch(/\/prod\/POST\/@connections\/\*"/);
+      const resources = JSON.stringify(resourcesOf(manage[0] as Json));
+      expect(resources).toMatch(/\/prod\/POST\/@connections\/\*"/);
+      expect(resources).toMatch(/\/prod\/DELETE\/@connections\/\*"/);
     }
   });
 
@@ -185,12 +189,15 @@ describe('functions', () => {
     const others = ofType('AWS::Lambda::Function').filter(
       ([id]) => ![...byService.values()].flat().includes(id),
     );
-    // aws-cdk-lib's own: the migrations provider framework and BucketDeployment's copier (Python).
+    // aws-cdk-lib's own: the provider frameworks of the migrations and of the config-secrets
+    // migration, and BucketDeployment's copier (Python).
     expect(others.map(([, fn]) => fn.Properties?.Handler).sort()).toEqual([
+      'framework.onEvent',
       'framework.onEvent',
       'index.handler',
     ]);
     expect(others.map(([, fn]) => String(fn.Properties?.Runtime)).sort()).toEqual([
+      expect.stringMatching(/^nodejs/),
       expect.stringMatching(/^nodejs/),
       expect.stringMatching(/^python3/),
     ]);
@@ -218,7 +225,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(17);
+    expect(logGroups.size).toBe(18);
   });
 
   it('gives no function role an AWS managed policy', () => {
@@ -347,7 +354,12 @@ describe('functions', () => {
 
   it('passes provider settings only to their provider, and optional Salesforce ones only when configured', () => {
     const names = (service: string) => Object.keys(env(functionOf(service)));
-    expect(env(functionOf('ingest-hubspot')).HUBSPOT_ACCEPT_LEGACY_SIGNATURES).toBe('true');
+    // Off in a deployed stack: v1/v2 signatures carry no timestamp (issue 16).
+    expect(env(functionOf('ingest-hubspot')).HUBSPOT_ACCEPT_LEGACY_SIGNATURES).toBe('false');
+    expect(env(functionOf('ingest-salesforce'))).toMatchObject({
+      SALESFORCE_ACCEPT_OUTBOUND_MESSAGES: 'false',
+      SALESFORCE_MAX_TOKEN_LIFETIME_SECONDS: '300',
+    });
     for (const service of ['ingest-shopify', 'ingest-salesforce']) {
       expect(names(service)).not.toContain('HUBSPOT_ACCEPT_LEGACY_SIGNATURES');
     }
@@ -473,10 +485,10 @@ describe('payload store', () => {
 });
 
 describe('storage', () => {
-  it('creates the event log, metric counter and connections tables on demand with PITR, encryption and TTL', () => {
-    const { eventLog, metrics, connections } = fixture.stack.storage;
-    expect(ofType('AWS::DynamoDB::Table')).toHaveLength(5);
-    for (const table of [eventLog, metrics, connections]) {
+  it('creates the event log, metric counter, connections and rejections tables on demand with PITR, encryption and TTL', () => {
+    const { eventLog, metrics, connections, rejections } = fixture.stack.storage;
+    expect(ofType('AWS::DynamoDB::Table')).toHaveLength(6);
+    for (const table of [eventLog, metrics, connections, rejections]) {
       expect(props(logicalId(table))).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -766,6 +778,11 @@ describe('auth', () => {
       AllowedOAuthScopes: expect.arrayContaining(['openid', 'email', 'profile']),
       SupportedIdentityProviders: ['COGNITO'],
     });
+    // SRP only: USER_PASSWORD_AUTH would hand Cognito the password itself (auth.allowPasswordAuth).
+    expect([...(client.ExplicitAuthFlows as string[])].sort()).toEqual([
+      'ALLOW_REFRESH_TOKEN_AUTH',
+      'ALLOW_USER_SRP_AUTH',
+    ]);
     const siteUrl = {
       'Fn::Join': [
         '',
@@ -813,5 +830,82 @@ describe('outputs', () => {
         'ManagementApiUrl',
       ]),
     );
+  });
+});
+
+describe('config secrets at rest (issue 16)', () => {
+  const json = (value: unknown) => JSON.stringify(value);
+  const secretsKeyArn = () => json({ 'Fn::GetAtt': [logicalId(fixture.stack.storage.secretsKey), 'Arn'] });
+
+  it('encrypts them with a rotating customer-managed key of their own, administered by the account only', () => {
+    const keyId = logicalId(fixture.stack.storage.secretsKey);
+    expect(props(keyId).EnableKeyRotation).toBe(true);
+    const statements = (props(keyId).KeyPolicy as { Statement: Json[] }).Statement;
+    // The default key policy: the account, through IAM policies; no service or other principal.
+    expect(statements.map((s) => json(s.Principal))).toEqual([
+      json({
+        AWS: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']],
+        },
+      }),
+    ]);
+  });
+
+  it('lets the ingest functions decrypt signing secrets only, the management API encrypt and decrypt, the deploy-time migration encrypt, and no other role use the key', () => {
+    const serviceOfRole = new Map(
+      ofType('AWS::Lambda::Function').map(([id]) => [
+        target(props(id).Role),
+        env(id).POWERTOOLS_SERVICE_NAME,
+      ]),
+    );
+    const granted: Record<string, { actions: string[]; condition: unknown }[]> = {};
+    for (const [policyId] of ofType('AWS::IAM::Policy')) {
+      for (const statement of (props(policyId).PolicyDocument as { Statement: Json[] }).Statement) {
+        const kms = actionsOf(statement).filter((action) => action.startsWith('kms:') || action === '*');
+        const onKey = resourcesOf(statement).some((r) => r === '*' || json(r) === secretsKeyArn());
+        if (kms.length === 0 || !onKey) continue;
+        for (const role of props(policyId).Roles as unknown[]) {
+          const who = String(serviceOfRole.get(target(role)) ?? target(role));
+          granted[who] = [...(granted[who] ?? []), { actions: kms.sort(), condition: statement.Condition }];
+        }
+      }
+    }
+    const onConfigSecrets = (fields: string[]) => ({
+      StringEquals: {
+        'kms:EncryptionContext:purpose': 'webhooks-config-secret',
+        'kms:EncryptionContext:field': fields,
+      },
+    });
+    const both = ['signing-secret', 'provider-credentials'];
+    expect(granted).toEqual({
+      ...Object.fromEntries(
+        INGEST_SERVICES.map((service) => [
+          service,
+          [{ actions: ['kms:Decrypt'], condition: onConfigSecrets(['signing-secret']) }],
+        ]),
+      ),
+      'api-management': [{ actions: ['kms:Decrypt', 'kms:Encrypt'], condition: onConfigSecrets(both) }],
+      'config-secrets': [{ actions: ['kms:Encrypt'], condition: onConfigSecrets(both) }],
+    });
+  });
+
+  it('lists configs through an index that projects no secret, and grants no function the former index', () => {
+    const configs = logicalId(fixture.stack.storage.configs);
+    const indexes = props(configs).GlobalSecondaryIndexes as { IndexName: string; Projection: Json }[];
+    const byOwner = indexes.find((index) => index.IndexName === 'byOwner');
+    expect(byOwner?.Projection.ProjectionType).toBe('INCLUDE');
+    const projected = byOwner?.Projection.NonKeyAttributes as string[];
+    for (const secret of [
+      'secret',
+      'previousSecret',
+      'providerCredentials',
+      'secretCiphertext',
+      'previousSecretCiphertext',
+      'providerCredentialsCiphertext',
+    ])
+      expect(projected).not.toContain(secret);
+    const legacy = json({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [configs, 'Arn'] }, '/index/byUser']] });
+    for (const [policyId] of ofType('AWS::IAM::Policy'))
+      expect(json(props(policyId).PolicyDocument), policyId).not.toContain(legacy.slice(1, -1));
   });
 });

@@ -67,6 +67,43 @@ describe('npm run oncall', () => {
     ]);
   });
 
+  it('lists rejections with their counts per cause, each with its cause, source and detail', async () => {
+    const fake = fakeFetch({
+      json: {
+        success: true,
+        rejections: [
+          {
+            id: 'r1',
+            owner_id: 'alice',
+            provider: 'hubspot',
+            config_id: '6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c',
+            status: 401,
+            cause: 'stale_timestamp',
+            detail: { skew_seconds: 420 },
+            message: 'Request timestamp is older than 5 minutes',
+            source_ip: '54.174.62.10',
+            user_agent: null,
+            body_bytes: 300,
+            received_at: '2026-03-01T10:00:00.000Z',
+          },
+        ],
+        counts: { total: 3, by_cause: { signature_mismatch: 1, stale_timestamp: 2 }, by_provider: {} },
+        next_cursor: null,
+      },
+    });
+    const { lines, io: context } = io(fake.fetch, { WEBHOOKS_TOKEN: 'real-token' });
+
+    expect(await runOncall(['rejections', '--cause', 'stale_timestamp', '--range', '1h'], context)).toBe(0);
+    expect(fake.requests[0]?.url).toBe(
+      'http://localhost:3000/api/webhooks/rejections?cause=stale_timestamp&time_range=1h',
+    );
+    expect(lines[0]).toBe('3 rejected: stale_timestamp 2, signature_mismatch 1');
+    expect(lines[1]).toContain(
+      '401  stale_timestamp  hubspot  6f1c2d9e-0b7a-4c1e-9a51-3d2e8f7a6b5c  owner alice',
+    );
+    expect(lines[1]).toContain('skew_seconds=420');
+  });
+
   it('prints the ledger of a window and owner, and says whether it balances', async () => {
     const ledger = {
       success: true,

@@ -2,16 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { AlertEvaluator } from '../../../local/alert-evaluator';
 import type { AlarmStateChange } from '../../../shared/alerts/recorder';
 import type { AlertRule } from '../../../shared/alerts/rules';
+import type { StoredRejection } from '../../../shared/stores/rejections';
 import { alertRule, RULE_ID } from '../support/alert-rule';
-import { FakeCounters } from '../support/management-fakes';
+import { FakeCounters, FakeRejections } from '../support/management-fakes';
 
 function setup(rules: AlertRule[]) {
   let now = new Date('2026-03-01T10:30:30.000Z');
   const counters = new FakeCounters();
+  const rejections = new FakeRejections();
   const changes: AlarmStateChange[] = [];
   const evaluator = new AlertEvaluator({
     store: { enabledRules: async () => rules },
     counters,
+    rejections,
     recorder: { record: async (change) => void changes.push(change) },
     prefix: 'WebhooksLocal-',
     now: () => now,
@@ -19,6 +22,7 @@ function setup(rules: AlertRule[]) {
   return {
     evaluator,
     counters,
+    rejections,
     changes,
     at: (iso: string) => {
       now = new Date(iso);
@@ -82,6 +86,39 @@ describe('the local alert evaluator', () => {
     ]);
   });
 
+  it('watches the rejection rate: refused deliveries per minute over the window, of every owner', async () => {
+    const rule = alertRule({
+      metric: 'rejection_rate',
+      comparison: 'greater_than',
+      threshold: 0.5,
+      timeWindowMinutes: 10,
+      provider: 'shopify',
+    });
+    const { evaluator, rejections, changes } = setup([rule]);
+    const refused = (id: string, overrides: Partial<StoredRejection>): StoredRejection => ({
+      id,
+      ownerId: 'alice',
+      provider: 'shopify',
+      status: 401,
+      cause: 'signature_mismatch',
+      message: 'Invalid signature',
+      sourceIp: '203.0.113.9',
+      bodyBytes: 10,
+      receivedAt: '2026-03-01T10:25:00.000Z',
+      ...overrides,
+    });
+    for (let i = 0; i < 5; i++) rejections.add(refused(`a${i}`, { ownerId: i % 2 ? 'alice' : 'system' }));
+    rejections.add(
+      refused('h1', { provider: 'hubspot' }),
+      refused('old', { receivedAt: '2026-03-01T10:10:00.000Z' }),
+    );
+
+    expect(await evaluator.evaluate()).toEqual([]);
+    rejections.add(refused('a5', {}));
+    expect(await evaluator.evaluate()).toHaveLength(1);
+    expect(changes[0]?.value).toBeCloseTo(0.6);
+  });
+
   it('tries a change again at the next evaluation when recording it failed', async () => {
     let fail = true;
     const changes: AlarmStateChange[] = [];
@@ -89,6 +126,7 @@ describe('the local alert evaluator', () => {
     const evaluator = new AlertEvaluator({
       store: { enabledRules: async () => [ERROR_RATE] },
       counters,
+      rejections: new FakeRejections(),
       recorder: {
         record: async (change) => {
           if (fail) throw new Error('database unavailable');

@@ -7,13 +7,16 @@ function clock(start = 1_000_000) {
   return { now: () => at, advance: (ms: number) => (at += ms) };
 }
 
+/** The per-source-and-path and per-config rules out of the way of a test about the others. */
+const WIDE_OPEN = { sourcePathRateLimitPerMinute: 1_000_000, configRateLimitPerMinute: 1_000_000 };
+
 const statuses = (results: ({ statusCode: number } | undefined)[]) =>
   results.map((result) => result?.statusCode ?? 200);
 
 describe('local edge limits', () => {
   it('refuses a source IP over its requests of the last 60 s with 429 and Retry-After 60, as the WAF rule', () => {
     const time = clock();
-    const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 3, now: time.now });
+    const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 3, ...WIDE_OPEN, now: time.now });
     const first = [0, 1, 2].map(() => check('/api/webhooks/configs', '203.0.113.7'));
     const refused = check('/api/webhooks/configs', '203.0.113.7');
     expect(statuses([...first, refused])).toEqual([200, 200, 200, 429]);
@@ -29,7 +32,7 @@ describe('local edge limits', () => {
 
   it('slides: the window holds the last 60 s, and refused requests count too', () => {
     const time = clock();
-    const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 2, now: time.now });
+    const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 2, ...WIDE_OPEN, now: time.now });
     check('/api/x', 'a');
     time.advance(30_000);
     check('/api/x', 'a');
@@ -47,6 +50,7 @@ describe('local edge limits', () => {
     const check = edgeLimits({
       providers: { salesforce: { rateLimit: 2, burstLimit: 3 } },
       ipRateLimitPerMinute: 1000,
+      ...WIDE_OPEN,
       now: time.now,
     });
     const burst = [0, 1, 2, 3].map(() => check('/api/webhooks/salesforce', '192.0.2.1'));
@@ -72,6 +76,7 @@ describe('local edge limits', () => {
     const check = edgeLimits({
       providers: PROVIDER_THROTTLING_DEFAULTS,
       ipRateLimitPerMinute: 10_000,
+      ...WIDE_OPEN,
       now: time.now,
     });
     for (const [provider, { burstLimit }] of Object.entries(PROVIDER_THROTTLING_DEFAULTS)) {
@@ -79,5 +84,45 @@ describe('local edge limits', () => {
       expect(statuses(burst).lastIndexOf(200), provider).toBe(burstLimit - 1);
       expect(burst[burstLimit]?.statusCode, provider).toBe(429);
     }
+  });
+
+  const CONFIG_A = '/api/webhooks/salesforce/5a3c0f7e-0000-4000-8000-00000000000a';
+  const CONFIG_B = '/api/webhooks/salesforce/5a3c0f7e-0000-4000-8000-00000000000b';
+
+  it('keeps one source within its share of a route: per source IP and path, below the route throttle (issue 16)', () => {
+    const time = clock();
+    const check = edgeLimits({
+      providers: PROVIDER_THROTTLING_DEFAULTS,
+      ipRateLimitPerMinute: 1_000_000,
+      sourcePathRateLimitPerMinute: 5,
+      configRateLimitPerMinute: 1_000_000,
+      now: time.now,
+    });
+    const noisy = Array.from({ length: 6 }, () => check('/api/webhooks/salesforce', '203.0.113.66'));
+    expect(statuses(noisy)).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(JSON.parse(noisy[5]?.body ?? '').error.message).toBe(
+      'Too many requests to this webhook, retry later',
+    );
+    // Another source still gets through the same route, and the noisy one to another path.
+    expect(check('/api/webhooks/salesforce', '198.51.100.2')).toBeUndefined();
+    expect(check('/api/webhooks/shopify', '203.0.113.66')).toBeUndefined();
+  });
+
+  it('keeps one config within its share of the per-config route, whatever the number of sources (issue 16)', () => {
+    const time = clock();
+    const check = edgeLimits({
+      providers: PROVIDER_THROTTLING_DEFAULTS,
+      ipRateLimitPerMinute: 1_000_000,
+      sourcePathRateLimitPerMinute: 1_000_000,
+      configRateLimitPerMinute: 4,
+      now: time.now,
+    });
+    const spread = Array.from({ length: 5 }, (_, i) => check(CONFIG_A, `203.0.113.${i}`));
+    expect(statuses(spread)).toEqual([200, 200, 200, 200, 429]);
+    // Another tenant's config on the same route is untouched; the provider-wide path has no such rule.
+    expect(check(CONFIG_B, '203.0.113.1')).toBeUndefined();
+    expect(statuses(Array.from({ length: 5 }, () => check('/api/webhooks/salesforce', '192.0.2.9')))).toEqual(
+      [200, 200, 200, 200, 200],
+    );
   });
 });

@@ -1,11 +1,13 @@
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WebSocketAuthorizerResult } from '../../../functions/ws/event';
 import {
+  isLoopback,
   LOCAL_CONNECT_METHOD_ARN,
   type WebSocketAuthorizer,
   withRequestAuthorizer,
@@ -133,21 +135,32 @@ describe('local $connect authorizer (API Gateway REQUEST authorizer semantics)',
   });
 });
 
+/** A local WebSocket API on a free loopback port, the SDK client of its @connections, and the ids it connected. */
+async function localApi() {
+  const { createWebSocketApi } = await import('../../../local/websocket-api');
+  const connected: string[] = [];
+  const server = createWebSocketApi({
+    $connect: async (event) => {
+      connected.push(event.requestContext.connectionId);
+      return { statusCode: 200 };
+    },
+    $disconnect: async () => ({ statusCode: 200 }),
+    $default: async () => ({ statusCode: 200 }),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const client = new ApiGatewayManagementApiClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const close = () => new Promise((resolve) => server.close(resolve));
+  return { port, client, connected, close };
+}
+
 describe('local @connections (API Gateway management API semantics)', () => {
   it('answers a post to a connection that is gone with the GoneException the SDK recognises', async () => {
-    const { createWebSocketApi } = await import('../../../local/websocket-api');
-    const server = createWebSocketApi({
-      $connect: async () => ({ statusCode: 200 }),
-      $disconnect: async () => ({ statusCode: 200 }),
-      $default: async () => ({ statusCode: 200 }),
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as import('node:net').AddressInfo;
-    const client = new ApiGatewayManagementApiClient({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: 'eu-west-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const { client, close } = await localApi();
     try {
       await expect(
         client.send(
@@ -155,7 +168,40 @@ describe('local @connections (API Gateway management API semantics)', () => {
         ),
       ).rejects.toBeInstanceOf(GoneException);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
+  });
+
+  it('closes a connection on DELETE, as API Gateway does for a connection whose token expired (issue 16)', async () => {
+    const { port, client, connected, close } = await localApi();
+    const { WebSocket } = await import('ws');
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    try {
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+
+      await client.send(new DeleteConnectionCommand({ ConnectionId: connected[0] }));
+
+      expect(await closed).toBe(1000);
+    } finally {
+      socket.terminate();
+      await close();
+    }
+  });
+
+  it('answers only callers on this machine: the endpoint is unauthenticated, whatever HOST the server listens on', () => {
+    expect(['127.0.0.1', '127.0.0.53', '::1', '::ffff:127.0.0.1'].map(isLoopback)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['192.0.2.2', '::ffff:192.0.2.2', 'fd00::2', '', undefined].map(isLoopback)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AlertRule } from '../../../shared/alerts/rules';
 import type { AlertQuery, AlertRecord, AlertRuleChanges } from '../../../shared/alerts/store';
 import type { AlertsPort, ConfigsPort, ManagementDeps } from '../../../shared/api/handlers';
+import type { RejectionsPort } from '../../../shared/api/rejections';
 import { signDevToken } from '../../../shared/auth/tokens';
 import type { Envelope, Priority } from '../../../shared/envelope';
 import type { BusEvent } from '../../../shared/events/publisher';
@@ -16,6 +17,7 @@ import {
   type StoredEvent,
 } from '../../../shared/stores/event-log';
 import type { MinuteCounts } from '../../../shared/stores/metric-counters';
+import type { RejectionCounts, RejectionQuery, StoredRejection } from '../../../shared/stores/rejections';
 import type { WebhookConfig, WebhookConfigChanges } from '../../../shared/stores/webhook-configs';
 
 /**
@@ -244,7 +246,15 @@ export function fakePorts(
   overrides: Partial<
     Pick<
       ManagementDeps,
-      'events' | 'counters' | 'history' | 'publisher' | 'redrive' | 'registration' | 'alerts' | 'bus'
+      | 'events'
+      | 'counters'
+      | 'history'
+      | 'publisher'
+      | 'redrive'
+      | 'registration'
+      | 'alerts'
+      | 'bus'
+      | 'rejections'
     >
   > = {},
 ) {
@@ -252,6 +262,7 @@ export function fakePorts(
     alerts: new FakeAlerts(),
     bus: new RecordingBus(),
     events: new FakeEventLog(),
+    rejections: new FakeRejections(),
     counters: new FakeCounters(),
     history: new FakeHistory(),
     publisher: new RecordingPublisher(),
@@ -433,4 +444,43 @@ export function managementCaller(
     } as unknown as APIGatewayProxyEvent);
     return { ...result, json: result.body ? JSON.parse(result.body) : undefined };
   };
+}
+
+/** Rejections in memory: listed newest first per owner (or everyone), counted per provider and cause. */
+export class FakeRejections implements RejectionsPort {
+  readonly items: StoredRejection[] = [];
+  readonly queries: RejectionQuery[] = [];
+
+  add(...rejections: StoredRejection[]): this {
+    this.items.push(...rejections);
+    return this;
+  }
+
+  async list(query: RejectionQuery) {
+    this.queries.push(query);
+    const items = this.items
+      .filter(
+        (r) =>
+          (query.ownerId === undefined || r.ownerId === query.ownerId) &&
+          (query.provider === undefined || r.provider === query.provider) &&
+          (query.cause === undefined || r.cause === query.cause) &&
+          r.receivedAt >= query.since &&
+          r.receivedAt <= query.until,
+      )
+      .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))
+      .slice(0, query.limit);
+    return { items };
+  }
+
+  async counts(ownerId: string | undefined, since: Date, until: Date): Promise<RejectionCounts> {
+    const counts: RejectionCounts = {};
+    for (const r of this.items) {
+      if (ownerId !== undefined && r.ownerId !== ownerId) continue;
+      if (r.receivedAt < since.toISOString() || r.receivedAt > until.toISOString()) continue;
+      const byCause = counts[r.provider] ?? {};
+      byCause[r.cause] = (byCause[r.cause] ?? 0) + 1;
+      counts[r.provider] = byCause;
+    }
+    return counts;
+  }
 }

@@ -32,11 +32,17 @@ export function salesforceJsonRequest(
   };
 }
 
-/** A SOAP Outbound Message as Salesforce posts it. */
-export function outboundMessageRequest(body: Buffer | string = salesforceFixture('outbound-message.xml')) {
+/** The endpoint token the Outbound Message tests configure (and send, unless told otherwise). */
+export const OM_TOKEN = 'om-token-0123456789abcdefghijklmnopqrstuvwxyzAB';
+
+/** A SOAP Outbound Message as Salesforce posts it, to the endpoint URL with `?token=` (none: null). */
+export function outboundMessageRequest(
+  body: Buffer | string = salesforceFixture('outbound-message.xml'),
+  token: string | null = OM_TOKEN,
+) {
   return {
     method: 'POST',
-    url: WEBHOOK_URL,
+    url: token === null ? WEBHOOK_URL : `${WEBHOOK_URL}?token=${encodeURIComponent(token)}`,
     headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
     body: Buffer.isBuffer(body) ? body : Buffer.from(body),
     sourceIp: '13.108.0.10',

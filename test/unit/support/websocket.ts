@@ -7,7 +7,7 @@ export function webSocketEvent(
     query?: Record<string, string>;
     body?: string | null;
     /** What the $connect authorizer put in the request context. */
-    authorizer?: { principalId?: string; userId?: string };
+    authorizer?: { principalId?: string; userId?: string; expiresAt?: string };
   } = {},
 ): WebSocketEvent {
   return {

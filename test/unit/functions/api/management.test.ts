@@ -1,3 +1,4 @@
+import { EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -5,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../../../../shared/auth/tokens';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
+const kmsMock = mockClient(KMSClient);
 const ENV = {
   CONFIGS_TABLE: 'webhook-configs-table',
   WEBHOOK_BASE_URL: 'https://abc.execute-api.eu-west-1.amazonaws.com/prod',
@@ -16,6 +18,8 @@ const ENV = {
   // Alert rules live in Postgres (no connection is opened until an alert route runs).
   DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
   EVENT_BUS_NAME: 'webhooks-domain-events',
+  REJECTIONS_TABLE: 'webhook-rejections-table',
+  SECRETS_KEY_ID: 'arn:aws:kms:eu-west-1:1:key/secrets',
   ...Object.fromEntries(
     ['HIGH', 'MEDIUM', 'LOW'].flatMap((suffix) => [
       [`QUEUE_URL_${suffix}`, `https://sqs.eu-west-1.amazonaws.com/1/q-${suffix}.fifo`],
@@ -43,11 +47,13 @@ afterAll(() => {
 
 afterEach(() => {
   ddbMock.reset();
+  kmsMock.reset();
 });
 
 describe('management Lambda entry point', () => {
   it('reads its tables, queues, base URL and token secret from the environment', async () => {
     ddbMock.on(PutCommand).resolves({}).on(UpdateCommand).resolves({});
+    kmsMock.on(EncryptCommand).resolves({ CiphertextBlob: Buffer.from('ciphertext') });
     const { handler } = await import('../../../../functions/api/management');
     const token = await signDevToken(ENV.DEV_TOKEN_SECRET, 'user-1');
 
@@ -67,7 +73,16 @@ describe('management Lambda entry point', () => {
     expect(webhook.webhook_url).toBe(`${ENV.WEBHOOK_BASE_URL}/api/webhooks/shopify/${webhook.id}`);
     expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
       TableName: ENV.CONFIGS_TABLE,
-      Item: { userId: 'user-1', provider: 'shopify' },
+      Item: {
+        userId: 'user-1',
+        provider: 'shopify',
+        secretCiphertext: Buffer.from('ciphertext').toString('base64'),
+      },
+    });
+    // The secret is encrypted with the stack's key, bound to its config.
+    expect(kmsMock.commandCalls(EncryptCommand)[0]?.args[0].input).toMatchObject({
+      KeyId: ENV.SECRETS_KEY_ID,
+      EncryptionContext: { purpose: 'webhooks-config-secret', configId: webhook.id, field: 'signing-secret' },
     });
   });
 });

@@ -38,8 +38,17 @@ describe('$connect REQUEST authorizer', () => {
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: CONNECT_METHOD_ARN }],
       },
-      context: { userId: 'user-42', operator: 'false' },
+      context: { userId: 'user-42', operator: 'false', expiresAt: expect.stringMatching(/^\d+$/) },
     });
+  });
+
+  it("passes the token's exp on, so that $connect stores it and the connection is closed then (issue 16)", async () => {
+    const token = await signDevToken(WS_ENV.DEV_TOKEN_SECRET, 'user-42', 600);
+    const exp = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).exp;
+
+    const result = await authorize({ token });
+
+    expect(result.context?.expiresAt).toBe(String(exp));
   });
 
   it("tells $connect whether the subject is an operator, whose connection gets every owner's pushes", async () => {
@@ -47,7 +56,7 @@ describe('$connect REQUEST authorizer', () => {
 
     const result = await authorize({ token });
 
-    expect(result.context).toEqual({ userId: 'oncall-1', operator: 'true' });
+    expect(result.context).toMatchObject({ userId: 'oncall-1', operator: 'true' });
   });
 
   it('refuses a token whose subject is the reserved system owner', async () => {
@@ -70,7 +79,7 @@ describe('$connect REQUEST authorizer', () => {
     const result = await authorize({ token, userId: 'admin' });
 
     expect(result.principalId).toBe('user-42');
-    expect(result.context).toEqual({ userId: 'user-42', operator: 'false' });
+    expect(result.context).toMatchObject({ userId: 'user-42', operator: 'false' });
   });
 
   it('refuses a token signed with another secret', async () => {
@@ -140,6 +149,6 @@ describe('$connect REQUEST authorizer', () => {
 
     const result = await authorizeModule.handler(authorizerEvent({ token }));
 
-    expect(result.context).toEqual({ userId: 'user-7', operator: 'false' });
+    expect(result.context).toMatchObject({ userId: 'user-7', operator: 'false' });
   });
 });

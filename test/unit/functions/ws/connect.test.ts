@@ -64,6 +64,17 @@ describe('$connect handler', () => {
     expect(CONNECTION_TTL_SECONDS).toBe(7200);
   });
 
+  it('stores the exp of the token that opened it, for closing the connection then (issue 16)', async () => {
+    await connect()(
+      webSocketEvent('$connect', { authorizer: { userId: 'user-42', expiresAt: '1772370000' } }),
+    );
+
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      userId: 'user-42',
+      tokenExpiresAt: 1772370000,
+    });
+  });
+
   it('takes the user from the authorizer, never from the query string', async () => {
     await connect()(
       webSocketEvent('$connect', { query: { userId: 'admin' }, authorizer: { userId: 'user-42' } }),

@@ -20,6 +20,8 @@ const EXPRESSIONS = {
     'IF((FILL(processed_hubspot, 0)) + (FILL(dead_hubspot, 0)) > 0, 100 * (FILL(dead_hubspot, 0)) / ((FILL(processed_hubspot, 0)) + (FILL(dead_hubspot, 0))))',
   processing_time: 'IF((FILL(count_hubspot, 0)) > 0, (FILL(time_hubspot, 0)) / (FILL(count_hubspot, 0)))',
   event_volume: '(FILL(processed_hubspot, 0)) + (FILL(dead_hubspot, 0))',
+  // Refused deliveries per minute over the 15-minute window.
+  rejection_rate: '(FILL(rejected_hubspot, 0)) / 15',
 } as const;
 
 const SERIES = {
@@ -35,6 +37,7 @@ const SERIES = {
     ['time_hubspot', 'ProcessingTime', 'Sum'],
     ['count_hubspot', 'ProcessingTime', 'SampleCount'],
   ],
+  rejection_rate: [['rejected_hubspot', 'DeliveriesRejected', 'Sum']],
   event_volume: [
     ['processed_hubspot', 'EventsProcessed', 'Sum'],
     ['dead_hubspot', 'EventsDead', 'Sum'],
@@ -48,12 +51,15 @@ const OPERATORS = {
   greater_than_or_equal: 'GreaterThanOrEqualToThreshold',
 } as const;
 
-/** An idle window: rates and means have no value (never breach), a volume is 0. */
+/** An idle window: rates and means have no value (never breach), a volume and a rejection rate are 0. */
+const zeroBreaches = (comparison: string) =>
+  comparison.startsWith('less_than') ? 'breaching' : 'notBreaching';
 const MISSING_DATA = {
   success_rate: () => 'notBreaching',
   error_rate: () => 'notBreaching',
   processing_time: () => 'notBreaching',
-  event_volume: (comparison: string) => (comparison.startsWith('less_than') ? 'breaching' : 'notBreaching'),
+  event_volume: zeroBreaches,
+  rejection_rate: zeroBreaches,
 } as const;
 
 describe('alert rule -> CloudWatch alarm', () => {

@@ -136,6 +136,15 @@ describe('the webhook channel', () => {
     expect(verifyWebhookSignature(SECRET, headers, body, nowSeconds + 301)).toBe(false);
   });
 
+  it('never posts an alert unsigned: without a signing secret nothing goes out, and the failure is logged', async () => {
+    const { instance, logs, requests } = notifier({ signingSecret: async () => undefined });
+
+    await instance.notify(['webhook'], NOTICE);
+
+    expect(requests).toEqual([]);
+    expect(logs).toEqual(['alert notification failed']);
+  });
+
   it('posts to every configured receiver, and a failing one neither throws nor stops Slack', async () => {
     const requests: string[] = [];
     const fetch = (async (input: string | URL | Request) => {

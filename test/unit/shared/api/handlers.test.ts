@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeManagementHandler } from '../../../../shared/api/handlers';
 import { signDevToken, tokenVerifierFromEnv } from '../../../../shared/auth/tokens';
 import { type WebhookConfig, WebhookConfigStore } from '../../../../shared/stores/webhook-configs';
+import { fakeCipher } from '../../support/fake-cipher';
 import { fakePorts } from '../../support/management-fakes';
 import { webhookConfig } from '../../support/webhook-config';
 
@@ -77,7 +78,11 @@ function lastPut(): WebhookConfig {
 function handler(overrides: { newSecret?: () => string } = {}) {
   return makeManagementHandler({
     ...fakePorts(),
-    configs: new WebhookConfigStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'configs'),
+    configs: new WebhookConfigStore(
+      DynamoDBDocumentClient.from(new DynamoDBClient({})),
+      'configs',
+      fakeCipher,
+    ),
     verifier: tokenVerifierFromEnv(),
     webhookBaseUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/prod/',
     secretGraceHours: 24,
@@ -199,6 +204,7 @@ describe('POST /api/webhooks/register', () => {
       webhook_url: `https://abc.execute-api.eu-west-1.amazonaws.com/prod/api/webhooks/shopify/${ID}`,
       secret: expect.any(String),
       rate_limit: 100,
+      max_events_per_request: 100,
       timeout_ms: 30_000,
       retry_attempts: 3,
       ip_whitelist: ['10.0.0.0/8'],
@@ -219,8 +225,16 @@ describe('POST /api/webhooks/register', () => {
     expect(put).toMatchObject({
       TableName: 'configs',
       ConditionExpression: 'attribute_not_exists(id)',
-      Item: { id: ID, userId: 'alice', secret: webhook.secret, rateLimit: 100, active: true },
+      Item: {
+        id: ID,
+        userId: 'alice',
+        secretCiphertext: `enc(${ID}/signing-secret:${webhook.secret})`,
+        rateLimit: 100,
+        active: true,
+      },
     });
+    expect(JSON.stringify(put?.Item)).not.toContain(`:${webhook.secret}"`);
+    expect(put?.Item).not.toHaveProperty('secret');
   });
 
   it('generates a different secret for every config', async () => {
@@ -358,12 +372,14 @@ describe('rotation', () => {
     const response = await request('POST', `/api/webhooks/configs/${ID}/rotate-secret`);
     expect(response.statusCode).toBe(200);
     const update = ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+    // The stored (here legacy plaintext) secret becomes the previous one, encrypted like the new one.
     expect(update?.ExpressionAttributeValues).toMatchObject({
-      ':previous': 'alice-secret-0123456789abcdef',
+      ':previous': `enc(${ID}/signing-secret:alice-secret-0123456789abcdef)`,
       ':expiresAt': '2026-03-02T10:00:00.000Z',
       ':owner': 'alice',
     });
-    const newSecret = update?.ExpressionAttributeValues?.[':secret'] as string;
+    const newSecret = response.json.webhook.secret as string;
+    expect(update?.ExpressionAttributeValues?.[':secret']).toBe(`enc(${ID}/signing-secret:${newSecret})`);
     expect(Buffer.from(newSecret, 'base64url').length).toBeGreaterThanOrEqual(32);
   });
 

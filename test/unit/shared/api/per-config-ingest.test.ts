@@ -5,12 +5,16 @@ import type { Envelope } from '../../../../shared/envelope';
 import { type IngestDeps, ingest } from '../../../../shared/ingest';
 import { logger } from '../../../../shared/observability';
 import { hubspot } from '../../../../shared/providers/hubspot';
+import {
+  outboundMessageToken,
+  PROVIDER_WIDE_SCOPE,
+} from '../../../../shared/providers/outbound-message-token';
 import { salesforce } from '../../../../shared/providers/salesforce';
 import { shopify } from '../../../../shared/providers/shopify';
 import type { EnvelopePublisher } from '../../../../shared/queue/publisher';
 import type { RateLimiter } from '../../../../shared/stores/rate-limiter';
 import type { WebhookConfig } from '../../../../shared/stores/webhook-configs';
-import { epochSeconds, handMadeJwt, hubspotV3 } from '../../../support/signing';
+import { handMadeJwt, hubspotV3 } from '../../../support/signing';
 import {
   ORG_ID,
   outboundMessageRequest,
@@ -176,7 +180,7 @@ describe('ingest on a per-config endpoint', () => {
       code: 'rate_limited',
       headers: { 'Retry-After': '17' },
     });
-    expect(rateLimiter.consume).toHaveBeenCalledWith(`config#${ID}`, 2, NOW);
+    expect(rateLimiter.consume).toHaveBeenCalledWith(`config#${ID}`, 2, NOW, 1);
     expect(publisher.published).toHaveLength(0);
   });
 
@@ -319,24 +323,97 @@ describe('a config bound to its source account', () => {
 });
 
 describe('a per-config Salesforce endpoint', () => {
-  function salesforceSetup() {
-    const { deps, publisher } = setup(config({ provider: 'salesforce', events: ['OpportunityChangeEvent'] }));
-    return { deps: { ...deps, provider: salesforce, settings: { orgId: ORG_ID } }, publisher };
+  function salesforceSetup(overrides: Partial<WebhookConfig> = {}) {
+    const events = ['OpportunityChangeEvent', 'OpportunityOutboundMessage'];
+    const stored = config({ provider: 'salesforce', events, ...overrides });
+    const { deps, publisher, bindSourceAccount } = setup(stored);
+    return {
+      deps: { ...deps, provider: salesforce, settings: { orgId: ORG_ID, acceptOutboundMessages: true } },
+      publisher,
+      stored,
+      bindSourceAccount,
+    };
   }
+  const configUrl = (token?: string) =>
+    `https://hooks.example.com/api/webhooks/salesforce/${ID}${token === undefined ? '' : `?token=${token}`}`;
+  const omTo = (url: string) => ({ ...outboundMessageRequest(undefined, null), url });
 
   it('takes a bearer token signed with the config secret', async () => {
     const { deps } = salesforceSetup();
-    const token = handMadeJwt({ alg: 'HS256', typ: 'JWT' }, { exp: epochSeconds(300) }, CONFIG_SECRET);
+    const token = handMadeJwt(
+      { alg: 'HS256', typ: 'JWT' },
+      { iat: NOW.getTime() / 1000, exp: NOW.getTime() / 1000 + 300 },
+      CONFIG_SECRET,
+    );
     const request = salesforceJsonRequest(salesforceFixture('opportunity-change.json'), {
       authorization: `Bearer ${token}`,
     });
     await expect(ingest(deps, request, ID)).resolves.toMatchObject({ accepted: 2 });
   });
 
-  it("refuses Outbound Messages, which only the operator's global org id could vouch for", async () => {
-    const { deps } = salesforceSetup();
-    await expect(ingest(deps, outboundMessageRequest())).resolves.toMatchObject({ accepted: 2 });
-    await expect(ingest(deps, outboundMessageRequest(), ID)).rejects.toMatchObject({ statusCode: 401 });
+  it("takes Outbound Messages carrying the token of the config's secret, and binds the config to their org", async () => {
+    const { deps, stored } = salesforceSetup();
+    const request = omTo(configUrl(outboundMessageToken(CONFIG_SECRET, ID)));
+
+    await expect(ingest(deps, request, ID)).resolves.toMatchObject({ accepted: 2 });
+    expect(stored.sourceAccount).toBe(ORG_ID.slice(0, 15));
+  });
+
+  it('refuses Outbound Messages without the token, or with the provider-wide one, before parsing them', async () => {
+    const { deps, publisher, bindSourceAccount } = setup(
+      config({ provider: 'salesforce', events: ['OpportunityOutboundMessage'] }),
+    );
+    const sfDeps = {
+      ...deps,
+      provider: salesforce,
+      settings: { orgId: ORG_ID, acceptOutboundMessages: true },
+    };
+    for (const url of [configUrl(), configUrl(outboundMessageToken(SECRET, PROVIDER_WIDE_SCOPE))]) {
+      await expect(ingest(sfDeps, omTo(url), ID)).rejects.toMatchObject({
+        statusCode: 401,
+        reason: { cause: 'outbound_message_token_invalid' },
+      });
+    }
+    expect(bindSourceAccount).not.toHaveBeenCalled();
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('refuses Outbound Messages with the right token from another org than the one the config is bound to', async () => {
+    const { deps, publisher } = salesforceSetup({ sourceAccount: '00D5g000009ZyXw' });
+
+    await expect(
+      ingest(deps, omTo(configUrl(outboundMessageToken(CONFIG_SECRET, ID))), ID),
+    ).rejects.toMatchObject({ statusCode: 403, reason: { cause: 'source_account_mismatch' } });
+    expect(publisher.published).toHaveLength(0);
+  });
+});
+
+describe('Outbound Messages on the provider-wide Salesforce endpoint', () => {
+  const providerWide = (settings: IngestDeps['settings']) => {
+    const { deps, publisher } = setup();
+    return { deps: { ...deps, provider: salesforce, settings }, publisher };
+  };
+  const providerUrl = (token?: string) =>
+    `https://hooks.example.com/api/webhooks/salesforce${token === undefined ? '' : `?token=${token}`}`;
+  const om = (url: string) => ({ ...outboundMessageRequest(undefined, null), url });
+
+  it('refuses a message that only names the configured org, the way an anonymous sender would', async () => {
+    const { deps, publisher } = providerWide({ orgId: ORG_ID, acceptOutboundMessages: true });
+
+    await expect(ingest(deps, om(providerUrl()))).rejects.toMatchObject({ statusCode: 401 });
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('takes one with the provider-wide token once Outbound Messages are turned on', async () => {
+    const token = outboundMessageToken(SECRET, PROVIDER_WIDE_SCOPE);
+    const on = providerWide({ orgId: ORG_ID, acceptOutboundMessages: true });
+    const off = providerWide({ orgId: ORG_ID });
+
+    await expect(ingest(on.deps, om(providerUrl(token)))).resolves.toMatchObject({ accepted: 2 });
+    await expect(ingest(off.deps, om(providerUrl(token)))).rejects.toMatchObject({
+      statusCode: 401,
+      reason: { cause: 'outbound_message_token_invalid' },
+    });
   });
 });
 

@@ -23,6 +23,7 @@ describe('registerSchema', () => {
       webhook_url: 'https://romashkaai.vercel.app/api/webhooks/hubspot',
       secret: 'optional_custom_secret',
       rate_limit: 100,
+      max_events_per_request: 100,
       timeout_ms: 30_000,
       retry_attempts: 3,
       ip_whitelist: ['192.168.1.1'],

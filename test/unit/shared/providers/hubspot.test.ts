@@ -99,7 +99,7 @@ describe('HubSpot signatures', () => {
   });
 
   it.each(['v1', 'v2'] as const)(
-    'accepts %s signatures (plain SHA-256 hex) and the seed\'s "sha256=" form',
+    'accepts %s signatures (plain SHA-256 hex) and the seed\'s "sha256=" form where legacy signatures are on',
     (version) => {
       const body = Buffer.from('[{"eventId":"test","objectId":"123","eventType":"contact.propertyChange"}]');
       const signature = hubspotLegacySignature(version, SECRET, 'POST', URL_CALLED, body);
@@ -111,13 +111,36 @@ describe('HubSpot signatures', () => {
           sourceIp: '',
           headers: { 'x-hubspot-signature': header, 'x-hubspot-signature-version': version },
         };
-        expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).not.toThrow();
-        expect(() => hubspot.verify(request, { secrets: ['another-secret'] }, NOW)).toThrow(
+        const legacy = { acceptLegacySignatures: true };
+        expect(() => hubspot.verify(request, { secrets: [SECRET], ...legacy }, NOW)).not.toThrow();
+        expect(() => hubspot.verify(request, { secrets: ['another-secret'], ...legacy }, NOW)).toThrow(
           UnauthorizedError,
         );
       }
     },
   );
+
+  it('refuses a valid v1 signature unless legacy signatures are turned on (they carry no timestamp)', () => {
+    const body = Buffer.from('[{"eventId":"test","objectId":"123","eventType":"contact.propertyChange"}]');
+    const request: WebhookRequest = {
+      method: 'POST',
+      url: URL_CALLED,
+      body,
+      sourceIp: '',
+      headers: { 'x-hubspot-signature': hubspotLegacySignature('v1', SECRET, 'POST', URL_CALLED, body) },
+    };
+
+    expect(() => hubspot.verify(request, { secrets: [SECRET] }, NOW)).toThrow(
+      expect.objectContaining({ statusCode: 401, reason: { cause: 'legacy_signature_refused' } }),
+    );
+  });
+
+  it('names a stale v3 timestamp with its skew', () => {
+    const stale = v3Request({ timestamp: String(NOW.getTime() - 10 * 60_000) });
+    expect(() => hubspot.verify(stale, { secrets: [SECRET] }, NOW)).toThrow(
+      expect.objectContaining({ reason: { cause: 'stale_timestamp', detail: { skew_seconds: 600 } } }),
+    );
+  });
 
   it('rejects a request with no signature header at all', () => {
     const request: WebhookRequest = {

@@ -1,11 +1,13 @@
+import { createHash } from 'node:crypto';
 import { XMLValidator } from 'fast-xml-parser';
 import { type CryptoKey, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BadRequestError, UnauthorizedError } from '../../../../shared/errors';
-import { salesforce } from '../../../../shared/providers/salesforce';
+import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from '../../../../shared/errors';
+import { OUTBOUND_MESSAGE_MAX_BYTES, salesforce } from '../../../../shared/providers/salesforce';
 import type { ProviderEvent, VerifySettings } from '../../../../shared/providers/types';
 import {
   changeEventFixture,
+  OM_TOKEN,
   ORG_ID,
   outboundMessageRequest,
   salesforceFixture,
@@ -142,6 +144,75 @@ describe('Salesforce bearer JWT', () => {
     const request = bearer(await hs256(withoutExp));
 
     await expect(salesforce.verify(request, settings(), NOW)).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('rejects a token valid for ten years, however freshly issued (exp - iat over the 5-minute maximum)', async () => {
+    const request = bearer(await hs256(claims({ exp: NOW_SECONDS + 10 * 365 * 86_400 })));
+
+    await expect(salesforce.verify(request, settings(), NOW)).rejects.toMatchObject({
+      statusCode: 401,
+      reason: { cause: 'token_lifetime_invalid', detail: { max_seconds: 300 } },
+    });
+  });
+
+  it('takes a longer lifetime only when configured to', async () => {
+    const request = bearer(await hs256(claims({ exp: NOW_SECONDS + 3600 })));
+
+    await expect(
+      salesforce.verify(request, settings({ maxTokenLifetimeSeconds: 3600 }), NOW),
+    ).resolves.toBeUndefined();
+  });
+
+  it('rejects a token without an iat claim (its lifetime could not be bounded)', async () => {
+    const { iat: _omitted, ...withoutIat } = claims();
+    const request = bearer(await hs256(withoutIat));
+
+    await expect(salesforce.verify(request, settings(), NOW)).rejects.toMatchObject({
+      reason: { cause: 'token_lifetime_invalid' },
+    });
+  });
+
+  it('rejects a token issued in the future beyond the skew', async () => {
+    const request = bearer(await hs256(claims({ iat: NOW_SECONDS + 120, exp: NOW_SECONDS + 300 })));
+
+    await expect(salesforce.verify(request, settings(), NOW)).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('binds a token with a body_sha256 claim to that body: the same token with another body is refused', async () => {
+    const token = await hs256(claims({ body_sha256: createHash('sha256').update(SEED_BODY).digest('hex') }));
+    const other = salesforceJsonRequest(SEED_BODY.replace('50000', '9999999'), {
+      authorization: `Bearer ${token}`,
+      'x-salesforce-event-type': 'OpportunityChangeEvent',
+    });
+
+    await expect(salesforce.verify(bearer(token), settings(), NOW)).resolves.toBeUndefined();
+    await expect(salesforce.verify(other, settings(), NOW)).rejects.toMatchObject({
+      reason: { cause: 'body_hash_mismatch' },
+    });
+  });
+
+  it('names why a token was refused: expired, not yet valid, or not ours', async () => {
+    const expired = bearer(await hs256(claims({ iat: NOW_SECONDS - 400, exp: NOW_SECONDS - 100 })));
+    const early = bearer(await hs256(claims({ nbf: NOW_SECONDS + 120 })));
+    const foreign = bearer(await hs256(claims(), 'another-secret-entirely-1234'));
+
+    await expect(salesforce.verify(expired, settings(), NOW)).rejects.toMatchObject({
+      reason: { cause: 'token_expired' },
+    });
+    await expect(salesforce.verify(early, settings(), NOW)).rejects.toMatchObject({
+      reason: { cause: 'token_not_yet_valid' },
+    });
+    await expect(salesforce.verify(foreign, settings(), NOW)).rejects.toMatchObject({
+      reason: { cause: 'signature_mismatch' },
+    });
+  });
+
+  it('tells whether an HS256 token was signed with a given secret, claims aside (for the rejection diagnosis)', async () => {
+    const expired = bearer(await hs256(claims({ iat: NOW_SECONDS - 400, exp: NOW_SECONDS - 100 })));
+
+    expect(salesforce.signedWith(expired, SECRET)).toBe(true);
+    expect(salesforce.signedWith(expired, PREVIOUS_SECRET)).toBe(false);
+    expect(salesforce.signedWith(salesforceJsonRequest(SEED_BODY), SECRET)).toBe(false);
   });
 
   it('rejects an unsigned alg "none" token even when a secret and a public key are configured', async () => {
@@ -488,12 +559,19 @@ describe('Salesforce Outbound Messages', () => {
     .toString('utf8')
     .replace(/<Notification>(?:(?!<Notification>)[\s\S])*?<\/Notification>\s*(?=<\/notifications>)/, '');
 
+  const withToken = (overrides: Partial<VerifySettings> = {}): VerifySettings => ({
+    secrets: [],
+    orgId: ORG_ID,
+    outboundMessageTokens: [OM_TOKEN],
+    ...overrides,
+  });
+
   it.each([
     ['the 18-character org id', ORG_ID],
     ['the 15-character org id', ORG_ID.slice(0, 15)],
-  ])('verifies a message from %s configured', async (_case, orgId) => {
+  ])('verifies a message carrying the endpoint token from %s configured', async (_case, orgId) => {
     await expect(
-      salesforce.verify(outboundMessageRequest(), { secrets: [], orgId }, NOW),
+      salesforce.verify(outboundMessageRequest(), withToken({ orgId }), NOW),
     ).resolves.toBeUndefined();
   });
 
@@ -502,14 +580,38 @@ describe('Salesforce Outbound Messages', () => {
     ['the org id in another letter case', ORG_ID.toLowerCase()],
   ])('rejects a message when %s is configured', async (_case, orgId) => {
     await expect(
-      salesforce.verify(outboundMessageRequest(), { secrets: [SECRET], orgId }, NOW),
-    ).rejects.toBeInstanceOf(UnauthorizedError);
+      salesforce.verify(outboundMessageRequest(), withToken({ orgId }), NOW),
+    ).rejects.toMatchObject({ statusCode: 401, reason: { cause: 'source_account_mismatch' } });
   });
 
-  it('rejects every message while no org id is configured', async () => {
+  it('refuses a message that names the configured org but carries no endpoint token (the org id is public)', async () => {
     await expect(
-      salesforce.verify(outboundMessageRequest(), { secrets: [SECRET] }, NOW),
-    ).rejects.toBeInstanceOf(UnauthorizedError);
+      salesforce.verify(outboundMessageRequest(undefined, null), withToken(), NOW),
+    ).rejects.toMatchObject({ statusCode: 401, reason: { cause: 'outbound_message_token_invalid' } });
+  });
+
+  it('refuses a message with another token, before parsing a byte of its XML', async () => {
+    const malformed = '<?xml version="1.0"?><soapenv:Envelope><unclosed>';
+
+    await expect(
+      salesforce.verify(outboundMessageRequest(malformed, 'guessed-token'), withToken(), NOW),
+    ).rejects.toMatchObject({ statusCode: 401, reason: { cause: 'outbound_message_token_invalid' } });
+  });
+
+  it('refuses every message where no endpoint token is configured, org id or not', async () => {
+    await expect(
+      salesforce.verify(outboundMessageRequest(), { secrets: [SECRET], orgId: ORG_ID }, NOW),
+    ).rejects.toMatchObject({ statusCode: 401, reason: { cause: 'outbound_message_token_invalid' } });
+  });
+
+  it('refuses an Outbound Message over its own 1 MiB limit with 413, before the token is even compared', async () => {
+    const huge = outboundMessage
+      .toString('utf8')
+      .replace('Closed Won', 'x'.repeat(OUTBOUND_MESSAGE_MAX_BYTES));
+
+    await expect(
+      salesforce.verify(outboundMessageRequest(huge, null), withToken(), NOW),
+    ).rejects.toBeInstanceOf(PayloadTooLargeError);
   });
 
   it('parses one event per Notification, deduplicated on the Notification id', () => {
@@ -567,7 +669,7 @@ describe('Salesforce Outbound Messages', () => {
     const truncated = outboundMessage.subarray(0, outboundMessage.length - 40);
 
     await expect(
-      salesforce.verify(outboundMessageRequest(truncated), { secrets: [], orgId: ORG_ID }, NOW),
+      salesforce.verify(outboundMessageRequest(truncated), withToken(), NOW),
     ).rejects.toBeInstanceOf(BadRequestError);
     expect(() => salesforce.parse(outboundMessageRequest(truncated), RECEIVED_AT)).toThrow(BadRequestError);
   });
@@ -608,7 +710,7 @@ describe('Salesforce Outbound Messages', () => {
     const request = outboundMessageRequest(bomb);
     const started = performance.now();
 
-    const outcome = await Promise.resolve(salesforce.verify(request, { secrets: [], orgId: ORG_ID }, NOW))
+    const outcome = await Promise.resolve(salesforce.verify(request, withToken(), NOW))
       .then(() => salesforce.parse(request, RECEIVED_AT))
       .catch((error: unknown) => error);
 

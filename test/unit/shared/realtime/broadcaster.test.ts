@@ -1,5 +1,6 @@
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   ForbiddenException,
   GoneException,
   PostToConnectionCommand,
@@ -46,6 +47,7 @@ type Stored = {
   role?: 'operator';
   events?: string[];
   filters?: Record<string, unknown>;
+  tokenExpiresAt?: number;
 };
 
 function item(connection: Stored) {
@@ -108,6 +110,27 @@ describe('Broadcaster fan-out', () => {
     expect(queriesOf('byUser')).toHaveLength(0);
     const data = apiMock.commandCalls(PostToConnectionCommand)[0]?.args[0].input.Data as Uint8Array;
     expect(JSON.parse(Buffer.from(data).toString('utf8'))).toEqual(providerWide);
+  });
+
+  it('closes a connection whose token expired instead of pushing to it, and forgets it (issue 16)', async () => {
+    apiMock.on(DeleteConnectionCommand).resolves({});
+    const nowSeconds = at.getTime() / 1000;
+    operatorsConnected(
+      { connectionId: 'conn-expired', tokenExpiresAt: nowSeconds - 1 },
+      { connectionId: 'conn-valid', tokenExpiresAt: nowSeconds + 60 },
+      { connectionId: 'conn-no-exp' },
+    );
+
+    const result = await broadcaster({ now: () => at.getTime() }).broadcast(providerWide);
+
+    expect(result).toEqual({ delivered: 2, gone: 1, failed: 0 });
+    expect(targets()).toEqual(['conn-no-exp', 'conn-valid']);
+    expect(apiMock.commandCalls(DeleteConnectionCommand).map((c) => c.args[0].input.ConnectionId)).toEqual([
+      'conn-expired',
+    ]);
+    expect(ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input.Key).toEqual({
+      connectionId: 'conn-expired',
+    });
   });
 
   it('follows query pages until the last one', async () => {

@@ -468,7 +468,7 @@ describe('minute metrics push through the stores and the broadcaster', () => {
     const byTable = (name: string) => queries.filter((input) => input.TableName === name);
     expect(ddbMock.commandCalls(ScanCommand)).toHaveLength(1);
     expect(byTable('configs')).toHaveLength(2);
-    expect(byTable('configs').every((input) => input.IndexName === 'byUser')).toBe(true);
+    expect(byTable('configs').every((input) => input.IndexName === 'byOwner')).toBe(true);
     expect(byTable('metrics')).toHaveLength(3);
     expect(byTable('connections').filter((input) => input.IndexName === 'byUser')).toHaveLength(3);
     expect(byTable('connections').filter((input) => input.IndexName === 'byRole')).toHaveLength(3);

@@ -15,6 +15,7 @@ import {
   type WebhookConfig,
   WebhookConfigStore,
 } from '../../../../shared/stores/webhook-configs';
+import { fakeCipher } from '../../support/fake-cipher';
 import { webhookConfig } from '../../support/webhook-config';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -31,7 +32,8 @@ function config(overrides: Partial<WebhookConfig> = {}): WebhookConfig {
   });
 }
 
-const store = () => new WebhookConfigStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'configs');
+const store = () =>
+  new WebhookConfigStore(DynamoDBDocumentClient.from(new DynamoDBClient({})), 'configs', fakeCipher);
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'failed', $metadata: {} });
 
 describe('acceptedSecrets', () => {
@@ -94,7 +96,7 @@ describe('WebhookConfigStore', () => {
     expect(await store().getOwned(config().id, 'mallory')).toBeUndefined();
   });
 
-  it("lists a user's configs from the byUser index, following pages", async () => {
+  it("lists a user's configs from the byOwner index, following pages", async () => {
     ddbMock
       .on(QueryCommand)
       .resolvesOnce({ Items: [config({ id: 'a' })], LastEvaluatedKey: { id: 'a' } })
@@ -102,7 +104,7 @@ describe('WebhookConfigStore', () => {
     const configs = await store().listByUser('alice');
     expect(configs.map((c) => c.id)).toEqual(['a', 'b']);
     expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
-      IndexName: 'byUser',
+      IndexName: 'byOwner',
       KeyConditionExpression: 'userId = :userId',
       ExpressionAttributeValues: { ':userId': 'alice' },
     });
@@ -139,23 +141,28 @@ describe('WebhookConfigStore', () => {
     });
   });
 
-  it('rotates conditionally on the secret it replaced, keeping that one as previous', async () => {
-    ddbMock.on(UpdateCommand).resolves({ Attributes: config({ secret: 'next' }) });
-    await store().rotateSecret(
-      config(),
+  it('rotates conditionally on the ciphertext it replaced, moving that one to previous', async () => {
+    const stored = config({
+      secretCiphertext: `enc(${config().id}/signing-secret:current-secret-0123456789)`,
+    });
+    ddbMock.on(UpdateCommand).resolves({ Attributes: { ...stored, secretCiphertext: 'x' } });
+    const rotated = await store().rotateSecret(
+      stored,
       'next',
       new Date('2026-03-02T10:00:00Z'),
       new Date('2026-03-01T10:00:00Z'),
     );
     expect(ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
-      ConditionExpression: 'attribute_exists(id) AND #owner = :owner AND #secret = :previous',
+      ConditionExpression: 'attribute_exists(id) AND #owner = :owner AND secretCiphertext = :current',
       ExpressionAttributeValues: {
-        ':secret': 'next',
-        ':previous': 'current-secret-0123456789',
+        ':secret': `enc(${config().id}/signing-secret:next)`,
+        ':previous': stored.secretCiphertext,
+        ':current': stored.secretCiphertext,
         ':expiresAt': '2026-03-02T10:00:00.000Z',
         ':owner': 'alice',
       },
     });
+    expect(rotated).toMatchObject({ secret: 'next', previousSecret: 'current-secret-0123456789' });
   });
 });
 
