@@ -1,12 +1,9 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { PRIORITIES, PROVIDER_NAMES } from './envelope-values';
 import { SYSTEM_OWNER } from './owner';
 
-export const PROVIDER_NAMES = ['hubspot', 'shopify', 'salesforce'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
-
-export const PRIORITIES = ['high', 'medium', 'low'] as const;
-export type Priority = (typeof PRIORITIES)[number];
+export { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from './envelope-values';
 
 /**
  * Messages enqueued before envelopes named their owner carry the config owner's `userId` (per-config
