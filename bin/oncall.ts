@@ -2,7 +2,9 @@
  * On-call tasks against the management API of the local stack (default) or a deployed one:
  *   npm run oncall -- dead [--owner O] [--provider P] [--limit N]   dead events of every owner, newest first
  *   npm run oncall -- events [--owner O] [--status S] [--provider P] [--type T] [--range 1h|24h|7d] [--limit N]
- *   npm run oncall -- replay <event-id>                   enqueue a stored event again
+ *   npm run oncall -- quarantined [--owner O] [--provider P] [--limit N]   quarantined events
+ *   npm run oncall -- replay <event-id>                   enqueue a stored event again (a quarantined one: parse it again)
+ *   npm run oncall -- ledger [--range 1h|24h|7d | --since T --until T] [--owner O]   how the deliveries ended
  *   npm run oncall -- dlq                                 DLQ depth and redrive tasks per priority
  *   npm run oncall -- redrive <high|medium|low> [--rate N] move a DLQ back to its queue
  *   npm run oncall -- login --url <DashboardUrl>           sign in (managed login), cache the tokens
@@ -26,12 +28,13 @@ export interface OncallIo {
   callbackUrl?: LoginIo['callbackUrl'];
 }
 
-const USAGE = `Usage: npm run oncall -- <login|dead|events|replay <id>|dlq|redrive <priority>> [options]
+const USAGE = `Usage: npm run oncall -- <login|dead|quarantined|events|replay <id>|ledger|dlq|redrive <priority>> [options]
   --url URL        the stack's DashboardUrl, or the local stack (WEBHOOKS_API_URL; default http://localhost:3000)
   --token JWT      bearer token (WEBHOOKS_TOKEN; else the tokens of \`login\`; minted for the local stack)
   --user ID        user of the minted local token (default oncall)
-  --owner O --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/events
+  --owner O --provider P --status S --type T --range 1h|24h|7d --limit N   filters of dead/quarantined/events
                    (operators see every owner; --owner system: the provider-wide endpoints)
+  --since T --until T   the ledger's window (ISO 8601; default the last 24 hours, or --range)
   --rate N         redrive messages per second`;
 
 /** Runs one command; returns the process exit code (0 ok, 1 API error, 2 usage). */
@@ -96,9 +99,10 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
   try {
     switch (command) {
       case 'dead':
+      case 'quarantined':
       case 'events': {
         const query = new URLSearchParams();
-        const status = command === 'dead' ? 'dead' : values.status;
+        const status = command === 'events' ? values.status : command;
         for (const [name, value] of [
           ['owner', values.owner],
           ['status', status],
@@ -109,7 +113,7 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
         ] as const)
           if (value) query.set(name, value);
         const { events } = (await call('GET', `/events?${query}`)) as { events: Record<string, unknown>[] };
-        if (events.length === 0) io.out(command === 'dead' ? 'No dead events.' : 'No events.');
+        if (events.length === 0) io.out(command === 'events' ? 'No events.' : `No ${command} events.`);
         for (const event of events) io.out(eventLine(event));
         return 0;
       }
@@ -119,6 +123,18 @@ export async function runOncall(argv: string[], io: OncallIo): Promise<number> {
           replay: { replay_id: string };
         };
         io.out(`Queued replay ${replay.replay_id} of ${argument}`);
+        return 0;
+      }
+      case 'ledger': {
+        const query = new URLSearchParams();
+        for (const [name, value] of [
+          ['owner', values.owner],
+          ['time_range', values.range],
+          ['since', values.since],
+          ['until', values.until],
+        ] as const)
+          if (value) query.set(name, value);
+        for (const line of ledgerLines(await call('GET', `/ledger?${query}`))) io.out(line);
         return 0;
       }
       case 'dlq': {
@@ -160,6 +176,8 @@ function parse(argv: string[]) {
       status: { type: 'string' },
       type: { type: 'string' },
       range: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
       limit: { type: 'string' },
       rate: { type: 'string' },
     },
@@ -191,6 +209,34 @@ function eventLine(event: Record<string, unknown>): string {
     .map(String)
     .join('  ')
     .concat(error);
+}
+
+/** The ledger as a small table: every receipt, and how it ended. */
+function ledgerLines(ledger: Record<string, unknown>): string[] {
+  const outcomes = (ledger.processed_outcomes ?? {}) as Record<string, unknown>;
+  const row = (label: string, value: unknown, note = '') =>
+    `${label.padEnd(12)}${String(value).padStart(8)}${note && `  ${note}`}`;
+  const inFlight = ledger.oldest_in_flight_at ? `oldest received ${String(ledger.oldest_in_flight_at)}` : '';
+  return [
+    `Ledger ${String(ledger.since)} .. ${String(ledger.until)} (${ledger.owner === null ? 'every owner' : `owner ${String(ledger.owner)}`})`,
+    row('received', ledger.received),
+    row(
+      'processed',
+      ledger.processed,
+      `applied ${outcomes.applied}, stale ${outcomes.stale}, ignored ${outcomes.ignored}`,
+    ),
+    row('duplicate', ledger.duplicate),
+    row(
+      'quarantined',
+      ledger.quarantined,
+      Number(ledger.quarantined) > 0 ? 'npm run oncall -- quarantined' : '',
+    ),
+    row('dead', ledger.dead, Number(ledger.dead) > 0 ? 'npm run oncall -- dead' : ''),
+    row('in flight', ledger.in_flight, inFlight),
+    ledger.balanced
+      ? 'Balanced: received = processed + duplicate + quarantined + dead + in flight.'
+      : `NOT balanced: ${String(ledger.unreceipted)} entries without a receipt (received before receipts were kept, or not enqueued by ingest).`,
+  ];
 }
 
 function queueLine(queue: Record<string, unknown>): string {

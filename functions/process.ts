@@ -4,7 +4,8 @@ import { dynamoDb, eventBridgeClient, payloadStoreFromEnv, sqsClient } from '../
 import { dbFromEnv } from '../shared/db/client';
 import { numberEnv, optionalEnv, requireEnv } from '../shared/env';
 import { EventBridgePublisher } from '../shared/events/publisher';
-import { type BatchDeps, makeBatchHandler } from '../shared/process/batch';
+import { type BatchDeps, makeBatchHandler, type RetryPolicy } from '../shared/process/batch';
+import { DEFAULT_RETRY } from '../shared/process/retry-schedule';
 import { broadcasterFromEnv } from '../shared/realtime/broadcaster';
 import { ConnectionStore } from '../shared/stores/connections';
 import { EventLog } from '../shared/stores/event-log';
@@ -23,13 +24,10 @@ export function makeProcessHandler(deps: BatchDeps): ProcessHandler {
  */
 export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
   const connections = new ConnectionStore(dynamoDb, requireEnv('CONNECTIONS_TABLE'));
-  // The queues' redrive setting: the batch's last-receive bookkeeping and the event log share it.
-  const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', 5);
   return {
     eventLog: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
       retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
       payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
-      maxReceiveCount,
     }),
     db: dbFromEnv(),
     broadcaster: broadcasterFromEnv(connections),
@@ -38,8 +36,25 @@ export function processDepsFromEnv(): Omit<BatchDeps, 'dlqUrl'> {
     sqs: sqsClient(),
     counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
     metrics: providerMetrics(),
-    maxReceiveCount,
-    retryBaseDelayMs: numberEnv('RETRY_BASE_DELAY_MS', 5000),
+    retry: retryPolicyFromEnv(),
+  };
+}
+
+/**
+ * The retry policy the stack sets (lib/constructs/processing.ts; the local stack the same): the
+ * schedule, the system's limits for deliveries without a config, and the queue's limits.
+ */
+export function retryPolicyFromEnv(): RetryPolicy {
+  const schedule = {
+    baseDelayMs: numberEnv('RETRY_BASE_DELAY_MS', DEFAULT_RETRY.baseDelayMs),
+    maxDelayMs: numberEnv('MAX_RETRY_DELAY_MS', DEFAULT_RETRY.maxDelayMs),
+  };
+  return {
+    schedule,
+    retryAttempts: numberEnv('RETRY_ATTEMPTS', DEFAULT_RETRY.retryAttempts),
+    timeoutMs: numberEnv('ATTEMPT_TIMEOUT_MS', DEFAULT_RETRY.timeoutMs),
+    windowMs: numberEnv('RETRY_WINDOW_SECONDS', DEFAULT_RETRY.windowSeconds) * 1000,
+    maxReceiveCount: numberEnv('MAX_RECEIVE_COUNT', DEFAULT_RETRY.maxReceiveCount),
   };
 }
 

@@ -4,8 +4,14 @@ import ipaddr from 'ipaddr.js';
 import * as z from 'zod';
 import { alertRuleSchema } from '../shared/alerts/rules';
 import { PRIORITIES, PROVIDER_NAMES, type Priority, type ProviderName } from '../shared/envelope';
+import {
+  DEFAULT_RETRY,
+  MAX_CONFIG_RETRY_ATTEMPTS,
+  retrySpanMs,
+  retryWindowMs,
+} from '../shared/process/retry-schedule';
 import { IP_RATE_LIMIT_PER_MINUTE_DEFAULT, PROVIDER_THROTTLING_DEFAULTS } from './edge-limits';
-import { PROCESSOR_DEFAULTS } from './processor-defaults';
+import { PROCESSOR_DEFAULTS, visibilityTimeoutSeconds } from './processor-defaults';
 import { workflowsSchema } from './workflows';
 
 /**
@@ -69,19 +75,29 @@ const DYNAMODB_MAX_ITEM_BYTES = 409_600;
 const EVENT_LOG_ENTRY_OVERHEAD_BYTES = 51_200;
 
 /**
- * The longest a message waits in its main queue between its first receive and the last one: the
- * processor sets the visibility of a failed record to `base * 2^(attempt - 1)` (5, 10, 20, 40 s by
- * default), which SQS caps at 12 hours, on every attempt but the last.
+ * Whether the most attempts a delivery may be given (a config's largest `retry_attempts`, or the
+ * system's, plus the first) fit both limits of its queue: the retry window before the retention
+ * would expire it, and SQS's own redrive (maxReceiveCount), which would dead-letter it first.
  */
-export function totalRetryDelayMs(retryBaseDelayMs: number, maxReceiveCount: number): number {
-  let total = 0;
-  for (let attempt = 1; attempt < maxReceiveCount; attempt++) {
-    const delay = Math.min(retryBaseDelayMs * 2 ** (attempt - 1), SQS_MAX_VISIBILITY_MS);
-    total += delay;
-    // Every further attempt adds the cap: no need to loop up to a thousand receives.
-    if (delay === SQS_MAX_VISIBILITY_MS) return total + (maxReceiveCount - 1 - attempt) * delay;
-  }
-  return total;
+export function attemptsFitTheQueue(config: {
+  processing: { retryBaseDelayMs: number; maxRetryDelayMs: number; retryAttempts: number };
+  queues: { retentionDays: number; maxReceiveCount: number };
+  processors: Record<Priority, { timeoutSeconds: number }>;
+}): boolean {
+  const attempts = Math.max(MAX_CONFIG_RETRY_ATTEMPTS, config.processing.retryAttempts) + 1;
+  const schedule = {
+    baseDelayMs: config.processing.retryBaseDelayMs,
+    maxDelayMs: config.processing.maxRetryDelayMs,
+  };
+  const longestTimeout = Math.max(
+    ...PRIORITIES.map((priority) => config.processors[priority].timeoutSeconds),
+  );
+  const window = retryWindowMs({
+    retentionMs: config.queues.retentionDays * 86_400_000,
+    schedule,
+    visibilityTimeoutMs: visibilityTimeoutSeconds(longestTimeout) * 1000,
+  });
+  return attempts <= config.queues.maxReceiveCount && retrySpanMs(schedule, attempts - 1) < window;
 }
 
 /** Stage throttling of one provider's route (API Gateway method settings). */
@@ -412,8 +428,11 @@ export const configSchema = z
       .prefault({}),
     queues: z
       .object({
-        /** Receives before SQS moves a message to its priority's DLQ. */
-        maxReceiveCount: z.number().int().min(1).max(1000).default(5),
+        /**
+         * Receives before SQS moves a message to its priority's DLQ on its own: a backstop. The
+         * processors dead-letter before it (and log it), and held-back or crashed receives count.
+         */
+        maxReceiveCount: z.number().int().min(1).max(1000).default(DEFAULT_RETRY.maxReceiveCount),
         /** How long an unprocessed message stays in a main queue (DLQs keep 14 days). */
         retentionDays: z.number().int().min(1).max(14).default(4),
       })
@@ -422,10 +441,26 @@ export const configSchema = z
     processing: z
       .object({
         /**
-         * First retry delay of a failed record; each further attempt doubles it (5, 10, 20, 40 s by
-         * default), set through ChangeMessageVisibility because FIFO queues have no per-message delay.
+         * The retry schedule (shared/process/retry-schedule.ts): a failed delivery is retried at
+         * once, then after this delay, doubling each time (5, 10, 20, 40 s by default) up to
+         * maxRetryDelayMs, through ChangeMessageVisibility (FIFO queues have no per-message delay).
          */
-        retryBaseDelayMs: z.number().int().min(0).max(SQS_MAX_VISIBILITY_MS).default(5000),
+        retryBaseDelayMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(SQS_MAX_VISIBILITY_MS)
+          .default(DEFAULT_RETRY.baseDelayMs),
+        maxRetryDelayMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(SQS_MAX_VISIBILITY_MS)
+          .default(DEFAULT_RETRY.maxDelayMs),
+        /** Failed attempts of a delivery's own fault after its first, without a config (`retry_attempts`). */
+        retryAttempts: z.number().int().min(0).max(100).default(DEFAULT_RETRY.retryAttempts),
+        /** The longest one attempt of a delivery may take, without a config (`timeout_ms`). */
+        attemptTimeoutMs: z.number().int().min(1000).max(900_000).default(DEFAULT_RETRY.timeoutMs),
         /** Payloads above this size are kept in the event log as a pointer only (0: always a pointer). */
         eventLogPayloadMaxBytes: z
           .number()
@@ -511,16 +546,14 @@ export const configSchema = z
       'payloadRetentionDays must not be below eventLogRetentionDays (log entries point at their payloads)',
     path: ['payloadRetentionDays'],
   })
-  .refine(
-    (config) =>
-      totalRetryDelayMs(config.processing.retryBaseDelayMs, config.queues.maxReceiveCount) <
-      config.queues.retentionDays * 86_400_000,
-    {
-      message:
-        'the retry backoffs of processing.retryBaseDelayMs over queues.maxReceiveCount attempts must end within queues.retentionDays (an expired message never reaches its DLQ)',
-      path: ['processing', 'retryBaseDelayMs'],
-    },
-  )
+  .refine((config) => config.processing.maxRetryDelayMs >= config.processing.retryBaseDelayMs, {
+    message: 'processing.maxRetryDelayMs must not be below processing.retryBaseDelayMs',
+    path: ['processing', 'maxRetryDelayMs'],
+  })
+  .refine(attemptsFitTheQueue, {
+    message: `the retries of a delivery's most attempts (retry_attempts up to ${MAX_CONFIG_RETRY_ATTEMPTS}, or processing.retryAttempts) must fit within queues.maxReceiveCount receives and end well within queues.retentionDays (an expired message never reaches its DLQ)`,
+    path: ['processing', 'retryBaseDelayMs'],
+  })
   .refine((config) => config.auth.domainPrefix !== undefined || !COGNITO_RESERVED.test(config.stage), {
     message:
       'the stage is part of the Cognito sign-in domain, which must not contain aws, amazon or cognito: rename it or set auth.domainPrefix',

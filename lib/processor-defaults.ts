@@ -11,3 +11,12 @@ export const PROCESSOR_DEFAULTS: Readonly<
   medium: { batchSize: 10, maxConcurrency: 10, timeoutSeconds: 30 },
   low: { batchSize: 10, maxConcurrency: 2, timeoutSeconds: 60 },
 };
+
+/**
+ * The visibility timeout of a queue whose processor has this timeout: strictly more than six times
+ * it, as AWS recommends for Lambda event sources (retries and batching must not make a message
+ * visible while a function still holds it).
+ */
+export function visibilityTimeoutSeconds(processorTimeoutSeconds: number): number {
+  return processorTimeoutSeconds * 6 + 30;
+}

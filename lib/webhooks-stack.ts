@@ -7,6 +7,7 @@ import { Cleanup } from './constructs/cleanup';
 import { SystemDashboard } from './constructs/dashboard';
 import { DashboardSite } from './constructs/dashboard-site';
 import { Database } from './constructs/database';
+import { DeadLetterSweep } from './constructs/dead-letter-sweep';
 import { EdgeProtection } from './constructs/edge-protection';
 import { type FunctionDefaults, HouseFunction } from './constructs/house-function';
 import { Ingestion, PROVIDER_TITLES } from './constructs/ingestion';
@@ -42,6 +43,7 @@ export class WebhooksStack extends Stack {
   public readonly workflowEvents: WorkflowEvents;
   public readonly workflowTargets: WorkflowTargets;
   public readonly processing: Processing;
+  public readonly deadLetterSweep: DeadLetterSweep;
   public readonly metricsPush: MetricsPush;
   public readonly cleanup: Cleanup;
   public readonly alerting: Alerting;
@@ -100,6 +102,11 @@ export class WebhooksStack extends Stack {
       payloadBucket: this.payloads.bucket,
       configs: this.storage.configsRef,
       rateLimits: this.storage.rateLimitsRef,
+      eventLog: this.storage.eventLogRef,
+      eventLogRetentionDays: config.eventLogRetentionDays,
+      eventLogPayloadMaxBytes: config.processing.eventLogPayloadMaxBytes,
+      connections: this.storage.connectionsRef,
+      realtime: this.realtime,
       stageName: config.stage,
       throttling: { rateLimit: config.api.throttlingRateLimit, burstLimit: config.api.throttlingBurstLimit },
       providerThrottling: config.api.providerThrottling,
@@ -127,6 +134,9 @@ export class WebhooksStack extends Stack {
       metrics: this.storage.metricsRef,
       queues: this.queues.queues,
       payloadBucket: this.payloads.bucket,
+      priorities: config.priorities,
+      eventLogPayloadMaxBytes: config.processing.eventLogPayloadMaxBytes,
+      eventLogRetentionDays: config.eventLogRetentionDays,
       webhookBaseUrl: this.ingestion.baseUrl,
       auth: { issuerUrl: this.auth.issuerUrl, jwksUrl: this.auth.jwksUrl, audience: this.auth.audience },
       database: this.database,
@@ -151,6 +161,7 @@ export class WebhooksStack extends Stack {
       queues: this.queues.queues,
       processors: config.processors,
       processing: config.processing,
+      queueRetentionDays: config.queues.retentionDays,
       eventLog: this.storage.eventLogRef,
       metrics: this.storage.metricsRef,
       eventBus: this.workflowEvents.bus,
@@ -159,6 +170,15 @@ export class WebhooksStack extends Stack {
       database: this.database,
       realtime: this.realtime,
       eventLogRetentionDays: config.eventLogRetentionDays,
+      functionDefaults,
+    });
+    this.deadLetterSweep = new DeadLetterSweep(this, 'DeadLetterSweep', {
+      queues: this.queues.queues,
+      eventLog: this.storage.eventLogRef,
+      eventLogRetentionDays: config.eventLogRetentionDays,
+      metrics: this.storage.metricsRef,
+      connections: this.storage.connectionsRef,
+      realtime: this.realtime,
       functionDefaults,
     });
     this.metricsPush = new MetricsPush(this, 'MetricsPush', {

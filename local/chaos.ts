@@ -1,5 +1,6 @@
 import type { Envelope } from '../shared/envelope';
 import type { EventLogPort } from '../shared/stores/event-log';
+import { currentInvocation } from './sqs-poller';
 
 /** A failure injected by the local stack (CHAOS_FAILURE_RATE); processing treats it as transient. */
 export class ChaosError extends Error {
@@ -18,10 +19,10 @@ export function withChaos(
 ): EventLogPort {
   if (!(rate >= 0 && rate <= 1)) throw new Error(`CHAOS_FAILURE_RATE must be between 0 and 1, got ${rate}`);
   return {
-    begin: async (envelope, attempt, now) => {
+    begin: async (envelope, now) => {
       if (random() < rate)
-        throw new ChaosError(`Injected failure before attempt ${attempt} (CHAOS_FAILURE_RATE=${rate})`);
-      return eventLog.begin(envelope, attempt, now);
+        throw new ChaosError(`Injected failure before an attempt (CHAOS_FAILURE_RATE=${rate})`);
+      return eventLog.begin(envelope, now);
     },
     complete: (envelope, completion) => eventLog.complete(envelope, completion),
     fail: (delivery, failure) => eventLog.fail(delivery, failure),
@@ -29,11 +30,12 @@ export function withChaos(
 }
 
 /**
- * Wraps the event log so that a fraction of records "kill" their processor mid-batch
+ * Wraps the event log so that a fraction of records kill their processor mid-batch
  * (CHAOS_KILL_RATE): at the worst moment, after the record's rows and domain event are written but
- * before it is marked processed, the invocation stops for good. Nothing after that point runs, the
- * local event source times the invocation out, and every message of the batch comes back after its
- * visibility timeout, the killed record half done.
+ * before it is marked processed, the invocation dies (local/sqs-poller.ts ends it without an
+ * answer). As in a dead Lambda nothing after that point happens: the record's completion and every
+ * later call of that invocation to the event log never return. Every message of the batch comes
+ * back after its visibility timeout, the killed record half done.
  */
 export function withKills(
   eventLog: EventLogPort,
@@ -42,14 +44,18 @@ export function withKills(
   random: () => number = Math.random,
 ): EventLogPort {
   if (!(rate >= 0 && rate <= 1)) throw new Error(`CHAOS_KILL_RATE must be between 0 and 1, got ${rate}`);
+  const never = () => new Promise<never>(() => {});
+  const alive = () => currentInvocation()?.killed !== true;
   return {
-    begin: (envelope, attempt, now) => eventLog.begin(envelope, attempt, now),
+    begin: (envelope, now) => (alive() ? eventLog.begin(envelope, now) : never()),
     complete: (envelope, completion) => {
+      if (!alive()) return never();
       if (random() >= rate) return eventLog.complete(envelope, completion);
       onKill(envelope);
-      return new Promise<never>(() => {});
+      currentInvocation()?.kill();
+      return never();
     },
-    fail: (delivery, failure) => eventLog.fail(delivery, failure),
+    fail: (delivery, failure) => (alive() ? eventLog.fail(delivery, failure) : never()),
   };
 }
 

@@ -16,21 +16,28 @@ export interface LocalQueue {
   dlqArn: string;
 }
 
+/** As lib/constructs/queues.ts: dead letters wait 14 days for a redrive. */
+const DLQ_RETENTION_SECONDS = 14 * 86_400;
+
 /** Creates the same FIFO queues and DLQs as lib/constructs/queues.ts, through the SQS API. */
 export async function createQueues(
   sqs: SQSClient,
-  options: { visibilityTimeoutSeconds: number; maxReceiveCount: number },
+  options: { visibilityTimeoutSeconds: number; maxReceiveCount: number; retentionDays: number },
 ): Promise<Record<Priority, LocalQueue>> {
   const fifo = { FifoQueue: 'true', ContentBasedDeduplication: 'false' };
   const entries = await Promise.all(
     PRIORITIES.map(async (priority) => {
-      const dlqUrl = await createQueue(sqs, `webhooks-${priority}-dlq.fifo`, fifo);
+      const dlqUrl = await createQueue(sqs, `webhooks-${priority}-dlq.fifo`, {
+        ...fifo,
+        MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS),
+      });
       const dlqArn = await queueArn(sqs, dlqUrl);
       const url = await createQueue(sqs, `webhooks-${priority}.fifo`, {
         ...fifo,
         DeduplicationScope: 'messageGroup',
         FifoThroughputLimit: 'perMessageGroupId',
         VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+        MessageRetentionPeriod: String(options.retentionDays * 86_400),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqArn,
           maxReceiveCount: String(options.maxReceiveCount),

@@ -46,33 +46,36 @@ export function createRestApi(options: {
       ) {
         const file = await options.site.file(url.pathname);
         if (file) {
+          if (bodyUnread(req)) res.setHeader('Connection', 'close');
           res.writeHead(200, { 'Content-Type': file.contentType, ...options.site.headers });
           return res.end(req.method === 'HEAD' ? undefined : file.body);
         }
       }
       if (url.pathname === '/health') {
         const ready = options.isReady();
-        return send(res, {
+        return send(req, res, {
           statusCode: ready ? 200 : 503,
           body: JSON.stringify({ status: ready ? 'ok' : 'starting' }),
         });
       }
       const refused = options.edge?.(url.pathname, sourceIpOf(req));
-      if (refused) return send(res, refused);
+      if (refused) return send(req, res, refused);
       const matched = matchResource(options.routes, url.pathname);
-      if (!matched) return send(res, jsonError(404, 'not_found', 'No such route'));
+      if (!matched) return send(req, res, jsonError(404, 'not_found', 'No such route'));
       const { routes: sameResource, pathParameters } = matched;
       const route = sameResource.find((r) => r.method === req.method || r.method === 'ANY');
       if (!route)
         return send(
+          req,
           res,
           jsonError(405, 'method_not_allowed', `Use ${sameResource.map((r) => r.method).join(', ')}`),
         );
       const body = await readBody(req);
-      if (body === undefined) return send(res, jsonError(413, 'payload_too_large', 'Request body too large'));
-      send(res, await route.handler(toProxyEvent(req, url, route, options.stage, body, pathParameters)));
+      if (body === undefined)
+        return send(req, res, jsonError(413, 'payload_too_large', 'Request body too large'));
+      send(req, res, await route.handler(toProxyEvent(req, url, route, options.stage, body, pathParameters)));
     } catch {
-      send(res, jsonError(502, 'bad_gateway', 'Internal server error'));
+      send(req, res, jsonError(502, 'bad_gateway', 'Internal server error'));
     }
   });
 }
@@ -191,7 +194,20 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks);
 }
 
-function send(res: ServerResponse, result: APIGatewayProxyResult): void {
+/** Whether the request has a body the front has not read to its end. */
+function bodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Writes the answer. A connection whose request body the front will not read is closed after it:
+ * kept open, the unread rest would be taken for the client's next request on it, which would then
+ * hang or be reset. Until Node closes it, what still arrives is read and dropped.
+ */
+function send(req: IncomingMessage, res: ServerResponse, result: APIGatewayProxyResult): void {
+  if (bodyUnread(req)) res.setHeader('Connection', 'close');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   res.writeHead(result.statusCode, headers);

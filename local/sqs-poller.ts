@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   DeleteMessageBatchCommand,
   type Message,
@@ -5,6 +6,21 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+/** One local invocation of a handler, as the code running in it sees it. */
+export interface LocalInvocation {
+  /** Set once the invocation was killed: whatever it still does is lost, as in a dead Lambda. */
+  readonly killed: boolean;
+  /** Ends the invocation at once, as a crash would: no answer, nothing deleted. */
+  kill(): void;
+}
+
+const invocations = new AsyncLocalStorage<LocalInvocation>();
+
+/** The local invocation the caller runs in, if any (local/chaos.ts kills it). */
+export function currentInvocation(): LocalInvocation | undefined {
+  return invocations.getStore();
+}
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
 
@@ -84,17 +100,29 @@ async function deliver(options: PollerOptions, messages: Message[]): Promise<voi
   let failed: Set<string>;
   let timer: NodeJS.Timeout | undefined;
   try {
-    // Lambda ends an invocation at its timeout whatever it was doing: no answer, nothing deleted.
-    const timedOut = new Promise<never>((_, reject) => {
+    // Lambda ends an invocation at its timeout (or when it crashes) whatever it was doing: no
+    // answer, nothing deleted.
+    let end: (error: Error) => void = () => undefined;
+    const ended = new Promise<never>((_, reject) => {
+      end = reject;
       timer = setTimeout(
         () => reject(new Error(`Invocation timed out after ${options.timeoutMs} ms`)),
         options.timeoutMs,
       );
     });
-    const response = await Promise.race([
+    const invocation = {
+      killed: false,
+      kill() {
+        invocation.killed = true;
+        end(new Error('Invocation killed'));
+      },
+    };
+    const running = invocations.run(invocation, () =>
       options.handler({ Records: records }, lambdaContext(options.timeoutMs)),
-      timedOut,
-    ]);
+    );
+    // What an invocation that ended says later is nobody's to hear.
+    running.catch(() => undefined);
+    const response = await Promise.race([running, ended]);
     failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
   } catch (error) {
     // A thrown (or timed-out) handler fails the whole batch, as with Lambda.

@@ -12,6 +12,7 @@ import { useWireProtocol } from '../shared/db/client';
 import { wireDb } from '../shared/db/wire';
 import { numberEnv } from '../shared/env';
 import { PRIORITIES, type Priority } from '../shared/envelope';
+import { retryWindowMs } from '../shared/process/retry-schedule';
 import { providers } from '../shared/providers/registry';
 import { dashboardSite } from './dashboard-site';
 import { devTokenSecret } from './dev-secret';
@@ -181,13 +182,32 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       eventbridge: (downMs) => interruptServer(eventBridge.server, downMs),
     };
 
-    // The queues' redrive and the processors' last attempt are one number, as in lib/constructs.
-    const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', 5);
+    // The queues' redrive and the processors' backstop are one number, as in lib/constructs.
+    const maxReceiveCount = numberEnv('MAX_RECEIVE_COUNT', config.queues.maxReceiveCount);
+    const visibilityTimeoutSeconds =
+      options.visibilityTimeoutSeconds ?? numberEnv('VISIBILITY_TIMEOUT_SECONDS', 30);
     const chaosFailureRate = options.chaosFailureRate ?? numberEnv('CHAOS_FAILURE_RATE', 0);
 
-    // The handlers read their configuration from the environment, exactly as in Lambda
-    // (RETRY_BASE_DELAY_MS and EVENT_LOG_PAYLOAD_MAX_BYTES pass through when set).
+    // The handlers read their configuration from the environment, exactly as in Lambda: the
+    // stack configuration's retry policy, unless set (the fault runs shorten it), and
+    // EVENT_LOG_PAYLOAD_MAX_BYTES when set.
+    const retry = {
+      RETRY_BASE_DELAY_MS: numberEnv('RETRY_BASE_DELAY_MS', config.processing.retryBaseDelayMs),
+      MAX_RETRY_DELAY_MS: numberEnv('MAX_RETRY_DELAY_MS', config.processing.maxRetryDelayMs),
+      RETRY_ATTEMPTS: numberEnv('RETRY_ATTEMPTS', config.processing.retryAttempts),
+      ATTEMPT_TIMEOUT_MS: numberEnv('ATTEMPT_TIMEOUT_MS', config.processing.attemptTimeoutMs),
+    };
+    const retryWindowSeconds = numberEnv(
+      'RETRY_WINDOW_SECONDS',
+      retryWindowMs({
+        retentionMs: config.queues.retentionDays * 86_400_000,
+        schedule: { baseDelayMs: retry.RETRY_BASE_DELAY_MS, maxDelayMs: retry.MAX_RETRY_DELAY_MS },
+        visibilityTimeoutMs: visibilityTimeoutSeconds * 1000,
+      }) / 1000,
+    );
     Object.assign(process.env, {
+      ...Object.fromEntries(Object.entries(retry).map(([name, value]) => [name, String(value)])),
+      RETRY_WINDOW_SECONDS: String(retryWindowSeconds),
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -232,9 +252,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamoUrl });
     const processorTimeoutMs = options.processorTimeoutMs ?? numberEnv('PROCESSOR_TIMEOUT_MS', 30_000);
     const queues = await createQueues(sqs, {
-      visibilityTimeoutSeconds:
-        options.visibilityTimeoutSeconds ?? numberEnv('VISIBILITY_TIMEOUT_SECONDS', 30),
+      visibilityTimeoutSeconds,
       maxReceiveCount,
+      retentionDays: config.queues.retentionDays,
     });
     await createTables(ddb);
 
@@ -368,15 +388,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await processors;
 
     // The schedules of AWS (EventBridge rules) are timers here running the same handlers: the
-    // minute metrics push (lib/constructs/metrics-push.ts) and the cleanup job (lib/constructs/cleanup.ts),
-    // with the stack configuration's retention.
+    // minute metrics push (lib/constructs/metrics-push.ts), the cleanup job (lib/constructs/cleanup.ts),
+    // with the stack configuration's retention, and the DLQ sweep (lib/constructs/dead-letter-sweep.ts).
     Object.assign(process.env, {
       ALERT_RETENTION_DAYS: process.env.ALERT_RETENTION_DAYS ?? String(config.alertRetentionDays),
       METRICS_RETENTION_DAYS: process.env.METRICS_RETENTION_DAYS ?? String(config.metricsRetentionDays),
     });
-    const [metricsPush, cleanup] = await Promise.all([
+    const [metricsPush, cleanup, deadLetterSweep] = await Promise.all([
       import('../functions/realtime/metrics-push'),
       import('../functions/cleanup'),
+      import('../functions/dead-letter-sweep'),
     ]);
     stops.push(
       everyInterval(
@@ -388,6 +409,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         numberEnv('CLEANUP_INTERVAL_SECONDS', 3600) * 1000,
         () => cleanup.handler(),
         (error) => log(`cleanup error: ${(error as Error).message}`),
+      ),
+      everyInterval(
+        numberEnv('DLQ_SWEEP_INTERVAL_SECONDS', 60) * 1000,
+        () => deadLetterSweep.handler(),
+        (error) => log(`DLQ sweep error: ${(error as Error).message}`),
       ),
     );
 

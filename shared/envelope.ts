@@ -45,6 +45,14 @@ const envelopeObject = z
     /** The webhook config whose endpoint received it (per-config endpoints only). */
     configId: z.string().min(1).optional(),
     /**
+     * The config's processing limits (absent: the system's): failed attempts of the delivery's own
+     * after the first before it is dead-lettered (`retry_attempts`), and the longest one attempt
+     * may take (`timeout_ms`).
+     */
+    limits: z
+      .object({ retryAttempts: z.number().int().min(0).max(100), timeoutMs: z.number().int().min(1) })
+      .optional(),
+    /**
      * Where the delivery came from, as the seed's webhook_events records it: the source IP, the
      * User-Agent, and the signature header's value (a MAC of this body, not a secret; of a bearer
      * token only its signature part, since the whole token is a credential while it is valid).

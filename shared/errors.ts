@@ -61,11 +61,30 @@ export class EnqueueFailedError extends HttpError {
 }
 
 /**
- * How a processing failure is handled (and recorded as the event log's `errorCategory`):
- * `validation` can never succeed and is dead-lettered at once; `processing` (anything transient) is
- * retried with backoff; `timeout` was not attempted because the invocation ran out of time.
+ * SQS refused events as the sender's fault (content it does not take, a message too long): sent
+ * again unchanged they would be refused again. Ingest keeps such a delivery in the quarantine
+ * (`senderFault`, see refusedBySqs) and answers 2xx; without a quarantine the provider is told why
+ * at once instead of being answered 503 until it gives up: 413 for a message too long, 422 else.
  */
-export type ErrorCategory = 'validation' | 'processing' | 'timeout';
+export class EnqueueRefusedError extends HttpError {
+  readonly senderFault = true;
+  constructor(tooLong: boolean, message: string, options?: ErrorOptions) {
+    super(tooLong ? 413 : 422, tooLong ? 'payload_too_large' : 'unprocessable_content', message, {}, options);
+  }
+}
+
+/**
+ * How a processing failure is handled (and recorded as the event log's `errorCategory`):
+ * - `validation`: can never succeed: dead-lettered at once;
+ * - `processing`: the delivery's own processing failed (an unknown error is one of these): retried,
+ *   and it uses up one of the delivery's attempts;
+ * - `timeout`: the attempt took longer than its delivery's timeout_ms, or never finished (the
+ *   invocation died on it): like `processing`;
+ * - `dependency`: a dependency was unreachable, throttled, timed out or resuming (or the invocation
+ *   ran out of time for the attempt): retried on the schedule without using up an attempt, for as
+ *   long as the queue keeps the message.
+ */
+export type ErrorCategory = 'validation' | 'processing' | 'timeout' | 'dependency';
 
 /** A record that can never succeed (bad envelope, unknown event type): dead-lettered without retries. */
 export class ValidationError extends Error {
@@ -73,27 +92,32 @@ export class ValidationError extends Error {
   readonly category = 'validation' as const;
 }
 
-/** The invocation had too little time left to take this record; it is retried untouched. */
+/** The attempt took longer than its delivery may take (timeout_ms), or never finished. */
 export class TimeoutError extends Error {
   override name = 'TimeoutError';
   readonly category = 'timeout' as const;
 }
 
-/** A dependency failed in a way that may pass (a failed PutEvents entry, a throttled call): retried. */
+/**
+ * A dependency failed in a way that passes (a failed PutEvents entry, a throttled call, an
+ * invocation out of time): retried without using up an attempt.
+ */
 export class TransientError extends Error {
   override name = 'TransientError';
-  readonly category = 'processing' as const;
+  readonly category = 'dependency' as const;
 }
 
 /**
  * The category of any error a record handler saw. Only what is known to be permanent is
- * `validation` (our ValidationError, or a schema rejection); everything else, from DynamoDB
- * throttling to Data API errors, is worth a retry.
+ * `validation` (our ValidationError, a schema rejection, data Postgres refuses); only what is known
+ * to be a dependency's state is `dependency` (see isDependencyFailure); anything else is the
+ * delivery's own `processing` failure, retried within its attempts.
  */
 export function errorCategoryOf(error: unknown): ErrorCategory {
   if (error instanceof ValidationError || error instanceof ZodError || isDataException(error))
     return 'validation';
   if (error instanceof TimeoutError) return 'timeout';
+  if (error instanceof TransientError || isDependencyFailure(error)) return 'dependency';
   return 'processing';
 }
 
@@ -108,6 +132,95 @@ function isDataException(failure: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') return /^22[0-9A-Z]{3}$/.test(code);
   return /SQLState: 22[0-9A-Z]{3}\b/.test(error.message);
+}
+
+/** Socket-level failures (Node, undici): the other end is down, unreachable or too slow. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** AWS errors that describe the service's state, not the request: throttling, capacity, resuming. */
+const AWS_DEPENDENCY_ERRORS = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'ProvisionedThroughputExceededException',
+  'TransactionConflictException',
+  'SlowDown',
+  'InternalServerError',
+  'InternalServerException',
+  'InternalFailure',
+  'InternalError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'ServiceUnavailableError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'DatabaseResumingException',
+  'DatabaseUnavailableException',
+  'StatementTimeoutException',
+]);
+
+/**
+ * Postgres SQLSTATEs of the server's state: connection exceptions (08), insufficient resources
+ * (53), operator intervention such as a shutdown or restart (57P01-57P03), and the concurrency
+ * conflicts that succeed when repeated (40001, 40P01).
+ */
+const POSTGRES_DEPENDENCY_STATE = /^(?:08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[123]|40001|40P01)$/;
+
+/** node-postgres's own messages when the connection, not the statement, failed (they carry no code). */
+const POSTGRES_CONNECTION_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|the database system is (?:starting up|shutting down)/i;
+
+/**
+ * Whether a failure is a dependency's state rather than the delivery's: a connection refused,
+ * reset or timed out, a throttled or unavailable AWS service (or one answering 5xx), a resuming
+ * Aurora, a Postgres server restarting or out of connections. Reads the whole `cause` chain, since
+ * drizzle and the SDK wrap what the driver saw.
+ */
+export function isDependencyFailure(failure: unknown): boolean {
+  for (let current = failure, depth = 0; current instanceof Error && depth < 8; depth++) {
+    const error = current as Error & {
+      code?: unknown;
+      $fault?: unknown;
+      $retryable?: unknown;
+      $metadata?: { httpStatusCode?: number };
+    };
+    if (error instanceof TransientError) return true;
+    // Ours: the attempt itself was too slow (SDK and AbortSignal timeouts share the name).
+    if (error instanceof TimeoutError) return false;
+    if (typeof error.code === 'string') {
+      if (NETWORK_CODES.has(error.code) || POSTGRES_DEPENDENCY_STATE.test(error.code)) return true;
+    }
+    if (AWS_DEPENDENCY_ERRORS.has(error.name) || error.$retryable !== undefined) return true;
+    const status = error.$metadata?.httpStatusCode;
+    if (error.$fault === 'server' || status === 429 || (status !== undefined && status >= 500)) return true;
+    if (POSTGRES_CONNECTION_MESSAGE.test(error.message)) return true;
+    // The RDS Data API reports the server's SQLSTATE in the message.
+    if (/SQLState: (?:08|53)[0-9A-Z]{3}\b|SQLState: 57P0[123]\b/.test(error.message)) return true;
+    current = error.cause;
+  }
+  return false;
 }
 
 const MAX_ERROR_MESSAGE = 300;

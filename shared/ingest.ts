@@ -1,7 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { ForbiddenError, TooManyRequestsError } from './api/errors';
 import { IpAllowlist } from './api/ip-allowlist';
-import { type Envelope, envelopeSchema, type Priority } from './envelope';
+import { mapLimited } from './concurrency';
+import { type Envelope, envelopeSchema, type Priority, type ProviderName } from './envelope';
 import {
+  BadRequestError,
+  EnqueueFailedError,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
@@ -11,8 +15,10 @@ import {
 import { ownedKey, SYSTEM_OWNER } from './owner';
 import { priorityOf } from './priority';
 import type { ProviderEvent, VerifySettings, WebhookProvider, WebhookRequest } from './providers/types';
+import type { Quarantine } from './quarantine';
 import type { EnvelopePublisher } from './queue/publisher';
 import { SOURCE_ACCOUNT_LABEL } from './source-account';
+import type { EventLog } from './stores/event-log';
 import type { RateLimiter } from './stores/rate-limiter';
 import { acceptedSecrets, type ConfigLookup, type WebhookConfig } from './stores/webhook-configs';
 
@@ -38,6 +44,18 @@ export interface IngestDeps {
   now?: () => Date;
   /** Absent where no configs table is configured: per-config endpoints then answer 404. */
   tenants?: TenantDeps;
+  /**
+   * Records each acceptance on the delivery's event log entry (the ledger's receipts) before the
+   * 2xx; absent, nothing is recorded.
+   */
+  receipts?: Pick<EventLog, 'receive'>;
+  /**
+   * Keeps verified deliveries the provider's parser, or SQS, refuses (answered 2xx); absent, they
+   * are answered 400 (or 503) as any bad input.
+   */
+  quarantine?: Pick<Quarantine, 'park'>;
+  /** Ids of acceptances (a random UUID by default). */
+  newId?: () => string;
 }
 
 export interface IngestResult {
@@ -48,11 +66,18 @@ export interface IngestResult {
    */
   ignored?: number;
   deliveryIds: string[];
+  /** Verified, but kept in the quarantine instead: its event log id, and why. */
+  quarantined?: { id: string; reason: string };
 }
 
+/** Receipts written at once per delivery (a HubSpot batch holds up to 100 events). */
+const RECEIPT_CONCURRENCY = 25;
+
 /**
- * The whole ingest hot path: cheap checks, signature, parse, route, enqueue. It returns only after
- * every envelope is in SQS, so a 2xx never loses an event; any failure throws and the provider retries.
+ * The whole ingest hot path: cheap checks, signature, parse, route, enqueue, receipt. It returns
+ * only after every envelope is in SQS and recorded, so a 2xx never loses an event; any failure
+ * throws and the provider retries. A verified delivery the parser (or SQS) refuses is kept in the
+ * quarantine and answered 2xx instead: a 4xx would make the provider drop it.
  */
 export async function ingest(
   deps: IngestDeps,
@@ -91,35 +116,130 @@ export async function ingest(
     if (!decision.allowed) throw new TooManyRequestsError(decision.retryAfterSeconds ?? 60);
   }
 
-  const events = deps.provider.parse(request, now);
+  const ownerId = config ? config.userId : SYSTEM_OWNER;
+  const acceptanceId = (deps.newId ?? randomUUID)();
+  const park = async (reason: string): Promise<IngestResult> => {
+    if (!deps.quarantine) throw new Error('No quarantine configured');
+    const id = await deps.quarantine.park(request, {
+      provider: deps.provider.name,
+      ownerId,
+      configId: config?.id,
+      reason,
+      receivedAt: now,
+      acceptanceId,
+    });
+    return { accepted: 0, ...(config ? { ignored: 0 } : {}), deliveryIds: [], quarantined: { id, reason } };
+  };
+
+  let events: ProviderEvent[];
+  try {
+    events = deps.provider.parse(request, now);
+  } catch (error) {
+    // Verified, so the provider's own: kept for a replay once the parser knows the shape.
+    if (!(error instanceof BadRequestError) || !deps.quarantine) throw error;
+    return park(`Not what the ${deps.provider.name} parser expects: ${error.message}`);
+  }
   const fromAccount =
     config && deps.tenants
       ? await eventsOfBoundAccount(deps.provider, deps.tenants, config, request, events)
       : events;
   const wanted = config ? fromAccount.filter((event) => config.events.includes(event.eventType)) : events;
-  const ownerId = config ? config.userId : SYSTEM_OWNER;
-  const source = sourceOf(deps.provider, request);
-  const envelopes: Envelope[] = wanted.map((event) =>
-    envelopeSchema.parse({
-      version: 1,
-      provider: deps.provider.name,
-      priority: priorityOf(deps.provider.name, event.eventType, deps.priorities),
-      receivedAt: now.toISOString(),
-      ...event,
-      // Two owners receiving the same provider event get two deliveries, each in its own order.
-      dedupKey: ownedKey(ownerId, event.dedupKey),
-      orderingKey: ownedKey(ownerId, event.orderingKey),
-      ownerId,
-      ...(config ? { configId: config.id } : {}),
-      source,
-    }),
-  );
-  if (envelopes.length > 0) await deps.publisher.publish(envelopes);
+  const envelopes = toEnvelopes(deps.provider.name, wanted, {
+    ownerId,
+    config,
+    priorities: deps.priorities,
+    source: sourceOf(deps.provider, request),
+    now,
+  });
+  if (envelopes.length > 0) {
+    try {
+      await deps.publisher.publish(envelopes);
+    } catch (error) {
+      const refused = refusedBySqs(error);
+      if (refused === undefined || !deps.quarantine) throw error;
+      return park(`SQS refused the delivery: ${refused}`);
+    }
+    await recordReceipts(deps, envelopes, acceptanceId, now);
+  }
   return {
     accepted: envelopes.length,
     ...(config ? { ignored: events.length - wanted.length } : {}),
     deliveryIds: [...new Set(envelopes.map((e) => e.deliveryId))],
   };
+}
+
+/**
+ * The envelopes of a delivery's events: owned (two owners receiving the same provider event get
+ * two deliveries, each in its own order), with the config's id and limits when one received it.
+ */
+export function toEnvelopes(
+  provider: ProviderName,
+  events: readonly ProviderEvent[],
+  context: {
+    ownerId: string;
+    config?: Pick<WebhookConfig, 'id' | 'retryAttempts' | 'timeoutMs'>;
+    priorities?: Readonly<Record<string, Priority>>;
+    /** Where the request came from (sourceOf). */
+    source?: Envelope['source'];
+    now: Date;
+  },
+): Envelope[] {
+  const { ownerId, config } = context;
+  return events.map((event) =>
+    envelopeSchema.parse({
+      version: 1,
+      provider,
+      priority: priorityOf(provider, event.eventType, context.priorities),
+      receivedAt: context.now.toISOString(),
+      ...event,
+      dedupKey: ownedKey(ownerId, event.dedupKey),
+      orderingKey: ownedKey(ownerId, event.orderingKey),
+      ownerId,
+      ...(config && {
+        configId: config.id,
+        limits: { retryAttempts: config.retryAttempts, timeoutMs: config.timeoutMs },
+      }),
+      source: context.source,
+    }),
+  );
+}
+
+/**
+ * The acceptance, on each delivery's event log entry: without it the 2xx is not given (503, the
+ * provider delivers again, and SQS or the event log recognises what was already enqueued).
+ */
+async function recordReceipts(
+  deps: IngestDeps,
+  envelopes: readonly Envelope[],
+  acceptanceId: string,
+  now: Date,
+): Promise<void> {
+  const { receipts } = deps;
+  if (!receipts) return;
+  await mapLimited(envelopes, RECEIPT_CONCURRENCY, (envelope) =>
+    receipts.receive(envelope, acceptanceId, now),
+  ).catch((error: unknown) => {
+    throw new EnqueueFailedError('Could not record the delivery, retry later', { cause: error });
+  });
+}
+
+/** SQS's answers to a message it will never take from this sender, whatever the retries. */
+const SQS_SENDER_FAULTS = new Set(['InvalidMessageContents', 'MessageTooLong', 'BatchRequestTooLong']);
+
+/**
+ * Why SQS refused a delivery as the sender's fault (characters it does not take, too large), or
+ * undefined for a failure that passes (answered 503: the provider delivers again). The hook for
+ * the publisher's error: an error marked `senderFault`, or SQS's own client-fault error, in the
+ * cause chain.
+ */
+export function refusedBySqs(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; depth++) {
+    const fault = current as Error & { senderFault?: unknown; $fault?: unknown };
+    if (fault.senderFault === true || (fault.$fault === 'client' && SQS_SENDER_FAULTS.has(fault.name)))
+      return `${fault.name}: ${fault.message}`;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /**
@@ -159,7 +279,10 @@ async function eventsOfBoundAccount(
 }
 
 /** What the delivery's record keeps of where it came from (the seed's source_ip, user_agent, signature). */
-function sourceOf(provider: WebhookProvider, request: WebhookRequest): NonNullable<Envelope['source']> {
+export function sourceOf(
+  provider: WebhookProvider,
+  request: WebhookRequest,
+): NonNullable<Envelope['source']> {
   const clip = (value: string | undefined) => (value === undefined ? undefined : value.slice(0, 512));
   const userAgent = clip(request.headers['user-agent']);
   const signature = clip(provider.signatureOf(request));

@@ -1,4 +1,5 @@
 import { isSafeNumber, parse } from 'lossless-json';
+import { sha256Hex } from './crypto';
 import { BadRequestError } from './errors';
 
 /**
@@ -84,4 +85,28 @@ export function parseJsonItems(bytes: Uint8Array, max: number): unknown[] {
   if (items.length === 0) throw new BadRequestError('Body must hold at least one event');
   if (items.length > max) throw new BadRequestError(`At most ${max} events per request`);
   return items;
+}
+
+/**
+ * JSON with every object's keys sorted: one text per value, however its source was formatted or
+ * ordered. Strings and numbers are written as JSON.stringify writes them.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isJsonObject(value)) {
+    const members = Object.keys(value)
+      .filter((key) => value[key] !== undefined)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * An id for an event that comes without one: `sha256-` and the hash of its canonical JSON. A
+ * provider's retry of the event gets the same id; any two events that differ get two.
+ */
+export function contentId(event: unknown): string {
+  return `sha256-${sha256Hex(canonicalJson(event))}`;
 }

@@ -1,4 +1,6 @@
-import type { Priority, ProviderName } from './envelope';
+import * as z from 'zod';
+import { optionalEnv } from './env';
+import { PRIORITIES, type Priority, type ProviderName } from './envelope';
 
 /**
  * Keys are `provider:eventType`, or a prefix ending in `*` (`hubspot:contact.*`); the exact key wins,
@@ -43,4 +45,11 @@ export function priorityOf(
     }
   }
   return best?.priority ?? FALLBACK_PRIORITY;
+}
+
+const priorityOverridesSchema = z.record(z.string(), z.enum(PRIORITIES));
+
+/** The stack's priority overrides (config `priorities`), from PRIORITY_OVERRIDES. */
+export function priorityOverridesFromEnv(): Record<string, Priority> {
+  return priorityOverridesSchema.parse(JSON.parse(optionalEnv('PRIORITY_OVERRIDES') ?? '{}'));
 }

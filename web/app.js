@@ -1,5 +1,6 @@
 // The live dashboard: one WebSocket for pushes (events, alerts, minute metrics) and the management
-// API for what is listed or acted on (alerts, dead events, queues). No framework: the page is small.
+// API for what is listed or acted on (alerts, dead and quarantined events, queues). No framework:
+// the page is small.
 import { currentToken, renderSignIn } from './sign-in.js';
 import uPlot from './uPlot.esm.js';
 
@@ -145,11 +146,25 @@ function setConnection(stateName, text) {
 
 // --- Live events -----------------------------------------------------------------------------------
 
+/**
+ * A push of a delivery: it goes to the top of the feed, replacing what the feed said of it (a
+ * failed attempt, then processed). The dead and quarantined lists follow: a push that is one of
+ * theirs, or that changes one of their items (a replayed dead event processed), refreshes them.
+ */
 function addEvent(data, timestamp) {
-  state.feed.unshift({ ...data, at: data.processedAt ?? timestamp });
+  state.feed = [
+    { ...data, at: data.processedAt ?? timestamp },
+    ...state.feed.filter((event) => event.id !== data.id),
+  ];
   state.feed.length = Math.min(state.feed.length, FEED_LIMIT);
   renderFeed();
-  if (data.status === 'dead') refreshDead();
+  if (data.status === 'dead' || listed('dead', data.id)) refreshDead();
+  if (data.status === 'quarantined' || listed('quarantined', data.id)) refreshQuarantined();
+}
+
+/** Whether a list of the page shows the delivery. */
+function listed(list, id) {
+  return [...$(list).children].some((element) => element.dataset.id === id);
 }
 
 /** The feed starts with the latest deliveries the user may see from the event log; pushes add to it. */
@@ -281,6 +296,7 @@ function chartMinute(minute, provider, figures) {
 
 function refresh() {
   refreshDead();
+  refreshQuarantined();
   if (!state.me?.operator) return;
   refreshAlerts();
   refreshQueues();
@@ -307,24 +323,47 @@ async function refreshAlerts() {
 }
 
 async function refreshDead() {
-  const result = await api('/api/webhooks/events?status=dead&limit=20').catch((error) => error);
-  const list = $('dead');
-  if (result instanceof Error)
-    return note(list, $('dead-empty'), `Dead events unavailable: ${result.message}`);
-  list.replaceChildren(
-    ...result.events.map((event) =>
-      item(
-        `${event.provider} ${event.event_type} · ${event.object_type} ${event.object_id}`,
-        `${event.error_category ?? ''}: ${event.error_message ?? ''} · ${event.attempts} attempts · ${time(event.received_at)}`,
-        button('Replay', `Replay ${event.event_type} ${event.object_id}`, async () => {
-          await api(`/api/webhooks/events/${encodeURIComponent(event.id)}/replay`, { method: 'POST' });
-          await refreshDead();
-        }),
-      ),
+  await refreshList('dead', 'Dead events', (event) =>
+    item(
+      `${event.provider} ${event.event_type} · ${event.object_type} ${event.object_id}`,
+      `${event.error_category ?? ''}: ${event.error_message ?? ''} · ${event.attempts} attempts · ${time(event.received_at)}`,
+      button('Replay', `Replay ${event.event_type} ${event.object_id}`, async () => {
+        await api(`/api/webhooks/events/${encodeURIComponent(event.id)}/replay`, { method: 'POST' });
+        await refreshDead();
+      }),
     ),
   );
-  $('dead-empty').textContent = 'No dead events.';
-  $('dead-empty').hidden = result.events.length > 0;
+}
+
+/** Verified deliveries the parser refused: Replay parses them again (once the parser is fixed). */
+async function refreshQuarantined() {
+  await refreshList('quarantined', 'Quarantined events', (event) =>
+    item(
+      `${event.provider} ${event.event_type ?? '(no event type)'} · ${event.payload_bytes ?? 0} bytes`,
+      `${event.error_message ?? ''} · ${event.receipts} received · ${time(event.received_at)}`,
+      button('Replay', `Parse again and replay quarantined ${event.provider} delivery`, async () => {
+        await api(`/api/webhooks/events/${encodeURIComponent(event.id)}/replay`, { method: 'POST' });
+        await refreshQuarantined();
+      }),
+    ),
+  );
+}
+
+/** One of the page's lists of deliveries of a status, newest first, each item tagged with its id. */
+async function refreshList(status, title, render) {
+  const result = await api(`/api/webhooks/events?status=${status}&limit=20`).catch((error) => error);
+  const list = $(status);
+  if (result instanceof Error)
+    return note(list, $(`${status}-empty`), `${title} unavailable: ${result.message}`);
+  list.replaceChildren(
+    ...result.events.map((event) => {
+      const element = render(event);
+      element.dataset.id = event.id;
+      return element;
+    }),
+  );
+  $(`${status}-empty`).textContent = `No ${title.toLowerCase()}.`;
+  $(`${status}-empty`).hidden = result.events.length > 0;
 }
 
 async function refreshQueues() {

@@ -9,6 +9,7 @@ import { PRIORITIES, type Priority } from '../../shared/envelope';
 import { EventBridgePublisher } from '../../shared/events/publisher';
 import { MetricsHistory } from '../../shared/metrics/history';
 import { logger } from '../../shared/observability';
+import { priorityOverridesFromEnv } from '../../shared/priority';
 import { envelopePublisherFromEnv } from '../../shared/queue/publisher';
 import { type RedriveQueue, SqsDlqRedrive } from '../../shared/queue/redrive';
 import { EventLog } from '../../shared/stores/event-log';
@@ -44,7 +45,10 @@ export const handler = makeManagementHandler({
   verifier: tokenVerifierFromEnv(),
   events: new EventLog(dynamoDb, requireEnv('EVENT_LOG_TABLE'), {
     retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
+    payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
   }),
+  payloads: payloadStoreFromEnv(),
+  priorities: priorityOverridesFromEnv(),
   counters: new MetricCounters(dynamoDb, requireEnv('METRICS_TABLE')),
   publisher: envelopePublisherFromEnv(sqsClient(), payloadStoreFromEnv()),
   redrive: new SqsDlqRedrive(sqsClient(), redriveQueuesFromEnv()),

@@ -1,16 +1,19 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import * as z from 'zod';
 import { dynamoDb, payloadStoreFromEnv } from '../../shared/aws';
 import { numberEnv, optionalEnv, requireEnv } from '../../shared/env';
-import { PRIORITIES } from '../../shared/envelope';
 import { HttpError, NotFoundError } from '../../shared/errors';
 import { errorResponse, jsonResponse, toWebhookRequest } from '../../shared/http/api-gateway';
 import { type IngestDeps, ingest, type TenantDeps } from '../../shared/ingest';
 import { logger } from '../../shared/observability';
+import { priorityOverridesFromEnv } from '../../shared/priority';
 import type { WebhookProvider } from '../../shared/providers/types';
+import { Quarantine } from '../../shared/quarantine';
 import { DEFAULT_CLAIM_CHECK_BYTES, envelopePublisherFromEnv } from '../../shared/queue/publisher';
+import { type Broadcaster, broadcasterFromEnv } from '../../shared/realtime/broadcaster';
 import { secretSource } from '../../shared/secrets';
+import { ConnectionStore } from '../../shared/stores/connections';
+import { EventLog } from '../../shared/stores/event-log';
 import { DynamoDbRateLimiter } from '../../shared/stores/rate-limiter';
 import { cachedConfigLookup, WebhookConfigStore } from '../../shared/stores/webhook-configs';
 
@@ -29,6 +32,19 @@ export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): Inge
       if (routedProvider !== undefined && routedProvider !== deps.provider.name)
         throw new NotFoundError('No such webhook endpoint');
       const result = await ingest(deps, request, configId);
+      const ack = deps.provider.acknowledge?.(request);
+      if (result.quarantined) {
+        // Verified and kept: a 2xx, so the provider does not retry and then drop it.
+        if (ack) return { statusCode: 200, headers: { 'Content-Type': ack.contentType }, body: ack.body };
+        return jsonResponse(202, {
+          success: true,
+          accepted: 0,
+          ...(configId === undefined ? {} : { ignored: 0 }),
+          quarantined: 1,
+          event_id: result.quarantined.id,
+          reason: result.quarantined.reason,
+        });
+      }
       logger.info('webhook accepted', {
         provider: deps.provider.name,
         configId,
@@ -36,7 +52,6 @@ export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): Inge
         ignored: result.ignored,
         deliveryIds: result.deliveryIds,
       });
-      const ack = deps.provider.acknowledge?.(request);
       if (ack) return { statusCode: 200, headers: { 'Content-Type': ack.contentType }, body: ack.body };
       // The per-config endpoints also say how many events the config's `events` filter left out.
       return jsonResponse(
@@ -64,8 +79,6 @@ export function makeIngestHandler(deps: IngestDeps, publicBaseUrl: string): Inge
 
 const sqs = new SQSClient({});
 
-const priorityOverridesSchema = z.record(z.string(), z.enum(PRIORITIES));
-
 /**
  * Builds the handler of one provider's ingest Lambda from its environment. Settings are named
  * after the provider: SHOPIFY_SECRET_ARN (or SHOPIFY_WEBHOOK_SECRET locally), SALESFORCE_ORG_ID...
@@ -74,6 +87,7 @@ const priorityOverridesSchema = z.record(z.string(), z.enum(PRIORITIES));
 export function ingestHandlerFromEnv(provider: WebhookProvider): IngestHandler {
   const prefix = provider.name.toUpperCase();
   const payloads = payloadStoreFromEnv();
+  const eventLog = eventLogFromEnv();
   const deps: IngestDeps = {
     provider,
     secrets: secretSource({
@@ -91,10 +105,34 @@ export function ingestHandlerFromEnv(provider: WebhookProvider): IngestHandler {
     maxBodyBytes: payloads
       ? numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES)
       : Math.min(numberEnv('MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES), DEFAULT_CLAIM_CHECK_BYTES),
-    priorities: priorityOverridesSchema.parse(JSON.parse(optionalEnv('PRIORITY_OVERRIDES') ?? '{}')),
+    priorities: priorityOverridesFromEnv(),
     tenants: tenantDepsFromEnv(),
+    receipts: eventLog,
+    quarantine:
+      payloads && eventLog
+        ? new Quarantine({ payloads, eventLog, broadcaster: broadcasterFromEnvIfSet() })
+        : undefined,
   };
   return makeIngestHandler(deps, requireEnv('WEBHOOK_BASE_URL'));
+}
+
+/** The event log, when EVENT_LOG_TABLE is set: receipts of what was accepted, and the quarantine. */
+function eventLogFromEnv(): EventLog | undefined {
+  const table = optionalEnv('EVENT_LOG_TABLE');
+  return table
+    ? new EventLog(dynamoDb, table, {
+        retentionDays: numberEnv('EVENT_LOG_RETENTION_DAYS', 30),
+        payloadMaxBytes: numberEnv('EVENT_LOG_PAYLOAD_MAX_BYTES', 65_536),
+      })
+    : undefined;
+}
+
+/** Live pushes of quarantined deliveries, when CONNECTIONS_TABLE and WEBSOCKET_ENDPOINT are set. */
+function broadcasterFromEnvIfSet(): Broadcaster | undefined {
+  const table = optionalEnv('CONNECTIONS_TABLE');
+  return table && optionalEnv('WEBSOCKET_ENDPOINT')
+    ? broadcasterFromEnv(new ConnectionStore(dynamoDb, table))
+    : undefined;
 }
 
 /** Config lookups cached for CONFIG_CACHE_TTL_SECONDS (60 by default): changes apply within that time. */

@@ -11,6 +11,7 @@ import { PROVIDER_THROTTLED } from '../edge-limits';
 import { managedPolicyFinding } from '../nag';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
+import type { Realtime } from './realtime';
 
 export interface IngestionProps {
   /** One route, ingest function and signing secret each; the entry is `functions/ingest/{provider}.ts`. */
@@ -22,6 +23,15 @@ export interface IngestionProps {
   readonly configs: TableRef;
   /** Per-config rate-limit counters: ingest functions may only update them (RATE_LIMIT_TABLE). */
   readonly rateLimits: TableRef;
+  /**
+   * The event log: ingest functions may only update items, to record each acceptance (the
+   * ledger's receipts) and to log quarantined deliveries, which they push to dashboards.
+   */
+  readonly eventLog: TableRef;
+  readonly eventLogRetentionDays: number;
+  readonly eventLogPayloadMaxBytes: number;
+  readonly connections: TableRef;
+  readonly realtime: Realtime;
   readonly stageName: string;
   /** Stage-wide limits, for anything without a per-provider override. */
   readonly throttling: ThrottleConfig;
@@ -252,13 +262,20 @@ export class Ingestion extends Construct {
         MAX_BODY_BYTES: String(props.ingest.maxBodyBytes),
         CLAIM_CHECK_BYTES: String(props.ingest.claimCheckBytes),
         PRIORITY_OVERRIDES: JSON.stringify(props.priorities),
+        EVENT_LOG_RETENTION_DAYS: String(props.eventLogRetentionDays),
+        EVENT_LOG_PAYLOAD_MAX_BYTES: String(props.eventLogPayloadMaxBytes),
+        WEBSOCKET_ENDPOINT: props.realtime.callbackUrl,
         ...providerEnvironment(provider, props),
       },
     })
       .bindSecret(`${upper}_SECRET_ARN`, secret)
       .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
       .bindTable('CONFIGS_TABLE', props.configs, 'get')
-      .bindTable('RATE_LIMIT_TABLE', props.rateLimits, 'update');
+      .bindTable('RATE_LIMIT_TABLE', props.rateLimits, 'update')
+      .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
+      // A quarantined delivery's push reads the subscribed connections, forgets the gone ones.
+      .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete');
+    props.realtime.grantPostToConnections(fn);
     grantSourceAccountBinding(fn, props.configs);
     for (const { queue } of Object.values(props.queues)) queue.grant(fn, 'sqs:SendMessage');
 

@@ -24,8 +24,15 @@ export interface ManagementApiProps {
   readonly metrics: TableRef;
   /** Replays are sent to the queue of their priority; redrives move a DLQ back into its queue. */
   readonly queues: Readonly<Record<Priority, { readonly queue: IQueue; readonly dlq: IQueue }>>;
-  /** Claim check for a replayed payload too large for one message. */
+  /**
+   * Claim check for a replayed payload too large for one message; the quarantined requests a
+   * replay parses again (read).
+   */
   readonly payloadBucket: IBucket;
+  /** What ingest applies to a delivery, so a released quarantined one is enqueued alike. */
+  readonly priorities: Readonly<Record<string, Priority>>;
+  readonly eventLogPayloadMaxBytes: number;
+  readonly eventLogRetentionDays: number;
   /** Base of the per-config ingest URLs handed back on registration (WEBHOOK_BASE_URL). */
   readonly webhookBaseUrl: string;
   /** Token verification in the function too: the user pool's issuer, JWKS and client id. */
@@ -77,6 +84,9 @@ export class ManagementApi extends Construct {
         AUTH_AUDIENCE: props.auth.audience,
         SECRET_GRACE_HOURS: String(props.config.secretGraceHours),
         PROVIDERS: props.providers.join(','),
+        PRIORITY_OVERRIDES: JSON.stringify(props.priorities),
+        EVENT_LOG_PAYLOAD_MAX_BYTES: String(props.eventLogPayloadMaxBytes),
+        EVENT_LOG_RETENTION_DAYS: String(props.eventLogRetentionDays),
       },
     })
       .bindTable('CONFIGS_TABLE', props.configs, 'readWrite')
@@ -84,6 +94,7 @@ export class ManagementApi extends Construct {
       .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
       .bindTable('METRICS_TABLE', props.metrics, 'read')
       .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'put')
+      .bindBucket('PAYLOAD_BUCKET', props.payloadBucket, 'get')
       .bindEventBus('EVENT_BUS_NAME', props.eventBus);
     bindDatabase(this.function, props.database);
     for (const priority of PRIORITIES) {

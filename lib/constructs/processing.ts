@@ -5,7 +5,9 @@ import type { DatabaseCluster } from 'aws-cdk-lib/aws-rds';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { retryWindowMs } from '../../shared/process/retry-schedule';
 import { PRIORITIES, type Priority, type ProcessingConfig, type ProcessorConfig } from '../config';
+import { visibilityTimeoutSeconds } from '../processor-defaults';
 import { type FunctionDefaults, HouseFunction, type TableRef } from './house-function';
 import type { PriorityQueue } from './queues';
 import type { Realtime } from './realtime';
@@ -13,8 +15,10 @@ import type { Realtime } from './realtime';
 export interface ProcessingProps {
   readonly queues: Record<Priority, PriorityQueue>;
   readonly processors: Record<Priority, ProcessorConfig>;
-  /** Retry backoff and the event log's inline payload limit, the same for every priority. */
+  /** The retry policy and the event log's inline payload limit, the same for every priority. */
   readonly processing: ProcessingConfig;
+  /** How long the queues keep a message: the processors dead-letter a failing one well before. */
+  readonly queueRetentionDays: number;
   readonly eventLog: TableRef;
   /** Per-minute counters: processors may only increment them (UpdateItem). */
   readonly metrics: TableRef;
@@ -38,8 +42,9 @@ export interface ProcessingProps {
  * event source's batch size and maximum concurrency. Failed records are reported individually
  * (partial batch response), so only their message group waits for the retry; the handler delays
  * that retry itself (ChangeMessageVisibility on its own queue, which the event source's consume
- * grant includes), marks the event log entry dead on the queue's last receive, and sends records
- * that can never succeed (invalid envelopes) straight to its queue's DLQ.
+ * grant includes) and dead-letters records itself (SendMessage to its queue's DLQ, then the event
+ * log): when they can never succeed, when their own attempts are used up, before the retry window
+ * ends (ahead of the queue's retention) and before SQS's redrive would take them unlogged.
  */
 export class Processing extends Construct {
   public readonly processors: Record<Priority, HouseFunction>;
@@ -49,7 +54,7 @@ export class Processing extends Construct {
     const entries = PRIORITIES.map((priority): [Priority, HouseFunction] => {
       const config = props.processors[priority];
       const { queue, dlq } = props.queues[priority];
-      // Read from the queue's redrive policy, so the handler's "last attempt" is the one SQS enforces.
+      // Read from the queue's redrive policy, so the handler dead-letters before SQS would.
       const maxReceiveCount = queue.deadLetterQueue?.maxReceiveCount;
       if (maxReceiveCount === undefined) throw new Error(`The ${priority} queue has no dead-letter queue`);
       const name = priority.charAt(0).toUpperCase() + priority.slice(1);
@@ -68,6 +73,19 @@ export class Processing extends Construct {
           EVENT_LOG_PAYLOAD_MAX_BYTES: String(props.processing.eventLogPayloadMaxBytes),
           MAX_RECEIVE_COUNT: String(maxReceiveCount),
           RETRY_BASE_DELAY_MS: String(props.processing.retryBaseDelayMs),
+          MAX_RETRY_DELAY_MS: String(props.processing.maxRetryDelayMs),
+          RETRY_ATTEMPTS: String(props.processing.retryAttempts),
+          ATTEMPT_TIMEOUT_MS: String(props.processing.attemptTimeoutMs),
+          RETRY_WINDOW_SECONDS: String(
+            retryWindowMs({
+              retentionMs: props.queueRetentionDays * 86_400_000,
+              schedule: {
+                baseDelayMs: props.processing.retryBaseDelayMs,
+                maxDelayMs: props.processing.maxRetryDelayMs,
+              },
+              visibilityTimeoutMs: visibilityTimeoutSeconds(config.timeoutSeconds) * 1000,
+            }) / 1000,
+          ),
         },
       })
         .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')

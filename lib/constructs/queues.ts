@@ -2,6 +2,7 @@ import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PRIORITIES, type Priority } from '../config';
+import { visibilityTimeoutSeconds } from '../processor-defaults';
 
 export interface PriorityQueue {
   readonly queue: sqs.Queue;
@@ -19,13 +20,9 @@ export interface PriorityQueuesProps {
 /** Dead letters stay long enough for on-call to inspect and replay them. */
 export const DLQ_RETENTION = Duration.days(14);
 
-/**
- * Visibility timeout for a queue whose consumer has the given timeout: strictly more than six times
- * it, as AWS recommends for Lambda event sources (retries and batching must not make a message
- * visible while a function still holds it).
- */
+/** Visibility timeout for a queue whose consumer has the given timeout (see visibilityTimeoutSeconds). */
 export function visibilityTimeoutFor(processorTimeout: Duration): Duration {
-  return Duration.seconds(processorTimeout.toSeconds() * 6 + 30);
+  return Duration.seconds(visibilityTimeoutSeconds(processorTimeout.toSeconds()));
 }
 
 /**

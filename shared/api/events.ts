@@ -4,13 +4,13 @@ import { type Envelope, envelopeSchema, PROVIDER_NAMES } from '../envelope';
 import { HttpError, NotFoundError } from '../errors';
 import { parseJsonExact } from '../json';
 import { SYSTEM_OWNER } from '../owner';
-import type { EnvelopePublisher } from '../queue/publisher';
 import type { EventLog, EventQuery, StoredEvent } from '../stores/event-log';
 import { ValidationFailedError } from './errors';
+import { type ReleaseDeps, releaseQuarantined } from './quarantine-replay';
 import { type Caller, maySee, ownerScope } from './route-context';
 import { TIME_RANGE_MS, timeRange } from './time-range';
 
-export const EVENT_STATUSES = ['received', 'processed', 'failed', 'dead'] as const;
+export const EVENT_STATUSES = ['received', 'processed', 'failed', 'dead', 'quarantined', 'released'] as const;
 
 /** `GET /api/webhooks/events` query parameters. */
 export const eventQuerySchema = z
@@ -128,6 +128,11 @@ export function toPublicEvent(item: StoredEvent) {
     processing_time_ms: item.processingTimeMs ?? null,
     payload_bytes: item.payloadBytes ?? null,
     replay_count: item.replayCount ?? 0,
+    /** Attempts that failed by the delivery's own fault (its retry_attempts count these), and by a dependency's. */
+    failed_attempts: item.failedAttempts ?? 0,
+    dependency_failures: item.dependencyFailures ?? 0,
+    /** Times ingest accepted it: each provider redelivery after the first is a duplicate. */
+    receipts: item.receipts?.size ?? 0,
   };
 }
 
@@ -139,16 +144,17 @@ export function toPublicEventDetail(item: StoredEvent) {
     user_agent: item.userAgent ?? null,
     meta: item.meta ?? {},
     replayed_at: item.replayedAt ?? null,
+    /** A released quarantined delivery: when, and into how many deliveries of its own. */
+    released_at: item.releasedAt ?? null,
+    released_events: item.releasedEvents ?? null,
     /** Where the payload is kept: in the log, in S3 (too large for SQS), or not at all (too large for the log). */
     payload_storage: item.payload !== undefined ? 'log' : item.payloadRef ? 's3' : 'none',
     payload: item.payload !== undefined ? parseJsonExact(item.payload) : null,
   };
 }
 
-export interface ReplayDeps {
-  events: Pick<EventLog, 'get' | 'noteReplay'>;
-  publisher: EnvelopePublisher;
-  now: () => Date;
+export interface ReplayDeps extends Omit<ReleaseDeps, 'events'> {
+  events: Pick<EventLog, 'get' | 'noteReplay' | 'receive' | 'release'>;
   newId?: () => string;
   log?: (message: string, error: unknown) => void;
 }
@@ -177,6 +183,7 @@ export function envelopeFields(
     payload: item.payload === undefined ? undefined : parseJsonExact(item.payload),
     payloadRef: item.payloadRef,
     configId: item.configId,
+    limits: item.limits,
     ownerId: ownerOf(item),
     source:
       item.sourceIp === undefined
@@ -200,6 +207,26 @@ export async function replayEvent(deps: ReplayDeps, id: string, caller: Caller) 
   const item = await visibleEvent(deps.events, id, caller);
   if (item.status === 'received')
     throw new HttpError(409, 'in_progress', 'The event is being processed; replay it once it is done');
+  if (item.status === 'released')
+    throw new HttpError(
+      409,
+      'already_released',
+      'The quarantined delivery was released; replay its deliveries',
+    );
+  if (item.status === 'quarantined') {
+    const requestedAt = deps.now();
+    const released = await releaseQuarantined(deps, { ...item, userId: ownerOf(item) });
+    await deps.events
+      .noteReplay(id, requestedAt)
+      .catch((error: unknown) => deps.log?.('could not note the replay in the event log', error));
+    return {
+      replay_id: (deps.newId ?? randomUUID)(),
+      event_id: id,
+      status: 'queued' as const,
+      requested_at: requestedAt.toISOString(),
+      released_events: released,
+    };
+  }
   if (item.payload === undefined && !item.payloadRef)
     throw new HttpError(409, 'payload_not_retained', 'The payload was too large to keep in the event log');
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AlertStore } from '../alerts/store';
 import type { TokenVerifier } from '../auth/tokens';
-import type { ProviderName } from '../envelope';
+import type { Priority, ProviderName } from '../envelope';
 import { HttpError } from '../errors';
 import type { BusEvent } from '../events/publisher';
 import { errorResponse, jsonResponse } from '../http/api-gateway';
@@ -12,6 +12,7 @@ import type { SqsDlqRedrive } from '../queue/redrive';
 import type { RegistrationDeps } from '../registration';
 import type { EventLog } from '../stores/event-log';
 import type { MetricCounters } from '../stores/metric-counters';
+import type { PayloadStore } from '../stores/payload-store';
 import type { WebhookConfigStore } from '../stores/webhook-configs';
 import { addAlertRoutes } from './alert-routes';
 import { authenticate } from './auth';
@@ -48,8 +49,15 @@ export interface ManagementDeps {
   /** The domain bus: rule changes are announced (AlertRulesChanged) for the alarm reconciler. */
   bus: { publish(events: readonly BusEvent[]): Promise<void> };
   verifier: TokenVerifier;
-  /** The event log: listing, reading and replaying a user's deliveries. */
-  events: Pick<EventLog, 'get' | 'list' | 'noteReplay'>;
+  /**
+   * The event log: listing, reading and replaying a user's deliveries (a quarantined one is released
+   * into deliveries of its own, which carry its receipts), and the ledger.
+   */
+  events: Pick<EventLog, 'get' | 'list' | 'noteReplay' | 'receive' | 'release' | 'ledger'>;
+  /** Where quarantined requests are kept (the payload bucket), for their replay. */
+  payloads?: Pick<PayloadStore, 'get'>;
+  /** The priority overrides ingest applies (PRIORITY_OVERRIDES), for released deliveries. */
+  priorities?: Readonly<Record<string, Priority>>;
   counters: Pick<MetricCounters, 'read'>;
   /** The minute history (webhook_metrics): the status API's `30d` and the dashboards' history. */
   history: Pick<MetricsHistory, 'read' | 'summarize'>;

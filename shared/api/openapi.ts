@@ -9,6 +9,7 @@ import {
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
 import { ALERT_PROVIDERS, alertQuerySchema } from './alerts';
 import { EVENT_STATUSES, eventQuerySchema } from './events';
+import { ledgerQuerySchema } from './ledger';
 import { metricsQuerySchema } from './metrics';
 import { redriveSchema, registerSchema, updateSchema } from './schemas';
 import { statusQuerySchema } from './status';
@@ -75,6 +76,11 @@ export const webhookEventSchema = z.object({
   processing_time_ms: nullable(z.number()),
   payload_bytes: nullable(z.int()),
   replay_count: z.int(),
+  /** Attempts that failed by the delivery's own fault (its retry_attempts count these), and by a dependency's. */
+  failed_attempts: z.int(),
+  dependency_failures: z.int(),
+  /** Times ingest accepted it: every one after the first is a provider's redelivery (a duplicate). */
+  receipts: z.int(),
 });
 
 export const webhookEventDetailSchema = webhookEventSchema.extend({
@@ -84,6 +90,9 @@ export const webhookEventDetailSchema = webhookEventSchema.extend({
   user_agent: nullable(z.string()),
   meta: z.record(z.string(), z.string()),
   replayed_at: nullable(z.string()),
+  /** A quarantined delivery released by a replay: when, and into how many deliveries. */
+  released_at: nullable(z.string()),
+  released_events: nullable(z.int()),
   payload_storage: z.enum(['log', 's3', 'none']),
   payload: z.unknown(),
 });
@@ -189,7 +198,31 @@ export const responseSchemas = {
       event_id: z.string(),
       status: z.literal('queued'),
       requested_at: z.iso.datetime(),
+      /** A quarantined delivery: how many deliveries its request was parsed into and enqueued as. */
+      released_events: z.int().optional(),
     }),
+  }),
+  ledger: z.strictObject({
+    success: z.literal(true),
+    /** The owner the ledger covers; null: every owner (operators). */
+    owner: nullable(z.string()),
+    since: z.iso.datetime(),
+    until: z.iso.datetime(),
+    /** Acceptances by ingest of deliveries first received in the window, redeliveries included. */
+    received: z.int(),
+    processed: z.int(),
+    /** Redeliveries of a delivery already received (the event log applies it once). */
+    duplicate: z.int(),
+    quarantined: z.int(),
+    dead: z.int(),
+    /** Received, failed or waiting for a retry: not ended yet. */
+    in_flight: z.int(),
+    processed_outcomes: z.strictObject({ applied: z.int(), stale: z.int(), ignored: z.int() }),
+    /** received = processed + duplicate + quarantined + dead + in_flight. */
+    balanced: z.boolean(),
+    /** Entries without a receipt (logged before receipts were kept, or not enqueued by ingest). */
+    unreceipted: z.int(),
+    oldest_in_flight_at: nullable(z.string()),
   }),
   dlq: ok({
     queues: z.array(
@@ -310,9 +343,18 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/api/webhooks/events/{id}/replay': {
     post: {
-      summary: 'Enqueue the stored delivery again (effects stay idempotent)',
+      summary:
+        'Enqueue the stored delivery again (effects stay idempotent); a quarantined one is parsed again and released',
       pathParams: ['id'],
       responses: { 202: ['Queued', responseSchemas.replay], ...errors(401, 404, 409, 503) },
+    },
+  },
+  '/api/webhooks/ledger': {
+    get: {
+      summary:
+        'How the deliveries received in a window ended: received = processed + duplicate + quarantined + dead + in_flight',
+      query: ledgerQuerySchema,
+      responses: { 200: ['OK', responseSchemas.ledger], ...errors(400, 401, 403) },
     },
   },
   '/api/webhooks/dlq': {

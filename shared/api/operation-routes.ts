@@ -12,6 +12,7 @@ import {
   toPublicEventDetail,
   visibleEvent,
 } from './events';
+import { ledger, ledgerQuerySchema } from './ledger';
 import { metricsQuerySchema, toMetricsQuery, toPublicMetrics } from './metrics';
 import { eventIdParam, parseBody, parseQuery } from './request';
 import type { RouteContext } from './route-context';
@@ -19,7 +20,7 @@ import type { Router } from './router';
 import { redriveSchema } from './schemas';
 import { StatusService, statusQuerySchema } from './status';
 
-/** Status, the event log (list, read, replay) and DLQ redrive. */
+/** Status, the event log (list, read, replay), the ledger and DLQ redrive. */
 export function addOperationRoutes(router: Router, context: RouteContext): void {
   const { deps, now, log, caller } = context;
   const status = new StatusService({
@@ -53,6 +54,10 @@ export function addOperationRoutes(router: Router, context: RouteContext): void 
     .on('POST', '/api/webhooks/events/{id}/replay', async ({ event, params }) => {
       const replay = await replayEvent({ ...deps, now, log }, eventIdParam(params), await caller(event));
       return jsonResponse(202, { success: true, replay });
+    })
+    .on('GET', '/api/webhooks/ledger', async ({ event }) => {
+      const query = parseQuery(event, ledgerQuerySchema);
+      return jsonResponse(200, await ledger(deps.events, await caller(event), query, now()));
     })
     .on('GET', '/api/webhooks/metrics', async ({ event }) => {
       const query = toMetricsQuery(await caller(event), parseQuery(event, metricsQuerySchema), now());

@@ -21,6 +21,7 @@ export const MANAGEMENT_ROUTES: readonly (readonly [
   ['GET', 'events', 'token'],
   ['GET', 'events/{id}', 'token'],
   ['POST', 'events/{id}/replay', 'token'],
+  ['GET', 'ledger', 'token'],
   ['GET', 'dlq', 'token'],
   ['POST', 'dlq/redrive', 'token'],
   ['POST', 'alert-rules', 'token'],

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { PRIORITIES, PROVIDER_NAMES } from '../envelope';
+import { MAX_CONFIG_RETRY_ATTEMPTS } from '../process/retry-schedule';
 import { providerCredentialsSchema } from '../registration';
 import { normalizeSourceAccount, SOURCE_ACCOUNT_LABEL, sourceAccountExample } from '../source-account';
 import { normalizeIpEntry } from './ip-allowlist';
@@ -12,7 +13,7 @@ const events = z
 
 const rateLimit = z.int('Must be an integer').min(1).max(100_000);
 const timeoutMs = z.int('Must be an integer').min(1_000).max(900_000);
-const retryAttempts = z.int('Must be an integer').min(0).max(10);
+const retryAttempts = z.int('Must be an integer').min(0).max(MAX_CONFIG_RETRY_ATTEMPTS);
 
 /** IPv4/IPv6 addresses or CIDRs, stored in canonical form. */
 const ipWhitelist = z

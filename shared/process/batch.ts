@@ -8,70 +8,79 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { type Envelope, envelopeSchema, PROVIDER_NAMES } from '../envelope';
+import { type Envelope, toSqsId } from '../envelope';
 import {
   type ErrorCategory,
   errorCategoryOf,
   reportableError,
   shortErrorMessage,
   TimeoutError,
-  TransientError,
   ValidationError,
 } from '../errors';
 import { logger } from '../observability';
-import { SYSTEM_OWNER } from '../owner';
+import { deliveryPush } from '../realtime/delivery-push';
 import type { ServerMessage } from '../realtime/messages';
-import type { FailedDelivery } from '../stores/event-log';
+import type { FailureCounts } from '../stores/event-log';
 import {
   type CountedResult,
   type CountedSubject,
   CounterTally,
   type MetricCounters,
 } from '../stores/metric-counters';
-import { applyEnvelope, type Processed, type ProcessorDeps, pushLive } from './processor';
+import { fieldsOf, type ReadDelivery, readDelivery } from './delivery';
+import { applyEnvelope, type BegunAttempt, type Processed, type ProcessorDeps, pushLive } from './processor';
+import { type RetrySchedule, retryDelaySeconds } from './retry-schedule';
+
+/**
+ * When a failing delivery is tried again and when it is dead-lettered (README, Processing):
+ * the schedule, the system's limits for deliveries without a config, and the two limits of the
+ * queue (its retention, through `windowMs`, and SQS's own redrive, `maxReceiveCount`).
+ */
+export interface RetryPolicy {
+  schedule: RetrySchedule;
+  /** Failed attempts of the delivery's own after the first (a config's `retry_attempts`). */
+  retryAttempts: number;
+  /** The longest one attempt may take (a config's `timeout_ms`). */
+  timeoutMs: number;
+  /** How long a message may keep failing, for any reason, before it is dead-lettered (retryWindowMs). */
+  windowMs: number;
+  /** The queue's redrive maxReceiveCount: SQS's backstop, which this handler dead-letters before. */
+  maxReceiveCount: number;
+}
 
 export interface BatchDeps extends ProcessorDeps {
   sqs: SQSClient;
-  /** This processor's queue's dead-letter queue: records that can never succeed go there at once. */
+  /** This processor's queue's dead-letter queue: the handler sends dead letters there itself. */
   dlqUrl: string;
   counters: Pick<MetricCounters, 'add'>;
   /** EMF metrics, flushed once per invocation with the `provider` dimension. */
   metrics: Metrics;
-  /** The queue's redrive maxReceiveCount: the receive that SQS will not repeat. */
-  maxReceiveCount: number;
-  /** Delay before the first retry; it doubles with each attempt. */
-  retryBaseDelayMs: number;
+  retry: RetryPolicy;
   /** The least time kept in reserve before taking another record (default 3000 ms). */
   minSafetyMarginMs?: number;
 }
 
 export type BatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-/** SQS refuses a visibility timeout above 12 hours. */
-const MAX_VISIBILITY_SECONDS = 43_200;
 const DEFAULT_SAFETY_MARGIN_MS = 3000;
 /** Before each record, keep this many times the slowest record so far in reserve. */
 const SLOWEST_RECORD_FACTOR = 3;
-
-/** The wait before attempt + 1: base * 2^(attempt - 1), in whole seconds (5, 10, 20, 40 s by default). */
-export function retryDelaySeconds(retryBaseDelayMs: number, attempt: number): number {
-  const delayMs = retryBaseDelayMs * 2 ** Math.max(0, attempt - 1);
-  return Math.min(Math.ceil(delayMs / 1000), MAX_VISIBILITY_SECONDS);
-}
 
 /**
  * The SQS handler's core. Records are taken in order by Powertools' FIFO processor with
  * `skipGroupOnError`, so a failure holds back only its own message group. Per record:
  * - success (applied, stale, ignored, duplicate): reported as such, SQS deletes it;
- * - ValidationError (bad envelope, missing claim-check object, data the entity handler rejects):
- *   logged `dead`, sent to the DLQ and reported a success, so it is not retried (if the DLQ
- *   refuses it, it is reported a failure instead, so nothing is lost);
- * - anything else is transient: logged `failed` (or `dead` on the queue's last receive, after
- *   which SQS moves it to the DLQ), its visibility set to the backoff, reported a failure;
- * - when the invocation is close to its timeout, the remaining records are not started
- *   (TimeoutError) and come back like transient failures.
- * The failure bookkeeping (event log, visibility), the per-minute counters and the metrics are
- * written once per batch, after the records; the live pushes go out last.
+ * - a failure is recorded in the event log: a dependency's (`dependency`) is not charged to the
+ *   delivery, any other is (its `failedAttempts`); the record comes back after the schedule's
+ *   delay (its visibility timeout), its group's held-back records with it;
+ * - the handler dead-letters a record itself (sends it to the DLQ, logs it `dead`, reports it a
+ *   success) when it can never succeed (ValidationError), when its charged failures exceed its
+ *   `retry_attempts`, when it has been failing for the retry window (before the queue would
+ *   expire it) or when SQS's redrive would take it on the next receive;
+ * - when the invocation is close to its timeout, the remaining records are not started and come
+ *   back without being charged anything.
+ * Held-back records are never attempted, so they use up nothing. Counters and metrics are written
+ * once per batch, after the records; the live pushes (processed, failed, dead) go out last.
  */
 export function makeBatchHandler(deps: BatchDeps): BatchHandler {
   const queueUrls = new Map<string, Promise<string>>();
@@ -105,16 +114,15 @@ export function makeBatchHandler(deps: BatchDeps): BatchHandler {
   };
 }
 
-interface NotedFailure {
+/** The attempts of a delivery's own are used up (by attempts that never finished): dead-lettered unattempted. */
+class AttemptsUsedUpError extends TimeoutError {
+  override name = 'AttemptsUsedUpError';
+}
+
+/** A failed record's retry: when it comes back. */
+interface NotedRetry {
   record: SQSRecord;
-  delivery: FailedDelivery;
-  attempt: number;
-  status: 'failed' | 'dead';
-  category: ErrorCategory;
-  message: string;
   delaySeconds: number;
-  /** Whether the event log hears of it (a record skipped before its last receive was never tried). */
-  log: boolean;
 }
 
 interface ProviderMetrics {
@@ -128,7 +136,7 @@ interface ProviderMetrics {
 
 class Batch {
   private readonly now: () => Date;
-  private readonly failures = new Map<string, NotedFailure>();
+  private readonly retries = new Map<string, NotedRetry>();
   /** The first failure's delay per message group: the group's skipped records come back with it. */
   private readonly groupDelays = new Map<string, number>();
   private readonly counters = new CounterTally();
@@ -145,12 +153,12 @@ class Batch {
     this.now = deps.now ?? (() => new Date());
   }
 
+  private get marginMs(): number {
+    return this.deps.minSafetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
+  }
+
   async handle(record: SQSRecord): Promise<void> {
-    const attempt = attemptOf(record);
-    const margin = Math.max(
-      this.deps.minSafetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS,
-      SLOWEST_RECORD_FACTOR * this.slowestMs,
-    );
+    const margin = Math.max(this.marginMs, SLOWEST_RECORD_FACTOR * this.slowestMs);
     const remaining = this.context.getRemainingTimeInMillis();
     if (!this.outOfTime && remaining < margin) {
       this.outOfTime = true;
@@ -160,115 +168,238 @@ class Batch {
       });
     }
     if (this.outOfTime) {
-      const error = new TimeoutError(`Not started: ${remaining} ms left, ${margin} ms kept in reserve`);
-      this.noteFailure(record, attempt, readDelivery(record), error);
-      throw error;
+      // Not attempted, so nothing is charged: it comes back after the first backoff.
+      this.noteRetry(record, retryDelaySeconds(this.deps.retry.schedule, 2));
+      throw new Error(`Not started: ${remaining} ms left, ${margin} ms kept in reserve`);
     }
 
     const started = performance.now();
     const delivery = readDelivery(record);
+    let begun: BegunAttempt | undefined;
     try {
       if (!delivery.envelope) throw delivery.invalid ?? new ValidationError('Invalid envelope');
-      const result = await applyEnvelope(this.deps, delivery.envelope, attempt);
+      const limits = this.limitsOf(delivery.envelope);
+      const result = await this.attempt(delivery.envelope, limits, remaining, (attempt) => {
+        begun = attempt;
+        if (attempt.failedAttempts > limits.retryAttempts)
+          throw new AttemptsUsedUpError(
+            `${attempt.failedAttempts} attempts did not finish (the invocation timed out or died on them)`,
+          );
+      });
       this.countSuccess(delivery.envelope, result);
       if (result.push) this.pushes.push(result.push);
       logger.debug('record processed', { dedupKey: delivery.envelope.dedupKey, outcome: result.outcome });
     } catch (error) {
-      if (errorCategoryOf(error) === 'validation') {
-        await this.deadLetter(record, attempt, delivery, error);
-        return;
+      const category = errorCategoryOf(error);
+      if (category === 'validation' || error instanceof AttemptsUsedUpError) {
+        logger.error('record can never succeed: sending it to the DLQ', {
+          messageId: record.messageId,
+          dedupKey: delivery.key,
+          reason: shortErrorMessage(error),
+        });
+        const counts = error instanceof AttemptsUsedUpError ? 'none' : 'own';
+        if (await this.deadLetter(record, delivery, { category, error, counts, begun: begun !== undefined }))
+          return;
+        throw error;
       }
       // The batch processor turns this into a batch item failure; say why, once, here.
       logger.error('record failed', {
         messageId: record.messageId,
         dedupKey: delivery.key,
-        attempt,
+        receives: receivesOf(record),
         error: reportableError(error) as Error,
       });
-      this.noteFailure(record, attempt, delivery, error);
+      if (await this.recordFailure(record, delivery, error, category, begun !== undefined)) return;
       throw error;
     } finally {
       this.slowestMs = Math.max(this.slowestMs, performance.now() - started);
     }
   }
 
-  /** A record that can never succeed: to the DLQ now, and a success for SQS so it is not retried. */
-  private async deadLetter(
+  /** The delivery's limits: its config's, or the system's. */
+  private limitsOf(envelope: Envelope): { retryAttempts: number; timeoutMs: number } {
+    return envelope.limits ?? this.deps.retry;
+  }
+
+  /**
+   * One attempt, cut short at the delivery's `timeout_ms` or before the invocation's end, whichever
+   * comes first (a TimeoutError, charged to the delivery). The work cut short may still finish on
+   * its own; a processed delivery is never applied twice.
+   */
+  private async attempt(
+    envelope: Envelope,
+    limits: { timeoutMs: number },
+    remainingMs: number,
+    onBegun: (begun: BegunAttempt) => void,
+  ): Promise<Processed> {
+    const invocationMs = remainingMs - this.marginMs / 2;
+    const deadlineMs = Math.max(0, Math.min(limits.timeoutMs, invocationMs));
+    const work = applyEnvelope(this.deps, envelope, { onBegun });
+    // What the cut-short work throws later is nobody's to handle.
+    work.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new TimeoutError(
+              limits.timeoutMs <= invocationMs
+                ? `The attempt took longer than its ${limits.timeoutMs} ms (timeout_ms)`
+                : `The attempt was cut short with ${remainingMs - deadlineMs} ms of the invocation left`,
+            ),
+          ),
+        deadlineMs,
+      );
+    });
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A failed attempt: recorded (charged to the delivery or to a dependency), then either
+   * dead-lettered (see makeBatchHandler) or noted for a retry after the schedule's delay. Returns
+   * true when the record is done with (dead-lettered, or found processed meanwhile).
+   */
+  private async recordFailure(
     record: SQSRecord,
-    attempt: number,
     delivery: ReadDelivery,
     error: unknown,
-  ): Promise<void> {
+    category: ErrorCategory,
+    begun: boolean,
+  ): Promise<boolean> {
+    const { retry } = this.deps;
+    const receives = receivesOf(record);
     const message = shortErrorMessage(error);
-    logger.error('record is invalid: sending it to the DLQ', {
-      messageId: record.messageId,
-      dedupKey: delivery.key,
-      reason: message,
-    });
+    const counts = category === 'dependency' ? 'dependency' : 'own';
+    let logged: FailureCounts | undefined;
+    try {
+      logged = await this.deps.eventLog.fail(delivery, {
+        status: 'failed',
+        counts,
+        begun,
+        category,
+        message,
+        now: this.now(),
+      });
+      // Processed already (a redelivery that failed before its begin, or an attempt cut short
+      // that finished after all): a duplicate, nothing left to do.
+      if (!logged) {
+        if (delivery.envelope) this.count(delivery.envelope, { kind: 'duplicates' });
+        return true;
+      }
+    } catch (logError) {
+      logger.error('could not record the failed attempt in the event log', {
+        dedupKey: delivery.key,
+        error: logError as Error,
+      });
+    }
+    // Without the log, the receives stand in for the failures (they count held-back ones too).
+    const failures = logged ? logged.failedAttempts + logged.dependencyFailures : receives;
+    const delaySeconds = retryDelaySeconds(retry.schedule, failures);
+    const ageMs = this.now().getTime() - Number(record.attributes.SentTimestamp ?? this.now().getTime());
+    const limits = delivery.envelope ? this.limitsOf(delivery.envelope) : retry;
+
+    let reason: string | undefined;
+    if (logged && counts === 'own' && logged.failedAttempts > limits.retryAttempts)
+      reason = `${message} (attempt ${logged.failedAttempts} of ${limits.retryAttempts + 1})`;
+    else if (ageMs + delaySeconds * 1000 > retry.windowMs)
+      reason = `${message} (still failing after ${hours(ageMs)}: the queue would expire it)`;
+    else if (receives >= retry.maxReceiveCount)
+      reason = `${message} (received ${receives} times: SQS would dead-letter it on its own)`;
+    // The budget is known from the log only; the queue's limits apply even while the log is down
+    // (the DLQ copy keeps the message from expiring; the record stays until the log says dead).
+    if (reason) return this.deadLetter(record, delivery, { category, error: reason, counts: 'none', begun });
+
+    this.noteRetry(record, delaySeconds);
+    this.count(subjectOf(delivery), { kind: 'failed' });
+    this.pushes.push(
+      deliveryPush(
+        fieldsOf(delivery),
+        { status: 'failed', errorCategory: category, errorMessage: message, failures },
+        this.now(),
+      ),
+    );
+    return false;
+  }
+
+  /**
+   * Sends a record to the DLQ and logs it `dead`, in that order: a delivery the log calls dead is
+   * always in a DLQ. Returns true once both are done (the record is then reported a success, so
+   * SQS deletes it). If the DLQ refuses it, or the log cannot say so, the record stays in its queue
+   * and is retried (a copy may then wait in the DLQ, which redriving turns into a duplicate).
+   */
+  private async deadLetter(
+    record: SQSRecord,
+    delivery: ReadDelivery,
+    failure: {
+      category: ErrorCategory;
+      error: unknown;
+      counts: 'own' | 'none';
+      begun: boolean;
+    },
+  ): Promise<boolean> {
+    const message = typeof failure.error === 'string' ? failure.error : shortErrorMessage(failure.error);
+    const retryLater = (what: string, error: unknown) => {
+      logger.error(`${what}: the record stays in its queue and is retried`, {
+        messageId: record.messageId,
+        dedupKey: delivery.key,
+        error: error as Error,
+      });
+      this.noteRetry(record, retryDelaySeconds(this.deps.retry.schedule, receivesOf(record)));
+      return false;
+    };
     try {
       await this.deps.sqs.send(
         new SendMessageCommand({
           QueueUrl: this.deps.dlqUrl,
           MessageBody: record.body,
           MessageGroupId: record.attributes.MessageGroupId,
+          // Unique per receive: a delivery dead-lettered again after a redrive is never dropped as
+          // a duplicate of its earlier dead letter.
           MessageDeduplicationId: record.attributes.MessageGroupId
-            ? (record.attributes.MessageDeduplicationId ?? record.messageId)
+            ? toSqsId(`${record.messageId}#${receivesOf(record)}`)
             : undefined,
           MessageAttributes: {
-            errorCategory: { DataType: 'String', StringValue: 'validation' },
+            errorCategory: { DataType: 'String', StringValue: failure.category },
             errorMessage: { DataType: 'String', StringValue: message },
             sourceQueueArn: { DataType: 'String', StringValue: record.eventSourceARN || 'unknown' },
           },
         }),
       );
     } catch (sendError) {
-      logger.error('could not send the invalid record to the DLQ: it will be retried', {
-        messageId: record.messageId,
-        error: sendError as Error,
-      });
-      this.noteFailure(
-        record,
-        attempt,
-        delivery,
-        new TransientError(`${message} (and the DLQ refused it: ${shortErrorMessage(sendError)})`),
-        'validation',
-      );
-      throw sendError;
+      return retryLater('could not send the record to the DLQ', sendError);
     }
-    await this.deps.eventLog
-      .fail(delivery, { status: 'dead', attempt, category: 'validation', message, now: this.now() })
-      .catch((logError: unknown) =>
-        logger.error('could not mark the dead-lettered record dead in the event log', {
-          dedupKey: delivery.key,
-          error: logError as Error,
-        }),
-      );
+    try {
+      await this.deps.eventLog.fail(delivery, {
+        status: 'dead',
+        counts: failure.counts,
+        begun: failure.begun,
+        category: failure.category,
+        message,
+        now: this.now(),
+      });
+    } catch (logError) {
+      return retryLater('could not log the dead-lettered record dead', logError);
+    }
     this.count(subjectOf(delivery), { kind: 'dead' });
+    this.pushes.push(
+      deliveryPush(
+        fieldsOf(delivery),
+        { status: 'dead', errorCategory: failure.category, errorMessage: message },
+        this.now(),
+      ),
+    );
+    return true;
   }
 
-  private noteFailure(
-    record: SQSRecord,
-    attempt: number,
-    delivery: ReadDelivery,
-    error: unknown,
-    category: ErrorCategory = errorCategoryOf(error),
-  ): void {
-    const status = attempt >= this.deps.maxReceiveCount ? 'dead' : 'failed';
-    // A last attempt comes back at once, so that SQS moves it to the DLQ without a wait.
-    const delaySeconds = status === 'dead' ? 0 : retryDelaySeconds(this.deps.retryBaseDelayMs, attempt);
+  /** A record that comes back after `delaySeconds`; its group's skipped records come back with it. */
+  private noteRetry(record: SQSRecord, delaySeconds: number): void {
     const group = record.attributes.MessageGroupId;
     if (group !== undefined && !this.groupDelays.has(group)) this.groupDelays.set(group, delaySeconds);
-    this.failures.set(record.messageId, {
-      record,
-      delivery,
-      attempt,
-      status,
-      category,
-      message: shortErrorMessage(error),
-      delaySeconds,
-      log: true,
-    });
-    this.count(subjectOf(delivery), { kind: status });
+    this.retries.set(record.messageId, { record, delaySeconds });
   }
 
   private countSuccess(envelope: Envelope, result: Processed): void {
@@ -300,69 +431,55 @@ class Batch {
     else tally[result.kind]++;
   }
 
-  /** After the records: failure bookkeeping, retry delays, counters and metrics, each written once. */
+  /**
+   * After the records: held-back records (dead-lettered if SQS's redrive would take them next,
+   * else back with their group), retry delays, counters and metrics, then the live pushes.
+   */
   async settle(records: SQSRecord[], response: SQSBatchResponse): Promise<void> {
     const reported = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
-    const failed = records
+    const skipped = records.filter(
+      (record) => reported.has(record.messageId) && !this.retries.has(record.messageId),
+    );
+    for (const record of skipped) {
+      if (await this.settleSkipped(record)) reported.delete(record.messageId);
+    }
+    response.batchItemFailures = response.batchItemFailures.filter((failure) =>
+      reported.has(failure.itemIdentifier),
+    );
+    const retries = records
       .filter((record) => reported.has(record.messageId))
-      .map((record) => this.failures.get(record.messageId) ?? this.skipped(record));
-    await Promise.all([
-      ...failed.filter((noted) => noted.log).map((noted) => this.logFailure(noted)),
-      this.changeVisibility(failed),
-      this.writeCounters(),
-    ]);
+      .map((record) => this.retries.get(record.messageId))
+      .filter((retry): retry is NotedRetry => retry !== undefined);
+    await Promise.all([this.changeVisibility(retries), this.writeCounters()]);
     this.publishMetrics();
     // Last, in record order: a dashboard hears of an event only once everything about it is written.
     for (const message of this.pushes) await pushLive(this.deps.broadcaster, message);
   }
 
   /**
-   * A record Powertools did not hand over because an earlier record of its group failed: it was
-   * not attempted, but its receive still counts, so on the last one it goes to the DLQ too.
+   * A record Powertools did not hand over because an earlier record of its group failed: not
+   * attempted, so nothing is charged; it comes back with its group. Its receive still counts,
+   * though: before SQS's redrive would move it unlogged, it is dead-lettered here. True if so.
    */
-  private skipped(record: SQSRecord): NotedFailure {
-    const attempt = attemptOf(record);
-    const delivery = readDelivery(record);
-    const status = attempt >= this.deps.maxReceiveCount ? 'dead' : 'failed';
-    const group = record.attributes.MessageGroupId;
-    const delaySeconds =
-      status === 'dead'
-        ? 0
-        : ((group !== undefined ? this.groupDelays.get(group) : undefined) ??
-          retryDelaySeconds(this.deps.retryBaseDelayMs, attempt));
-    // Never tried, so only its last receive is worth a log entry and a count.
-    if (status === 'dead') this.count(subjectOf(delivery), { kind: 'dead' });
-    return {
-      record,
-      delivery,
-      attempt,
-      status,
-      category: 'processing',
-      message: 'Not attempted: an earlier message of its group failed in the same batch',
-      delaySeconds,
-      log: status === 'dead',
-    };
-  }
-
-  private async logFailure(noted: NotedFailure): Promise<void> {
-    try {
-      await this.deps.eventLog.fail(noted.delivery, {
-        status: noted.status,
-        attempt: noted.attempt,
-        category: noted.category,
-        message: noted.message,
-        now: this.now(),
-      });
-    } catch (error) {
-      logger.error('could not record the failed attempt in the event log', {
-        dedupKey: noted.delivery.key,
-        error: error as Error,
+  private async settleSkipped(record: SQSRecord): Promise<boolean> {
+    const receives = receivesOf(record);
+    if (receives >= this.deps.retry.maxReceiveCount) {
+      const held = `Held back behind a failing message of its group for ${receives} receives: SQS would dead-letter it on its own`;
+      return this.deadLetter(record, readDelivery(record), {
+        category: 'processing',
+        error: held,
+        counts: 'none',
+        begun: false,
       });
     }
+    const group = record.attributes.MessageGroupId;
+    const delay = (group !== undefined ? this.groupDelays.get(group) : undefined) ?? 0;
+    this.noteRetry(record, delay);
+    return false;
   }
 
   /** FIFO queues have no per-message delay: a failed record's visibility timeout is its backoff. */
-  private async changeVisibility(retries: readonly NotedFailure[]): Promise<void> {
+  private async changeVisibility(retries: readonly NotedRetry[]): Promise<void> {
     const byQueue = new Map<string, ChangeMessageVisibilityBatchRequestEntry[]>();
     for (const { record, delaySeconds } of retries) {
       const entries = byQueue.get(record.eventSourceARN) ?? [];
@@ -438,69 +555,19 @@ class Batch {
   }
 }
 
-interface ReadDelivery extends FailedDelivery {
-  /** The provider for counters and metrics: the envelope's, or `unknown` for an unreadable message. */
-  provider: string;
-  /** The owner for counters: the envelope's, the one an unreadable message names, or the system. */
-  ownerId: string;
-  invalid?: ValidationError;
-}
-
-/** The envelope in a record, or what the log can say about a body that is not one. */
-function readDelivery(record: SQSRecord): ReadDelivery {
-  const body = safeJson(record.body);
-  const parsed = envelopeSchema.safeParse(body);
-  if (parsed.success)
-    return {
-      key: parsed.data.dedupKey,
-      envelope: parsed.data,
-      provider: parsed.data.provider,
-      ownerId: parsed.data.ownerId,
-    };
-  const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const text = (name: string) => {
-    const value = fields[name];
-    return typeof value === 'string' && value.length > 0 && value.length <= 512 ? value : undefined;
-  };
-  const provider = text('provider');
-  const ownerId = text('ownerId') ?? text('userId');
-  const issue = parsed.error.issues[0];
-  return {
-    key: text('dedupKey') ?? `sqs:${record.attributes.MessageDeduplicationId ?? record.messageId}`,
-    raw: {
-      provider,
-      eventType: text('eventType'),
-      objectType: text('objectType'),
-      objectId: text('objectId'),
-      deliveryId: text('deliveryId'),
-      ownerId,
-    },
-    provider: provider && (PROVIDER_NAMES as readonly string[]).includes(provider) ? provider : 'unknown',
-    ownerId: ownerId ?? SYSTEM_OWNER,
-    invalid: new ValidationError(
-      body === undefined
-        ? 'Invalid envelope: the message body is not JSON'
-        : `Invalid envelope: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'rejected'}`,
-    ),
-  };
-}
-
 /** A delivery is counted under its provider and owner, and its webhook config when it came through one. */
 function subjectOf(delivery: ReadDelivery): CountedSubject {
   return { provider: delivery.provider, ownerId: delivery.ownerId, configId: delivery.envelope?.configId };
 }
 
-function attemptOf(record: SQSRecord): number {
+/** How many times SQS has handed this message out, this receive included. */
+function receivesOf(record: SQSRecord): number {
   const count = Number(record.attributes.ApproximateReceiveCount);
   return Number.isInteger(count) && count > 0 ? count : 1;
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+function hours(ms: number): string {
+  return ms >= 3_600_000 ? `${Math.round(ms / 360_000) / 10} h` : `${Math.round(ms / 1000)} s`;
 }
 
 /** The URL of the queue an event source ARN names (`arn:aws:sqs:<region>:<account>:<name>`). */

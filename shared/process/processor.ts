@@ -5,8 +5,9 @@ import { toDomainEvent } from '../events/domain-events';
 import type { DomainEventPublisher } from '../events/publisher';
 import { logger } from '../observability';
 import type { Broadcaster } from '../realtime/broadcaster';
-import { type ServerMessage, serverMessage } from '../realtime/messages';
-import type { EventLogPort } from '../stores/event-log';
+import { deliveryPush } from '../realtime/delivery-push';
+import type { ServerMessage } from '../realtime/messages';
+import type { Begun, EventLogPort } from '../stores/event-log';
 import type { PayloadStore } from '../stores/payload-store';
 import { entityHandlerFor } from './entities';
 
@@ -33,17 +34,22 @@ export interface Processed {
   push?: ServerMessage<'webhook-event'>;
 }
 
+/** An attempt that `begin` counted (not a duplicate). */
+export type BegunAttempt = Extract<Begun, { duplicate: false }>;
+
+/** Hooks of the caller into one attempt (the batch: its budget and deadline). */
+export interface AttemptHooks {
+  /** Called once `begin` counted the attempt; throws to stop before anything is applied. */
+  onBegun?(begun: BegunAttempt): void;
+}
+
 /**
  * Applies one envelope exactly once in effect: the event log recognises processed deliveries, and
  * the monotonic upsert makes a retry after a crash harmless. Throws on failures so the record is
  * retried (or, for a ValidationError, dead-lettered). Pushes the result to live dashboards.
  */
-export async function processEnvelope(
-  deps: ProcessorDeps,
-  received: Envelope,
-  attempt: number,
-): Promise<Outcome> {
-  const processed = await applyEnvelope(deps, received, attempt);
+export async function processEnvelope(deps: ProcessorDeps, received: Envelope): Promise<Outcome> {
+  const processed = await applyEnvelope(deps, received);
   if (processed.push) await pushLive(deps.broadcaster, processed.push);
   return processed.outcome;
 }
@@ -52,12 +58,13 @@ export async function processEnvelope(
 export async function applyEnvelope(
   deps: ProcessorDeps,
   received: Envelope,
-  attempt: number,
+  hooks: AttemptHooks = {},
 ): Promise<Processed> {
   const now = deps.now ?? (() => new Date());
   const started = performance.now();
-  if (!(await deps.eventLog.begin(received, attempt, now())))
-    return { outcome: 'duplicate', processingTimeMs: 0, processedAt: now() };
+  const begun = await deps.eventLog.begin(received, now());
+  if (begun.duplicate) return { outcome: 'duplicate', processingTimeMs: 0, processedAt: now() };
+  hooks.onBegun?.(begun);
   const envelope = await withPayload(deps, received);
 
   const handler = entityHandlerFor(envelope);
@@ -69,25 +76,13 @@ export async function applyEnvelope(
   const processingTimeMs = Math.round(performance.now() - started);
   await deps.eventLog.complete(envelope, { outcome, processingTimeMs, processedAt });
 
-  const push = serverMessage(
-    'webhook-event',
+  const push = deliveryPush(
+    envelope,
     {
-      /** The event log id (what the events API and replay take). */
-      id: envelope.dedupKey,
-      provider: envelope.provider,
-      eventType: envelope.eventType,
-      objectType: envelope.objectType,
-      objectId: envelope.objectId,
-      deliveryId: envelope.deliveryId,
       status: 'processed',
       outcome,
-      occurredAt: envelope.occurredAt,
-      receivedAt: envelope.receivedAt,
       processedAt: processedAt.toISOString(),
       processingTimeMs,
-      // Routes the push: the owner's dashboards and operators' (shared/realtime/subscriptions.ts).
-      ownerId: envelope.ownerId,
-      ...(envelope.configId !== undefined && { configId: envelope.configId }),
     },
     processedAt,
   );

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
-import { parseJsonItems } from '../json';
+import { contentId, parseJsonItems } from '../json';
 import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider, WebhookRequest } from './types';
@@ -163,13 +163,18 @@ function toEvent(item: unknown, index: number, receivedAt: Date): ProviderEvent 
   if (!occurredAt) throw new BadRequestError(`Event ${index} has an invalid occurredAt`);
   const portal = event.portalId ?? '-';
   // eventId alone is not unique; HubSpot's own dedup tuple is portal, subscription, event and time.
-  const deliveryId = [
+  // An event without an eventId or occurredAt is told apart by its content too, less the
+  // attemptNumber that a retry of it changes.
+  const tuple = [
     portal,
     event.appId ?? '-',
     event.subscriptionId ?? '-',
     event.eventId ?? '-',
     event.occurredAt ?? '-',
-  ].join(':');
+  ];
+  if (event.eventId === undefined || event.occurredAt === undefined)
+    tuple.push(contentId({ ...(item as object), attemptNumber: undefined }));
+  const deliveryId = tuple.join(':');
   const meta: Record<string, string> = { subscriptionType };
   if (event.attemptNumber !== undefined) meta.attemptNumber = String(event.attemptNumber);
   if (event.propertyName) meta.propertyName = event.propertyName;

@@ -1,9 +1,8 @@
 import { XMLParser } from 'fast-xml-parser';
 import { decodeProtectedHeader, importSPKI, type JWTPayload, jwtVerify } from 'jose';
 import * as z from 'zod';
-import { sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
-import { decodeUtf8, isJsonObject, parseJsonItems } from '../json';
+import { contentId, decodeUtf8, isJsonObject, parseJsonItems } from '../json';
 import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
 import type {
@@ -105,9 +104,8 @@ export const salesforce: WebhookProvider = {
   parse(request, receivedAt) {
     if (isXml(request)) return outboundMessageEvents(outboundMessageOf(request), receivedAt);
     const items = parseJsonItems(request.body, SALESFORCE_MAX_BATCH);
-    const bodyHash = sha256Hex(request.body);
     return items.flatMap((item, index) =>
-      jsonEvents(item, index, request.headers['x-salesforce-event-type'], `${bodyHash}:${index}`, receivedAt),
+      jsonEvents(item, index, request.headers['x-salesforce-event-type'], receivedAt),
     );
   },
 
@@ -276,7 +274,6 @@ function jsonEvents(
   item: unknown,
   index: number,
   eventTypeHeader: string | undefined,
-  fallbackDeliveryId: string,
   receivedAt: Date,
 ): ProviderEvent[] {
   const changeEvent = [item, field(item, 'payload'), field(field(item, 'detail'), 'payload')].find(
@@ -291,7 +288,6 @@ function jsonEvents(
     return changeEvents(
       { ...header.data, eventType: `${header.data.entityName}ChangeEvent` },
       changeEvent,
-      fallbackDeliveryId,
       receivedAt,
     );
   }
@@ -317,7 +313,6 @@ function jsonEvents(
   return changeEvents(
     { ...header, entityName: entity, eventType, recordIds, changeType: header.changeType ?? 'UPDATE' },
     item,
-    fallbackDeliveryId,
     receivedAt,
   );
 }
@@ -333,16 +328,15 @@ interface ChangeHeader {
   commitUser?: string;
 }
 
-/** One event per record: a change event may name several records. */
-function changeEvents(
-  header: ChangeHeader,
-  payload: unknown,
-  fallbackDeliveryId: string,
-  receivedAt: Date,
-): ProviderEvent[] {
-  const deliveryId = header.transactionKey
-    ? `${header.transactionKey}:${header.sequenceNumber ?? 0}`
-    : fallbackDeliveryId;
+/**
+ * One event per record: a change event may name several records. It is identified by its
+ * transaction and sequence number, or where it lacks either, by its content.
+ */
+function changeEvents(header: ChangeHeader, payload: unknown, receivedAt: Date): ProviderEvent[] {
+  const deliveryId =
+    header.transactionKey && header.sequenceNumber !== undefined
+      ? `${header.transactionKey}:${header.sequenceNumber}`
+      : contentId({ eventType: header.eventType, payload });
   const objectType = header.entityName.toLowerCase();
   const meta: Record<string, string> = {
     changeType: header.changeType,

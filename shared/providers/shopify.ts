@@ -1,6 +1,6 @@
-import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
+import { hmacSha256, safeEqual } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
-import { isJsonObject, parseJsonBody } from '../json';
+import { contentId, isJsonObject, parseJsonBody } from '../json';
 import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
 import type { ProviderEvent, WebhookProvider } from './types';
@@ -42,8 +42,9 @@ export const shopify: WebhookProvider = {
     const objectType = OBJECT_TYPES[resource] ?? resource;
     const objectId = objectIdOf(objectType, payload);
     const shopDomain = request.headers['x-shopify-shop-domain'] ?? '';
-    // The seed's minimal example has no Webhook-Id; a hash of the body identifies that delivery instead.
-    const deliveryId = request.headers['x-shopify-webhook-id'] || `sha256-${sha256Hex(request.body)}`;
+    // The seed's minimal example has no Webhook-Id: its topic, shop and body identify it instead.
+    const deliveryId =
+      request.headers['x-shopify-webhook-id'] || contentId({ topic, shop: shopDomain, payload });
 
     const meta: Record<string, string> = { topic };
     for (const [key, header] of META_HEADERS) {

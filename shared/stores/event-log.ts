@@ -4,7 +4,13 @@ import type { Envelope } from '../envelope';
 import type { ErrorCategory } from '../errors';
 import { SYSTEM_OWNER } from '../owner';
 
-export type EventStatus = 'received' | 'processed' | 'failed' | 'dead';
+/**
+ * Where a delivery is: `received` (accepted, not yet processed), `processed`, `failed` (will be
+ * retried), `dead` (in a DLQ), `quarantined` (verified, but not what the provider's parser expects:
+ * kept with the reason until a replay re-parses it) or `released` (a quarantined delivery re-parsed
+ * into deliveries of its own, which the ledger counts instead).
+ */
+export type EventStatus = 'received' | 'processed' | 'failed' | 'dead' | 'quarantined' | 'released';
 
 /** What applying a processed delivery did (see shared/process/processor.ts). */
 export type AppliedOutcome = 'applied' | 'stale' | 'ignored';
@@ -14,6 +20,17 @@ export interface Completion {
   processingTimeMs: number;
   processedAt: Date;
 }
+
+/** What `begin` found: a duplicate, or the attempts of the delivery's own that have failed so far. */
+export type Begun =
+  | { duplicate: true }
+  | {
+      duplicate: false;
+      /** Failed attempts charged to the delivery, the unfinished previous one included. */
+      failedAttempts: number;
+      /** The previous attempt began and never ended (the invocation died on it): now charged. */
+      unfinished: boolean;
+    };
 
 /**
  * What the log knows about a delivery that failed: a valid envelope, or for a message whose body is
@@ -31,10 +48,59 @@ export interface FailedDelivery {
 
 export interface Failure {
   status: Extract<EventStatus, 'failed' | 'dead'>;
-  attempt: number;
+  /**
+   * Which count the failed attempt adds to: the delivery's own (`own`: it uses up one of its
+   * attempts), a dependency's (`dependency`: it does not), or none (`none`: a delivery
+   * dead-lettered after its counted failure, or without an attempt).
+   */
+  counts: 'own' | 'dependency' | 'none';
+  /** The attempt got as far as `begin` (which counted it); otherwise it is counted here. */
+  begun: boolean;
   category: ErrorCategory;
   message: string;
   now: Date;
+}
+
+/** A delivery's failure counts after a failed attempt. */
+export interface FailureCounts {
+  attempts: number;
+  failedAttempts: number;
+  dependencyFailures: number;
+}
+
+/** A verified delivery the provider's parser refused, kept whole for a replay (see shared/quarantine.ts). */
+export interface QuarantineEntry {
+  key: string;
+  provider: string;
+  ownerId: string;
+  configId?: string;
+  /** What the request says it is (a Shopify topic...), when it says. */
+  eventType?: string;
+  reason: string;
+  /** Where the raw request (headers, body) is kept. */
+  rawRef: { bucket: string; key: string };
+  bodyBytes: number;
+  receivedAt: Date;
+  /** This acceptance's id (ingest's receipt). */
+  acceptanceId: string;
+}
+
+/** How the deliveries first received in a window ended (see EventLog.ledger). */
+export interface LedgerCounts {
+  /** Times ingest accepted a delivery (a provider redelivery is a receipt of its own). */
+  received: number;
+  processed: number;
+  /** Receipts of a delivery after its first: redeliveries the event log deduplicated. */
+  duplicate: number;
+  quarantined: number;
+  dead: number;
+  /** Received, failed or not yet begun: still to end. */
+  in_flight: number;
+  processed_outcomes: Record<AppliedOutcome, number>;
+  /** Entries ingest has no receipt for (logged before receipts were kept, or not enqueued by ingest). */
+  unreceipted: number;
+  /** receivedAt of the oldest delivery still in flight. */
+  oldest_in_flight_at: string | null;
 }
 
 /** What processing needs from the event log; the local stack's chaos wiring wraps it. */
@@ -44,15 +110,10 @@ export interface EventLogOptions {
   retentionDays: number;
   /** A payload whose JSON is larger is not copied into the item (a claim-checked one keeps its S3 pointer). */
   payloadMaxBytes?: number;
-  /**
-   * The queues' redrive maxReceiveCount: an attempt on that receive is the last one SQS makes, so
-   * `begin` marks it dead until it completes (see begin).
-   */
-  maxReceiveCount?: number;
 }
 
-/** What a final attempt says until it completes or fails with its own reason. */
-export const FINAL_ATTEMPT_UNFINISHED = 'The final attempt did not finish (the invocation timed out or died)';
+/** What a charged attempt says when the invocation died on it before it could say anything. */
+export const UNFINISHED_ATTEMPT = 'The previous attempt did not finish (the invocation timed out or died)';
 
 const DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1024;
 
@@ -88,6 +149,10 @@ export const EVENT_LIST_ATTRIBUTES = [
   'errorMessage',
   'payloadBytes',
   'replayCount',
+  'failedAttempts',
+  'dependencyFailures',
+  // The ledger counts receipts from the indexes.
+  'receipts',
 ] as const;
 
 /** The byDay index also carries the owner, which is a key of byUser (and so not listed above). */
@@ -128,6 +193,20 @@ export interface StoredEvent {
   payloadBytes?: number;
   replayCount?: number;
   replayedAt?: string;
+  /** Failed attempts charged to the delivery (its own fault), and failures of a dependency. */
+  failedAttempts?: number;
+  dependencyFailures?: number;
+  /** An attempt began and has not ended yet (or never will: the invocation died on it). */
+  inAttempt?: boolean;
+  /** The delivery's config's limits, from its envelope (see Envelope.limits). */
+  limits?: Envelope['limits'];
+  /** One id per acceptance by ingest: a provider's redelivery adds one (see EventLog.receive). */
+  receipts?: Set<string>;
+  lastReceivedAt?: string;
+  /** A quarantined delivery's raw request in the payload store. */
+  rawRef?: { bucket: string; key: string };
+  releasedAt?: string;
+  releasedEvents?: number;
 }
 
 /** A page of deliveries, newest first, narrowed by the optional filters. */
@@ -161,15 +240,16 @@ const MAX_PAGES_PER_LIST = 10;
  * delivery that was already processed is recognised and never applied twice; a `failed` or `dead`
  * one can be attempted again (a retry, or a replay).
  *
- * Item: pk, status, attempts, provider, eventType, objectType, objectId, deliveryId, orderingKey,
- * priority, meta, occurredAt, receivedAt, lastAttemptAt, payload (the JSON text, when it is at most
- * `payloadMaxBytes`) or payloadRef (S3 claim check), payloadBytes, and then either processedAt,
+ * Item: pk, status, provider, eventType, objectType, objectId, deliveryId, orderingKey, priority,
+ * meta, occurredAt, receivedAt (the first acceptance), lastAttemptAt, payload (the JSON text, when it
+ * is at most `payloadMaxBytes`) or payloadRef (S3 claim check), payloadBytes; the counts `attempts`
+ * (begun or failed), `failedAttempts` (charged to the delivery) and `dependencyFailures` (not
+ * charged); `receipts` (one id per acceptance by ingest); and then either processedAt,
  * processingTimeMs and outcome, or errorCategory and errorMessage; expiresAt is the TTL.
  */
 export class EventLog {
   private readonly retentionDays: number;
   private readonly payloadMaxBytes: number;
-  private readonly maxReceiveCount: number;
 
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -179,43 +259,157 @@ export class EventLog {
     const resolved = typeof options === 'number' ? { retentionDays: options } : options;
     this.retentionDays = resolved.retentionDays;
     this.payloadMaxBytes = resolved.payloadMaxBytes ?? DEFAULT_PAYLOAD_MAX_BYTES;
-    this.maxReceiveCount = resolved.maxReceiveCount ?? Number.POSITIVE_INFINITY;
   }
 
   /**
-   * Records an attempt. Returns false when the delivery was already processed (a duplicate). A
-   * replay is applied again once: it is a duplicate only if that same replay was processed.
-   * The final attempt (the queue's maxReceiveCount-th receive) is recorded `dead` up front: if it
-   * completes it becomes `processed`, if it fails `fail` says why; if the invocation dies on it,
-   * SQS moves it to the DLQ with nothing left to say so, and the log is already right.
+   * Ingest's record of an acceptance, written once SQS holds the envelope: the delivery's entry
+   * (created `received` if the processor has not got to it yet, with everything the envelope says)
+   * and one more receipt. A provider's redelivery of the same event adds a receipt to the same
+   * entry, which is how the ledger counts duplicates; the same acceptance written twice (an SDK
+   * retry) adds nothing, receipts being a set of acceptance ids.
    */
-  async begin(envelope: Envelope, attempt: number, now: Date): Promise<boolean> {
-    const fields = this.envelopeFields(envelope, now);
-    if (attempt >= this.maxReceiveCount)
-      Object.assign(fields, { errorCategory: 'timeout', errorMessage: FINAL_ATTEMPT_UNFINISHED });
-    const set = Object.keys(fields).map((name) => `#${name} = :${name}`);
+  async receive(envelope: Envelope, acceptanceId: string | readonly string[], now: Date): Promise<void> {
+    const ids = new Set(typeof acceptanceId === 'string' ? [acceptanceId] : acceptanceId);
+    const {
+      receivedAt,
+      receivedDay,
+      userId,
+      expiresAt,
+      lastAttemptAt: _,
+      ...fields
+    } = this.envelopeFields(envelope, now);
+    await this.update(envelope.dedupKey, {
+      set: { ...fields, lastReceivedAt: now.toISOString() },
+      setIfAbsent: { status: 'received', receivedAt, receivedDay, userId, expiresAt },
+      // DynamoDB refuses an empty set.
+      add: { receipts: ids.size > 0 ? ids : undefined },
+    });
+  }
+
+  /**
+   * Records an attempt. Answers `duplicate` when the delivery was already processed; a replay is
+   * applied again once: it is a duplicate only if that same replay was processed. An attempt left
+   * open by the previous one (the invocation died on it) is charged to the delivery here.
+   */
+  async begin(envelope: Envelope, now: Date): Promise<Begun> {
+    const { receivedAt, receivedDay, ...fields } = this.envelopeFields(envelope, now);
     const replay = envelope.replay
       ? {
           condition: ' OR attribute_not_exists(appliedReplay) OR appliedReplay <> :replay',
           values: { ':replay': envelope.replay.id },
         }
       : { condition: '', values: {} };
+    let before: StoredEvent | undefined;
     try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: envelope.dedupKey },
-          UpdateExpression: `SET #status = :status, attempts = :attempt, ${set.join(', ')}`,
-          ConditionExpression: `attribute_not_exists(pk) OR #status <> :processed${replay.condition}`,
-          ExpressionAttributeNames: { '#status': 'status', ...names(fields) },
-          ExpressionAttributeValues: {
-            ':status': attempt >= this.maxReceiveCount ? 'dead' : 'received',
-            ':processed': 'processed',
-            ':attempt': attempt,
-            ...replay.values,
-            ...values(fields),
+      before = await this.update(
+        envelope.dedupKey,
+        {
+          set: { ...fields, status: 'received', inAttempt: true },
+          setIfAbsent: { receivedAt, receivedDay },
+          add: { attempts: 1 },
+        },
+        {
+          condition: `attribute_not_exists(pk) OR #status <> :processed${replay.condition}`,
+          values: { ':processed': 'processed', ...replay.values },
+          returnValues: 'ALL_OLD',
+        },
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { duplicate: true };
+      throw error;
+    }
+    const failedAttempts = before?.failedAttempts ?? 0;
+    if (before?.inAttempt !== true) return { duplicate: false, failedAttempts, unfinished: false };
+    await this.update(envelope.dedupKey, {
+      set: { errorCategory: 'timeout', errorMessage: UNFINISHED_ATTEMPT },
+      add: { failedAttempts: 1 },
+    });
+    return { duplicate: false, failedAttempts: failedAttempts + 1, unfinished: true };
+  }
+
+  /** Marks the delivery (or its replay) processed; clears the error of an earlier failed attempt. */
+  async complete(envelope: Envelope, completion: Completion): Promise<void> {
+    await this.update(envelope.dedupKey, {
+      set: {
+        status: 'processed',
+        processedAt: completion.processedAt.toISOString(),
+        processingTimeMs: completion.processingTimeMs,
+        outcome: completion.outcome,
+        ...(envelope.replay && { appliedReplay: envelope.replay.id }),
+      },
+      remove: ['errorCategory', 'errorMessage', 'inAttempt'],
+    });
+  }
+
+  /**
+   * Records a failed attempt (`failed`: it will be retried) or the end of the line (`dead`: it is in
+   * a DLQ). Writes every known field, since `begin` may never have run; never touches a processed
+   * delivery. Returns the delivery's counts, or undefined if it was processed meanwhile.
+   */
+  async fail(delivery: FailedDelivery, failure: Failure): Promise<FailureCounts | undefined> {
+    const { receivedAt, receivedDay, ...fields } = delivery.envelope
+      ? this.envelopeFields(delivery.envelope, failure.now)
+      : this.rawFields(delivery.raw ?? {}, failure.now);
+    const add: Record<string, number> = {};
+    if (failure.counts === 'own') add.failedAttempts = 1;
+    if (failure.counts === 'dependency') add.dependencyFailures = 1;
+    if (failure.counts !== 'none' && !failure.begun) add.attempts = 1;
+    try {
+      const after = await this.update(
+        delivery.key,
+        {
+          set: {
+            ...fields,
+            status: failure.status,
+            errorCategory: failure.category,
+            errorMessage: failure.message,
           },
-        }),
+          setIfAbsent: { receivedAt, receivedDay },
+          add,
+          remove: ['inAttempt'],
+        },
+        {
+          condition: 'attribute_not_exists(pk) OR #status <> :processed',
+          values: { ':processed': 'processed' },
+          returnValues: 'ALL_NEW',
+        },
+      );
+      return {
+        attempts: after?.attempts ?? 0,
+        failedAttempts: after?.failedAttempts ?? 0,
+        dependencyFailures: after?.dependencyFailures ?? 0,
+      };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The DLQ sweep's write: a delivery found in a DLQ is `dead`, unless it was processed (redriving
+   * it is then a duplicate) or is dead already. Returns whether it changed.
+   */
+  async markDeadLettered(delivery: FailedDelivery, message: string, now: Date): Promise<boolean> {
+    const {
+      receivedAt,
+      receivedDay,
+      lastAttemptAt: _,
+      ...fields
+    } = delivery.envelope
+      ? this.envelopeFields(delivery.envelope, now)
+      : this.rawFields(delivery.raw ?? {}, now);
+    try {
+      await this.update(
+        delivery.key,
+        {
+          set: { ...fields, status: 'dead', errorMessage: message },
+          setIfAbsent: { receivedAt, receivedDay, errorCategory: 'processing' },
+          remove: ['inAttempt'],
+        },
+        {
+          condition: 'attribute_not_exists(pk) OR (#status <> :processed AND #status <> :dead)',
+          values: { ':processed': 'processed', ':dead': 'dead' },
+        },
       );
       return true;
     } catch (error) {
@@ -224,25 +418,50 @@ export class EventLog {
     }
   }
 
-  /** Marks the delivery (or its replay) processed; clears the error of an earlier failed attempt. */
-  async complete(envelope: Envelope, completion: Completion): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: envelope.dedupKey },
-        UpdateExpression:
-          'SET #status = :processed, processedAt = :now, processingTimeMs = :ms, outcome = :outcome' +
-          `${envelope.replay ? ', appliedReplay = :replay' : ''} REMOVE errorCategory, errorMessage`,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':processed': 'processed',
-          ':now': completion.processedAt.toISOString(),
-          ':ms': completion.processingTimeMs,
-          ':outcome': completion.outcome,
-          ...(envelope.replay ? { ':replay': envelope.replay.id } : {}),
-        },
-      }),
-    );
+  /**
+   * A verified delivery the provider's parser refused: kept `quarantined` with the reason and a
+   * pointer to its raw request, owned like any delivery. The same body delivered again adds a receipt.
+   */
+  async quarantine(entry: QuarantineEntry): Promise<void> {
+    const receivedAt = entry.receivedAt.toISOString();
+    await this.update(entry.key, {
+      set: {
+        provider: entry.provider,
+        ...(entry.eventType !== undefined && { eventType: entry.eventType }),
+        ...(entry.configId !== undefined && { configId: entry.configId }),
+        errorCategory: 'validation',
+        errorMessage: entry.reason,
+        rawRef: entry.rawRef,
+        payloadBytes: entry.bodyBytes,
+        lastReceivedAt: receivedAt,
+      },
+      setIfAbsent: {
+        status: 'quarantined',
+        userId: entry.ownerId,
+        receivedAt,
+        receivedDay: dayOf(receivedAt),
+        expiresAt: this.expiresAt(entry.receivedAt),
+      },
+      add: { receipts: new Set([entry.acceptanceId]) },
+    });
+  }
+
+  /**
+   * A quarantined delivery re-parsed and enqueued as `events` deliveries of its own, which now carry
+   * its receipts: the entry stays, `released`. Answers false if it was not quarantined.
+   */
+  async release(key: string, events: number, now: Date): Promise<boolean> {
+    try {
+      await this.update(
+        key,
+        { set: { status: 'released', releasedAt: now.toISOString(), releasedEvents: events } },
+        { condition: '#status = :quarantined', values: { ':quarantined': 'quarantined' } },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** One delivery, whoever owns it (callers check `userId`). */
@@ -251,6 +470,46 @@ export class EventLog {
       new GetCommand({ TableName: this.tableName, Key: { pk: key }, ConsistentRead: true }),
     );
     return Item as StoredEvent | undefined;
+  }
+
+  /**
+   * How the deliveries first received between `since` and `until` (inclusive, ISO 8601) ended: one
+   * owner's from the byUser index, or every owner's from the byDay index, day by day. Reads every
+   * entry of the window (their status, outcome and receipts only).
+   */
+  async ledger(query: { ownerId?: string; since: string; until: string }): Promise<LedgerCounts> {
+    const ledger = emptyLedger();
+    const read = async (index: string, keyCondition: string, keyValues: Record<string, unknown>) => {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.ddb.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: index,
+            KeyConditionExpression: `${keyCondition} AND #receivedAt BETWEEN :since AND :until`,
+            ProjectionExpression: '#status, outcome, receipts, #receivedAt',
+            ExpressionAttributeNames: {
+              '#status': 'status',
+              '#receivedAt': 'receivedAt',
+              ...(index === EVENTS_BY_USER_INDEX
+                ? { '#userId': 'userId' }
+                : { '#receivedDay': 'receivedDay' }),
+            },
+            ExpressionAttributeValues: { ':since': query.since, ':until': query.until, ...keyValues },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of (page.Items ?? []) as StoredEvent[]) tally(ledger, item);
+        start = page.LastEvaluatedKey;
+      } while (start);
+    };
+    if (query.ownerId !== undefined) {
+      await read(EVENTS_BY_USER_INDEX, '#userId = :owner', { ':owner': query.ownerId });
+      return ledger;
+    }
+    for (let day = dayOf(query.since); day <= dayOf(query.until); day = nextDay(day))
+      await read(EVENTS_BY_DAY_INDEX, '#receivedDay = :day', { ':day': day });
+    return ledger;
   }
 
   /**
@@ -356,41 +615,6 @@ export class EventLog {
     );
   }
 
-  /**
-   * Records a failed attempt (`failed`: it will be retried) or the end of the line (`dead`: it is in
-   * the DLQ). Writes every known field, since `begin` may never have run; never touches a processed
-   * delivery. Returns false if the delivery was processed meanwhile.
-   */
-  async fail(delivery: FailedDelivery, failure: Failure): Promise<boolean> {
-    const fields: Record<string, unknown> = delivery.envelope
-      ? this.envelopeFields(delivery.envelope, failure.now)
-      : this.rawFields(delivery.raw ?? {}, failure.now);
-    Object.assign(fields, {
-      status: failure.status,
-      attempts: failure.attempt,
-      errorCategory: failure.category,
-      errorMessage: failure.message,
-    });
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: delivery.key },
-          UpdateExpression: `SET ${Object.keys(fields)
-            .map((name) => `#${name} = :${name}`)
-            .join(', ')}`,
-          ConditionExpression: 'attribute_not_exists(pk) OR #status <> :processed',
-          ExpressionAttributeNames: names(fields),
-          ExpressionAttributeValues: { ...values(fields), ':processed': 'processed' },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-
   /** Everything the envelope says about the delivery, written on each attempt (replay reads it back). */
   private envelopeFields(envelope: Envelope, now: Date): Record<string, unknown> {
     const fields: Record<string, unknown> = {
@@ -411,6 +635,7 @@ export class EventLog {
       userId: envelope.ownerId,
     };
     if (envelope.configId) fields.configId = envelope.configId;
+    if (envelope.limits) fields.limits = envelope.limits;
     if (envelope.source) {
       fields.sourceIp = envelope.source.ip;
       if (envelope.source.userAgent !== undefined) fields.userAgent = envelope.source.userAgent;
@@ -446,14 +671,116 @@ export class EventLog {
   private expiresAt(now: Date): number {
     return Math.floor(now.getTime() / 1000) + this.retentionDays * 86_400;
   }
+
+  /**
+   * One UpdateItem of the delivery `key`: SET (or SET unless present), ADD and REMOVE attributes,
+   * with an optional condition (whose `#status` and values it names); answers the item as
+   * `returnValues` asks. Undefined values are left out.
+   */
+  private async update(
+    key: string,
+    change: {
+      set?: Record<string, unknown>;
+      setIfAbsent?: Record<string, unknown>;
+      add?: Record<string, unknown>;
+      remove?: readonly string[];
+    },
+    options: {
+      condition?: string;
+      values?: Record<string, unknown>;
+      returnValues?: 'ALL_OLD' | 'ALL_NEW';
+    } = {},
+  ): Promise<StoredEvent | undefined> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ...options.values };
+    const name = (attribute: string) => {
+      names[`#${attribute}`] = attribute;
+      return `#${attribute}`;
+    };
+    const value = (prefix: string, attribute: string, content: unknown) => {
+      values[`:${prefix}${attribute}`] = content;
+      return `:${prefix}${attribute}`;
+    };
+    const set = Object.entries(definedOnly(change.set ?? {})).map(
+      ([attribute, content]) => `${name(attribute)} = ${value('s_', attribute, content)}`,
+    );
+    const setIfAbsent = Object.entries(definedOnly(change.setIfAbsent ?? {})).map(
+      ([attribute, content]) =>
+        `${name(attribute)} = if_not_exists(${name(attribute)}, ${value('i_', attribute, content)})`,
+    );
+    const add = Object.entries(definedOnly(change.add ?? {})).map(
+      ([attribute, content]) => `${name(attribute)} ${value('a_', attribute, content)}`,
+    );
+    const remove = (change.remove ?? []).map(name);
+    if (options.condition?.includes('#status')) name('status');
+    const clauses = [
+      set.length + setIfAbsent.length > 0 ? `SET ${[...set, ...setIfAbsent].join(', ')}` : '',
+      add.length > 0 ? `ADD ${add.join(', ')}` : '',
+      remove.length > 0 ? `REMOVE ${remove.join(', ')}` : '',
+    ];
+    const { Attributes } = await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: key },
+        UpdateExpression: clauses.filter(Boolean).join(' '),
+        ConditionExpression: options.condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+        ReturnValues: options.returnValues,
+      }),
+    );
+    return Attributes as StoredEvent | undefined;
+  }
 }
 
-function names(fields: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.keys(fields).map((name) => [`#${name}`, name]));
+/** The ledger of some entries (what EventLog.ledger reads from an index). */
+export function ledgerOf(items: Iterable<StoredEvent>): LedgerCounts {
+  const ledger = emptyLedger();
+  for (const item of items) tally(ledger, item);
+  return ledger;
 }
 
-function values(fields: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(fields).map(([name, value]) => [`:${name}`, value]));
+function emptyLedger(): LedgerCounts {
+  return {
+    received: 0,
+    processed: 0,
+    duplicate: 0,
+    quarantined: 0,
+    dead: 0,
+    in_flight: 0,
+    processed_outcomes: { applied: 0, stale: 0, ignored: 0 },
+    unreceipted: 0,
+    oldest_in_flight_at: null,
+  };
+}
+
+/**
+ * Adds one entry to a ledger: its receipts to `received` (all but the first are duplicates), the
+ * entry itself to the bucket of its status. A released entry is skipped: the deliveries it was
+ * re-parsed into carry its receipts.
+ */
+function tally(ledger: LedgerCounts, item: StoredEvent): void {
+  if (item.status === 'released') return;
+  const receipts = item.receipts?.size ?? 0;
+  ledger.received += receipts;
+  ledger.duplicate += Math.max(0, receipts - 1);
+  if (receipts === 0) ledger.unreceipted++;
+  switch (item.status) {
+    case 'processed':
+      ledger.processed++;
+      if (item.outcome) ledger.processed_outcomes[item.outcome]++;
+      return;
+    case 'quarantined':
+      ledger.quarantined++;
+      return;
+    case 'dead':
+      ledger.dead++;
+      return;
+    default:
+      ledger.in_flight++;
+      if (item.receivedAt && (!ledger.oldest_in_flight_at || item.receivedAt < ledger.oldest_in_flight_at))
+        ledger.oldest_in_flight_at = item.receivedAt;
+  }
 }
 
 /** `YYYY-MM-DD` (UTC) of a time. */
@@ -463,6 +790,10 @@ function dayOf(time: Date | string): string {
 
 function previousDay(day: string): string {
   return dayOf(new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000));
+}
+
+function nextDay(day: string): string {
+  return dayOf(new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000));
 }
 
 function definedOnly<T extends object>(record: T): Partial<T> {

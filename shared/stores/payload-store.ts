@@ -30,6 +30,20 @@ export class PayloadStore {
     return { bucket: this.bucket, key };
   }
 
+  /** A quarantined request (shared/quarantine.ts), by its event log id: a redelivery overwrites it. */
+  async putQuarantined(provider: string, id: string, document: unknown, now: Date): Promise<PayloadRef> {
+    const key = `quarantine/${provider}/${now.toISOString().slice(0, 10)}/${sha256Hex(id)}.json`;
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: JSON.stringify(document),
+        ContentType: 'application/json',
+      }),
+    );
+    return { bucket: this.bucket, key };
+  }
+
   async get(ref: PayloadRef): Promise<unknown> {
     const object = await this.s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
     const text = await object.Body?.transformToString('utf-8');

@@ -42,7 +42,7 @@ beforeAll(async () => {
     secrets: { shopify: SHOPIFY_SECRET },
     env: {
       CHAOS_FAILURE_RATE: '1',
-      MAX_RECEIVE_COUNT: '2',
+      RETRY_ATTEMPTS: '1',
       RETRY_BASE_DELAY_MS: '100',
       ALERT_EVAL_INTERVAL_SECONDS: '1',
       ALERT_WEBHOOK_URLS_JSON: JSON.stringify([receiverUrl]),

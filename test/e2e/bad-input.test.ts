@@ -13,8 +13,16 @@
  *     sees real publishes (their count must equal `accepted`).
  *  2. End to end, after the corpus: once the queues and DLQs have drained, the DynamoDB event log
  *     (one item per processed delivery) must hold exactly the controls' events and nothing whose
- *     object id is a rejected case's marker. This would also catch an enqueue made after answering.
+ *     object id is a rejected case's marker. This would also catch an enqueue made after answering,
+ *     and deliveries that SQS or the event log collapsed into one.
+ * A verified request that is not the provider's shape is answered 2xx and kept in the quarantine
+ * (202 naming its event log entry, or the provider's ack): it enqueues nothing, and the event log
+ * must hold one `quarantined` entry per such case.
+ *
+ * Each case goes over one keep-alive connection, and a GET /health follows it on that connection:
+ * whatever the answer, the client's next request must be answered, never reset.
  */
+import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import {
@@ -28,7 +36,7 @@ import {
 import { type EnqueueSpy, spyOnEnqueues } from '../support/enqueue-spy';
 import { ERROR_CODES, errorBodyProblems } from '../support/error-body';
 import { type EventLogItem, messagesInQueues, scanEventLog } from '../support/event-log';
-import { type RawRequest, sendRaw } from '../support/raw-http';
+import { type RawRequest, type RawResponse, sendRaw } from '../support/raw-http';
 import { epochSeconds, handMadeJwt, hubspotV3, shopifyHmac } from '../support/signing';
 
 const DEFAULT_MAX_MS = 3_000;
@@ -40,7 +48,7 @@ let stack: LocalStack;
 let spy: EnqueueSpy;
 let prototypeKeys: string[];
 /** What each case that ran actually did, by marker. */
-const outcomes = new Map<string, { testCase: BadInputCase; status: number }>();
+const outcomes = new Map<string, { testCase: BadInputCase; status: number; quarantinedId?: string }>();
 
 beforeAll(async () => {
   // Read by ingestHandlerFromEnv when the stack starts: Outbound Messages are refused without it.
@@ -62,6 +70,29 @@ afterAll(async () => {
 });
 
 const isSuccess = (status: number) => status >= 200 && status < 300;
+const isXml = (response: RawResponse) => String(response.headers['content-type']).startsWith('text/xml');
+const HEALTH: RawRequest = { method: 'GET', path: '/health', headers: {} };
+
+/** A 2xx is the provider's acknowledgement; anything else the one error shape, leaking nothing. */
+function expectWellFormed(response: RawResponse): void {
+  if (isSuccess(response.status)) {
+    if (isXml(response)) expect(response.text).toContain('<Ack>true</Ack>');
+    else if (response.status === 202)
+      expect(JSON.parse(response.text)).toEqual({
+        success: true,
+        accepted: 0,
+        quarantined: 1,
+        event_id: expect.stringMatching(/^system:\w+:quarantine:[0-9a-f]{64}$/),
+        reason: expect.stringMatching(/^Not what the \w+ parser expects: /),
+      });
+    else expect(JSON.parse(response.text)).toEqual({ success: true, accepted: expect.any(Number) });
+    return;
+  }
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  expect(errorBodyProblems(response.text, secretValues())).toEqual([]);
+  expect(JSON.parse(response.text).error.code).toBe(ERROR_CODES[response.status]);
+  if (response.status === 405) expect(response.headers.allow).toBe('POST');
+}
 
 /** Everything that must never appear in a response: the provider secrets and the dev-token secret. */
 function secretValues(): string[] {
@@ -179,13 +210,15 @@ const extraCases: BadInputCase[] = [
   {
     group: 'shopify',
     name: 'topic header duplicated: orders/create, orders/paid',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create, orders/paid' }),
   },
   {
     group: 'shopify',
     name: 'topic carrying an encoded CRLF and a header: orders/create%0d%0aX-Injected: 1',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) => shopifyOrder(marker, { 'X-Shopify-Topic': 'orders/create%0d%0aX-Injected: 1' }),
   },
   {
@@ -232,13 +265,15 @@ const extraCases: BadInputCase[] = [
   {
     group: 'hubspot',
     name: 'signed array nested 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ baseUrl }) => hubspotSigned(baseUrl, deepArray(5000)),
   },
   {
     group: 'hubspot',
     name: 'signed valid event whose propertyValue nests 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker, baseUrl }) =>
       hubspotSigned(
         baseUrl,
@@ -248,7 +283,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'salesforce',
     name: 'signed change event carrying a field nested 5000 levels deep',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     request: ({ marker }) =>
       salesforceSigned(salesforceChange(marker).replace(/}$/, `,"Description":${deepArray(5000)}}`)),
   },
@@ -256,7 +292,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'hubspot',
     name: 'signed array of 10,000 events (2.5 MB, under the body limit)',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     maxMs: 5_000,
     request: ({ marker, baseUrl }) => {
       const event = JSON.stringify(hubspotEvent(marker));
@@ -266,7 +303,8 @@ const extraCases: BadInputCase[] = [
   {
     group: 'salesforce',
     name: 'signed change event with 100,000 recordIds',
-    expectedStatus: 400,
+    expectedStatus: 202,
+    quarantines: true,
     maxMs: 5_000,
     request: ({ marker }) =>
       salesforceSigned(
@@ -340,29 +378,41 @@ const countBy = (group: CaseGroup) => allCases.filter((c) => c.group === group).
 
 describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify')}, hubspot ${countBy('hubspot')}, salesforce ${countBy('salesforce')}, routing ${countBy('routing')})`, () => {
   it.each(table)('$group: $name -> $expectedStatus', async ({ testCase, marker }) => {
-    const request = await testCase.request({ baseUrl: stack.httpUrl, marker });
+    const ctx = { baseUrl: stack.httpUrl, marker };
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const responses: RawResponse[] = [];
     const enqueuedBefore = spy.count;
-    const response = await sendRaw(stack.httpUrl, request);
-    const enqueued = spy.count - enqueuedBefore;
-    outcomes.set(marker, { testCase, status: response.status });
-
-    expect([testCase.expectedStatus].flat(), response.text.slice(0, 300)).toContain(response.status);
-    expect(response.durationMs).toBeLessThan(testCase.maxMs ?? DEFAULT_MAX_MS);
-
-    if (isSuccess(response.status)) {
-      expect(enqueued).toBe(testCase.enqueues);
-      if (String(response.headers['content-type']).startsWith('text/xml')) {
-        expect(response.text).toContain('<Ack>true</Ack>');
-      } else {
-        expect(JSON.parse(response.text)).toEqual({ success: true, accepted: testCase.enqueues });
+    try {
+      for (const build of [testCase.request, testCase.followedBy]) {
+        if (build) responses.push(await sendRaw(stack.httpUrl, await build(ctx), { agent }));
       }
-    } else {
-      expect(enqueued, 'a rejected request enqueued messages').toBe(0);
-      expect(response.headers['content-type']).toMatch(/^application\/json/);
-      expect(errorBodyProblems(response.text, secretValues())).toEqual([]);
-      expect(JSON.parse(response.text).error.code).toBe(ERROR_CODES[response.status]);
+      const enqueued = spy.count - enqueuedBefore;
+      const next = await sendRaw(stack.httpUrl, HEALTH, { agent, timeoutMs: 5_000 }).catch((e: Error) => e);
+      const [first] = responses as [RawResponse];
+      const quarantinedId =
+        first.status === 202 ? (JSON.parse(first.text) as { event_id?: string }).event_id : undefined;
+      outcomes.set(marker, { testCase, status: first.status, quarantinedId });
+
+      for (const response of responses) {
+        expect([testCase.expectedStatus].flat(), response.text.slice(0, 300)).toContain(response.status);
+        expect(response.durationMs).toBeLessThan(testCase.maxMs ?? DEFAULT_MAX_MS);
+        expectWellFormed(response);
+      }
+      if (isSuccess(first.status)) {
+        expect(enqueued).toBe(testCase.enqueues ?? 0);
+        const accepted = responses.map((r) =>
+          isXml(r) ? (testCase.quarantines ? 0 : 1) : JSON.parse(r.text).accepted,
+        );
+        expect(accepted.reduce((sum, n) => sum + n, 0)).toBe(testCase.enqueues ?? 0);
+      } else {
+        expect(enqueued, 'a rejected request enqueued messages').toBe(0);
+      }
+      expect(next instanceof Error ? next.message : next.status, 'the next request on the connection').toBe(
+        200,
+      );
+    } finally {
+      agent.destroy();
     }
-    if (response.status === 405) expect(response.headers.allow).toBe('POST');
 
     // JSON.parse and the XML parser must keep __proto__/constructor keys as data.
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeKeys);
@@ -373,8 +423,13 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
     // Judged over the cases that ran (all of them, unless filtered with -t).
     const accepted = new Map<string, BadInputCase>();
     const rejected = new Map<string, BadInputCase>();
-    for (const [marker, { testCase, status }] of outcomes)
-      (isSuccess(status) ? accepted : rejected).set(marker, testCase);
+    const quarantinedIds = new Set<string>();
+    let quarantinedAcks = 0;
+    for (const [marker, { testCase, status, quarantinedId }] of outcomes) {
+      if (quarantinedId) quarantinedIds.add(quarantinedId);
+      else if (testCase.quarantines) quarantinedAcks++;
+      (isSuccess(status) && testCase.enqueues !== undefined ? accepted : rejected).set(marker, testCase);
+    }
     const expectedTotal = [...accepted.values()].reduce((sum, c) => sum + (c.enqueues ?? 0), 0);
 
     // Wait for the pollers to drain every queue, then give a late enqueue time to be processed too.
@@ -388,10 +443,16 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    items = await scanEventLog();
+    const all = await scanEventLog();
+    // Kept, and only kept: one quarantined entry per quarantining case, none processed.
+    const quarantined = all.filter((item) => item.status === 'quarantined');
+    for (const id of quarantinedIds) expect(quarantined.map((item) => item.pk)).toContain(id);
+    expect(quarantined).toHaveLength(quarantinedIds.size + quarantinedAcks);
+    items = all.filter((item) => item.status !== 'quarantined');
 
-    // An object id is a case marker, or marker:location for inventory levels.
-    const markerOfItem = (item: EventLogItem) => item.objectId.split(':')[0] ?? '';
+    // An object id is a case marker, or begins with it (marker:location for inventory levels,
+    // marker r<n> for the records of one change event).
+    const markerOfItem = (item: EventLogItem) => /^\d+/.exec(item.objectId)?.[0] ?? '';
     const fromRejected = items
       .filter((item) => rejected.has(markerOfItem(item)))
       .map((item) => `${rejected.get(markerOfItem(item))?.name}: ${item.pk}`);
@@ -409,7 +470,7 @@ describe(`bad-input corpus (${allCases.length} cases: shopify ${countBy('shopify
   });
 
   it('still answers after the corpus', async () => {
-    const health = await sendRaw(stack.httpUrl, { method: 'GET', path: '/health', headers: {} });
+    const health = await sendRaw(stack.httpUrl, HEALTH);
     expect(health.status).toBe(200);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });

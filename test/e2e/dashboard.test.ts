@@ -12,8 +12,9 @@ import { REPO_ROOT } from '../../lib/paths';
 import type { LocalStack } from '../../local/stack';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
 import { ConnectionStore } from '../../shared/stores/connections';
-import { type E2eStack, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, putOnQueue, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
+import { envelope } from '../unit/support/envelopes';
 
 /*
  * The dashboard page in headless Chromium (Debian's `chromium`, which .ci/run installs) against the
@@ -29,6 +30,8 @@ let stack: LocalStack;
 let browser: Browser;
 let page: Page;
 let token: string;
+/** The user's webhook config, registered by the first test that sends. */
+let webhook: { webhook_url: string; secret: string };
 const problems: string[] = [];
 
 beforeAll(async () => {
@@ -68,6 +71,20 @@ afterAll(async () => {
   await e2e?.stop();
 });
 
+/** An orders/create delivery to the user's webhook, signed as Shopify signs it. */
+function sendOrder(body: string): Promise<Response> {
+  return fetch(webhook.webhook_url, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Shopify-Topic': 'orders/create',
+      'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
+      'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
+    },
+    body,
+  });
+}
+
 describe('the dashboard page', () => {
   it('signs in with the token in the fragment, then drops it from the address bar', async () => {
     token = await signDevToken(TOKEN_SECRET, 'dashboard-user', 3600, [OPERATORS_GROUP]);
@@ -84,18 +101,8 @@ describe('the dashboard page', () => {
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ provider: 'shopify', events: ['orders/create'] }),
     });
-    const { webhook } = (await response.json()) as { webhook: { webhook_url: string; secret: string } };
-    const body = '{"id":4242424242,"order_number":1,"total_price":"5.00"}';
-    const sent = await fetch(webhook.webhook_url, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        'X-Shopify-Topic': 'orders/create',
-        'X-Shopify-Hmac-Sha256': shopifySignature(webhook.secret, body),
-        'X-Shopify-Shop-Domain': 'dashboard.myshopify.com',
-      },
-      body,
-    });
+    ({ webhook } = (await response.json()) as { webhook: { webhook_url: string; secret: string } });
+    const sent = await sendOrder('{"id":4242424242,"order_number":1,"total_price":"5.00"}');
     expect(sent.status).toBe(200);
     const row = page.locator('#feed tbody tr', { hasText: '4242424242' });
     await row.waitFor({ timeout: 15_000 });
@@ -105,6 +112,37 @@ describe('the dashboard page', () => {
     expect(await page.locator('#feed tbody tr').count()).toBe(0);
     await page.selectOption('#feed-provider', '');
     expect(await page.locator('#feed tbody tr').count()).toBe(1);
+  });
+
+  it('lists a quarantined and a dead delivery as they happen, in the feed and in their lists', async () => {
+    const asked: string[] = [];
+    const listen = (request: { url(): string }) => asked.push(new URL(request.url()).search);
+    page.on('request', listen);
+    // A verified body that is not an order: kept, answered 202, pushed as quarantined.
+    const sent = await sendOrder('{"note":"no id here"}');
+    expect(sent.status).toBe(202);
+    await page.locator('#feed tbody tr', { hasText: 'quarantined' }).waitFor({ timeout: 15_000 });
+    // The push refreshes the list at once (the periodic refresh comes every 15 s).
+    await page.locator('#quarantined li', { hasText: 'Payload needs an id' }).waitFor({ timeout: 3000 });
+
+    // A delivery whose claim-check object is gone: dead at once, and pushed dead.
+    const dead = envelope({
+      ownerId: 'dashboard-user',
+      dedupKey: 'dashboard-user:shopify:dead-1',
+      orderingKey: 'dashboard-user:shopify:dead-1',
+      objectId: '5151515151',
+      receivedAt: new Date().toISOString(),
+      payload: undefined,
+      payloadRef: { bucket: 'webhook-payloads', key: 'missing/dashboard-dead.json' },
+    });
+    await putOnQueue(stack, stack.queues.high.url, dead);
+    await page
+      .locator('#feed tbody tr', { hasText: '5151515151' })
+      .filter({ hasText: 'dead' })
+      .waitFor({ timeout: 15_000 });
+    await page.locator('#dead li', { hasText: '5151515151' }).waitFor({ timeout: 3000 });
+    page.off('request', listen);
+    expect(asked).toEqual(expect.arrayContaining(['?status=quarantined&limit=20', '?status=dead&limit=20']));
   });
 
   it('draws the per-provider charts from the minute metrics', async () => {

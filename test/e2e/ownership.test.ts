@@ -1,10 +1,9 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOncall } from '../../bin/oncall';
 import type { LocalStack } from '../../local/stack';
 import { responseSchemas } from '../../shared/api/openapi';
 import { OPERATORS_GROUP } from '../../shared/auth/tokens';
-import { type E2eStack, eventually as settle, startE2eStack } from '../support/e2e-stack';
+import { type E2eStack, putOnQueue, eventually as settle, startE2eStack } from '../support/e2e-stack';
 import { shopifySignature } from '../support/shopify';
 import { subscribedClient, type TestClient } from '../support/ws-client';
 import { envelope } from '../unit/support/envelopes';
@@ -254,15 +253,7 @@ describe('two tenants, two operators and provider-wide traffic', () => {
         payloadRef: { bucket: 'webhook-payloads', key: 'missing/dead-2.json' },
       }),
     ];
-    for (const message of dead)
-      await stack.sqs.send(
-        new SendMessageCommand({
-          QueueUrl: stack.queues.low.url,
-          MessageBody: JSON.stringify(message),
-          MessageGroupId: message.orderingKey,
-          MessageDeduplicationId: message.dedupKey,
-        }),
-      );
+    for (const message of dead) await putOnQueue(stack, stack.queues.low.url, message);
     const dlq = await eventually(
       () => api('op-1', 'GET', '/api/webhooks/dlq'),
       (response) =>

@@ -117,10 +117,12 @@ beforeAll(async () => {
       SALESFORCE_ORG_ID: ORG_ID,
       WORKFLOWS_FILE: file,
       WORKFLOW_RETRY_BASE_DELAY_MS: '50',
-      // Half of the processing attempts fail before writing anything and are retried.
+      // Half of the processing attempts fail before writing anything and are retried, up to 20 times
+      // a second apart.
       CHAOS_FAILURE_RATE: '0.5',
       RETRY_BASE_DELAY_MS: '50',
-      MAX_RECEIVE_COUNT: '20',
+      MAX_RETRY_DELAY_MS: '1000',
+      RETRY_ATTEMPTS: '19',
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',
     },
   });

@@ -31,8 +31,14 @@ export const ALL_OPTIONS = {
     providerThrottling: { shopify: { rateLimit: 300, burstLimit: 600 } },
   },
   waf: { ipRateLimitPerMinute: 1200, blockedCidrs: ['203.0.113.0/24', '198.51.100.7/32', '2001:db8::/32'] },
-  queues: { maxReceiveCount: 6, retentionDays: 7 },
-  processing: { retryBaseDelayMs: 2000, eventLogPayloadMaxBytes: 32_768 },
+  queues: { maxReceiveCount: 900, retentionDays: 7 },
+  processing: {
+    retryBaseDelayMs: 2000,
+    maxRetryDelayMs: 1_200_000,
+    retryAttempts: 8,
+    attemptTimeoutMs: 20_000,
+    eventLogPayloadMaxBytes: 32_768,
+  },
   management: { secretGraceHours: 48 },
   alerting: {
     emails: ['oncall@example.com'],

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, SQS_MAX_VISIBILITY_MS, totalRetryDelayMs } from '../../lib/config';
+import { parseConfig, SQS_MAX_VISIBILITY_MS } from '../../lib/config';
 
 function publicKeyPem(type: 'rsa' | 'ed25519'): string {
   const { publicKey } =
@@ -31,8 +31,14 @@ describe('stack configuration', () => {
         },
       },
       waf: { ipRateLimitPerMinute: 3000, blockedCidrs: [] },
-      queues: { maxReceiveCount: 5 },
-      processing: { retryBaseDelayMs: 5000, eventLogPayloadMaxBytes: 65_536 },
+      queues: { maxReceiveCount: 1000, retentionDays: 4 },
+      processing: {
+        retryBaseDelayMs: 5000,
+        maxRetryDelayMs: 900_000,
+        retryAttempts: 5,
+        attemptTimeoutMs: 30_000,
+        eventLogPayloadMaxBytes: 65_536,
+      },
       workflowEvents: { archiveDays: 7 },
       management: { secretGraceHours: 24 },
       alerting: {
@@ -77,21 +83,19 @@ describe('stack configuration', () => {
       processing: { retryBaseDelayMs: 0, eventLogPayloadMaxBytes: 0 },
       workflowEvents: { archiveDays: 3650 },
     });
-    expect(config.processing).toEqual({ retryBaseDelayMs: 0, eventLogPayloadMaxBytes: 0 });
+    expect(config.processing).toMatchObject({ retryBaseDelayMs: 0, eventLogPayloadMaxBytes: 0 });
     expect(config.workflowEvents.archiveDays).toBe(3650);
     expect(parseConfig({ processing: { retryBaseDelayMs: 1000 } }).processing.eventLogPayloadMaxBytes).toBe(
       65_536,
     );
   });
 
-  it('adds up the retry backoffs a message waits through before its last receive', () => {
-    // 5, 10, 20 and 40 s between five receives.
-    expect(totalRetryDelayMs(5000, 5)).toBe(75_000);
-    expect(totalRetryDelayMs(5000, 1)).toBe(0);
-    expect(totalRetryDelayMs(0, 1000)).toBe(0);
-    // SQS caps each visibility at 12 hours.
-    expect(totalRetryDelayMs(SQS_MAX_VISIBILITY_MS / 2, 4)).toBe(SQS_MAX_VISIBILITY_MS * 2.5);
-    expect(totalRetryDelayMs(SQS_MAX_VISIBILITY_MS, 1000)).toBe(SQS_MAX_VISIBILITY_MS * 999);
+  it("takes a retry policy whose longest attempts fit the queue's receives and retention", () => {
+    const config = parseConfig({
+      queues: { maxReceiveCount: 11, retentionDays: 1 },
+      processing: { retryBaseDelayMs: 1000, maxRetryDelayMs: 60_000, retryAttempts: 10 },
+    });
+    expect(config.processing).toMatchObject({ maxRetryDelayMs: 60_000, retryAttempts: 10 });
   });
 
   it('accepts a secret grace period from none to 30 days', () => {
@@ -217,8 +221,32 @@ describe('stack configuration', () => {
     ],
     [
       'retries outlasting the queue retention',
-      { queues: { retentionDays: 1, maxReceiveCount: 10 }, processing: { retryBaseDelayMs: 3_600_000 } },
-      /must end within queues.retentionDays/,
+      {
+        queues: { retentionDays: 1 },
+        processing: { retryBaseDelayMs: 3_600_000, maxRetryDelayMs: SQS_MAX_VISIBILITY_MS },
+      },
+      /end well within queues.retentionDays/,
+    ],
+    [
+      "SQS's redrive cutting a config's attempts short (the old default of 5 receives)",
+      { queues: { maxReceiveCount: 5 } },
+      /fit within queues.maxReceiveCount/,
+    ],
+    [
+      'a retry cap below the first retry delay',
+      { processing: { retryBaseDelayMs: 60_000, maxRetryDelayMs: 10_000 } },
+      /maxRetryDelayMs must not be below/,
+    ],
+    [
+      'a retry cap above the 12 hours SQS allows',
+      { processing: { maxRetryDelayMs: SQS_MAX_VISIBILITY_MS + 1 } },
+      /maxRetryDelayMs/,
+    ],
+    ['a negative retry budget', { processing: { retryAttempts: -1 } }, /retryAttempts/],
+    [
+      'an attempt timeout above 15 minutes',
+      { processing: { attemptTimeoutMs: 900_001 } },
+      /attemptTimeoutMs/,
     ],
     ['an archive of zero days', { workflowEvents: { archiveDays: 0 } }, /archiveDays/],
     ['an archive above ten years', { workflowEvents: { archiveDays: 3651 } }, /archiveDays/],

@@ -10,8 +10,14 @@ import { actionsOf, type CfnResource, type Json, resourcesOf, target } from './t
  * resource and no property read here; stack.test.ts synthesizes with the real bundles).
  */
 const CONFIGURED = {
-  queues: { maxReceiveCount: 3 },
-  processing: { retryBaseDelayMs: 2000, eventLogPayloadMaxBytes: 1024 },
+  queues: { maxReceiveCount: 300, retentionDays: 2 },
+  processing: {
+    retryBaseDelayMs: 2000,
+    maxRetryDelayMs: 600_000,
+    retryAttempts: 2,
+    attemptTimeoutMs: 10_000,
+    eventLogPayloadMaxBytes: 1024,
+  },
   workflowEvents: { archiveDays: 30 },
 } satisfies WebhooksConfigInput;
 
@@ -167,8 +173,14 @@ describe('metric counters', () => {
     }
   });
 
-  it('is written by the processors only; the status API and the metrics push may only read it', () => {
-    const processors = new Set(PRIORITIES.map((p) => defaults.processorOf(p)));
+  it('is written by the processors (and the DLQ sweep, counting what it marks dead) only; the status API and the metrics push may only read it', () => {
+    const sweep = defaults
+      .functions()
+      .filter((id) => defaults.env(id).POWERTOOLS_SERVICE_NAME === 'dead-letter-sweep');
+    expect(sweep).toHaveLength(1);
+    for (const fn of sweep)
+      expect(defaults.grantsOn(fn, tableId()).flatMap(actionsOf)).toEqual(['dynamodb:UpdateItem']);
+    const processors = new Set([...PRIORITIES.map((p) => defaults.processorOf(p)), ...sweep]);
     const readers = defaults
       .functions()
       .filter((id) =>
@@ -227,10 +239,10 @@ describe('processor retries and dead letters', () => {
     }
   });
 
-  it('tells each processor the maxReceiveCount of its queue, the last attempt before the DLQ', () => {
+  it("tells each processor the maxReceiveCount of its queue, SQS's backstop it dead-letters before", () => {
     for (const [synth, count] of [
-      [defaults, 5],
-      [configured, 3],
+      [defaults, 1000],
+      [configured, 300],
     ] as const) {
       for (const priority of PRIORITIES) {
         const { queueId } = queueIds(synth, priority);
@@ -241,13 +253,25 @@ describe('processor retries and dead letters', () => {
     }
   });
 
-  it('backs off from 5 s by default, or from processing.retryBaseDelayMs', () => {
-    for (const [synth, delay] of [
-      [defaults, '5000'],
-      [configured, '2000'],
+  it('gives each processor the retry schedule, the limits of deliveries without a config and its retry window', () => {
+    const day = 86_400;
+    for (const [synth, settings] of [
+      [defaults, { base: '5000', max: '900000', attempts: '5', timeout: '30000', retention: 4 * day }],
+      [configured, { base: '2000', max: '600000', attempts: '2', timeout: '10000', retention: 2 * day }],
     ] as const) {
       for (const priority of PRIORITIES) {
-        expect(synth.env(synth.processorOf(priority)).RETRY_BASE_DELAY_MS).toBe(delay);
+        const env = synth.env(synth.processorOf(priority));
+        expect(env).toMatchObject({
+          RETRY_BASE_DELAY_MS: settings.base,
+          MAX_RETRY_DELAY_MS: settings.max,
+          RETRY_ATTEMPTS: settings.attempts,
+          ATTEMPT_TIMEOUT_MS: settings.timeout,
+        });
+        // The retention, less the longest wait, the queue's visibility timeout and an hour.
+        const visibility = (priority === 'low' ? 60 : 30) * 6 + 30;
+        expect(env.RETRY_WINDOW_SECONDS).toBe(
+          String(settings.retention - Number(settings.max) / 1000 - visibility - 3600),
+        );
       }
     }
   });

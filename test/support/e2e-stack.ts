@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import type { LocalStack } from '../../local/stack';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
+import type { Envelope } from '../../shared/envelope';
 import { connect, type TestClient } from './ws-client';
 
 export interface E2eStack {
@@ -135,4 +136,19 @@ async function messagesIn(stack: LocalStack, which: 'url' | 'dlqUrl'): Promise<n
       Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
   }
   return total;
+}
+
+/**
+ * An envelope put straight on one of the stack's queues (a main queue or a DLQ), as ingest or SQS's
+ * redrive would have: grouped by its ordering key, deduplicated by its dedup key.
+ */
+export async function putOnQueue(stack: LocalStack, queueUrl: string, envelope: Envelope): Promise<void> {
+  await stack.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: JSON.stringify(envelope),
+      MessageGroupId: envelope.orderingKey,
+      MessageDeduplicationId: envelope.dedupKey,
+    }),
+  );
 }

@@ -173,6 +173,8 @@ export interface SendOptions {
    * answers 5xx while SQS is unreachable). Off, any answer but 200 fails the test.
    */
   redeliverOnServerError?: boolean;
+  /** Spread the objects' first sends evenly over this long (the fault runs: across their outages). */
+  spreadOverMs?: number;
 }
 
 export interface Sent {
@@ -181,10 +183,15 @@ export interface Sent {
   redelivered: number;
 }
 
-const REDELIVERY_ATTEMPTS = 10;
+/**
+ * How long a delivery answered 5xx (or 429) is delivered again: providers go on for hours (Shopify
+ * 48), and the fault runs take stand-ins down for several seconds, ingest's SQS and DynamoDB included.
+ */
+const REDELIVERY_WINDOW_MS = 120_000;
 
 /** Returns how many times the delivery was answered 5xx before its 200. */
 async function post(delivery: Delivery, redeliver: boolean): Promise<number> {
+  const deadline = Date.now() + REDELIVERY_WINDOW_MS;
   for (let attempt = 1; ; attempt++) {
     const response = await fetch(delivery.request.url, {
       method: 'POST',
@@ -193,9 +200,9 @@ async function post(delivery: Delivery, redeliver: boolean): Promise<number> {
     });
     // A throttled delivery (the local front's rate limits, as in AWS) is delivered again, as providers do.
     const again = response.status === 429 || (redeliver && response.status >= 500);
-    if (again && attempt < REDELIVERY_ATTEMPTS) {
+    if (again && Date.now() < deadline) {
       await response.body?.cancel();
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * attempt)));
       continue;
     }
     expect(response.status, await response.clone().text()).toBe(200);
@@ -220,8 +227,13 @@ export async function sendAll(objects: TrackedObject[], options: SendOptions = {
     for (const index of object.sendOrder) await send(object.versions[index]);
     if (object.resend !== undefined) await send(object.versions[object.resend]);
   };
+  const start = Date.now();
   const worker = async () => {
-    for (let object = objects[next++]; object; object = objects[next++]) await sendObject(object);
+    for (let index = next++, object = objects[index]; object; index = next++, object = objects[index]) {
+      const due = start + ((options.spreadOverMs ?? 0) * index) / objects.length;
+      if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+      await sendObject(object);
+    }
   };
   const workers = Math.max(1, Math.min(options.concurrency ?? objects.length, objects.length));
   await Promise.all(Array.from({ length: workers }, worker));

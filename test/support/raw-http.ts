@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
 /** One HTTP request exactly as a (possibly broken) client would send it. */
 export interface RawRequest {
@@ -20,8 +20,14 @@ export interface RawResponse {
  * Sends a request with node:http, not fetch: the path stays byte-exact, Buffer bodies (invalid UTF-8
  * included) go out untouched, and only Host and Content-Length are added. The response resolves as
  * soon as it is complete, even if the server then drops the connection (it may answer 413 early).
+ * On a fresh connection, unless `agent` (a keep-alive one, say) is given.
  */
-export function sendRaw(baseUrl: string, request: RawRequest, timeoutMs = 15_000): Promise<RawResponse> {
+export function sendRaw(
+  baseUrl: string,
+  request: RawRequest,
+  options: { timeoutMs?: number; agent?: Agent } = {},
+): Promise<RawResponse> {
+  const { timeoutMs = 15_000, agent = false } = options;
   const { hostname, port } = new URL(baseUrl);
   const body =
     request.body === undefined || Buffer.isBuffer(request.body)
@@ -33,7 +39,7 @@ export function sendRaw(baseUrl: string, request: RawRequest, timeoutMs = 15_000
     const started = performance.now();
     let settled = false;
     const req = httpRequest(
-      { host: hostname, port, method: request.method, path: request.path, headers, agent: false },
+      { host: hostname, port, method: request.method, path: request.path, headers, agent },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

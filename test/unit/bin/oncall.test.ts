@@ -67,6 +67,47 @@ describe('npm run oncall', () => {
     ]);
   });
 
+  it('prints the ledger of a window and owner, and says whether it balances', async () => {
+    const ledger = {
+      success: true,
+      owner: 'alice',
+      since: '2026-03-01T09:00:00.000Z',
+      until: '2026-03-01T10:00:00.000Z',
+      received: 12,
+      processed: 8,
+      duplicate: 2,
+      quarantined: 1,
+      dead: 1,
+      in_flight: 0,
+      processed_outcomes: { applied: 6, stale: 1, ignored: 1 },
+      balanced: true,
+      unreceipted: 0,
+      oldest_in_flight_at: null,
+    };
+    const fake = fakeFetch({ json: ledger });
+    const { lines, io: context } = io(fake.fetch);
+    expect(await runOncall(['ledger', '--owner', 'alice', '--range', '1h'], context)).toBe(0);
+    expect(fake.requests[0]?.url).toBe('http://localhost:3000/api/webhooks/ledger?owner=alice&time_range=1h');
+    expect(lines).toEqual([
+      'Ledger 2026-03-01T09:00:00.000Z .. 2026-03-01T10:00:00.000Z (owner alice)',
+      'received          12',
+      'processed          8  applied 6, stale 1, ignored 1',
+      'duplicate          2',
+      'quarantined        1  npm run oncall -- quarantined',
+      'dead               1  npm run oncall -- dead',
+      'in flight          0',
+      'Balanced: received = processed + duplicate + quarantined + dead + in flight.',
+    ]);
+  });
+
+  it('lists quarantined events', async () => {
+    const fake = fakeFetch({ json: { success: true, events: [] } });
+    const { lines, io: context } = io(fake.fetch);
+    expect(await runOncall(['quarantined'], context)).toBe(0);
+    expect(fake.requests[0]?.url).toBe('http://localhost:3000/api/webhooks/events?status=quarantined');
+    expect(lines).toEqual(['No quarantined events.']);
+  });
+
   it('URL-encodes the event id of a replay and reports API errors with exit code 1', async () => {
     const fake = fakeFetch({
       status: 404,

@@ -17,7 +17,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { sql } from 'drizzle-orm';
@@ -33,7 +33,7 @@ import {
   type MockInstance,
   vi,
 } from 'vitest';
-import { handler, makeProcessHandler } from '../../../functions/process';
+import { handler, makeProcessHandler, retryPolicyFromEnv } from '../../../functions/process';
 import type { Db } from '../../../shared/db/client';
 import { loadMigrations, migrate } from '../../../shared/db/migrate';
 import { schema } from '../../../shared/db/schema';
@@ -121,8 +121,13 @@ function deps(overrides: Partial<BatchDeps> = {}): BatchDeps {
     dlqUrl: DLQ_URL,
     counters: new MetricCounters(ddb, 'metric-counters'),
     metrics,
-    maxReceiveCount: 5,
-    retryBaseDelayMs: 5000,
+    retry: {
+      schedule: { baseDelayMs: 5000, maxDelayMs: 900_000 },
+      retryAttempts: 5,
+      timeoutMs: 30_000,
+      windowMs: 86_400_000,
+      maxReceiveCount: 1000,
+    },
     now: () => NOW,
     ...overrides,
   };
@@ -161,7 +166,7 @@ let sequence = 0;
 
 function record(
   body: Envelope | string,
-  options: { attempt?: number; group?: string; dedupId?: string } = {},
+  options: { attempt?: number; group?: string; dedupId?: string; sentAt?: Date } = {},
 ): SQSRecord {
   sequence++;
   const envelope = typeof body === 'string' ? undefined : body;
@@ -171,7 +176,7 @@ function record(
     body: typeof body === 'string' ? body : JSON.stringify(body),
     attributes: {
       ApproximateReceiveCount: String(options.attempt ?? 1),
-      SentTimestamp: String(RECEIVED_AT.getTime()),
+      SentTimestamp: String((options.sentAt ?? RECEIVED_AT).getTime()),
       SenderId: 'AIDAEXAMPLE',
       ApproximateFirstReceiveTimestamp: String(RECEIVED_AT.getTime()),
       SequenceNumber: String(18_800_000_000_000_000_000 + sequence),
@@ -190,14 +195,50 @@ async function run(records: SQSRecord[], overrides: Partial<BatchDeps> = {}, ctx
   return makeProcessHandler(deps(overrides))({ Records: records }, ctx);
 }
 
-type Behaviour = 'duplicate' | 'throttled';
+type Behaviour = 'duplicate' | 'throttled' | 'failing' | 'log-down';
 
-/** The event log's `begin` for the given keys fails as told; every other write succeeds. */
+interface LogState {
+  attempts: number;
+  failedAttempts: number;
+  dependencyFailures: number;
+  inAttempt?: boolean;
+  status?: string;
+}
+
+let logState: Map<string, LogState>;
+let behaviours: Record<string, Behaviour>;
+let beginDelayMs: number;
+
+/**
+ * The event log as a small fake that counts as the real one does (test/unit/shared/stores covers
+ * the real one): `begin` of the keys in `behaviour` is a duplicate, throttled (a dependency),
+ * fails by the delivery's own fault, or every write of the key fails (the log is down for it).
+ */
 function eventLogBegins(behaviour: Record<string, Behaviour>, delayMs = 0) {
+  behaviours = behaviour;
+  beginDelayMs = delayMs;
+}
+
+/** The counts a delivery's entry starts with (earlier attempts). */
+function logged(dedupKey: string, state: Partial<LogState>) {
+  logState.set(dedupKey, { attempts: 0, failedAttempts: 0, dependencyFailures: 0, ...state });
+}
+
+function installFakeEventLog() {
+  logState = new Map();
+  behaviours = {};
+  beginDelayMs = 0;
   ddbMock.on(UpdateCommand).callsFake(async (input) => {
-    if (input.TableName === 'event-log' && input.ExpressionAttributeValues?.[':attempt']) {
-      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const what = behaviour[input.Key.pk];
+    if (!String(input.TableName).endsWith('event-log')) return {};
+    const pk = String(input.Key.pk);
+    const values = input.ExpressionAttributeValues ?? {};
+    const state = logState.get(pk) ?? { attempts: 0, failedAttempts: 0, dependencyFailures: 0 };
+    logState.set(pk, state);
+    const what = behaviours[pk];
+    if (what === 'log-down')
+      throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
+    if (values[':s_inAttempt'] === true) {
+      if (beginDelayMs) await new Promise((resolve) => setTimeout(resolve, beginDelayMs));
       if (what === 'duplicate')
         throw new ConditionalCheckFailedException({
           message: 'The conditional request failed',
@@ -205,8 +246,21 @@ function eventLogBegins(behaviour: Record<string, Behaviour>, delayMs = 0) {
         });
       if (what === 'throttled')
         throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
+      if (what === 'failing') throw new Error('boom: the entity handler refused');
+      const before = { ...state };
+      state.attempts++;
+      state.inAttempt = true;
+      return { Attributes: before };
     }
-    return {};
+    for (const count of ['attempts', 'failedAttempts', 'dependencyFailures'] as const)
+      state[count] += Number(values[`:a_${count}`] ?? 0);
+    if (
+      String(input.UpdateExpression).includes('REMOVE') &&
+      String(input.UpdateExpression).includes('#inAttempt')
+    )
+      delete state.inAttempt;
+    if (values[':s_status']) state.status = String(values[':s_status']);
+    return input.ReturnValues === 'ALL_NEW' ? { Attributes: { ...state } } : {};
   });
 }
 
@@ -219,9 +273,14 @@ function updates(table: string) {
 
 /** The event log writes of one kind, as {pk, values}. */
 function eventLogWrites(kind: 'begin' | 'complete' | 'fail') {
-  const marker = { begin: ':attempt', complete: ':outcome', fail: ':errorCategory' }[kind];
+  const isKind = (values: Record<string, unknown>) =>
+    kind === 'begin'
+      ? values[':s_inAttempt'] === true
+      : kind === 'complete'
+        ? values[':s_outcome'] !== undefined
+        : values[':s_status'] === 'failed' || values[':s_status'] === 'dead';
   return updates('event-log')
-    .filter((input) => input.ExpressionAttributeValues?.[marker] !== undefined)
+    .filter((input) => isKind(input.ExpressionAttributeValues ?? {}))
     .map((input) => ({ pk: input.Key?.pk, values: input.ExpressionAttributeValues ?? {} }));
 }
 
@@ -243,73 +302,91 @@ function failures(response: { batchItemFailures: { itemIdentifier: string }[] })
   return response.batchItemFailures.map((failure) => failure.itemIdentifier);
 }
 
-describe('transient failures are retried with backoff', () => {
+/** The webhook-event pushes posted to the one subscribed operator connection, in order. */
+function pushes() {
+  return apiMock
+    .commandCalls(PostToConnectionCommand)
+    .map((call) => JSON.parse(Buffer.from(call.args[0].input.Data as Uint8Array).toString()).data);
+}
+
+beforeEach(() => {
+  installFakeEventLog();
+});
+
+describe('the retry schedule', () => {
   it.each([
+    [0, 0],
     [1, 5],
     [2, 10],
     [3, 20],
     [4, 40],
-  ])('DynamoDB throttling on attempt %i: failed, retried after %i s', async (attempt, seconds) => {
+    [5, 80],
+    [8, 640],
+    [9, 900],
+    [40, 900],
+  ])('after %i earlier failures, a failing attempt comes back after %i s', async (earlier, seconds) => {
     const envelope = order('1001');
+    logged(envelope.dedupKey, { dependencyFailures: earlier });
     eventLogBegins({ [envelope.dedupKey]: 'throttled' });
-    const throttled = record(envelope, { attempt });
+    const throttled = record(envelope, { attempt: earlier + 1 });
 
     const response = await run([throttled]);
 
     expect(failures(response)).toEqual([throttled.messageId]);
     expect(visibilityChanges()).toEqual([{ receiptHandle: throttled.receiptHandle, seconds }]);
-    expect(eventLogWrites('fail')).toEqual([
-      {
-        pk: envelope.dedupKey,
-        values: expect.objectContaining({
-          ':status': 'failed',
-          ':attempts': attempt,
-          ':errorCategory': 'processing',
-          ':errorMessage': 'ProvisionedThroughputExceededException: Rate exceeded',
-          ':provider': 'shopify',
-          ':objectId': '1001',
-        }),
-      },
-    ]);
-    expect(dlqMessages()).toEqual([]);
-  });
-
-  it('DynamoDB throttling on the last attempt: dead, left to SQS to move to the DLQ at once', async () => {
-    const envelope = order('1001');
-    eventLogBegins({ [envelope.dedupKey]: 'throttled' });
-    const last = record(envelope, { attempt: 5 });
-
-    const response = await run([last]);
-
-    expect(failures(response)).toEqual([last.messageId]);
-    expect(eventLogWrites('fail')).toEqual([
-      {
-        pk: envelope.dedupKey,
-        values: expect.objectContaining({
-          ':status': 'dead',
-          ':attempts': 5,
-          ':errorCategory': 'processing',
-        }),
-      },
-    ]);
-    expect(visibilityChanges()).toEqual([{ receiptHandle: last.receiptHandle, seconds: 0 }]);
     expect(dlqMessages()).toEqual([]);
   });
 
   it('follows RETRY_BASE_DELAY_MS, rounding up to whole seconds', async () => {
     const [first, fourth] = [order('1001'), order('2002')];
+    logged(first.dedupKey, { dependencyFailures: 1 });
+    logged(fourth.dedupKey, { dependencyFailures: 4 });
     eventLogBegins({ [first.dedupKey]: 'throttled', [fourth.dedupKey]: 'throttled' });
+    const base = deps().retry;
 
-    await run([record(first, { attempt: 1 }), record(fourth, { attempt: 4 })], { retryBaseDelayMs: 200 });
+    await run([record(first), record(fourth)], {
+      retry: { ...base, schedule: { baseDelayMs: 200, maxDelayMs: 900_000 } },
+    });
 
     // 200 ms -> 1 s; 200 * 2^3 = 1600 ms -> 2 s.
     expect(visibilityChanges().map((change) => change.seconds)).toEqual([1, 2]);
   });
+});
 
-  it('retries a record whose Data API statement fails, writing no row', async () => {
-    rdsMock
-      .on(ExecuteStatementCommand)
-      .rejects(new DatabaseErrorException({ message: 'Communications link failure', $metadata: {} }));
+describe('failures of a dependency and failures of the delivery', () => {
+  it('charges a throttled, unreachable or resuming dependency to the dependency, never dead-lettering for it', async () => {
+    const envelope = order('1001');
+    logged(envelope.dedupKey, { dependencyFailures: 60 });
+    eventLogBegins({ [envelope.dedupKey]: 'throttled' });
+    const throttled = record(envelope, { attempt: 61 });
+
+    const response = await run([throttled]);
+
+    expect(failures(response)).toEqual([throttled.messageId]);
+    expect(dlqMessages()).toEqual([]);
+    expect(eventLogWrites('fail')).toEqual([
+      {
+        pk: envelope.dedupKey,
+        values: expect.objectContaining({
+          ':s_status': 'failed',
+          ':a_dependencyFailures': 1,
+          ':a_attempts': 1,
+          ':s_errorCategory': 'dependency',
+          ':s_errorMessage': 'ProvisionedThroughputExceededException: Rate exceeded',
+          ':s_provider': 'shopify',
+        }),
+      },
+    ]);
+    expect(logState.get(envelope.dedupKey)).toMatchObject({ failedAttempts: 0, dependencyFailures: 61 });
+  });
+
+  it('charges a Data API link failure to the dependency, writing no row', async () => {
+    rdsMock.on(ExecuteStatementCommand).rejects(
+      new DatabaseErrorException({
+        message: 'Communications link failure; SQLState: 08S01',
+        $metadata: {},
+      }),
+    );
     const dataApi = drizzleDataApi(new RDSDataClient({ region: REGION }), {
       resourceArn: 'arn:aws:rds:eu-west-1:123456789012:cluster:webhooks',
       secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db',
@@ -317,48 +394,229 @@ describe('transient failures are retried with backoff', () => {
       schema,
     }) as unknown as Db;
     const envelope = order('1001');
+    logged(envelope.dedupKey, { dependencyFailures: 1 });
     const failing = record(envelope, { attempt: 2 });
 
     const response = await run([failing], { db: dataApi });
 
     expect(rdsMock.commandCalls(ExecuteStatementCommand).length).toBeGreaterThan(0);
     expect(failures(response)).toEqual([failing.messageId]);
-    expect(visibilityChanges()).toEqual([{ receiptHandle: failing.receiptHandle, seconds: 10 }]);
+    expect(visibilityChanges()).toEqual([{ receiptHandle: failing.receiptHandle, seconds: 5 }]);
     expect(eventLogWrites('fail')[0]?.values).toMatchObject({
-      ':status': 'failed',
-      ':errorCategory': 'processing',
-      ':errorMessage': expect.stringContaining('Communications link failure'),
+      ':s_status': 'failed',
+      ':s_errorCategory': 'dependency',
+      ':s_errorMessage': expect.stringContaining('Communications link failure'),
     });
     expect(eventLogWrites('complete')).toEqual([]);
     expect(eventBridgeMock.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
-  it('retries a record whose domain event PutEvents refuses, and does not mark it processed', async () => {
-    eventBridgeMock.on(PutEventsCommand).resolves({
-      FailedEntryCount: 1,
-      Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
-    });
-    const failing = record(order('1001'));
+  it.each([
+    [
+      'refuses an entry',
+      () =>
+        eventBridgeMock.on(PutEventsCommand).resolves({
+          FailedEntryCount: 1,
+          Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+        }),
+    ],
+    [
+      'cannot be reached',
+      () =>
+        eventBridgeMock
+          .on(PutEventsCommand)
+          .rejects(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })),
+    ],
+  ])(
+    'retries a record whose domain event bus %s, without marking it processed or charging it',
+    async (_case, arrange) => {
+      arrange();
+      const failing = record(order('1001'));
 
-    const response = await run([failing]);
+      const response = await run([failing]);
 
-    expect(failures(response)).toEqual([failing.messageId]);
-    expect(visibilityChanges()).toEqual([{ receiptHandle: failing.receiptHandle, seconds: 5 }]);
-    expect(eventLogWrites('complete')).toEqual([]);
+      expect(failures(response)).toEqual([failing.messageId]);
+      expect(visibilityChanges()).toEqual([{ receiptHandle: failing.receiptHandle, seconds: 0 }]);
+      expect(eventLogWrites('complete')).toEqual([]);
+      expect(eventLogWrites('fail')[0]?.values).toMatchObject({
+        ':s_status': 'failed',
+        ':s_errorCategory': 'dependency',
+        ':a_dependencyFailures': 1,
+      });
+    },
+  );
+
+  it("dead-letters on the delivery's own sixth failure (retry_attempts 5 by default): immediate, 5, 10, 20, 40 s", async () => {
+    const envelope = order('1001');
+    eventLogBegins({ [envelope.dedupKey]: 'failing' });
+    const seconds: (number | undefined)[] = [];
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      sqsMock.resetHistory();
+      const response = await run([record(envelope, { attempt })]);
+      seconds.push(visibilityChanges()[0]?.seconds);
+      if (attempt < 6) expect(failures(response)).toHaveLength(1);
+      else expect(failures(response)).toEqual([]);
+    }
+    expect(seconds).toEqual([0, 5, 10, 20, 40, undefined]);
+    expect(dlqMessages()).toEqual([
+      expect.objectContaining({
+        QueueUrl: DLQ_URL,
+        MessageAttributes: expect.objectContaining({
+          errorCategory: { DataType: 'String', StringValue: 'processing' },
+          errorMessage: {
+            DataType: 'String',
+            StringValue: 'Error: boom: the entity handler refused (attempt 6 of 6)',
+          },
+        }),
+      }),
+    ]);
+    expect(logState.get(envelope.dedupKey)).toMatchObject({ status: 'dead', failedAttempts: 6, attempts: 6 });
+  });
+
+  it("takes its config's retry_attempts", async () => {
+    const envelope = order('1001', { limits: { retryAttempts: 1, timeoutMs: 30_000 } });
+    logged(envelope.dedupKey, { failedAttempts: 1 });
+    eventLogBegins({ [envelope.dedupKey]: 'failing' });
+    const second = record(envelope, { attempt: 2 });
+
+    const response = await run([second]);
+
+    expect(failures(response)).toEqual([]);
+    expect(dlqMessages()).toHaveLength(1);
+    expect(logState.get(envelope.dedupKey)).toMatchObject({ status: 'dead', failedAttempts: 2 });
+  });
+
+  it("cuts an attempt at its config's timeout_ms and charges it to the delivery", async () => {
+    const envelope = order('1001', { limits: { retryAttempts: 3, timeoutMs: 50 } });
+    eventLogBegins({}, 500);
+    const slow = record(envelope);
+
+    const response = await run([slow]);
+
+    expect(failures(response)).toEqual([slow.messageId]);
     expect(eventLogWrites('fail')[0]?.values).toMatchObject({
-      ':status': 'failed',
-      ':errorMessage': expect.stringContaining('PutEvents failed'),
+      ':s_status': 'failed',
+      ':s_errorCategory': 'timeout',
+      ':s_errorMessage': 'TimeoutError: The attempt took longer than its 50 ms (timeout_ms)',
+      ':a_failedAttempts': 1,
     });
   });
 
-  it('retries a record whose PutEvents call throws', async () => {
-    eventBridgeMock.on(PutEventsCommand).rejects(new Error('socket hang up'));
-    const failing = record(order('1001'));
+  it('dead-letters without an attempt a delivery whose attempts the invocation died on used up its budget', async () => {
+    const envelope = order('1001', { limits: { retryAttempts: 1, timeoutMs: 30_000 } });
+    logged(envelope.dedupKey, { failedAttempts: 1, inAttempt: true });
+    const poison = record(envelope, { attempt: 3 });
 
-    const response = await run([failing]);
+    const response = await run([poison]);
 
-    expect(failures(response)).toEqual([failing.messageId]);
-    expect(eventLogWrites('complete')).toEqual([]);
+    expect(failures(response)).toEqual([]);
+    expect(await db.select().from(schema.syncedOrders)).toEqual([]);
+    expect(dlqMessages()).toHaveLength(1);
+    // The begin charged the unfinished attempt; dead-lettering it charges nothing more.
+    expect(logState.get(envelope.dedupKey)).toMatchObject({ status: 'dead', failedAttempts: 2 });
+    expect(eventLogWrites('fail')[0]?.values).toMatchObject({
+      ':s_status': 'dead',
+      ':s_errorCategory': 'timeout',
+      ':s_errorMessage': expect.stringMatching(/^AttemptsUsedUpError: 2 attempts did not finish/),
+    });
+  });
+
+  it('dead-letters a delivery still failing at the end of the retry window, before the queue expires it', async () => {
+    const envelope = order('1001');
+    logged(envelope.dedupKey, { dependencyFailures: 30 });
+    eventLogBegins({ [envelope.dedupKey]: 'throttled' });
+    const old = record(envelope, { attempt: 31, sentAt: new Date(NOW.getTime() - 86_000_000) });
+
+    const response = await run([old]);
+
+    expect(failures(response)).toEqual([]);
+    expect(dlqMessages()[0]?.MessageAttributes?.errorMessage?.StringValue).toMatch(
+      /Rate exceeded \(still failing after 23\.9 h: the queue would expire it\)$/,
+    );
+    expect(logState.get(envelope.dedupKey)).toMatchObject({ status: 'dead' });
+  });
+});
+
+describe('dead-lettering', () => {
+  it('sends to the DLQ first and logs dead second, deduplicated per receive so no dead letter is dropped', async () => {
+    const envelope = order('1001');
+    logged(envelope.dedupKey, { failedAttempts: 5 });
+    eventLogBegins({ [envelope.dedupKey]: 'failing' });
+    const last = record(envelope, { attempt: 9 });
+
+    await run([last]);
+
+    expect(dlqMessages()).toEqual([
+      expect.objectContaining({
+        MessageBody: last.body,
+        MessageGroupId: envelope.orderingKey,
+        MessageDeduplicationId: `${last.messageId}#9`,
+      }),
+    ]);
+    const [failed, dead] = eventLogWrites('fail');
+    expect(failed?.values).toMatchObject({ ':s_status': 'failed' });
+    expect(dead?.values).toMatchObject({ ':s_status': 'dead' });
+    expect(dead?.values).not.toHaveProperty(':a_failedAttempts');
+  });
+
+  it('keeps the record in its queue when the DLQ refuses it: logged failed, retried', async () => {
+    sqsMock.on(SendMessageCommand).rejects(new Error('AWS.SimpleQueueService.NonExistentQueue'));
+    const envelope = order('1001');
+    logged(envelope.dedupKey, { failedAttempts: 5 });
+    eventLogBegins({ [envelope.dedupKey]: 'failing' });
+    const last = record(envelope, { attempt: 6 });
+
+    const response = await run([last]);
+
+    expect(failures(response)).toEqual([last.messageId]);
+    expect(logState.get(envelope.dedupKey)?.status).toBe('failed');
+    expect(visibilityChanges()).toHaveLength(1);
+  });
+
+  it('keeps the record in its queue when the log cannot say dead: a delivery the log calls dead is always in a DLQ', async () => {
+    const envelope = order('1001');
+    eventLogBegins({ [envelope.dedupKey]: 'log-down' });
+    const old = record(envelope, { attempt: 40, sentAt: new Date(NOW.getTime() - 86_000_000) });
+
+    const response = await run([old]);
+
+    // The DLQ has a copy (the queue must not expire it); the record stays until the log says dead.
+    expect(dlqMessages()).toHaveLength(1);
+    expect(failures(response)).toEqual([old.messageId]);
+  });
+
+  it('pushes failed and dead deliveries to their dashboards, as webhook-event with that status', async () => {
+    ddbMock.on(QueryCommand).resolves({
+      Items: [
+        {
+          connectionId: 'c-1',
+          userId: 'oncall',
+          role: 'operator',
+          events: ['webhook-event'],
+        },
+      ],
+    });
+    const [failing, dying] = [order('1001'), order('2002')];
+    logged(dying.dedupKey, { failedAttempts: 5 });
+    eventLogBegins({ [failing.dedupKey]: 'failing', [dying.dedupKey]: 'failing' });
+
+    await run([record(failing), record(dying, { attempt: 6 })]);
+
+    expect(pushes()).toEqual([
+      expect.objectContaining({
+        id: failing.dedupKey,
+        status: 'failed',
+        errorCategory: 'processing',
+        errorMessage: 'Error: boom: the entity handler refused',
+        ownerId: 'system',
+      }),
+      expect.objectContaining({
+        id: dying.dedupKey,
+        status: 'dead',
+        errorCategory: 'processing',
+        ownerId: 'system',
+      }),
+    ]);
   });
 });
 
@@ -383,17 +641,17 @@ describe('records that can never succeed go to the DLQ at once', () => {
         QueueUrl: DLQ_URL,
         MessageBody: missing.body,
         MessageGroupId: envelope.orderingKey,
-        MessageDeduplicationId: 'delivery-1001',
+        MessageDeduplicationId: `${missing.messageId}#1`,
       }),
     ]);
     expect(eventLogWrites('fail')).toEqual([
       {
         pk: envelope.dedupKey,
         values: expect.objectContaining({
-          ':status': 'dead',
-          ':errorCategory': 'validation',
-          ':errorMessage': expect.stringContaining('does not exist'),
-          ':payloadRef': envelope.payloadRef,
+          ':s_status': 'dead',
+          ':s_errorCategory': 'validation',
+          ':s_errorMessage': expect.stringContaining('does not exist'),
+          ':s_payloadRef': envelope.payloadRef,
         }),
       },
     ]);
@@ -412,7 +670,6 @@ describe('records that can never succeed go to the DLQ at once', () => {
         QueueUrl: DLQ_URL,
         MessageBody: body,
         MessageGroupId: 'hubspot:62515:contact:1',
-        MessageDeduplicationId: 'hubspot-delivery',
         MessageAttributes: expect.objectContaining({
           errorCategory: { DataType: 'String', StringValue: 'validation' },
         }),
@@ -422,29 +679,26 @@ describe('records that can never succeed go to the DLQ at once', () => {
       {
         pk: 'hubspot:62515:1:2:3:4',
         values: expect.objectContaining({
-          ':status': 'dead',
-          ':errorCategory': 'validation',
-          ':errorMessage': expect.stringMatching(/^ValidationError: Invalid envelope: /),
-          ':provider': 'hubspot',
+          ':s_status': 'dead',
+          ':s_errorCategory': 'validation',
+          ':s_errorMessage': expect.stringMatching(/^ValidationError: Invalid envelope: /),
+          ':s_provider': 'hubspot',
         }),
       },
     ]);
   });
 
-  it('dead-letters a body that is not JSON under a key made from its message, deduplicated by messageId when it has no id', async () => {
+  it('dead-letters a body that is not JSON under a key made from its message', async () => {
     const garbage = record('not json at all', { group: 'g-1' });
     delete garbage.attributes.MessageDeduplicationId;
 
     const response = await run([garbage]);
 
     expect(failures(response)).toEqual([]);
-    expect(dlqMessages()[0]).toMatchObject({
-      MessageGroupId: 'g-1',
-      MessageDeduplicationId: garbage.messageId,
-    });
+    expect(dlqMessages()[0]).toMatchObject({ MessageGroupId: 'g-1' });
     expect(eventLogWrites('fail')[0]).toMatchObject({
       pk: `sqs:${garbage.messageId}`,
-      values: { ':errorMessage': 'ValidationError: Invalid envelope: the message body is not JSON' },
+      values: { ':s_errorMessage': 'ValidationError: Invalid envelope: the message body is not JSON' },
     });
   });
 
@@ -455,12 +709,8 @@ describe('records that can never succeed go to the DLQ at once', () => {
     const response = await run([invalid]);
 
     expect(failures(response)).toEqual([invalid.messageId]);
-    expect(visibilityChanges()).toEqual([{ receiptHandle: invalid.receiptHandle, seconds: 5 }]);
-    expect(eventLogWrites('fail')).toEqual([
-      expect.objectContaining({
-        values: expect.objectContaining({ ':status': 'failed', ':errorCategory': 'validation' }),
-      }),
-    ]);
+    expect(visibilityChanges()).toEqual([{ receiptHandle: invalid.receiptHandle, seconds: 0 }]);
+    expect(eventLogWrites('fail')).toEqual([]);
   });
 
   it('lets the rest of the group go on after an invalid record', async () => {
@@ -476,12 +726,14 @@ describe('records that can never succeed go to the DLQ at once', () => {
 });
 
 describe('message groups and time', () => {
-  it("holds back only the failed record's group", async () => {
+  it("holds back only the failed record's group, charging the held-back records nothing", async () => {
     const a1 = order('1001');
     const a2 = order('1001', { dedupKey: 'shopify:a2', deliveryId: 'a2' });
     const b1 = order('2002');
+    logged(a1.dedupKey, { dependencyFailures: 1 });
     eventLogBegins({ [a1.dedupKey]: 'throttled' });
-    const [ra1, rb1, ra2] = [record(a1, { attempt: 2 }), record(b1), record(a2)];
+    // a2 has been received (and held back) many times already: that uses up nothing.
+    const [ra1, rb1, ra2] = [record(a1, { attempt: 2 }), record(b1), record(a2, { attempt: 50 })];
 
     const response = await run([ra1, rb1, ra2]);
 
@@ -490,33 +742,41 @@ describe('message groups and time', () => {
     expect(eventLogWrites('complete').map((write) => write.pk)).toEqual([b1.dedupKey]);
     // The skipped record comes back with the failed one, in order; it was not attempted, so no log entry.
     expect(visibilityChanges()).toEqual([
-      { receiptHandle: ra1.receiptHandle, seconds: 10 },
-      { receiptHandle: ra2.receiptHandle, seconds: 10 },
+      { receiptHandle: ra1.receiptHandle, seconds: 5 },
+      { receiptHandle: ra2.receiptHandle, seconds: 5 },
     ]);
     expect(eventLogWrites('fail').map((write) => write.pk)).toEqual([a1.dedupKey]);
+    expect(dlqMessages()).toEqual([]);
   });
 
-  it('marks a skipped record dead on its last receive, since SQS will dead-letter it', async () => {
+  it("dead-letters a held-back record on SQS's last receive, before SQS's redrive moves it unlogged", async () => {
     const a1 = order('1001');
     const a2 = order('1001', { dedupKey: 'shopify:a2', deliveryId: 'a2' });
     eventLogBegins({ [a1.dedupKey]: 'throttled' });
+    const held = record(a2, { attempt: 1000 });
 
-    await run([record(a1, { attempt: 3 }), record(a2, { attempt: 5 })]);
+    const response = await run([record(a1, { attempt: 3 }), held]);
 
+    expect(failures(response)).not.toContain(held.messageId);
+    expect(dlqMessages()).toEqual([expect.objectContaining({ MessageBody: held.body })]);
     expect(eventLogWrites('fail')).toEqual([
-      expect.objectContaining({ pk: a1.dedupKey, values: expect.objectContaining({ ':status': 'failed' }) }),
+      expect.objectContaining({
+        pk: a1.dedupKey,
+        values: expect.objectContaining({ ':s_status': 'failed' }),
+      }),
       {
         pk: 'shopify:a2',
         values: expect.objectContaining({
-          ':status': 'dead',
-          ':attempts': 5,
-          ':errorMessage': 'Not attempted: an earlier message of its group failed in the same batch',
+          ':s_status': 'dead',
+          ':s_errorMessage': expect.stringMatching(
+            /^Held back behind a failing message of its group for 1000 receives/,
+          ),
         }),
       },
     ]);
   });
 
-  it('stops taking records when the remaining time falls under the margin, failing the rest with timeout', async () => {
+  it('leaves the records it has no time for untouched and uncharged, back after the first backoff', async () => {
     const remaining = [60_000, 2_500, 2_400];
     const records = [record(order('1001')), record(order('2002')), record(order('3003'), { attempt: 5 })];
 
@@ -528,21 +788,8 @@ describe('message groups and time', () => {
 
     expect(failures(response)).toEqual([records[1]?.messageId, records[2]?.messageId]);
     expect(eventLogWrites('begin').map((write) => write.pk)).toEqual([order('1001').dedupKey]);
-    expect(eventLogWrites('fail')).toEqual([
-      {
-        pk: order('2002').dedupKey,
-        values: expect.objectContaining({
-          ':status': 'failed',
-          ':errorCategory': 'timeout',
-          ':errorMessage': expect.stringMatching(/^TimeoutError: Not started: 2500 ms left/),
-        }),
-      },
-      {
-        pk: order('3003').dedupKey,
-        values: expect.objectContaining({ ':status': 'dead', ':errorCategory': 'timeout' }),
-      },
-    ]);
-    expect(visibilityChanges().map((change) => change.seconds)).toEqual([5, 0]);
+    expect(eventLogWrites('fail')).toEqual([]);
+    expect(visibilityChanges().map((change) => change.seconds)).toEqual([5, 5]);
   });
 
   it('keeps three times the slowest record in reserve', async () => {
@@ -557,7 +804,7 @@ describe('message groups and time', () => {
     );
 
     expect(failures(response)).toEqual([records[1]?.messageId]);
-    expect(eventLogWrites('fail')[0]?.values).toMatchObject({ ':errorCategory': 'timeout' });
+    expect(eventLogWrites('fail')).toEqual([]);
   });
 });
 
@@ -577,7 +824,10 @@ describe('domain events', () => {
     expect(entries.map((entry) => [entry.DetailType, JSON.parse(entry.Detail ?? '{}').eventId])).toEqual([
       ['order.created', newer.dedupKey],
     ]);
-    expect(eventLogWrites('complete').map((write) => write.values[':outcome'])).toEqual(['applied', 'stale']);
+    expect(eventLogWrites('complete').map((write) => write.values[':s_outcome'])).toEqual([
+      'applied',
+      'stale',
+    ]);
   });
 });
 
@@ -591,7 +841,7 @@ describe('per-minute counters and metrics', () => {
 
     await run([record(applied), record(duplicate), record(throttled), record(invalidHubSpot)]);
 
-    const processingTimeMs = eventLogWrites('complete')[0]?.values[':ms'];
+    const processingTimeMs = eventLogWrites('complete')[0]?.values[':s_processingTimeMs'];
     expect(typeof processingTimeMs).toBe('number');
     const counters = updates('metric-counters').map((input) => ({
       key: input.Key,
@@ -694,8 +944,12 @@ describe('the Lambda entry point', () => {
     DB_CLUSTER_ARN: 'arn:aws:rds:eu-west-1:123456789012:cluster:none',
     DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:none',
     DB_NAME: 'none',
-    MAX_RECEIVE_COUNT: '3',
+    MAX_RECEIVE_COUNT: '7',
     RETRY_BASE_DELAY_MS: '1000',
+    MAX_RETRY_DELAY_MS: '60000',
+    RETRY_ATTEMPTS: '2',
+    ATTEMPT_TIMEOUT_MS: '20000',
+    RETRY_WINDOW_SECONDS: '7200',
   };
   let saved: NodeJS.ProcessEnv;
 
@@ -716,28 +970,30 @@ describe('the Lambda entry point', () => {
 
   it('takes its tables, queue, bus and retry settings from the environment', async () => {
     process.env.DLQ_URL = DLQ_URL;
-    const envelope = order('1001');
-    ddbMock.on(UpdateCommand).callsFake(async (input) => {
-      if (input.ExpressionAttributeValues?.[':attempt'])
-        throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
-      return {};
+    expect(retryPolicyFromEnv()).toEqual({
+      schedule: { baseDelayMs: 1000, maxDelayMs: 60_000 },
+      retryAttempts: 2,
+      timeoutMs: 20_000,
+      windowMs: 7_200_000,
+      maxReceiveCount: 7,
     });
+    const envelope = order('1001');
+    logged(envelope.dedupKey, { failedAttempts: 2 });
+    eventLogBegins({ [envelope.dedupKey]: 'failing' });
 
     const response = await handler(
       { Records: [record('not json'), record(envelope, { attempt: 3 })] },
       context(),
     );
 
-    expect(response.batchItemFailures).toHaveLength(1);
-    expect(dlqMessages().map((message) => message.QueueUrl)).toEqual([DLQ_URL]);
-    // Attempt 3 of MAX_RECEIVE_COUNT=3 is the last one: begun dead (the event log has the setting
-    // too) and failed dead; the unreadable record is dead at once.
-    expect(eventLogWritesIn('env-event-log').map((values) => values[':status'])).toEqual([
+    // The unreadable record is dead at once; the third own failure of RETRY_ATTEMPTS=2 is the last.
+    expect(response.batchItemFailures).toHaveLength(0);
+    expect(dlqMessages().map((message) => message.QueueUrl)).toEqual([DLQ_URL, DLQ_URL]);
+    expect(eventLogWritesIn('env-event-log').map((values) => values[':s_status'])).toEqual([
       'dead',
-      'dead',
+      'failed',
       'dead',
     ]);
-    expect(visibilityChanges()).toEqual([expect.objectContaining({ seconds: 0 })]);
     expect(updates('env-metric-counters').map((input) => input.Key?.pk)).toEqual([
       'provider#unknown',
       'owner#system#unknown',
@@ -752,5 +1008,5 @@ describe('the Lambda entry point', () => {
 function eventLogWritesIn(table: string) {
   return updates(table)
     .map((input) => input.ExpressionAttributeValues ?? {})
-    .filter((values) => values[':errorCategory'] !== undefined);
+    .filter((values) => values[':s_errorCategory'] !== undefined);
 }

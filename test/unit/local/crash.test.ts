@@ -91,14 +91,18 @@ describe('a crashing processor (CHAOS_CRASH_RATE)', () => {
 });
 
 describe('a processor killed mid-batch (CHAOS_KILL_RATE)', () => {
-  it("stops for good at a record's completion, after its writes, and says which record", async () => {
+  it("ends its invocation at a record's completion, after its writes, and says which record", async () => {
     const completed: string[] = [];
+    const failed: string[] = [];
     const log: EventLogPort = {
-      begin: async () => true,
+      begin: async () => ({ duplicate: false, failedAttempts: 0, unfinished: false }),
       complete: async (delivery) => {
         completed.push(delivery.dedupKey);
       },
-      fail: async () => true,
+      fail: async (delivery) => {
+        failed.push(delivery.key);
+        return { attempts: 1, failedAttempts: 1, dependencyFailures: 0 };
+      },
     };
     const killed: string[] = [];
     const dying = withKills(
@@ -108,13 +112,62 @@ describe('a processor killed mid-batch (CHAOS_KILL_RATE)', () => {
       () => 0,
     );
     const completion = { outcome: 'applied' as const, processingTimeMs: 1, processedAt: new Date() };
-    const outcome = await Promise.race([
-      dying.complete(envelope(), completion).then(() => 'completed'),
-      new Promise((resolve) => setTimeout(() => resolve('still hanging'), 200)),
-    ]);
-    expect(outcome).toBe('still hanging');
-    expect(killed).toEqual([envelope().dedupKey]);
-    expect(completed).toEqual([]);
+    const { url: queueUrl, arn: queueArn } = await local.fifoQueue('kill-now', { VisibilityTimeout: '1' });
+    await local.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [{ Id: 'x', MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'x' }],
+      }),
+    );
+    const after: string[] = [];
+    const errors: unknown[] = [];
+    let invocations = 0;
+    const poller = startSqsPoller({
+      sqs: local.sqs,
+      queueUrl,
+      queueArn,
+      region: LOCAL_SQS_REGION,
+      handler: async () => {
+        invocations++;
+        if (invocations > 1) return { batchItemFailures: [] };
+        // What a batch does after the record that kills it: none of it reaches the event log.
+        const completing = dying.complete(envelope(), completion).then(() => after.push('completed'));
+        const failing = dying
+          .fail(
+            { key: 'later' },
+            {
+              status: 'failed',
+              counts: 'own',
+              begun: true,
+              category: 'processing',
+              message: 'x',
+              now: new Date(),
+            },
+          )
+          .then(() => after.push('failed'));
+        await Promise.race([completing, failing]);
+        return { batchItemFailures: [] };
+      },
+      batchSize: 10,
+      concurrency: 1,
+      timeoutMs: 30_000,
+      onError: (error) => errors.push(error),
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (invocations < 2 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      // Ended at once (not at its 30 s timeout), nothing deleted: the message came back.
+      expect(invocations).toBe(2);
+      expect(String(errors[0])).toMatch(/Invocation killed/);
+      expect(killed).toEqual([envelope().dedupKey]);
+      expect(completed).toEqual([]);
+      expect(failed).toEqual([]);
+      expect(after).toEqual([]);
+    } finally {
+      await poller.stop();
+    }
+    // Outside a killed invocation, and with rate 0, the log is the log.
     await withKills(log, 0).complete(envelope(), completion);
     expect(completed).toEqual([envelope().dedupKey]);
   });

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BadRequestError } from '../../../shared/errors';
-import { isJsonObject, MAX_JSON_DEPTH, parseJsonBody, parseJsonExact } from '../../../shared/json';
+import {
+  canonicalJson,
+  contentId,
+  isJsonObject,
+  MAX_JSON_DEPTH,
+  parseJsonBody,
+  parseJsonExact,
+} from '../../../shared/json';
 
 describe('parseJsonExact', () => {
   it('keeps an integer above 2^53 as its exact decimal string', () => {
@@ -118,5 +125,25 @@ describe('parseJsonBody', () => {
     const text = '{"note":"Grüße 🎉 \\"quoted\\"","id":820982911946154508}';
 
     expect(parseJsonBody(Buffer.from(text))).toEqual({ note: 'Grüße 🎉 "quoted"', id: '820982911946154508' });
+  });
+});
+
+describe('canonicalJson and contentId', () => {
+  it('writes one text for a value whatever its key order, dropping undefined members', () => {
+    const a = parseJsonExact('{ "b": [1, {"y": "é", "x": null}], "a": "\\uFFFF" }');
+    const b = { a: '\uFFFF', b: [1, { x: null, y: 'é' }], c: undefined };
+
+    expect(canonicalJson(a)).toBe('{"a":"\uFFFF","b":[1,{"x":null,"y":"é"}]}');
+    expect(canonicalJson(b)).toBe(canonicalJson(a));
+    expect(contentId(b)).toBe(contentId(a));
+  });
+
+  it('gives values that differ anywhere, array order included, different ids', () => {
+    const ids = [{ a: [1, 2] }, { a: [2, 1] }, { a: [1, 2], b: 0 }, { a: ['1', 2] }, [{ a: [1, 2] }]].map(
+      contentId,
+    );
+
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(/^sha256-[0-9a-f]{64}$/);
   });
 });

@@ -8,7 +8,13 @@ import type { BusEvent } from '../../../shared/events/publisher';
 import type { MetricsRow, SeriesSummary } from '../../../shared/metrics/history';
 import type { EnvelopePublisher } from '../../../shared/queue/publisher';
 import { RedriveConflictError, type RedriveProgress, type RedriveTask } from '../../../shared/queue/redrive';
-import type { EventPage, EventQuery, StoredEvent } from '../../../shared/stores/event-log';
+import {
+  type EventPage,
+  type EventQuery,
+  type LedgerCounts,
+  ledgerOf,
+  type StoredEvent,
+} from '../../../shared/stores/event-log';
 import type { MinuteCounts } from '../../../shared/stores/metric-counters';
 import type { WebhookConfig, WebhookConfigChanges } from '../../../shared/stores/webhook-configs';
 
@@ -70,6 +76,55 @@ export class FakeEventLog {
   async noteReplay(key: string): Promise<void> {
     this.replays.push(key);
   }
+
+  /** Ingest's receipt (and a release's): the entry, received unless it exists, and the ids. */
+  async receive(envelope: Envelope, acceptanceId: string | readonly string[]): Promise<void> {
+    const existing = this.items.get(envelope.dedupKey);
+    const receipts = new Set([
+      ...(existing?.receipts ?? []),
+      ...(typeof acceptanceId === 'string' ? [acceptanceId] : acceptanceId),
+    ]);
+    this.items.set(envelope.dedupKey, {
+      pk: envelope.dedupKey,
+      status: 'received',
+      attempts: 0,
+      provider: envelope.provider,
+      eventType: envelope.eventType,
+      objectType: envelope.objectType,
+      objectId: envelope.objectId,
+      userId: envelope.ownerId,
+      configId: envelope.configId,
+      receivedAt: envelope.receivedAt,
+      ...existing,
+      receipts,
+    });
+  }
+
+  async release(key: string, events: number, now: Date): Promise<boolean> {
+    const item = this.items.get(key);
+    if (item?.status !== 'quarantined') return false;
+    this.items.set(key, {
+      ...item,
+      status: 'released',
+      releasedAt: now.toISOString(),
+      releasedEvents: events,
+    });
+    return true;
+  }
+
+  async ledger(query: { ownerId?: string; since: string; until: string }): Promise<LedgerCounts> {
+    this.ledgerQueries.push(query);
+    return ledgerOf(
+      [...this.items.values()].filter(
+        (item) =>
+          (query.ownerId === undefined || item.userId === query.ownerId) &&
+          query.since <= (item.receivedAt ?? '') &&
+          (item.receivedAt ?? '') <= query.until,
+      ),
+    );
+  }
+
+  readonly ledgerQueries: { ownerId?: string; since: string; until: string }[] = [];
 }
 
 /** Counter buckets per counter key. */

@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeIngestHandler } from '../../../../functions/ingest/handler';
+import type { IngestDeps } from '../../../../shared/ingest';
 import { logger } from '../../../../shared/observability';
 import { shopify } from '../../../../shared/providers/shopify';
 import { SqsEnvelopePublisher } from '../../../../shared/queue/publisher';
@@ -24,7 +25,7 @@ afterEach(() => {
   sqsMock.reset();
 });
 
-function handler() {
+function handler(overrides: Partial<IngestDeps> = {}) {
   return makeIngestHandler(
     {
       provider: shopify,
@@ -32,6 +33,7 @@ function handler() {
       publisher: new SqsEnvelopePublisher(new SQSClient({ region: 'eu-west-1' }), QUEUES),
       maxBodyBytes: 200 * 1024,
       now: () => new Date('2022-01-01T00:00:07.000Z'),
+      ...overrides,
     },
     'https://hooks.example.com',
   );
@@ -102,6 +104,24 @@ describe('ingest Lambda handler (Shopify)', () => {
     });
   });
 
+  it('answers 202 to a verified body it keeps in the quarantine, naming the entry and why', async () => {
+    const body = Buffer.from('{"note":"no id"}');
+    const headers = shopifyHeaders(body);
+    const quarantine = { park: async () => 'system:shopify:quarantine:abc' };
+
+    const response = await handler({ quarantine })(apiGatewayEvent(body, headers));
+
+    expect(response.statusCode).toBe(202);
+    expect(JSON.parse(response.body)).toEqual({
+      success: true,
+      accepted: 0,
+      quarantined: 1,
+      event_id: 'system:shopify:quarantine:abc',
+      reason: 'Not what the shopify parser expects: Payload needs an id',
+    });
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
   it('answers 503 with Retry-After when SQS keeps failing the entry', async () => {
     sqsMock.on(SendMessageBatchCommand).resolves({
       Successful: [],
@@ -125,6 +145,27 @@ describe('ingest Lambda handler (Shopify)', () => {
 
     expect(response.statusCode).toBe(503);
     expect(JSON.parse(response.body).error.code).toBe('enqueue_failed');
+  });
+
+  it('answers 422, not a 503 the provider would retry forever, when SQS refuses the event as the sender’s fault', async () => {
+    sqsMock.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [
+        { Id: '0', Code: 'InvalidMessageContents', SenderFault: true, Message: 'Invalid characters found.' },
+      ],
+    });
+
+    const response = await handler()(shopifyEvent());
+
+    expect(response.statusCode).toBe(422);
+    expect(JSON.parse(response.body)).toEqual({
+      success: false,
+      error: {
+        code: 'unprocessable_content',
+        message: 'SQS refused 1 of 1 event(s) as invalid (InvalidMessageContents); any others were enqueued',
+      },
+    });
+    expect(response.headers).not.toHaveProperty('Retry-After');
   });
 
   it('answers 401 to a bad signature without calling SQS', async () => {

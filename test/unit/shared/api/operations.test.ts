@@ -16,6 +16,7 @@ import {
   managementCaller,
   type RecordingPublisher,
 } from '../../support/management-fakes';
+import { shopifyFixture, shopifyRequest } from '../../support/shopify';
 import { webhookConfig } from '../../support/webhook-config';
 
 const TOKEN_SECRET = 'unit-test-token-secret';
@@ -97,9 +98,11 @@ describe('GET /api/webhooks/events', () => {
       storedEvent('shopify:b', {
         receivedAt: '2026-03-01T10:20:00.000Z',
         status: 'dead',
-        attempts: 5,
+        attempts: 6,
+        failedAttempts: 6,
         errorCategory: 'processing',
         errorMessage: 'database unavailable',
+        receipts: new Set(['r1', 'r2']),
       }),
       storedEvent('hubspot:c', {
         receivedAt: '2026-03-01T10:25:00.000Z',
@@ -144,7 +147,7 @@ describe('GET /api/webhooks/events', () => {
       delivery_id: 'b',
       config_id: ALICE_CONFIG,
       status: 'dead',
-      attempts: 5,
+      attempts: 6,
       priority: 'high',
       outcome: 'applied',
       error_category: 'processing',
@@ -156,6 +159,9 @@ describe('GET /api/webhooks/events', () => {
       processing_time_ms: 42,
       payload_bytes: 47,
       replay_count: 0,
+      failed_attempts: 6,
+      dependency_failures: 0,
+      receipts: 2,
     });
     expect(body.next_cursor).toBeNull();
   });
@@ -403,6 +409,225 @@ describe('POST /api/webhooks/events/{id}/replay', () => {
     expect(publisher.published).toEqual([
       expect.objectContaining({ dedupKey: 'system:shopify:wide', ownerId: 'system' }),
     ]);
+  });
+});
+
+describe('quarantined deliveries', () => {
+  const RAW_REF = { bucket: 'payloads', key: 'quarantine/shopify/2026-03-01/q.json' };
+  const QUARANTINED = 'alice:shopify:quarantine:config:abc';
+
+  /** A kept request (shared/quarantine.ts) the parser takes today: a Shopify order. */
+  function kept(topic = 'orders/create') {
+    const request = shopifyRequest(shopifyFixture('orders-create.json'), { topic, webhookId: 'w-1' });
+    return { ...request, body: request.body.toString('base64') };
+  }
+
+  function withQuarantined(document: unknown = kept()) {
+    const gets: unknown[] = [];
+    const context = setupRecorded({
+      payloads: {
+        get: async (ref) => {
+          gets.push(ref);
+          return document;
+        },
+      },
+    });
+    (context.events as FakeEventLog).put({
+      pk: QUARANTINED,
+      status: 'quarantined',
+      attempts: 0,
+      provider: 'shopify',
+      eventType: 'orders/create',
+      userId: 'alice',
+      configId: ALICE_CONFIG,
+      receivedAt: '2026-03-01T10:05:00.000Z',
+      errorCategory: 'validation',
+      errorMessage: 'Not what the shopify parser expects: Payload needs an id',
+      rawRef: RAW_REF,
+      receipts: new Set(['acceptance-1', 'acceptance-2']),
+    });
+    return { ...context, gets };
+  }
+
+  it('lists them with status=quarantined, with the reason', async () => {
+    const { call } = withQuarantined();
+    const response = await call('GET', '/api/webhooks/events', { query: { status: 'quarantined' } });
+    expect(documented(responseSchemas.events, response.json).events).toEqual([
+      expect.objectContaining({
+        id: QUARANTINED,
+        status: 'quarantined',
+        error_message: 'Not what the shopify parser expects: Payload needs an id',
+        receipts: 2,
+      }),
+    ]);
+  });
+
+  it('releases one on replay: its request parsed again into the deliveries ingest makes, carrying its receipts', async () => {
+    const { call, events, publisher, gets } = withQuarantined();
+
+    const response = await call('POST', `/api/webhooks/events/${encodeURIComponent(QUARANTINED)}/replay`);
+
+    expect(response.statusCode).toBe(202);
+    expect(documented(responseSchemas.replay, response.json).replay).toMatchObject({
+      event_id: QUARANTINED,
+      status: 'queued',
+      released_events: 1,
+    });
+    expect(gets).toEqual([RAW_REF]);
+    expect(publisher.published).toEqual([
+      expect.objectContaining({
+        dedupKey: 'alice:shopify:w-1',
+        ownerId: 'alice',
+        configId: ALICE_CONFIG,
+        receivedAt: '2026-03-01T10:05:00.000Z',
+        limits: { retryAttempts: 3, timeoutMs: 30_000 },
+      }),
+    ]);
+    const log = events as FakeEventLog;
+    expect(log.items.get('alice:shopify:w-1')?.receipts).toEqual(new Set(['acceptance-1', 'acceptance-2']));
+    expect(log.items.get(QUARANTINED)).toMatchObject({ status: 'released', releasedEvents: 1 });
+    const again = await call('POST', `/api/webhooks/events/${encodeURIComponent(QUARANTINED)}/replay`);
+    expect(again.statusCode).toBe(409);
+    expect(again.json.error.code).toBe('already_released');
+  });
+
+  it('enqueues only the event types its config takes, as ingest does', async () => {
+    const { call, publisher, events } = withQuarantined(kept('orders/delete'));
+    const response = await call('POST', `/api/webhooks/events/${encodeURIComponent(QUARANTINED)}/replay`);
+    expect(response.json.replay.released_events).toBe(0);
+    expect(publisher.published).toEqual([]);
+    expect((events as FakeEventLog).items.get(QUARANTINED)?.status).toBe('released');
+  });
+
+  it('answers 409 with the reason, and keeps it quarantined, while the parser still refuses it', async () => {
+    const { call, events, publisher } = withQuarantined({
+      ...kept(),
+      body: Buffer.from('{"no":"id"}').toString('base64'),
+    });
+    const response = await call('POST', `/api/webhooks/events/${encodeURIComponent(QUARANTINED)}/replay`);
+    expect(response.statusCode).toBe(409);
+    expect(response.json.error).toEqual({
+      code: 'still_unparseable',
+      message: 'The parser still refuses it: Payload needs an id',
+    });
+    expect(publisher.published).toEqual([]);
+    expect((events as FakeEventLog).items.get(QUARANTINED)?.status).toBe('quarantined');
+  });
+});
+
+describe('GET /api/webhooks/ledger', () => {
+  function withLedger() {
+    const context = setup();
+    const receipts = (...ids: string[]) => new Set(ids);
+    (context.events as FakeEventLog).put(
+      storedEvent('alice:shopify:a', {
+        receipts: receipts('r1', 'r2'),
+        receivedAt: '2026-03-01T10:00:00.000Z',
+      }),
+      storedEvent('alice:shopify:b', {
+        receipts: receipts('r3'),
+        outcome: 'stale',
+        receivedAt: '2026-03-01T10:01:00.000Z',
+      }),
+      storedEvent('alice:shopify:c', {
+        receipts: receipts('r4'),
+        status: 'failed',
+        outcome: undefined,
+        receivedAt: '2026-03-01T10:02:00.000Z',
+      }),
+      storedEvent('alice:shopify:d', {
+        receipts: receipts('r5'),
+        status: 'dead',
+        outcome: undefined,
+        receivedAt: '2026-03-01T10:03:00.000Z',
+      }),
+      storedEvent('alice:shopify:quarantine:q', {
+        receipts: receipts('r6'),
+        status: 'quarantined',
+        outcome: undefined,
+        receivedAt: '2026-03-01T10:04:00.000Z',
+      }),
+      storedEvent('bob:shopify:e', {
+        userId: 'bob',
+        receipts: receipts('r7'),
+        receivedAt: '2026-03-01T10:05:00.000Z',
+      }),
+      storedEvent('alice:shopify:old', { receipts: receipts('r8'), receivedAt: '2026-02-20T10:00:00.000Z' }),
+    );
+    return context;
+  }
+
+  it("answers a user's own ledger of the last 24 hours, balanced, as snake_case numbers", async () => {
+    const { call } = withLedger();
+    const response = await call('GET', '/api/webhooks/ledger');
+    expect(response.statusCode).toBe(200);
+    expect(documented(responseSchemas.ledger, response.json)).toEqual({
+      success: true,
+      owner: 'alice',
+      since: '2026-02-28T10:30:00.000Z',
+      until: NOW.toISOString(),
+      received: 6,
+      processed: 2,
+      duplicate: 1,
+      quarantined: 1,
+      dead: 1,
+      in_flight: 1,
+      processed_outcomes: { applied: 1, stale: 1, ignored: 0 },
+      balanced: true,
+      unreceipted: 0,
+      oldest_in_flight_at: '2026-03-01T10:02:00.000Z',
+    });
+  });
+
+  it("answers an operator every owner's, or one owner's, and refuses a user another's", async () => {
+    const { call } = withLedger();
+    const operator = { user: 'oncall', groups: [OPERATORS_GROUP] };
+    expect((await call('GET', '/api/webhooks/ledger', operator)).json).toMatchObject({
+      owner: null,
+      received: 7,
+    });
+    expect(
+      (await call('GET', '/api/webhooks/ledger', { ...operator, query: { owner: 'bob' } })).json,
+    ).toMatchObject({ owner: 'bob', received: 1, processed: 1 });
+    expect((await call('GET', '/api/webhooks/ledger', { query: { owner: 'bob' } })).statusCode).toBe(403);
+  });
+
+  it('says when it does not balance: an entry ingest has no receipt for', async () => {
+    const { call, events } = withLedger();
+    (events as FakeEventLog).put(
+      storedEvent('alice:shopify:unreceipted', { receivedAt: '2026-03-01T10:06:00.000Z' }),
+    );
+    expect((await call('GET', '/api/webhooks/ledger')).json).toMatchObject({
+      received: 6,
+      processed: 3,
+      balanced: false,
+      unreceipted: 1,
+    });
+  });
+
+  it('takes a time range or since/until, and refuses a reversed or over-long window with 400', async () => {
+    const { call, events } = withLedger();
+    const hour = await call('GET', '/api/webhooks/ledger', { query: { time_range: '1h' } });
+    expect(hour.json).toMatchObject({ since: '2026-03-01T09:30:00.000Z', received: 6 });
+    const window = await call('GET', '/api/webhooks/ledger', {
+      query: { since: '2026-03-01T10:00:30Z', until: '2026-03-01T10:02:30Z' },
+    });
+    expect(window.json).toMatchObject({ received: 2, processed: 1, in_flight: 1 });
+    expect((events as FakeEventLog).ledgerQueries.at(-1)).toEqual({
+      ownerId: 'alice',
+      since: '2026-03-01T10:00:30.000Z',
+      until: '2026-03-01T10:02:30.000Z',
+    });
+    for (const query of <Record<string, string>[]>[
+      { since: '2026-03-01T10:00:00Z', until: '2026-03-01T09:00:00Z' },
+      { since: '2026-02-01T00:00:00Z' },
+      { time_range: '1h', since: '2026-03-01T10:00:00Z' },
+      { window: '1h' },
+    ]) {
+      const response = await call('GET', '/api/webhooks/ledger', { query });
+      expect(response.statusCode, JSON.stringify(query)).toBe(400);
+      expect(response.json.error.code).toBe('validation_failed');
+    }
   });
 });
 

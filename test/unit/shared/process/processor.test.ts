@@ -131,7 +131,7 @@ describe('processEnvelope', () => {
   it('upserts a Shopify order with its exact id and fields', async () => {
     const envelope = orderEnvelope();
 
-    const outcome = await processEnvelope(deps, envelope, 1);
+    const outcome = await processEnvelope(deps, envelope);
 
     expect(outcome).toBe('applied');
     const row = await storedOrder();
@@ -159,7 +159,7 @@ describe('processEnvelope', () => {
   it("falls back to the customer's email when the order has none", async () => {
     const envelope = orderEnvelope({ payload: { email: null, contact_email: null } });
 
-    await processEnvelope(deps, envelope, 1);
+    await processEnvelope(deps, envelope);
 
     expect((await storedOrder())?.customerEmail).toBe('john@example.com');
   });
@@ -167,7 +167,7 @@ describe('processEnvelope', () => {
   it('stores a null total_price rather than a value that is not a decimal', async () => {
     const envelope = orderEnvelope({ payload: { total_price: '403.00; drop table synced_orders' } });
 
-    await processEnvelope(deps, envelope, 1);
+    await processEnvelope(deps, envelope);
 
     expect((await storedOrder())?.totalPrice).toBeNull();
   });
@@ -178,10 +178,10 @@ describe('processEnvelope', () => {
       payload: { financial_status: 'refunded' },
     });
     const older = orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' });
-    await processEnvelope(deps, newer, 1);
+    await processEnvelope(deps, newer);
     const before = await storedOrder();
 
-    const outcome = await processEnvelope(deps, older, 1);
+    const outcome = await processEnvelope(deps, older);
 
     expect(outcome).toBe('stale');
     expect(await storedOrder()).toEqual(before);
@@ -189,12 +189,11 @@ describe('processEnvelope', () => {
   });
 
   it('applies a newer event over an older one', async () => {
-    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }), 1);
+    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }));
 
     const outcome = await processEnvelope(
       deps,
       orderEnvelope({ occurredAt: '2022-01-01T01:00:00.000Z', payload: { financial_status: 'refunded' } }),
-      1,
     );
 
     expect(outcome).toBe('applied');
@@ -206,10 +205,10 @@ describe('processEnvelope', () => {
 
   it('returns applied and keeps the same state when the same event is replayed', async () => {
     const envelope = orderEnvelope();
-    await processEnvelope(deps, envelope, 1);
+    await processEnvelope(deps, envelope);
     const before = await storedOrder();
 
-    const outcome = await processEnvelope(deps, envelope, 2);
+    const outcome = await processEnvelope(deps, envelope);
 
     expect(outcome).toBe('applied');
     expect(withoutUpdatedAt(await storedOrder())).toEqual(withoutUpdatedAt(before));
@@ -223,7 +222,7 @@ describe('processEnvelope', () => {
         new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
       );
 
-    const outcome = await processEnvelope(deps, orderEnvelope(), 3);
+    const outcome = await processEnvelope(deps, orderEnvelope());
 
     expect(outcome).toBe('duplicate');
     expect(await storedOrders()).toEqual([]);
@@ -234,21 +233,21 @@ describe('processEnvelope', () => {
   it('records the attempt before and the completion after applying the event', async () => {
     const envelope = orderEnvelope();
 
-    await processEnvelope(deps, envelope, 2);
+    await processEnvelope(deps, envelope);
 
     const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
     expect(updates).toHaveLength(2);
     expect(updates[0]).toMatchObject({
       TableName: 'event-log',
       Key: { pk: envelope.dedupKey },
-      ExpressionAttributeValues: { ':attempt': 2, ':objectId': ORDER_ID },
+      ExpressionAttributeValues: { ':a_attempts': 1, ':s_objectId': ORDER_ID },
     });
     expect(updates[1]).toMatchObject({
       Key: { pk: envelope.dedupKey },
       ExpressionAttributeValues: {
-        ':processed': 'processed',
-        ':now': PROCESSED_AT.toISOString(),
-        ':outcome': 'applied',
+        ':s_status': 'processed',
+        ':s_processedAt': PROCESSED_AT.toISOString(),
+        ':s_outcome': 'applied',
       },
     });
   });
@@ -256,7 +255,7 @@ describe('processEnvelope', () => {
   it('throws, writing nothing, when the event log is unavailable so the record is retried', async () => {
     ddbMock.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceededException'));
 
-    await expect(processEnvelope(deps, orderEnvelope(), 1)).rejects.toThrow();
+    await expect(processEnvelope(deps, orderEnvelope())).rejects.toThrow();
 
     expect(await storedOrders()).toEqual([]);
   });
@@ -264,7 +263,7 @@ describe('processEnvelope', () => {
   it("posts a provider-wide delivery's webhook-event message to every subscribed operator connection", async () => {
     const envelope = orderEnvelope();
 
-    await processEnvelope(deps, envelope, 1);
+    await processEnvelope(deps, envelope);
 
     const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
     expect(query?.ExpressionAttributeValues).toEqual({ ':role': 'operator', ':type': 'webhook-event' });
@@ -294,7 +293,7 @@ describe('processEnvelope', () => {
   it('still succeeds when the connections cannot be read for the live push', async () => {
     ddbMock.on(QueryCommand).rejects(new Error('connections table unavailable'));
 
-    const outcome = await processEnvelope(deps, orderEnvelope(), 1);
+    const outcome = await processEnvelope(deps, orderEnvelope());
 
     expect(outcome).toBe('applied');
     expect(await storedOrder()).toBeDefined();
@@ -304,14 +303,14 @@ describe('processEnvelope', () => {
   it('still succeeds when posting to a connection fails', async () => {
     apiMock.on(PostToConnectionCommand).rejects(new Error('ThrottlingException'));
 
-    await expect(processEnvelope(deps, orderEnvelope(), 1)).resolves.toBe('applied');
+    await expect(processEnvelope(deps, orderEnvelope())).resolves.toBe('applied');
   });
 
   it('returns ignored for an object type without a table, and still reports it', async () => {
     // No table holds Shopify order risks.
     const risk = { ...orderEnvelope(), objectType: 'order_risk', eventType: 'order_risks/create' };
 
-    const outcome = await processEnvelope(deps, risk, 1);
+    const outcome = await processEnvelope(deps, risk);
 
     expect(outcome).toBe('ignored');
     expect(await storedOrders()).toEqual([]);
@@ -324,21 +323,21 @@ describe('processEnvelope', () => {
   });
 
   it('marks an order deleted by orders/delete', async () => {
-    await processEnvelope(deps, orderEnvelope(), 1);
+    await processEnvelope(deps, orderEnvelope());
     const deletion = {
       ...orderEnvelope({ occurredAt: '2022-01-02T00:00:00.000Z' }),
       eventType: 'orders/delete',
       payload: { id: ORDER_ID },
     };
 
-    const outcome = await processEnvelope(deps, deletion, 1);
+    const outcome = await processEnvelope(deps, deletion);
 
     expect(outcome).toBe('applied');
     expect((await storedOrder())?.deletedAt).toEqual(new Date('2022-01-02T00:00:00.000Z'));
   });
 
   it('keeps the last known fields of an order marked deleted', async () => {
-    await processEnvelope(deps, orderEnvelope(), 1);
+    await processEnvelope(deps, orderEnvelope());
     const before = await storedOrder();
     const deletion = {
       ...orderEnvelope({ occurredAt: '2022-01-02T00:00:00.000Z' }),
@@ -346,7 +345,7 @@ describe('processEnvelope', () => {
       payload: { id: ORDER_ID },
     };
 
-    await processEnvelope(deps, deletion, 1);
+    await processEnvelope(deps, deletion);
 
     const after = await storedOrder();
     expect(after?.orderNumber).toBe(before?.orderNumber);
@@ -356,19 +355,19 @@ describe('processEnvelope', () => {
   });
 
   it('does not resurrect an order with an update older than its deletion', async () => {
-    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }), 1);
+    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }));
     const deletion = {
       ...orderEnvelope({ occurredAt: '2022-01-03T00:00:00.000Z' }),
       eventType: 'orders/delete',
       payload: { id: ORDER_ID },
     };
-    await processEnvelope(deps, deletion, 1);
+    await processEnvelope(deps, deletion);
     const lateUpdate = {
       ...orderEnvelope({ occurredAt: '2022-01-02T00:00:00.000Z' }),
       dedupKey: 'shopify:late-update',
     };
 
-    const outcome = await processEnvelope(deps, lateUpdate, 1);
+    const outcome = await processEnvelope(deps, lateUpdate);
 
     expect(outcome).toBe('stale');
     expect((await storedOrder())?.deletedAt).toEqual(new Date('2022-01-03T00:00:00.000Z'));
@@ -386,7 +385,7 @@ describe('processEnvelope publishes domain events', () => {
   it('puts one normalized event on the bus for an applied change', async () => {
     const envelope = orderEnvelope();
 
-    await processEnvelope(deps, envelope, 1);
+    await processEnvelope(deps, envelope);
 
     expect(publishedEvents()).toEqual([
       {
@@ -411,10 +410,10 @@ describe('processEnvelope publishes domain events', () => {
   });
 
   it('publishes nothing for a stale event', async () => {
-    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T01:00:00.000Z' }), 1);
+    await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T01:00:00.000Z' }));
     eventBridgeMock.resetHistory();
 
-    const outcome = await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }), 1);
+    const outcome = await processEnvelope(deps, orderEnvelope({ occurredAt: '2022-01-01T00:00:00.000Z' }));
 
     expect(outcome).toBe('stale');
     expect(publishedEvents()).toEqual([]);
@@ -427,7 +426,7 @@ describe('processEnvelope publishes domain events', () => {
         new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
       );
 
-    await processEnvelope(deps, orderEnvelope(), 2);
+    await processEnvelope(deps, orderEnvelope());
 
     expect(publishedEvents()).toEqual([]);
   });
@@ -436,7 +435,7 @@ describe('processEnvelope publishes domain events', () => {
     const envelope = shopifyEnvelope('orders-create.json', { topic: 'orders/create' });
     const withoutTable = { ...envelope, objectType: 'order_risk' };
 
-    await expect(processEnvelope(deps, withoutTable, 1)).resolves.toBe('ignored');
+    await expect(processEnvelope(deps, withoutTable)).resolves.toBe('ignored');
 
     expect(publishedEvents()).toEqual([]);
   });
@@ -447,22 +446,20 @@ describe('processEnvelope publishes domain events', () => {
       Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
     });
 
-    await expect(processEnvelope(deps, orderEnvelope(), 1)).rejects.toThrow(
-      /PutEvents failed.*InternalFailure/,
-    );
+    await expect(processEnvelope(deps, orderEnvelope())).rejects.toThrow(/PutEvents failed.*InternalFailure/);
 
     const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
     expect(updates).toHaveLength(1);
-    expect(updates[0]?.ExpressionAttributeValues).toMatchObject({ ':status': 'received' });
+    expect(updates[0]?.ExpressionAttributeValues).toMatchObject({ ':s_status': 'received' });
     expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
   });
 
   it('publishes again when the failed delivery is retried, since re-applying the same state is applied again', async () => {
     eventBridgeMock.on(PutEventsCommand).rejectsOnce(new Error('ThrottlingException'));
-    await expect(processEnvelope(deps, orderEnvelope(), 1)).rejects.toThrow('ThrottlingException');
+    await expect(processEnvelope(deps, orderEnvelope())).rejects.toThrow('ThrottlingException');
     eventBridgeMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
 
-    await expect(processEnvelope(deps, orderEnvelope(), 2)).resolves.toBe('applied');
+    await expect(processEnvelope(deps, orderEnvelope())).resolves.toBe('applied');
 
     expect(publishedEvents().map((event) => event.Detail.eventId)).toEqual([
       orderEnvelope().dedupKey,
@@ -488,7 +485,7 @@ describe('processEnvelope with a claim-checked payload', () => {
     s3Mock.on(GetObjectCommand).resolves({ Body: objectBody(JSON.stringify(payload)) });
     const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
 
-    const outcome = await processEnvelope({ ...deps, payloads }, claimChecked(), 1);
+    const outcome = await processEnvelope({ ...deps, payloads }, claimChecked());
 
     expect(outcome).toBe('applied');
     expect(s3Mock.commandCalls(GetObjectCommand).map((call) => call.args[0].input)).toEqual([
@@ -504,7 +501,7 @@ describe('processEnvelope with a claim-checked payload', () => {
   });
 
   it('throws, writing nothing, when no payload store is configured so the record is retried', async () => {
-    await expect(processEnvelope(deps, claimChecked(), 1)).rejects.toThrow(/payload store/);
+    await expect(processEnvelope(deps, claimChecked())).rejects.toThrow(/payload store/);
 
     expect(await storedOrders()).toEqual([]);
     expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(0);
@@ -516,7 +513,7 @@ describe('processEnvelope with a claim-checked payload', () => {
       .rejects(Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' }));
     const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
 
-    const failure = processEnvelope({ ...deps, payloads }, claimChecked(), 1);
+    const failure = processEnvelope({ ...deps, payloads }, claimChecked());
 
     await expect(failure).rejects.toThrow('reduce your request rate');
     await expect(failure).rejects.not.toBeInstanceOf(ValidationError);
@@ -529,7 +526,7 @@ describe('processEnvelope with a claim-checked payload', () => {
       .rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
     const payloads = new PayloadStore(new S3Client({ region: 'eu-west-1' }), PAYLOAD_REF.bucket);
 
-    const failure = processEnvelope({ ...deps, payloads }, claimChecked(), 1);
+    const failure = processEnvelope({ ...deps, payloads }, claimChecked());
 
     await expect(failure).rejects.toBeInstanceOf(ValidationError);
     await expect(failure).rejects.toThrow(PAYLOAD_REF.key);

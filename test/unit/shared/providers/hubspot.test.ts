@@ -208,6 +208,46 @@ describe('HubSpot parsing', () => {
     expect(new Set(events.map((e) => e.dedupKey)).size).toBe(events.length);
   });
 
+  describe('events that omit eventId or occurredAt', () => {
+    const event = (fields: Record<string, unknown>) => ({
+      portalId: 62515,
+      subscriptionId: 2001,
+      subscriptionType: 'contact.propertyChange',
+      objectId: 123,
+      propertyName: 'email',
+      attemptNumber: 0,
+      ...fields,
+    });
+    const keysOf = (events: unknown[]) =>
+      hubspot
+        .parse({ ...v3Request(), body: Buffer.from(JSON.stringify(events)) }, received)
+        .map((e) => e.dedupKey);
+
+    it.each([
+      ['eventId and occurredAt', {}],
+      ['eventId', { occurredAt: 1764410000000 }],
+      ['occurredAt', { eventId: 1001 }],
+    ])('keys distinct events without %s apart, by their content', (_missing, present) => {
+      const keys = keysOf(
+        ['a@example.com', 'b@example.com', 'c@example.com'].map((value) =>
+          event({ ...present, propertyValue: value }),
+        ),
+      );
+
+      expect(new Set(keys).size).toBe(3);
+      for (const key of keys) expect(key).toMatch(/^hubspot:62515:-:2001:.*:sha256-[0-9a-f]{64}$/);
+    });
+
+    it('keys a retry of such an event as the first attempt: attemptNumber and key order aside', () => {
+      const [first] = keysOf([event({ propertyValue: 'a@example.com' })]);
+      const retried = JSON.parse(
+        `{"propertyValue":"a@example.com",${JSON.stringify(event({ attemptNumber: 3 })).slice(1)}`,
+      );
+
+      expect(keysOf([retried])).toEqual([first]);
+    });
+  });
+
   it("accepts the seed's minimal body with the eventType spelling", () => {
     const body = Buffer.from('[{"eventId":"test","objectId":"123","eventType":"contact.propertyChange"}]');
     const [event] = hubspot.parse({ ...v3Request(), body }, received);

@@ -446,6 +446,30 @@ describe("Salesforce's simplified {header, data} form", () => {
     expect(first[0]?.dedupKey).toMatch(/^salesforce:.*opp123$/);
   });
 
+  it('keys two events of one transaction apart when they carry no sequenceNumber', () => {
+    const change = (data: Record<string, unknown>) => ({
+      eventType: 'OpportunityChangeEvent',
+      header: { recordId: 'opp123', changeType: 'UPDATE', transactionKey: 'tx-1' },
+      data,
+    });
+
+    const [stage] = salesforce.parse(salesforceJsonRequest(change({ StageName: 'Won' })), RECEIVED_AT);
+    const [amount] = salesforce.parse(salesforceJsonRequest(change({ Amount: 5 })), RECEIVED_AT);
+
+    expect(amount?.dedupKey).not.toBe(stage?.dedupKey);
+  });
+
+  it('keys a change event by its content: the same event in another batch, formatted otherwise, keeps its key', () => {
+    const other = '{"header":{"recordId":"opp999","changeType":"UPDATE"},"data":{}}';
+    const spaced = SEED_BODY.replaceAll(',', ', ');
+
+    const [alone] = salesforce.parse(salesforceJsonRequest(SEED_BODY, typeHeader), RECEIVED_AT);
+    const batched = salesforce.parse(salesforceJsonRequest(`[${other},${spaced}]`, typeHeader), RECEIVED_AT);
+
+    expect(batched[1]?.dedupKey).toBe(alone?.dedupKey);
+    expect(batched[0]?.dedupKey).not.toBe(alone?.dedupKey);
+  });
+
   it('derives a different dedup key from a different body', () => {
     const other = SEED_BODY.replace('50000', '60000');
 

@@ -237,6 +237,21 @@ describe('shopify.parse', () => {
 
       expect(other.dedupKey).not.toBe(first.dedupKey);
     });
+
+    it('gets a different dedup key for the same body under another topic or from another shop', () => {
+      const body = '{"id":123,"total_price":"99.99"}';
+      const minimal = minimalRequest(body);
+      const withHeaders = (headers: Record<string, string>) =>
+        parseOne({ ...minimal, headers: { ...minimal.headers, ...headers } });
+
+      const keys = [
+        parseOne(minimal).dedupKey,
+        withHeaders({ 'x-shopify-topic': 'orders/paid' }).dedupKey,
+        withHeaders({ 'x-shopify-shop-domain': 'other.myshopify.com' }).dedupKey,
+      ];
+
+      expect(new Set(keys).size).toBe(3);
+    });
   });
 
   it.each([

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Envelope, envelopeSchema } from '../../../../shared/envelope';
-import { EnqueueFailedError } from '../../../../shared/errors';
+import { EnqueueFailedError, EnqueueRefusedError } from '../../../../shared/errors';
 import { type QueueUrls, SqsEnvelopePublisher } from '../../../../shared/queue/publisher';
 import { PayloadStore } from '../../../../shared/stores/payload-store';
 import { envelope } from '../../support/envelopes';
@@ -28,17 +29,16 @@ function publisher() {
   return new SqsEnvelopePublisher(new SQSClient({ region: 'eu-west-1' }), QUEUES);
 }
 
+/** SQS's answer when it takes every entry of a batch. */
+async function acceptAll(input: { Entries: SendMessageBatchRequestEntry[] }) {
+  return {
+    Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}`, MD5OfMessageBody: 'x' })),
+    Failed: [],
+  };
+}
+
 function allSucceed() {
-  sqsMock
-    .on(SendMessageBatchCommand)
-    .callsFake(async (input: { Entries: SendMessageBatchRequestEntry[] }) => ({
-      Successful: input.Entries.map((e) => ({
-        Id: e.Id,
-        MessageId: `m-${e.Id}`,
-        MD5OfMessageBody: 'x',
-      })),
-      Failed: [],
-    }));
+  sqsMock.on(SendMessageBatchCommand).callsFake(acceptAll);
 }
 
 function orders(count: number): Envelope[] {
@@ -262,15 +262,26 @@ describe('SqsEnvelopePublisher claim check', () => {
     expect(putObjects().map((put) => put.Key)).toEqual(keys);
   });
 
-  it('sends inline, without calling S3, a message of exactly the threshold size', async () => {
+  it('sends inline, without calling S3, a payload of exactly the threshold size', async () => {
     allSucceed();
     const small = envelope({ dedupKey: 'shopify:small' });
 
-    await withClaimCheck(Buffer.byteLength(JSON.stringify(small))).publish([small]);
+    await withClaimCheck(Buffer.byteLength(JSON.stringify(small.payload))).publish([small]);
 
     expect(sentEnvelopes()[0]?.payload).toEqual(small.payload);
     expect(sentEnvelopes()[0]?.payloadRef).toBeUndefined();
     expect(s3Mock.calls()).toHaveLength(0);
+  });
+
+  it('measures the payload as SQS gets it: escapes count', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).resolves({});
+    // 3 bytes in UTF-8, 6 once escaped for SQS.
+    const escaped = envelope({ dedupKey: 'shopify:escaped', payload: { note: '\uFFFF'.repeat(100) } });
+
+    await withClaimCheck(400).publish([escaped]);
+
+    expect(sentEnvelopes()[0]?.payloadRef).toBeDefined();
   });
 
   it('measures the serialized message, so numbers that grow when re-serialized still go to S3', async () => {
@@ -282,6 +293,66 @@ describe('SqsEnvelopePublisher claim check', () => {
     await withClaimCheck(1100).publish([grown]);
 
     expect(sentEnvelopes()[0]?.payloadRef).toBeDefined();
+  });
+
+  /** The envelopes of one Salesforce change event naming `count` records: one payload, shared. */
+  function fanOut(count: number, descriptionBytes: number): Envelope[] {
+    const change = {
+      ChangeEventHeader: { entityName: 'Opportunity', changeType: 'UPDATE', transactionKey: 'tx-1' },
+      Description: 'x'.repeat(descriptionBytes),
+    };
+    return Array.from({ length: count }, (_, i) =>
+      envelope({
+        provider: 'salesforce',
+        eventType: 'OpportunityChangeEvent',
+        objectType: 'opportunity',
+        objectId: `0065g00000Rec${i}`,
+        dedupKey: `system:salesforce:tx-1:1:0065g00000Rec${i}`,
+        orderingKey: `system:salesforce:opportunity:0065g00000Rec${i}`,
+        payload: change,
+      }),
+    );
+  }
+
+  it('stores the payload a fan-out shares once, and every envelope points to it', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).resolves({});
+    // The issue's case: ten records of about 120 KB each, every envelope under the threshold.
+    const records = fanOut(10, 120_000);
+
+    await withClaimCheck(192 * 1024).publish(records);
+
+    const key = `salesforce/2022-01-01/${createHash('sha256').update('system:salesforce:tx-1:1:0065g00000Rec0').digest('hex')}.json`;
+    const puts = putObjects();
+    expect(puts.map((put) => put.Key)).toEqual([key]);
+    expect(JSON.parse(String(puts[0]?.Body))).toEqual(records[0]?.payload);
+    const sent = sentEnvelopes();
+    expect(sent.map((e) => e.objectId)).toEqual(records.map((e) => e.objectId));
+    for (const e of sent) {
+      expect(e.payload).toBeUndefined();
+      expect(e.payloadRef).toEqual({ bucket: BUCKET, key });
+    }
+    expect(sentBatches()).toHaveLength(1);
+  });
+
+  it('stores a shared payload whose copies together exceed the threshold, though each fits', async () => {
+    allSucceed();
+    s3Mock.on(PutObjectCommand).resolves({});
+
+    await withClaimCheck(192 * 1024).publish(fanOut(3, 70_000));
+
+    expect(putObjects()).toHaveLength(1);
+    expect(sentEnvelopes().every((e) => e.payloadRef !== undefined)).toBe(true);
+  });
+
+  it('keeps a small shared payload inline in every envelope', async () => {
+    allSucceed();
+    const records = fanOut(3, 1_000);
+
+    await withClaimCheck(192 * 1024).publish(records);
+
+    expect(s3Mock.calls()).toHaveLength(0);
+    expect(sentEnvelopes().map((e) => e.payload)).toEqual(records.map((e) => e.payload));
   });
 
   it('throws EnqueueFailedError and sends nothing when the payload cannot be stored', async () => {
@@ -297,3 +368,190 @@ describe('SqsEnvelopePublisher claim check', () => {
     expect(sentBatches()).toEqual([]);
   });
 });
+
+/** What SQS takes in a message body, read as UTF-16 code units as the local stand-in reads it. */
+const SQS_SAFE_BODY = /^[\t\n\r\x20-\uD7FF\uE000-\uFFFD]*$/;
+
+describe('SqsEnvelopePublisher message bodies', () => {
+  function sentBodies(): string[] {
+    return sentBatches().flatMap((batch) => batch.Entries?.map((e) => e.MessageBody as string) ?? []);
+  }
+
+  it.each([
+    ['U+FFFE and U+FFFF', 'note \uFFFE and \uFFFF, valid UTF-8 that SQS refuses'],
+    ['an emoji (a surrogate pair)', 'gift 🎁 for Zoë'],
+    ['a lone surrogate', 'half \uD800 a pair'],
+    ['control characters and a backslash before U+FFFF', 'tab\t nul\u0000 bell\u0007 \\\uFFFF'],
+  ])('escapes %s so SQS takes the body, and the processor reads the same value back', async (_case, note) => {
+    allSucceed();
+    const order = envelope({
+      payload: { id: '820982911946154508', note, [`key ${note}`]: note },
+      meta: { topic: 'orders/create', note },
+    });
+
+    await publisher().publish([order]);
+
+    const [body] = sentBodies();
+    expect(body).toMatch(SQS_SAFE_BODY);
+    expect(JSON.parse(body as string)).toEqual(order);
+  });
+
+  it('sends every JSON value as a body SQS takes that parses to exactly that value', async () => {
+    allSucceed();
+    const anyUnit = fc.oneof(
+      fc.constantFrom('\uFFFE', '\uFFFF', '\uD800', '\uDFFF', '🎁', '\u0000', '\u001F', '"', '\\', '\u2028'),
+      fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit)),
+      fc.string({ unit: 'binary', maxLength: 1 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue({ stringUnit: anyUnit, maxDepth: 4 }), async (payload) => {
+        sqsMock.resetHistory();
+        const sent = envelope({ payload: payload ?? 'null' });
+
+        await publisher().publish([sent]);
+
+        const [body] = sentBodies();
+        expect(body).toMatch(SQS_SAFE_BODY);
+        expect(JSON.parse(body as string)).toEqual(JSON.parse(JSON.stringify(sent)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('SqsEnvelopePublisher batches', () => {
+  /** SendMessageBatch's limit on the bodies of one call, all entries together. */
+  const MAX_BATCH_BYTES = 1024 * 1024;
+
+  const batchBytes = (batch: { Entries?: SendMessageBatchRequestEntry[] }) =>
+    (batch.Entries ?? []).reduce((sum, e) => sum + Buffer.byteLength(e.MessageBody as string), 0);
+
+  function ordersOf(count: number, noteBytes: number): Envelope[] {
+    return orders(count).map((order, i) => ({ ...order, payload: { id: i, note: 'x'.repeat(noteBytes) } }));
+  }
+
+  it('packs batches by bytes as well as by count, keeping the order', async () => {
+    allSucceed();
+    const sent = ordersOf(7, 300_000);
+
+    await publisher().publish(sent);
+
+    const batches = sentBatches();
+    expect(batches.map((batch) => batch.Entries?.length)).toEqual([3, 3, 1]);
+    for (const batch of batches) expect(batchBytes(batch)).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    const order = batches.flatMap((b) => b.Entries?.map((e) => e.MessageDeduplicationId));
+    expect(order).toEqual(sent.map((e) => e.dedupKey));
+  });
+
+  it('fills a batch up to exactly 1 MiB', async () => {
+    allSucceed();
+    const [first, second] = ordersOf(2, 0);
+    const overhead = (e: Envelope) => Buffer.byteLength(JSON.stringify(e));
+    const half = (e: Envelope | undefined, bytes: number) => ({
+      ...(e as Envelope),
+      payload: { id: 1, note: 'x'.repeat(bytes - overhead(e as Envelope)) },
+    });
+    const exact = [half(first, MAX_BATCH_BYTES / 2), half(second, MAX_BATCH_BYTES / 2)];
+
+    await publisher().publish(exact);
+
+    expect(sentBatches().map(batchBytes)).toEqual([MAX_BATCH_BYTES]);
+  });
+});
+
+describe('SqsEnvelopePublisher refusals', () => {
+  const invalidContents = (Id: string) => ({
+    Id,
+    SenderFault: true,
+    Code: 'InvalidMessageContents',
+    Message: 'Invalid characters found.',
+  });
+
+  it('does not resend an entry SQS refused as the sender’s fault, sends the others, and says so with a 422', async () => {
+    sqsMock
+      .on(SendMessageBatchCommand)
+      .callsFakeOnce(async (input: { Entries: SendMessageBatchRequestEntry[] }) => ({
+        Successful: (await acceptAll(input)).Successful.filter((e) => e.Id !== '3'),
+        Failed: [invalidContents('3')],
+      }))
+      .callsFake(acceptAll);
+
+    const error = await publisher()
+      .publish(orders(30))
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(EnqueueRefusedError);
+    expect(error).toMatchObject({ statusCode: 422, code: 'unprocessable_content' });
+    expect((error as Error).message).toBe(
+      'SQS refused 1 of 30 event(s) as invalid (InvalidMessageContents); any others were enqueued',
+    );
+    const sent = sentBatches().flatMap((b) => b.Entries?.map((e) => e.MessageDeduplicationId));
+    expect(sent).toEqual(orders(30).map((e) => e.dedupKey));
+  });
+
+  it('answers 413 for a message SQS finds too long', async () => {
+    sqsMock.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [
+        {
+          Id: '0',
+          SenderFault: true,
+          Code: 'InvalidParameterValue',
+          Message: 'One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.',
+        },
+      ],
+    });
+
+    const error = await publisher()
+      .publish(orders(1))
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(EnqueueRefusedError);
+    expect(error).toMatchObject({ statusCode: 413, code: 'payload_too_large' });
+    expect(sentBatches()).toHaveLength(1);
+  });
+
+  it('sends a batch SQS finds too long one message at a time', async () => {
+    sqsMock
+      .on(SendMessageBatchCommand)
+      .rejectsOnce(sqsError('BatchRequestTooLong', 'Batch requests cannot be longer than 1048576 bytes.'))
+      .callsFake(acceptAll);
+
+    await publisher().publish(orders(3));
+
+    expect(sentBatches().map((batch) => batch.Entries?.length)).toEqual([3, 1, 1, 1]);
+  });
+
+  it('refuses with a 413 one message too long for any batch', async () => {
+    sqsMock
+      .on(SendMessageBatchCommand)
+      .rejects(sqsError('BatchRequestTooLong', 'Batch requests cannot be longer than 1048576 bytes.'));
+
+    const error = await publisher()
+      .publish(orders(1))
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(EnqueueRefusedError);
+    expect(error).toMatchObject({ statusCode: 413 });
+  });
+
+  it.each([
+    ['AccessDenied', 'not authorized to perform sqs:SendMessage'],
+    ['QueueDoesNotExist', 'The specified queue does not exist.'],
+    ['RequestThrottled', 'Request is throttled.'],
+  ])('keeps a client-side %s a 503: it is not the event’s fault', async (name, message) => {
+    sqsMock.on(SendMessageBatchCommand).rejects(sqsError(name, message));
+
+    const error = await publisher()
+      .publish(orders(1))
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(EnqueueFailedError);
+    expect(error).toMatchObject({ statusCode: 503 });
+  });
+});
+
+/** An error as the SDK throws it for an SQS error answer: a client fault unless the status is 5xx. */
+function sqsError(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}

@@ -6,7 +6,7 @@ import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTables, TABLES } from '../../../../local/resources';
 import type { Envelope } from '../../../../shared/envelope';
-import { EventLog } from '../../../../shared/stores/event-log';
+import { EventLog, UNFINISHED_ATTEMPT } from '../../../../shared/stores/event-log';
 import { envelope } from '../../support/envelopes';
 
 /*
@@ -51,7 +51,7 @@ function owned(n: number, overrides: Partial<Envelope> = {}): Envelope {
 }
 
 async function processed(delivery: Envelope, minute: number): Promise<void> {
-  expect(await log.begin(delivery, 1, at(minute))).toBe(true);
+  expect(await log.begin(delivery, at(minute))).toMatchObject({ duplicate: false });
   await log.complete(delivery, { outcome: 'applied', processingTimeMs: 5, processedAt: at(minute) });
 }
 
@@ -59,18 +59,18 @@ describe('replays', () => {
   it('applies a replay of a processed delivery once, and its duplicate not at all', async () => {
     const original = owned(1, { dedupKey: 'shopify:replayed' });
     await processed(original, 1);
-    expect(await log.begin(original, 2, at(2))).toBe(false);
+    expect(await log.begin(original, at(2))).toEqual({ duplicate: true });
 
     const replay = { ...original, replay: { id: 'r1', requestedAt: at(3).toISOString() } };
-    expect(await log.begin(replay, 1, at(3))).toBe(true);
+    expect(await log.begin(replay, at(3))).toMatchObject({ duplicate: false });
     await log.complete(replay, { outcome: 'stale', processingTimeMs: 3, processedAt: at(3) });
     // SQS delivered the replay twice, or the original was retried: both are duplicates now.
-    expect(await log.begin(replay, 2, at(4))).toBe(false);
-    expect(await log.begin(original, 3, at(4))).toBe(false);
+    expect(await log.begin(replay, at(4))).toEqual({ duplicate: true });
+    expect(await log.begin(original, at(4))).toEqual({ duplicate: true });
     // A second replay request is applied again.
     expect(
-      await log.begin({ ...original, replay: { id: 'r2', requestedAt: at(5).toISOString() } }, 1, at(5)),
-    ).toBe(true);
+      await log.begin({ ...original, replay: { id: 'r2', requestedAt: at(5).toISOString() } }, at(5)),
+    ).toMatchObject({ duplicate: false });
   });
 
   it('counts replay requests on the item', async () => {
@@ -94,7 +94,7 @@ describe("listing an owner's deliveries", () => {
       await processed(owned(n, { eventType: n % 3 === 0 ? 'orders/updated' : 'orders/create' }), n);
     await log.fail(
       { key: 'shopify:idx-112', envelope: owned(112) },
-      { status: 'dead', attempt: 5, category: 'processing', message: 'boom', now: at(112) },
+      { status: 'dead', counts: 'own', begun: false, category: 'processing', message: 'boom', now: at(112) },
     );
     // Someone else's, and a provider-wide one (the system owner's).
     await processed(owned(113, { ownerId: 'bob' }), 113);
@@ -110,7 +110,8 @@ describe("listing an owner's deliveries", () => {
     ]);
     expect(page.items[0]).toMatchObject({
       status: 'dead',
-      attempts: 5,
+      attempts: 1,
+      failedAttempts: 1,
       errorMessage: 'boom',
       provider: 'shopify',
     });
@@ -237,11 +238,11 @@ describe('a message that is not an envelope', () => {
   it('is logged under the owner it names, or the system owner, so operators list it', async () => {
     await log.fail(
       { key: 'sqs:garbled-1', raw: { provider: 'shopify', ownerId: 'dave' } },
-      { status: 'dead', attempt: 1, category: 'validation', message: 'bad', now: at(9000) },
+      { status: 'dead', counts: 'own', begun: false, category: 'validation', message: 'bad', now: at(9000) },
     );
     await log.fail(
       { key: 'sqs:garbled-2', raw: {} },
-      { status: 'dead', attempt: 1, category: 'validation', message: 'bad', now: at(9001) },
+      { status: 'dead', counts: 'own', begun: false, category: 'validation', message: 'bad', now: at(9001) },
     );
     const dave = await log.list({ ownerId: 'dave', limit: 10 });
     expect(dave.items.map((item) => item.pk)).toEqual(['sqs:garbled-1']);
@@ -250,5 +251,180 @@ describe('a message that is not an envelope', () => {
       ['sqs:garbled-2', 'system'],
       ['sqs:garbled-1', 'dave'],
     ]);
+  });
+});
+
+describe('counting attempts', () => {
+  it("charges the delivery's own failures and not a dependency's, and counts every attempt", async () => {
+    const delivery = owned(7000, { dedupKey: 'shopify:counted-attempts' });
+    const failure = { status: 'failed', category: 'processing', message: 'boom', now: at(7000) } as const;
+    expect(await log.begin(delivery, at(7000))).toEqual({
+      duplicate: false,
+      failedAttempts: 0,
+      unfinished: false,
+    });
+    expect(
+      await log.fail(
+        { key: delivery.dedupKey, envelope: delivery },
+        { ...failure, counts: 'own', begun: true },
+      ),
+    ).toEqual({ attempts: 1, failedAttempts: 1, dependencyFailures: 0 });
+    // Failed before its begin (the log was down): the attempt is counted here.
+    expect(
+      await log.fail(
+        { key: delivery.dedupKey, envelope: delivery },
+        { ...failure, category: 'dependency', counts: 'dependency', begun: false },
+      ),
+    ).toEqual({ attempts: 2, failedAttempts: 1, dependencyFailures: 1 });
+    expect(await log.begin(delivery, at(7001))).toEqual({
+      duplicate: false,
+      failedAttempts: 1,
+      unfinished: false,
+    });
+    await log.complete(delivery, { outcome: 'applied', processingTimeMs: 5, processedAt: at(7001) });
+    expect(await log.get(delivery.dedupKey)).toMatchObject({
+      status: 'processed',
+      attempts: 3,
+      failedAttempts: 1,
+      dependencyFailures: 1,
+    });
+    expect(await log.get(delivery.dedupKey)).not.toHaveProperty('inAttempt');
+    // A failure after it was processed (an attempt cut short that finished after all) changes nothing.
+    expect(
+      await log.fail(
+        { key: delivery.dedupKey, envelope: delivery },
+        { ...failure, counts: 'own', begun: true },
+      ),
+    ).toBeUndefined();
+  });
+
+  it('charges an attempt the invocation died on to the delivery at its next begin', async () => {
+    const delivery = owned(7010, { dedupKey: 'shopify:unfinished' });
+    await log.begin(delivery, at(7010));
+    expect(await log.begin(delivery, at(7011))).toEqual({
+      duplicate: false,
+      failedAttempts: 1,
+      unfinished: true,
+    });
+    expect(await log.get(delivery.dedupKey)).toMatchObject({
+      attempts: 2,
+      failedAttempts: 1,
+      errorCategory: 'timeout',
+      errorMessage: UNFINISHED_ATTEMPT,
+      inAttempt: true,
+    });
+  });
+
+  it('keeps the first receipt time when a later delivery of the same event is attempted', async () => {
+    const first = owned(7020, { dedupKey: 'shopify:received-once' });
+    await log.begin(first, at(7020));
+    await log.fail(
+      { key: first.dedupKey, envelope: first },
+      {
+        status: 'failed',
+        counts: 'own',
+        begun: true,
+        category: 'processing',
+        message: 'boom',
+        now: at(7020),
+      },
+    );
+    await log.begin({ ...first, receivedAt: at(7025).toISOString() }, at(7025));
+    expect(await log.get(first.dedupKey)).toMatchObject({ receivedAt: at(7020).toISOString() });
+  });
+});
+
+describe('receipts, quarantine and the ledger', () => {
+  const since = at(8000).toISOString();
+  const until = at(8100).toISOString();
+
+  beforeAll(async () => {
+    // e1: received twice (a provider redelivery), processed; e2: received, processed stale; e3:
+    // received, never processed (in flight); e4: received, dead; q1: quarantined, delivered twice;
+    // q2: quarantined then released into e5 (which carries its receipts); x: processed without a
+    // receipt (enqueued by something else). Everything erin's; one of frank's.
+    const e = (n: number, owner = 'erin') =>
+      owned(8000 + n, { dedupKey: `shopify:ledger-${n}`, ownerId: owner, configId: undefined });
+    await log.receive(e(1), 'acceptance-1', at(8001));
+    await log.receive(e(1), 'acceptance-1', at(8001));
+    await log.receive(e(1), 'acceptance-1b', at(8004));
+    await processed(e(1), 8002);
+    await processed(e(2), 8002);
+    await log.receive(e(2), 'acceptance-2', at(8003));
+    await log.complete(e(2), { outcome: 'stale', processingTimeMs: 5, processedAt: at(8003) });
+    await log.receive(e(3), 'acceptance-3', at(8003));
+    await log.receive(e(4), 'acceptance-4', at(8004));
+    await log.fail(
+      { key: e(4).dedupKey, envelope: e(4) },
+      { status: 'dead', counts: 'own', begun: false, category: 'processing', message: 'boom', now: at(8005) },
+    );
+    const quarantined = (n: number, acceptanceId: string) =>
+      log.quarantine({
+        key: `erin:shopify:quarantine:${n}`,
+        provider: 'shopify',
+        ownerId: 'erin',
+        eventType: 'orders/create',
+        reason: 'BadRequestError: Payload needs an id',
+        rawRef: { bucket: 'webhook-payloads', key: `quarantine/shopify/${n}.json` },
+        bodyBytes: 12,
+        receivedAt: at(8006),
+        acceptanceId,
+      });
+    await quarantined(1, 'q-1');
+    await quarantined(1, 'q-1b');
+    await quarantined(2, 'q-2');
+    expect(await log.release('erin:shopify:quarantine:2', 1, at(8010))).toBe(true);
+    expect(await log.release('erin:shopify:quarantine:2', 1, at(8011))).toBe(false);
+    await log.receive(
+      { ...e(5), receivedAt: at(8006).toISOString() },
+      'erin:shopify:quarantine:2#q-2',
+      at(8010),
+    );
+    await processed(e(6), 8007);
+    await log.receive(e(7, 'frank'), 'acceptance-7', at(8007));
+  });
+
+  it('keeps every acceptance once, and what a quarantined delivery is', async () => {
+    expect((await log.get('shopify:ledger-1'))?.receipts).toEqual(new Set(['acceptance-1', 'acceptance-1b']));
+    expect(await log.get('shopify:ledger-3')).toMatchObject({
+      status: 'received',
+      userId: 'erin',
+      provider: 'shopify',
+      receivedAt: at(8003).toISOString(),
+      payload: expect.any(String),
+    });
+    expect(await log.get('erin:shopify:quarantine:1')).toMatchObject({
+      status: 'quarantined',
+      userId: 'erin',
+      errorCategory: 'validation',
+      errorMessage: 'BadRequestError: Payload needs an id',
+      rawRef: { bucket: 'webhook-payloads', key: 'quarantine/shopify/1.json' },
+      receipts: new Set(['q-1', 'q-1b']),
+    });
+    expect(await log.get('erin:shopify:quarantine:2')).toMatchObject({
+      status: 'released',
+      releasedEvents: 1,
+    });
+  });
+
+  it("answers how one owner's deliveries ended, with duplicates, and says which have no receipt", async () => {
+    expect(await log.ledger({ ownerId: 'erin', since, until })).toEqual({
+      received: 8,
+      processed: 3,
+      duplicate: 2,
+      quarantined: 1,
+      dead: 1,
+      in_flight: 2,
+      processed_outcomes: { applied: 2, stale: 1, ignored: 0 },
+      unreceipted: 1,
+      oldest_in_flight_at: at(8003).toISOString(),
+    });
+  });
+
+  it("counts every owner's for operators, and nothing outside the window", async () => {
+    expect(await log.ledger({ since, until })).toMatchObject({ received: 9, in_flight: 3 });
+    expect(
+      await log.ledger({ ownerId: 'erin', since: at(8002).toISOString(), until: at(8003).toISOString() }),
+    ).toMatchObject({ received: 2, processed: 1, in_flight: 1 });
   });
 });

@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLog, FINAL_ATTEMPT_UNFINISHED } from '../../../../shared/stores/event-log';
+import { EventLog } from '../../../../shared/stores/event-log';
 import { envelope } from '../../support/envelopes';
 
 const NOW = new Date('2022-01-01T00:00:09.000Z');
@@ -20,18 +20,39 @@ function lastUpdate() {
   return calls[calls.length - 1]?.args[0].input;
 }
 
-/** The attributes an update expression sets, as name -> value. */
-function assigned() {
+/**
+ * The attributes the last update expression sets (`if_not_exists` ones included), as name -> value;
+ * `added` and `removed` the ones it ADDs and REMOVEs.
+ */
+function clauses() {
   const input = lastUpdate();
   const names = input?.ExpressionAttributeNames ?? {};
-  const values = input?.ExpressionAttributeValues ?? {};
-  const set = /SET (.*?)(?: REMOVE|$)/.exec(input?.UpdateExpression ?? '')?.[1] ?? '';
-  return Object.fromEntries(
-    set.split(', ').map((assignment) => {
-      const [name = '', value = ''] = assignment.split(' = ');
-      return [names[name] ?? name, values[value]];
-    }),
-  );
+  const expressionValues = input?.ExpressionAttributeValues ?? {};
+  const clause = (keyword: string) =>
+    new RegExp(`${keyword} (.*?)(?: SET | ADD | REMOVE |$)`)
+      .exec(input?.UpdateExpression ?? '')?.[1]
+      // Commas inside if_not_exists(...) do not separate clauses.
+      ?.split(/, (?![^(]*\))/) ?? [];
+  const placeholderValue = (text: string) => expressionValues[/(:[\w]+)\)?$/.exec(text)?.[1] ?? ''];
+  return {
+    assigned: Object.fromEntries(
+      clause('SET').map((assignment) => {
+        const [name = '', value = ''] = assignment.split(' = ');
+        return [names[name] ?? name, placeholderValue(value)];
+      }),
+    ),
+    added: Object.fromEntries(
+      clause('ADD').map((addition) => {
+        const [name = '', value = ''] = addition.split(' ');
+        return [names[name] ?? name, placeholderValue(value)];
+      }),
+    ),
+    removed: clause('REMOVE').map((name) => names[name] ?? name),
+  };
+}
+
+function assigned() {
+  return clauses().assigned;
 }
 
 beforeEach(() => {
@@ -46,16 +67,22 @@ describe('EventLog.begin', () => {
   it('records the attempt with every field of the envelope, unless the delivery was processed', async () => {
     const delivery = envelope({ payload: { id: '1' } });
 
-    await expect(log().begin(delivery, 2, NOW)).resolves.toBe(true);
+    await expect(log().begin(delivery, NOW)).resolves.toEqual({
+      duplicate: false,
+      failedAttempts: 0,
+      unfinished: false,
+    });
 
     expect(lastUpdate()).toMatchObject({
       TableName: 'event-log',
       Key: { pk: delivery.dedupKey },
       ConditionExpression: 'attribute_not_exists(pk) OR #status <> :processed',
+      ReturnValues: 'ALL_OLD',
     });
+    expect(clauses().added).toEqual({ attempts: 1 });
     expect(assigned()).toEqual({
       status: 'received',
-      attempts: 2,
+      inAttempt: true,
       provider: 'shopify',
       eventType: 'orders/create',
       objectType: 'order',
@@ -77,7 +104,7 @@ describe('EventLog.begin', () => {
   });
 
   it('keeps only the size of a payload above EVENT_LOG_PAYLOAD_MAX_BYTES', async () => {
-    await log(9).begin(envelope({ payload: { id: '1' } }), 1, NOW);
+    await log(9).begin(envelope({ payload: { id: '1' } }), NOW);
 
     expect(assigned()).not.toHaveProperty('payload');
     expect(assigned()).toMatchObject({ payloadBytes: 10 });
@@ -86,42 +113,41 @@ describe('EventLog.begin', () => {
   it('keeps the S3 pointer of a claim-checked payload', async () => {
     const payloadRef = { bucket: 'webhook-payloads', key: 'shopify/2022-01-01/abc.json' };
 
-    await log().begin(envelope({ payload: undefined, payloadRef }), 1, NOW);
+    await log().begin(envelope({ payload: undefined, payloadRef }), NOW);
 
     expect(assigned()).toMatchObject({ payloadRef });
     expect(assigned()).not.toHaveProperty('payload');
   });
 
-  it('records the final attempt dead until it completes, so a death on it leaves the log right', async () => {
-    const last = new EventLog(ddb, 'event-log', { retentionDays: 30, maxReceiveCount: 5 });
+  it('charges a previous attempt that never ended (the invocation died on it) to the delivery', async () => {
+    ddbMock
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { inAttempt: true, failedAttempts: 2 } })
+      .resolves({});
 
-    await last.begin(envelope(), 4, NOW);
-    expect(assigned()).toMatchObject({ status: 'received', attempts: 4 });
-    expect(assigned()).not.toHaveProperty('errorCategory');
-
-    await last.begin(envelope(), 5, NOW);
-    expect(assigned()).toMatchObject({
-      status: 'dead',
-      attempts: 5,
-      errorCategory: 'timeout',
-      errorMessage: FINAL_ATTEMPT_UNFINISHED,
+    await expect(log().begin(envelope(), NOW)).resolves.toEqual({
+      duplicate: false,
+      failedAttempts: 3,
+      unfinished: true,
     });
+    expect(clauses().added).toEqual({ failedAttempts: 1 });
+    expect(assigned()).toMatchObject({ errorCategory: 'timeout' });
   });
 
-  it('returns false for a delivery that was already processed', async () => {
+  it('answers duplicate for a delivery that was already processed', async () => {
     ddbMock
       .on(UpdateCommand)
       .rejects(
         new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
       );
 
-    await expect(log().begin(envelope(), 1, NOW)).resolves.toBe(false);
+    await expect(log().begin(envelope(), NOW)).resolves.toEqual({ duplicate: true });
   });
 
   it('throws any other error, so the record is retried', async () => {
     ddbMock.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceededException'));
 
-    await expect(log().begin(envelope(), 1, NOW)).rejects.toThrow('ProvisionedThroughputExceededException');
+    await expect(log().begin(envelope(), NOW)).rejects.toThrow('ProvisionedThroughputExceededException');
   });
 });
 
@@ -129,7 +155,7 @@ describe('EventLog.complete', () => {
   it('marks the delivery processed with its outcome and timing, and clears an earlier error', async () => {
     await log().complete(envelope(), { outcome: 'stale', processingTimeMs: 12, processedAt: NOW });
 
-    expect(lastUpdate()?.UpdateExpression).toMatch(/ REMOVE errorCategory, errorMessage$/);
+    expect(clauses().removed).toEqual(['errorCategory', 'errorMessage', 'inAttempt']);
     expect(assigned()).toEqual({
       status: 'processed',
       processedAt: NOW.toISOString(),
@@ -143,15 +169,29 @@ describe('EventLog.fail', () => {
   it('writes the failure with every envelope field, since begin may never have run', async () => {
     const delivery = envelope();
 
-    await log().fail(
-      { key: delivery.dedupKey, envelope: delivery },
-      { status: 'failed', attempt: 3, category: 'processing', message: 'Error: boom', now: NOW },
-    );
+    ddbMock
+      .on(UpdateCommand)
+      .resolves({ Attributes: { attempts: 3, failedAttempts: 2, dependencyFailures: 1 } });
+
+    await expect(
+      log().fail(
+        { key: delivery.dedupKey, envelope: delivery },
+        {
+          status: 'failed',
+          counts: 'own',
+          begun: true,
+          category: 'processing',
+          message: 'Error: boom',
+          now: NOW,
+        },
+      ),
+    ).resolves.toEqual({ attempts: 3, failedAttempts: 2, dependencyFailures: 1 });
 
     expect(lastUpdate()?.ConditionExpression).toBe('attribute_not_exists(pk) OR #status <> :processed');
+    expect(clauses().added).toEqual({ failedAttempts: 1 });
+    expect(clauses().removed).toEqual(['inAttempt']);
     expect(assigned()).toMatchObject({
       status: 'failed',
-      attempts: 3,
       errorCategory: 'processing',
       errorMessage: 'Error: boom',
       provider: 'shopify',
@@ -163,10 +203,19 @@ describe('EventLog.fail', () => {
   it('writes what could be read of an invalid message', async () => {
     await log().fail(
       { key: 'sqs:message-1', raw: { provider: 'hubspot', eventType: undefined } },
-      { status: 'dead', attempt: 1, category: 'validation', message: 'ValidationError: bad', now: NOW },
+      {
+        status: 'dead',
+        counts: 'own',
+        begun: false,
+        category: 'validation',
+        message: 'ValidationError: bad',
+        now: NOW,
+      },
     );
 
     expect(lastUpdate()?.Key).toEqual({ pk: 'sqs:message-1' });
+    // Never begun: the attempt is counted with its failure.
+    expect(clauses().added).toEqual({ failedAttempts: 1, attempts: 1 });
     expect(assigned()).toEqual({
       provider: 'hubspot',
       // Listed to operators, under the system owner, as seen now.
@@ -176,7 +225,6 @@ describe('EventLog.fail', () => {
       lastAttemptAt: NOW.toISOString(),
       expiresAt: NOW_SECONDS + 30 * 86_400,
       status: 'dead',
-      attempts: 1,
       errorCategory: 'validation',
       errorMessage: 'ValidationError: bad',
     });
@@ -192,8 +240,36 @@ describe('EventLog.fail', () => {
     await expect(
       log().fail(
         { key: 'shopify:1', envelope: envelope() },
-        { status: 'failed', attempt: 1, category: 'timeout', message: 'TimeoutError', now: NOW },
+        {
+          status: 'failed',
+          counts: 'own',
+          begun: true,
+          category: 'timeout',
+          message: 'TimeoutError',
+          now: NOW,
+        },
       ),
-    ).resolves.toBe(false);
+    ).resolves.toBeUndefined();
+  });
+});
+
+describe('EventLog.receive', () => {
+  it("records an acceptance: the entry, created received with the envelope's fields, and a receipt", async () => {
+    const delivery = envelope({ payload: { id: '1' } });
+
+    await log().receive(delivery, 'acceptance-1', NOW);
+
+    expect(lastUpdate()).toMatchObject({ Key: { pk: delivery.dedupKey } });
+    expect(lastUpdate()?.ConditionExpression).toBeUndefined();
+    expect(clauses().added).toEqual({ receipts: new Set(['acceptance-1']) });
+    expect(lastUpdate()?.UpdateExpression).toContain('#status = if_not_exists(#status, :i_status)');
+    expect(assigned()).toMatchObject({
+      status: 'received',
+      receivedAt: delivery.receivedAt,
+      userId: 'system',
+      provider: 'shopify',
+      payload: '{"id":"1"}',
+      lastReceivedAt: NOW.toISOString(),
+    });
   });
 });
