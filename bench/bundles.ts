@@ -118,9 +118,9 @@ function timeImport(file: string): number {
 }
 
 /** The esbuild options HouseFunction's `bundling` block amounts to (CDK passes them as CLI flags). */
-function houseOptions(entry: string, outfile: string): BuildOptions & { metafile: true } {
+function houseOptions(entry: string, outfile: string, root = ROOT): BuildOptions & { metafile: true } {
   return {
-    entryPoints: [path.join(ROOT, 'functions', entry)],
+    entryPoints: [path.join(root, 'functions', entry)],
     outfile,
     bundle: true,
     format: 'esm',
@@ -134,7 +134,7 @@ function houseOptions(entry: string, outfile: string): BuildOptions & { metafile
     alias: { '@aws-sdk/credential-provider-node': './shared/lambda-credentials.ts' },
     logLevel: 'warning',
     metafile: true,
-    absWorkingDir: ROOT,
+    absWorkingDir: root,
   };
 }
 
@@ -186,14 +186,18 @@ export async function bundleVariants(options: { runs: number; entry?: string }):
   return rows;
 }
 
-export async function benchBundles(options: { runs: number }): Promise<BundleRow[]> {
+/**
+ * Every bundle's size and init time. `root` is the checkout to build (another one, say the main
+ * branch's, gives the figures before a change in the same run).
+ */
+export async function benchBundles(options: { runs: number; root?: string }): Promise<BundleRow[]> {
   mkdirSync(BUILD_DIR, { recursive: true });
   const dir = mkdtempSync(path.join(BUILD_DIR, 'bundles-'));
   const rows: BundleRow[] = [];
   try {
     for (const entry of ENTRIES) {
       const outfile = path.join(dir, entry.replace(/\.ts$/, ''), 'index.mjs');
-      const result = await build(houseOptions(entry, outfile));
+      const result = await build(houseOptions(entry, outfile, options.root));
       const bytes = statSync(outfile).size;
       const runs: number[] = [];
       let initError: string | undefined;

@@ -7,8 +7,10 @@
  *   npm run bench -- --only=bundles    # http | calls | ingest | bundles | profile, comma-separated
  *                                      # (profile: where each process's CPU goes under the steady load)
  *   npm run bench -- --rate=200 --duration=30 --peak-duration=8 --connections=32 --burst=1000
+ *   npm run bench -- --before=../main     # bundles of another checkout too, as the figures before
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,8 +35,6 @@ const TARGETS = {
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS_DIR = path.join(HERE, 'results');
-/** Bundle sizes and init times before issue 18's changes, same machine: "init not slower" compares with them. */
-const BASELINE_FILE = path.join(HERE, 'baseline.json');
 const DEFAULT_PARTS = 'http,calls,ingest,bundles';
 const BATCH_SIZES = [1, 10];
 
@@ -47,6 +47,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     burst: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '5' },
+    before: { type: 'string' },
   },
 });
 const only = new Set(String(values.only).split(','));
@@ -61,9 +62,8 @@ interface Baseline {
   loadAverage: number[];
   bundles: Record<string, { kib: number; initMs: number }>;
 }
-const baseline: Baseline | undefined = existsSync(BASELINE_FILE)
-  ? JSON.parse(readFileSync(BASELINE_FILE, 'utf8'))
-  : undefined;
+/** Bundle sizes and init times before (--before): "init not slower" compares with them. */
+let baseline: Baseline | undefined;
 
 const before = machine();
 const results: {
@@ -75,6 +75,7 @@ const results: {
   calls?: CallsRow[];
   ingest?: IngestBenchRow[];
   bundles?: BundleRow[];
+  bundlesBefore?: Baseline;
   ingestBundleVariants?: BundleVariant[];
   profile?: ProfileResult;
   verdicts?: Verdict[];
@@ -110,6 +111,20 @@ if (only.has('ingest')) {
 }
 if (only.has('bundles')) {
   log('bundles: esbuild with the HouseFunction options, then import() in fresh processes');
+  if (values.before) {
+    const root = path.resolve(values.before);
+    const rev = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).trim();
+    log(`bundles: before, from ${root} at ${rev}`);
+    const bundles = await benchBundles({ runs: Number(values.runs), root });
+    baseline = {
+      recordedAt: `this run, ${path.basename(root)} at ${rev}`,
+      loadAverage: machine().loadAverage,
+      bundles: Object.fromEntries(bundles.map((b) => [b.entry, { kib: b.kib, initMs: b.initMs ?? 0 }])),
+    };
+    results.bundlesBefore = baseline;
+  }
   results.bundles = await benchBundles({ runs: Number(values.runs) });
   results.ingestBundleVariants = await bundleVariants({ runs: Number(values.runs) });
 }
@@ -307,9 +322,7 @@ if (results.bundles) {
           .join(', '),
       ]),
     ]),
-    baseline
-      ? `before: ${baseline.recordedAt}, load average ${baseline.loadAverage.join(' ')} (bench/baseline.json)`
-      : '',
+    baseline ? `before: ${baseline.recordedAt}, load average ${baseline.loadAverage.join(' ')}` : '',
   );
 }
 if (results.ingestBundleVariants) {
