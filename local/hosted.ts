@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type HostedPart, type HostMessage, type HostRequest, LISTENING } from './hosted-part';
 import type { CpuProfile, MeterOptions, ProcessUsage } from './usage';
@@ -38,12 +39,18 @@ export async function startHosted<P extends AnyPart>(
   name: string,
   part: URL,
   config: ConfigOf<P>,
-  options: { onEvent?: (event: string, data: unknown) => void; onExit?: (code: number | null) => void } = {},
+  options: {
+    onEvent?: (event: string, data: unknown) => void;
+    onExit?: (code: number | null) => void;
+    /** The process's scheduling priority (`os.setPriority`: 0 as this one, up to 19 the lowest). */
+    priority?: number;
+  } = {},
 ): Promise<{ process: HostedProcess; ready: ReadyOf<P> }> {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, HOST_ENTRY.pathname, part.href], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
+  if (options.priority && child.pid) setPriority(child.pid, options.priority);
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   let nextId = 1;
   let stopping = false;

@@ -76,6 +76,13 @@ export interface LocalStackOptions {
   workflowsFile?: string;
   /** Every queue's processor batch size instead of the deployed defaults (the bench compares sizes). */
   processorBatchSize?: number;
+  /**
+   * The processors' process priority (`os.setPriority`: 0, the default, as the stack's; up to 19, the
+   * lowest). In AWS ingest never waits for a processor's CPU; on one machine a lower priority for
+   * the processors comes closest: ingest and the stand-ins it calls run first, processing takes the
+   * rest (`npm start` and the bench use PROCESSOR_NICE, default 10).
+   */
+  processorNice?: number;
   log?: (line: string) => void;
 }
 
@@ -132,9 +139,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     file: string,
     config: ConfigOf<P>,
     onEvent?: (event: string, data: unknown) => void,
+    priority?: number,
   ): Promise<{ process: HostedProcess; ready: ReadyOf<P> }> => {
     const starting = startHosted<P>(name, new URL(file, import.meta.url), config, {
       onEvent,
+      priority,
       onExit: (code) => log(`${name} process exited unexpectedly (${code})`),
     });
     stops.push(async () => (await starting.catch(() => undefined))?.process.stop());
@@ -344,6 +353,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (event === 'killed') killedRecords.push(String(data));
         else log(String(data));
       },
+      options.processorNice,
     );
     // Settled here too, so a failure elsewhere during startup does not leave it unobserved.
     processors.catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { LocalStack, LocalStackOptions } from '../../local/stack';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
+import { numberEnv } from '../../shared/env';
 import { BENCH_ORG_ID, BENCH_SECRETS } from './requests';
 
 /**
@@ -18,6 +19,8 @@ export async function startBenchStack(options: Partial<LocalStackOptions> = {}):
     wsPort: 0,
     secrets: { ...BENCH_SECRETS },
     edgeLimits: false,
+    // As `npm start` runs it: ingest first (LocalStackOptions.processorNice).
+    processorNice: numberEnv('PROCESSOR_NICE', 10),
     ...options,
   });
 }
