@@ -34,6 +34,7 @@ const TARGETS = {
 };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
 const RESULTS_DIR = path.join(HERE, 'results');
 const DEFAULT_PARTS = 'http,calls,ingest,bundles';
 const BATCH_SIZES = [1, 10];
@@ -46,7 +47,7 @@ const { values } = parseArgs({
     'peak-duration': { type: 'string', default: '8' },
     connections: { type: 'string', default: '32' },
     burst: { type: 'string', default: '1000' },
-    runs: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '15' },
     before: { type: 'string' },
   },
 });
@@ -111,21 +112,23 @@ if (only.has('ingest')) {
 }
 if (only.has('bundles')) {
   log('bundles: esbuild with the HouseFunction options, then import() in fresh processes');
-  if (values.before) {
-    const root = path.resolve(values.before);
-    const rev = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], {
+  const beforeRoot = values.before ? path.resolve(values.before) : undefined;
+  const [bundles, bundlesBefore] = await benchBundles({
+    runs: Number(values.runs),
+    roots: beforeRoot ? [ROOT, beforeRoot] : [],
+  });
+  results.bundles = bundles;
+  if (beforeRoot && bundlesBefore) {
+    const rev = execFileSync('git', ['-C', beforeRoot, 'rev-parse', '--short', 'HEAD'], {
       encoding: 'utf8',
     }).trim();
-    log(`bundles: before, from ${root} at ${rev}`);
-    const bundles = await benchBundles({ runs: Number(values.runs), root });
     baseline = {
-      recordedAt: `this run, ${path.basename(root)} at ${rev}`,
+      recordedAt: `this run, ${path.basename(beforeRoot)} at ${rev}, init runs alternating with this checkout's`,
       loadAverage: machine().loadAverage,
-      bundles: Object.fromEntries(bundles.map((b) => [b.entry, { kib: b.kib, initMs: b.initMs ?? 0 }])),
+      bundles: Object.fromEntries(bundlesBefore.map((b) => [b.entry, { kib: b.kib, initMs: b.initMs ?? 0 }])),
     };
     results.bundlesBefore = baseline;
   }
-  results.bundles = await benchBundles({ runs: Number(values.runs) });
   results.ingestBundleVariants = await bundleVariants({ runs: Number(values.runs) });
 }
 if (only.has('profile')) {
