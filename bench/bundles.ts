@@ -118,9 +118,9 @@ function timeImport(file: string): number {
 }
 
 /** The esbuild options HouseFunction's `bundling` block amounts to (CDK passes them as CLI flags). */
-function houseOptions(entry: string, outfile: string): BuildOptions & { metafile: true } {
+function houseOptions(entry: string, outfile: string, root = ROOT): BuildOptions & { metafile: true } {
   return {
-    entryPoints: [path.join(ROOT, 'functions', entry)],
+    entryPoints: [path.join(root, 'functions', entry)],
     outfile,
     bundle: true,
     format: 'esm',
@@ -134,7 +134,7 @@ function houseOptions(entry: string, outfile: string): BuildOptions & { metafile
     alias: { '@aws-sdk/credential-provider-node': './shared/lambda-credentials.ts' },
     logLevel: 'warning',
     metafile: true,
-    absWorkingDir: ROOT,
+    absWorkingDir: root,
   };
 }
 
@@ -186,34 +186,47 @@ export async function bundleVariants(options: { runs: number; entry?: string }):
   return rows;
 }
 
-export async function benchBundles(options: { runs: number }): Promise<BundleRow[]> {
+/**
+ * Every bundle's size and init time, for each checkout in `roots` (this one when empty; another,
+ * say the main branch's, gives the figures before a change). The init runs of the checkouts
+ * alternate, bundle by bundle, so that the machine's load weighs on each alike.
+ */
+export async function benchBundles(options: { runs: number; roots?: string[] }): Promise<BundleRow[][]> {
+  const roots = options.roots?.length ? options.roots : [ROOT];
   mkdirSync(BUILD_DIR, { recursive: true });
   const dir = mkdtempSync(path.join(BUILD_DIR, 'bundles-'));
-  const rows: BundleRow[] = [];
+  const rows: BundleRow[][] = roots.map(() => []);
   try {
     for (const entry of ENTRIES) {
-      const outfile = path.join(dir, entry.replace(/\.ts$/, ''), 'index.mjs');
-      const result = await build(houseOptions(entry, outfile));
-      const bytes = statSync(outfile).size;
-      const runs: number[] = [];
-      let initError: string | undefined;
-      for (let i = 0; i < options.runs && !initError; i++) {
-        try {
-          runs.push(timeImport(outfile));
-        } catch (error) {
-          const stderr = String((error as { stderr?: string }).stderr ?? error);
-          initError = stderr.split('\n').find((line) => /Error/.test(line)) ?? stderr.slice(0, 200);
+      const builds = await Promise.all(
+        roots.map(async (root, r) => {
+          const outfile = path.join(dir, String(r), entry.replace(/\.ts$/, ''), 'index.mjs');
+          const { metafile } = await build(houseOptions(entry, outfile, root));
+          return { outfile, metafile, runs: [] as number[], initError: undefined as string | undefined };
+        }),
+      );
+      for (let i = 0; i < options.runs; i++)
+        for (const built of builds) {
+          if (built.initError) continue;
+          try {
+            built.runs.push(timeImport(built.outfile));
+          } catch (error) {
+            const stderr = String((error as { stderr?: string }).stderr ?? error);
+            built.initError = stderr.split('\n').find((line) => /Error/.test(line)) ?? stderr.slice(0, 200);
+          }
         }
-      }
-      const sorted = [...runs].sort((a, b) => a - b);
-      rows.push({
-        entry,
-        bytes,
-        kib: round(bytes / 1024, 1),
-        initMs: sorted.length ? round(sorted[Math.floor(sorted.length / 2)] ?? 0, 1) : null,
-        initMsRuns: runs.map((r) => round(r, 1)),
-        ...(initError ? { initError } : {}),
-        topPackages: byPackage(result.metafile, bytes).slice(0, 12),
+      builds.forEach(({ outfile, metafile, runs, initError }, r) => {
+        const bytes = statSync(outfile).size;
+        const sorted = [...runs].sort((a, b) => a - b);
+        rows[r]?.push({
+          entry,
+          bytes,
+          kib: round(bytes / 1024, 1),
+          initMs: sorted.length ? round(sorted[Math.floor(sorted.length / 2)] ?? 0, 1) : null,
+          initMsRuns: runs.map((run) => round(run, 1)),
+          ...(initError ? { initError } : {}),
+          topPackages: byPackage(metafile, bytes).slice(0, 12),
+        });
       });
     }
   } finally {

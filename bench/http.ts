@@ -1,7 +1,8 @@
 /**
  * The local stack over HTTP, measured by a load generator in a separate process (bench/loadgen.ts):
- *  1. steady load (12,000/min by default) across the three providers: ingest latency (due time to
- *     response) and POST-to-processed latency (due time to the event log's processedAt);
+ *  1. steady load (12,000/min by default) across the three providers, with one dashboard
+ *     connected: ingest latency (due time to response), POST-to-pushed latency (due time to the
+ *     push reaching the dashboard), the rate sustained end to end, and what each webhook cost;
  *  2. peak throughput of the Shopify route (closed loop), as a ratio to a bare node:http server
  *     started here that only verifies the Shopify HMAC and parses the JSON.
  */
@@ -16,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import type { LocalStack } from '../local/stack';
 import { type EventLogItem, messagesInQueues, scanEventLog } from '../test/support/event-log';
 import { meterStack, type StackCost } from './lib/meter';
-import { BENCH_ORG_ID, BENCH_SECRETS } from './lib/requests';
+import { BENCH_SECRETS } from './lib/requests';
+import { dashboardUrl, loadTarget, startBenchStack } from './lib/stack';
 import { round, type Summary, sleep, summary } from './lib/stats';
 import type { LoadJob, LoadResult } from './loadgen';
 
@@ -43,8 +45,13 @@ export interface HttpBenchResult {
     completedPerSecond: number;
     ingestMs: Summary;
     ingestMsByProvider: Record<string, Summary>;
+    /** Due time to the webhook-event push reaching a dashboard (one operator connected). */
+    pushedMs: Summary;
+    notPushed: number;
+    /** Deliveries pushed per minute, from the first push to the last: what the stack sustained end to end. */
+    endToEndPerMinute: number;
     /** Due time to processedAt, for deliveries that reached `processed`. */
-    endToEndMs: Summary;
+    processedMs: Summary;
     /** Due time to the envelope's receivedAt (ingest's clock): the front and handler entry. */
     toReceivedMs: Summary;
     processed: number;
@@ -119,21 +126,11 @@ function countBy(values: readonly string[]): Record<string, number> {
   return counts;
 }
 
-/** The stand-ins' ports, from the endpoints the stack gives its handlers. */
-function standInPorts(stack: LocalStack): Map<number, string> {
-  const endpoints: [string, string | undefined][] = [
-    ['api', stack.httpUrl],
-    ['sqs', process.env.AWS_ENDPOINT_URL_SQS],
-    ['dynamodb', process.env.AWS_ENDPOINT_URL_DYNAMODB],
-    ['eventbridge', process.env.AWS_ENDPOINT_URL_EVENTBRIDGE],
-    ['websocket', process.env.WEBSOCKET_ENDPOINT],
-  ];
-  return new Map(
-    endpoints.flatMap(([service, url]) => (url ? [[Number(new URL(url).port), service] as const] : [])),
-  );
-}
-
-async function waitForProcessed(
+/**
+ * Waits until every key is processed (or dead) and the queues are empty. The queues are asked first:
+ * a scan of the whole event log each second would weigh on the stand-in being measured.
+ */
+export async function waitForProcessed(
   stack: LocalStack,
   keys: Set<string>,
   timeoutMs: number,
@@ -141,64 +138,53 @@ async function waitForProcessed(
   const started = performance.now();
   let items = new Map<string, EventLogItem & Record<string, unknown>>();
   for (;;) {
-    items = new Map(
-      (await scanEventLog()).map((item) => [item.pk, item as EventLogItem & Record<string, unknown>]),
-    );
-    const missing = [...keys].filter(
-      (key) => !['processed', 'dead'].includes(String(items.get(key)?.status)),
-    );
-    if (missing.length === 0 && (await messagesInQueues(stack)) === 0) break;
-    if (performance.now() - started > timeoutMs) break;
-    await sleep(1000);
+    const timedOut = performance.now() - started > timeoutMs;
+    if ((await messagesInQueues(stack)) === 0 || timedOut) {
+      items = new Map(
+        (await scanEventLog()).map((item) => [item.pk, item as EventLogItem & Record<string, unknown>]),
+      );
+      const missing = [...keys].filter(
+        (key) => !['processed', 'dead'].includes(String(items.get(key)?.status)),
+      );
+      if (missing.length === 0 || timedOut) break;
+    }
+    await sleep(250);
   }
   return { items, drainMs: Math.round(performance.now() - started) };
+}
+
+/** Deliveries per minute between the first and the last of the given times (epoch ms). */
+function perMinute(times: readonly number[]): number {
+  if (times.length < 2) return 0;
+  const span = Math.max(...times) - Math.min(...times);
+  return Math.round(((times.length - 1) * 60_000) / span);
 }
 
 export async function benchHttp(
   options: HttpBenchOptions,
   log: (line: string) => void,
 ): Promise<HttpBenchResult> {
-  Object.assign(process.env, {
-    SALESFORCE_ORG_ID: BENCH_ORG_ID,
-    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
-  });
-  const { startLocalStack } = await import('../local/stack');
-  const stack = await startLocalStack({
-    port: 0,
-    wsPort: 0,
-    secrets: { ...BENCH_SECRETS },
-    // The load comes from one address at rates only many provider addresses would reach.
-    edgeLimits: false,
-  });
+  const stack = await startBenchStack();
   const bare = await startBareServer(BENCH_SECRETS.shopify);
   try {
-    const port = new URL(stack.httpUrl).port;
-    const target = `http://127.0.0.1:${port}`;
-    const signedBase = stack.httpUrl;
+    const where = loadTarget(stack);
     const all = ['shopify', 'hubspot', 'salesforce'] as const;
 
     log('http: warm-up (10 s at 50/s)');
-    await runLoad({
-      mode: 'paced',
-      target,
-      signedBase,
-      providers: [...all],
-      rate: 50,
-      durationS: 10,
-      requests: 500,
-    });
+    await runLoad({ ...where, mode: 'paced', providers: [...all], rate: 50, durationS: 10, requests: 500 });
     await waitForProcessed(stack, new Set(), 30_000);
 
-    log(`http: steady ${options.rate}/s for ${options.durationS} s`);
-    const meter = meterStack(standInPorts(stack));
+    log(`http: steady ${options.rate}/s for ${options.durationS} s, a dashboard timing the pushes`);
+    const meter = await meterStack(stack);
     const steady = await runLoad({
+      ...where,
       mode: 'paced',
-      target,
-      signedBase,
       providers: [...all],
       rate: options.rate,
       durationS: options.durationS,
       requests: Math.round(options.rate * options.durationS),
+      wsUrl: await dashboardUrl(stack),
+      pushTimeoutMs: options.drainTimeoutMs,
     });
     const accepted = steady.sent.filter((s) => s.status >= 200 && s.status < 300);
     log(`http: steady done (${steady.sent.length} sent, ${steady.errors} non-2xx); waiting for processing`);
@@ -207,8 +193,8 @@ export async function benchHttp(
       new Set(accepted.map((s) => s.dedupKey)),
       options.drainTimeoutMs,
     );
-    const cost = meter.stop(accepted.length);
-    const endToEnd: number[] = [];
+    const cost = await meter.stop(accepted.length);
+    const processedMs: number[] = [];
     const toReceived: number[] = [];
     let notProcessed = 0;
     for (const request of accepted) {
@@ -217,9 +203,10 @@ export async function benchHttp(
         notProcessed++;
         continue;
       }
-      endToEnd.push(Date.parse(item.processedAt) - request.dueAt);
+      processedMs.push(Date.parse(item.processedAt) - request.dueAt);
       if (typeof item.receivedAt === 'string') toReceived.push(Date.parse(item.receivedAt) - request.dueAt);
     }
+    const pushedAt = accepted.flatMap((s) => (s.pushedAt === undefined ? [] : [s.pushedAt]));
     const byProvider: Record<string, Summary> = {};
     for (const provider of all)
       byProvider[provider] = summary(
@@ -231,7 +218,7 @@ export async function benchHttp(
     );
     const peakJob = {
       mode: 'closed' as const,
-      signedBase,
+      signedBase: where.signedBase,
       providers: ['shopify' as const],
       durationS: options.peakDurationS,
       connections: options.peakConnections,
@@ -239,7 +226,7 @@ export async function benchHttp(
     };
     const bareRun = await runLoad({ ...peakJob, target: bare.url });
     log('http: peak, local stack Shopify route');
-    const stackRun = await runLoad({ ...peakJob, target });
+    const stackRun = await runLoad({ ...peakJob, target: where.target });
     const rps = (run: LoadResult) =>
       run.sent.filter((s) => s.status >= 200 && s.status < 300).length / run.elapsedS;
 
@@ -256,9 +243,12 @@ export async function benchHttp(
         completedPerSecond: round(steady.sent.length / steady.elapsedS, 1),
         ingestMs: summary(steady.sent.map((s) => s.latencyMs)),
         ingestMsByProvider: byProvider,
-        endToEndMs: summary(endToEnd),
+        pushedMs: summary(accepted.flatMap((s) => (s.pushedAt === undefined ? [] : [s.pushedAt - s.dueAt]))),
+        notPushed: steady.notPushed ?? accepted.length,
+        endToEndPerMinute: perMinute(pushedAt),
+        processedMs: summary(processedMs),
         toReceivedMs: summary(toReceived),
-        processed: endToEnd.length,
+        processed: processedMs.length,
         notProcessedWithinDrain: notProcessed,
         drainMs,
         cost,

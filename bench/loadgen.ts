@@ -6,10 +6,15 @@
  * - `paced`: open loop, request i is due at start + i/rate. Latency is measured from the due time,
  *   not the send time, so a stalled server cannot hide its queueing (no coordinated omission).
  * - `closed`: `connections` clients each send their next request as soon as the previous answer
- *   arrives, for `durationS`: the peak throughput.
+ *   arrives, for `durationS` (or until `total` requests): the peak throughput, or a burst.
+ *
+ * With `wsUrl`, a dashboard client (an operator's, subscribed to webhook-event) is connected before
+ * the first request, and the time each delivery's push arrives is recorded: the load generator
+ * waits for every accepted delivery's push, up to `pushTimeoutMs`.
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
+import WebSocket from 'ws';
 import type { SignedRequest } from '../bin/samples';
 import type { ProviderName } from '../shared/envelope';
 import { ownedKey, SYSTEM_OWNER } from '../shared/owner';
@@ -30,6 +35,12 @@ export interface LoadJob {
   connections?: number;
   /** Distinct signed requests to prepare (cycled through in closed mode). */
   requests: number;
+  /** closed: stop after this many requests, even before `durationS`. */
+  total?: number;
+  /** A dashboard WebSocket URL with its token: pushes are timed. */
+  wsUrl?: string;
+  /** How long to wait, after the last answer, for the pushes still missing. */
+  pushTimeoutMs?: number;
   out: string;
 }
 
@@ -41,6 +52,8 @@ export interface SentRequest {
   dueAt: number;
   /** Due (paced) or send (closed) to complete response, ms. */
   latencyMs: number;
+  /** Epoch ms when its webhook-event push arrived (with `wsUrl`). */
+  pushedAt?: number;
 }
 
 export interface LoadResult {
@@ -50,6 +63,43 @@ export interface LoadResult {
   errors: number;
   /** paced: the largest delay between a request's due time and its actual send, ms. */
   maxSendLagMs: number;
+  /** With `wsUrl`: accepted deliveries whose push did not arrive within the wait. */
+  notPushed?: number;
+}
+
+/** The dashboard client: the arrival time of each webhook-event push, by event log id (dedup key). */
+async function pushClient(url: string): Promise<{ pushes: Map<string, number>; close(): void }> {
+  const ws = new WebSocket(url);
+  const pushes = new Map<string, number>();
+  await new Promise<void>((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('unexpected-response', (_request, response) =>
+      reject(new Error(`WebSocket refused with ${response.statusCode}`)),
+    );
+    ws.on('message', (raw) => {
+      const message = JSON.parse(raw.toString()) as { type: string; data?: { id?: string } };
+      if (message.type === 'subscribed') resolve();
+      if (message.type === 'webhook-event' && message.data?.id && !pushes.has(message.data.id))
+        pushes.set(message.data.id, performance.timeOrigin + performance.now());
+    });
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', data: { events: ['webhook-event'] } })));
+  });
+  return { pushes, close: () => ws.close() };
+}
+
+/** Waits until every accepted request's push arrived (or the time is up) and records the arrivals. */
+async function collectPushes(
+  client: { pushes: Map<string, number>; close(): void },
+  sent: SentRequest[],
+  timeoutMs: number,
+): Promise<number> {
+  const expected = sent.filter((s) => s.status >= 200 && s.status < 300 && s.dedupKey);
+  const deadline = performance.now() + timeoutMs;
+  while (expected.some((s) => !client.pushes.has(s.dedupKey)) && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  client.close();
+  for (const request of expected) request.pushedAt = client.pushes.get(request.dedupKey);
+  return expected.filter((s) => s.pushedAt === undefined).length;
 }
 
 /**
@@ -106,6 +156,11 @@ function send(agent: Agent, target: URL, request: SignedRequest): Promise<number
 
 async function run(job: LoadJob): Promise<LoadResult> {
   const prepared = await prepare(job);
+  const pushes = job.wsUrl ? await pushClient(job.wsUrl) : undefined;
+  const withPushes = async (result: LoadResult): Promise<LoadResult> =>
+    pushes
+      ? { ...result, notPushed: await collectPushes(pushes, result.sent, job.pushTimeoutMs ?? 60_000) }
+      : result;
   const target = new URL(job.target);
   const agent = new Agent({ keepAlive: true, maxSockets: job.connections ?? 256 });
   const sent: SentRequest[] = [];
@@ -140,13 +195,15 @@ async function run(job: LoadJob): Promise<LoadResult> {
     }
     await Promise.all(inFlight);
     agent.destroy();
-    return { mode: job.mode, elapsedS: (performance.now() - started) / 1000, sent, errors, maxSendLagMs };
+    const elapsedS = (performance.now() - started) / 1000;
+    return withPushes({ mode: job.mode, elapsedS, sent, errors, maxSendLagMs });
   }
 
   const deadline = started + job.durationS * 1000;
+  const total = job.total ?? Number.POSITIVE_INFINITY;
   let next = 0;
   const client = async () => {
-    while (performance.now() < deadline) {
+    while (performance.now() < deadline && next < total) {
       const item = prepared[next++ % prepared.length];
       if (!item) return;
       const at = performance.now();
@@ -164,7 +221,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
   await Promise.all(Array.from({ length: job.connections ?? 32 }, client));
   const elapsedS = (performance.now() - started) / 1000;
   agent.destroy();
-  return { mode: job.mode, elapsedS, sent, errors, maxSendLagMs: 0 };
+  return withPushes({ mode: job.mode, elapsedS, sent, errors, maxSendLagMs: 0 });
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as LoadJob;

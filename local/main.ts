@@ -27,6 +27,8 @@ const stack = await startLocalStack({
   // A fixed port, so the README's psql command works as written.
   pglitePort: numberEnv('PGLITE_PORT', 5434),
   secrets,
+  // Ingest first, as in AWS where no processor shares its CPU (LocalStackOptions.processorNice).
+  processorNice: numberEnv('PROCESSOR_NICE', 10),
   log: (line) => console.log(`  ${line}`),
 });
 

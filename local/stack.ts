@@ -1,34 +1,33 @@
 // First: it turns off the AWS SDK's Node.js version warning before any client is built.
 import './node-support';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import dynalite from 'dynalite';
-import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { interceptLocalhostDns } from 'fauxqs';
 import pg from 'pg';
 import type { WebhooksConfigInput } from '../lib/config';
 import { contentSecurityPolicy } from '../lib/dashboard-csp';
-import { PROCESSOR_DEFAULTS } from '../lib/processor-defaults';
 import { MANAGEMENT_ROUTES } from '../shared/api/routes';
+import { useWireProtocol } from '../shared/db/client';
+import { wireDb } from '../shared/db/wire';
 import { numberEnv } from '../shared/env';
 import { PRIORITIES, type Priority } from '../shared/envelope';
 import { retryWindowMs } from '../shared/process/retry-schedule';
 import { providers } from '../shared/providers/registry';
-import { withChaos, withCrashes, withKills } from './chaos';
 import { dashboardSite } from './dashboard-site';
 import { alertWebhookSigningSecret, devTokenSecret } from './dev-secret';
 import { edgeLimits } from './edge-limits';
 import { createEventBridge, type RecordedDomainEvent } from './eventbridge';
+import { type AnyPart, type ConfigOf, type HostedProcess, type ReadyOf, startHosted } from './hosted';
 import { createLocalKms } from './kms';
+import { close, listen } from './net';
 import { interruptServer } from './outage';
+import type * as DynamoDbPart from './parts/dynamodb';
+import type * as PostgresPart from './parts/postgres';
+import type * as ProcessorsPart from './parts/processors';
+import type * as SqsPart from './parts/sqs';
 import { createQueues, createTables, type LocalQueue, TABLES } from './resources';
 import { createRestApi, type ProxyHandler } from './rest-api';
-import { startSqsMoveTaskProxy } from './sqs-move-tasks';
-import { startSqsPoller } from './sqs-poller';
 import { localStackConfig } from './stack-config';
 import { createWebSocketApi, type WebSocketRoutes, withRequestAuthorizer } from './websocket-api';
 import { startWorkflowDeliveries, targetEvent, type WorkflowDeliveries } from './workflows';
@@ -82,6 +81,15 @@ export interface LocalStackOptions {
    * workflows.local.json in the working directory; read again whenever it changes.
    */
   workflowsFile?: string;
+  /** Every queue's processor batch size instead of the deployed defaults (the bench compares sizes). */
+  processorBatchSize?: number;
+  /**
+   * The processors' process priority (`os.setPriority`: 0, the default, as the stack's; up to 19, the
+   * lowest). In AWS ingest never waits for a processor's CPU; on one machine a lower priority for
+   * the processors comes closest: ingest and the stand-ins it calls run first, processing takes the
+   * rest (`npm start` and the bench use PROCESSOR_NICE, default 10).
+   */
+  processorNice?: number;
   log?: (line: string) => void;
 }
 
@@ -104,6 +112,8 @@ export interface LocalStack {
    * DATABASE_URL cannot be taken down from here: the stack's connections to it are terminated.
    */
   interrupt(standIn: StandIn, downMs: number): Promise<void>;
+  /** The processes the stand-ins and the processors run in (local/hosted.ts), for the bench's meters. */
+  processes: HostedProcess[];
   stop(): Promise<void>;
 }
 
@@ -121,12 +131,35 @@ const LOOPBACK = '127.0.0.1';
 /**
  * Starts the whole system on one machine: fauxqs (SQS), dynalite (DynamoDB), PGlite (Postgres),
  * a REST front and a WebSocket server. The production handlers run unchanged; only their
- * environment points at the stand-ins.
+ * environment points at the stand-ins. As in AWS, where each service and each function has its
+ * own machines, the stand-ins and the processors run in processes of their own (local/parts/),
+ * so that the event loop serving ingest (this process's) does nothing else at the same time.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
   const config = localStackConfig(options.config);
+  // The handlers reach DATABASE_URL (PGlite or a real server) over the wire protocol here.
+  useWireProtocol(wireDb);
   const stops: (() => Promise<unknown>)[] = [];
+  const processes: HostedProcess[] = [];
+  /** A part in a process of its own (local/parts/); stopped with the stack. */
+  const host = async <P extends AnyPart>(
+    name: string,
+    file: string,
+    config: ConfigOf<P>,
+    onEvent?: (event: string, data: unknown) => void,
+    priority?: number,
+  ): Promise<{ process: HostedProcess; ready: ReadyOf<P> }> => {
+    const starting = startHosted<P>(name, new URL(file, import.meta.url), config, {
+      onEvent,
+      priority,
+      onExit: (code) => log(`${name} process exited unexpectedly (${code})`),
+    });
+    stops.push(async () => (await starting.catch(() => undefined))?.process.stop());
+    const started = await starting;
+    processes.push(started.process);
+    return started;
+  };
   let ready = false;
   try {
     // fauxqs queue URLs use sqs.<region>.localhost hosts, which not every resolver maps to loopback.
@@ -140,15 +173,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       onEvent: (event) => workflows?.deliver(targetEvent(event, ACCOUNT, REGION)),
     });
     const kms = createLocalKms({ region: REGION, account: ACCOUNT });
-    const [fauxqs, dynalite, postgres, eventBridgePort, kmsPort] = await Promise.all([
-      startFauxqs({ port: 0, host: LOOPBACK, logger: false, defaultRegion: REGION }).then((server) => {
-        stops.push(() => server.stop());
-        return server;
-      }),
-      startDynalite(stops),
+    const [sqsPart, dynamodb, postgres, eventBridgePort, kmsPort] = await Promise.all([
+      host<typeof SqsPart>('sqs', './parts/sqs.ts', { region: REGION, bucket: PAYLOAD_BUCKET }),
+      host<typeof DynamoDbPart>('dynamodb', './parts/dynamodb.ts', undefined),
       options.databaseUrl
         ? externalPostgres(options.databaseUrl)
-        : startPglite(stops, options.pglitePort ?? 0),
+        : host<typeof PostgresPart>('postgres', './parts/postgres.ts', {
+            port: options.pglitePort ?? 0,
+          }).then(
+            ({ process, ready }): LocalPostgres => ({
+              url: ready.url,
+              interrupt: (downMs) => process.call('interrupt', downMs),
+            }),
+          ),
       listen(eventBridge.server, 0, LOOPBACK).then((port) => {
         stops.push(() => close(eventBridge.server));
         return port;
@@ -158,16 +195,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         return port;
       }),
     ]);
-    // fauxqs has no message move tasks (DLQ redrive): this stand-in adds them in front of it. Queue
-    // URLs are made from the Host header, so every URL fauxqs hands out names the proxy.
-    const moveTasks = await startSqsMoveTaskProxy({ fauxqsPort: fauxqs.port, region: REGION });
-    stops.push(() => moveTasks.stop());
-    const sqsEndpoint = moveTasks.endpoint;
-    const dynamoUrl = dynalite.url;
+    const { sqsEndpoint, s3Endpoint } = sqsPart.ready;
+    const dynamoUrl = dynamodb.ready.url;
     const databaseUrl = postgres.url;
     const interruptions: Record<StandIn, (downMs: number) => Promise<void>> = {
-      sqs: (downMs) => interruptServer(moveTasks.server, downMs),
-      dynamodb: (downMs) => interruptServer(dynalite.server, downMs),
+      sqs: (downMs) => sqsPart.process.call('interrupt', downMs),
+      dynamodb: (downMs) => dynamodb.process.call('interrupt', downMs),
       postgres: postgres.interrupt,
       eventbridge: (downMs) => interruptServer(eventBridge.server, downMs),
     };
@@ -202,7 +235,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_SQS: sqsEndpoint,
-      AWS_ENDPOINT_URL_S3: `http://s3.localhost:${fauxqs.port}`,
+      AWS_ENDPOINT_URL_S3: s3Endpoint,
       PAYLOAD_BUCKET: PAYLOAD_BUCKET,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
       // Named, so that an outage of an external server can find the stack's connections.
@@ -256,7 +289,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       retentionDays: config.queues.retentionDays,
     });
     await createTables(ddb);
-    fauxqs.createBucket(PAYLOAD_BUCKET);
 
     const { migrate, loadMigrations } = await import('../shared/db/migrate');
     const { dbFromEnv } = await import('../shared/db/client');
@@ -268,8 +300,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const notReady = async () => ({ statusCode: 503 });
     const wsRoutes: WebSocketRoutes = { $connect: notReady, $disconnect: notReady, $default: notReady };
     const wsServer = createWebSocketApi(wsRoutes);
-    const host = options.host ?? process.env.HOST ?? LOOPBACK;
-    const wsPort = await listen(wsServer, options.wsPort, host);
+    const bindHost = options.host ?? process.env.HOST ?? LOOPBACK;
+    const wsPort = await listen(wsServer, options.wsPort, bindHost);
     stops.push(async () => {
       await close(wsServer);
       await wsServer.drain();
@@ -299,7 +331,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         },
       },
     });
-    const port = await listen(restServer, options.port, host);
+    const port = await listen(restServer, options.port, bindHost);
     stops.push(() => close(restServer));
 
     Object.assign(process.env, {
@@ -320,6 +352,37 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }),
       ),
     });
+
+    // One processor per queue, as in Lambda: the same factory the Lambda entry point uses, with the
+    // queue's own DLQ (its DLQ_URL there), in a process of its own that reads the environment set
+    // above (local/parts/processors.ts). Chaos, when asked for, wraps the event log port there.
+    if (chaosFailureRate > 0) log(`chaos: ${chaosFailureRate * 100}% of processing attempts fail`);
+    const chaosKillRate = options.chaosKillRate ?? numberEnv('CHAOS_KILL_RATE', 0);
+    if (chaosKillRate > 0) log(`chaos: ${chaosKillRate * 100}% of records kill their processor mid-batch`);
+    const chaosCrashRate = options.chaosCrashRate ?? numberEnv('CHAOS_CRASH_RATE', 0);
+    if (chaosCrashRate > 0)
+      log(`chaos: ${chaosCrashRate * 100}% of processor invocations crash before answering`);
+    const killedRecords: string[] = [];
+    // Started while this process loads the other handlers; awaited before the stack is ready.
+    const processors = host<typeof ProcessorsPart>(
+      'processors',
+      './parts/processors.ts',
+      {
+        region: REGION,
+        sqsEndpoint,
+        queues,
+        timeoutMs: processorTimeoutMs,
+        chaos: { failureRate: chaosFailureRate, killRate: chaosKillRate, crashRate: chaosCrashRate },
+        batchSize: options.processorBatchSize,
+      },
+      (event, data) => {
+        if (event === 'killed') killedRecords.push(String(data));
+        else log(String(data));
+      },
+      options.processorNice,
+    );
+    // Settled here too, so a failure elsewhere during startup does not leave it unobserved.
+    processors.catch(() => undefined);
 
     const { ingestHandlerFromEnv } = await import('../functions/ingest/handler');
     const ingestHandlers = new Map<string, ProxyHandler>();
@@ -342,12 +405,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const management = await import('../functions/api/management');
     for (const path of new Set(MANAGEMENT_ROUTES.map(([, path]) => path)))
       restRoutes.push({ method: 'ANY', resource: `/api/webhooks/${path}`, handler: management.handler });
-    const [authorize, connect, disconnect, message, processing] = await Promise.all([
+    const [authorize, connect, disconnect, message] = await Promise.all([
       import('../functions/ws/authorize'),
       import('../functions/ws/connect'),
       import('../functions/ws/disconnect'),
       import('../functions/ws/message'),
-      import('../functions/process'),
     ]);
     // Same route table as lib/constructs/realtime.ts, with the same REQUEST authorizer on $connect.
     Object.assign(wsRoutes, {
@@ -359,40 +421,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       subscribe: message.handler,
     });
 
-    // One processor per queue, as in Lambda: the same factory the Lambda entry point uses, with the
-    // queue's own DLQ (its DLQ_URL there). Chaos, when asked for, wraps the event log port.
-    const processDeps = processing.processDepsFromEnv();
-    if (chaosFailureRate > 0) log(`chaos: ${chaosFailureRate * 100}% of processing attempts fail`);
-    const chaosKillRate = options.chaosKillRate ?? numberEnv('CHAOS_KILL_RATE', 0);
-    if (chaosKillRate > 0) log(`chaos: ${chaosKillRate * 100}% of records kill their processor mid-batch`);
-    const withFailures =
-      chaosFailureRate !== 0 ? withChaos(processDeps.eventLog, chaosFailureRate) : processDeps.eventLog;
-    const killedRecords: string[] = [];
-    const eventLog =
-      chaosKillRate !== 0
-        ? withKills(withFailures, chaosKillRate, (envelope) => killedRecords.push(envelope.dedupKey))
-        : withFailures;
-    const chaosCrashRate = options.chaosCrashRate ?? numberEnv('CHAOS_CRASH_RATE', 0);
-    if (chaosCrashRate > 0)
-      log(`chaos: ${chaosCrashRate * 100}% of processor invocations crash before answering`);
-    for (const priority of PRIORITIES) {
-      const poller = startSqsPoller({
-        sqs,
-        queueUrl: queues[priority].url,
-        queueArn: queues[priority].arn,
-        region: REGION,
-        handler: withCrashes(
-          processing.makeProcessHandler({ ...processDeps, eventLog, dlqUrl: queues[priority].dlqUrl }),
-          chaosCrashRate,
-        ),
-        // As the stack's event sources by default: the same batches, the same parallelism.
-        batchSize: PROCESSOR_DEFAULTS[priority].batchSize,
-        concurrency: PROCESSOR_DEFAULTS[priority].maxConcurrency,
-        timeoutMs: processorTimeoutMs,
-        onError: (error) => log(`processor (${priority}) error: ${(error as Error).message}`),
-      });
-      stops.push(() => poller.stop());
-    }
+    await processors;
 
     // The schedules of AWS (EventBridge rules) are timers here running the same handlers: the
     // minute metrics push (lib/constructs/metrics-push.ts), the cleanup job (lib/constructs/cleanup.ts),
@@ -449,6 +478,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       eventBusName: EVENT_BUS_NAME,
       maxReceiveCount,
       interrupt: (standIn, downMs) => interruptions[standIn](downMs),
+      processes,
       stop: async () => {
         ready = false;
         // Pollers and servers first, the stand-ins they talk to last.
@@ -490,36 +520,9 @@ async function notFound() {
   };
 }
 
-async function startDynalite(stops: (() => Promise<unknown>)[]): Promise<{ server: Server; url: string }> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const port = await listen(server, 0, LOOPBACK);
-  stops.push(() => close(server));
-  return { server, url: `http://127.0.0.1:${port}` };
-}
-
 interface LocalPostgres {
   url: string;
   interrupt(downMs: number): Promise<void>;
-}
-
-/** An in-memory Postgres reachable over the wire protocol, like any server DATABASE_URL names. */
-async function startPglite(stops: (() => Promise<unknown>)[], port: number): Promise<LocalPostgres> {
-  const pglite = new PGlite();
-  const server = new PGLiteSocketServer({ db: pglite, port, host: '127.0.0.1', maxConnections: 16 });
-  await server.start();
-  stops.push(async () => {
-    await server.stop();
-    await pglite.close();
-  });
-  return {
-    url: `postgres://postgres@${server.getServerConn()}/postgres?sslmode=disable`,
-    // stop() detaches every client (rolling back its open transaction) and keeps the database.
-    interrupt: async (downMs) => {
-      await server.stop();
-      await new Promise((resolve) => setTimeout(resolve, downMs));
-      await server.start();
-    },
-  };
 }
 
 const APPLICATION_NAME = 'webhooks-local';
@@ -549,18 +552,4 @@ function externalPostgres(url: string): LocalPostgres {
       await new Promise((resolve) => setTimeout(resolve, downMs));
     },
   };
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections?.();
-  });
 }

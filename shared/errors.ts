@@ -1,4 +1,4 @@
-import { ZodError } from 'zod';
+import { $ZodError } from 'zod/v4/core';
 import type { RejectionCause, RejectionDetail, RejectionReason } from './rejections/causes';
 
 /**
@@ -139,7 +139,7 @@ export class TransientError extends Error {
  * delivery's own `processing` failure, retried within its attempts.
  */
 export function errorCategoryOf(error: unknown): ErrorCategory {
-  if (error instanceof ValidationError || error instanceof ZodError || isDataException(error))
+  if (error instanceof ValidationError || error instanceof $ZodError || isDataException(error))
     return 'validation';
   if (error instanceof TimeoutError) return 'timeout';
   if (error instanceof TransientError || isDependencyFailure(error)) return 'dependency';
@@ -265,7 +265,7 @@ export function reportableError(error: unknown): unknown {
 export function shortErrorMessage(failure: unknown): string {
   const error = reportableError(failure);
   let text: string;
-  if (error instanceof ZodError) {
+  if (error instanceof $ZodError) {
     const issue = error.issues[0];
     text = `ZodError: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`;
   } else if (error instanceof Error) {

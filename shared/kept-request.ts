@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import type { WebhookRequest } from './providers/types';
 import type { PayloadRef, PayloadStore } from './stores/payload-store';
+import * as z from './zod-mini';
 
 /*
  * A quarantined request as the payload store keeps it (shared/quarantine.ts writes it, a replay

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { optionalEnv } from './env';
 import { PRIORITIES, type Priority, type ProviderName } from './envelope';
+import * as z from './zod-mini';
 
 /**
  * Keys are `provider:eventType`, or a prefix ending in `*` (`hubspot:contact.*`); the exact key wins,

@@ -1,76 +1,102 @@
 /**
- * What one webhook costs the local stack: the requests its stand-ins serve and the queries Postgres
- * runs, counted while the meter runs, and the CPU time of the process hosting the stack (every
- * thread) and its event loop's utilisation. The bench and the stack share this process, so the
- * operations the bench itself issues while it waits (event log scans, queue depths) are left out.
+ * What one webhook costs the local stack: the requests its stand-ins serve and the SQL statements
+ * its Postgres clients send, counted in every process of the stack while the meter runs
+ * (local/usage.ts), the CPU time of each process and how busy the ingest event loop was. The bench
+ * shares the stack's main process, so the operations it issues while it waits (event log scans,
+ * queue depths) are left out.
  */
 
-import type { IncomingMessage } from 'node:http';
-import { Server } from 'node:http';
 import { cpus } from 'node:os';
-import { type EventLoopUtilization, performance } from 'node:perf_hooks';
-import pg from 'pg';
+import type { LocalStack } from '../../local/stack';
+import { meterProcess, type ProcessUsage } from '../../local/usage';
 import { round } from './stats';
 
 /** Operations the bench sends while it waits for processing. */
-const BENCH_OPERATIONS = new Set(['DynamoDB_20120810.Scan', 'AmazonSQS.GetQueueAttributes']);
+const BENCH_OPERATIONS = ['DynamoDB_20120810.Scan', 'AmazonSQS.GetQueueAttributes'];
+
+/** The stack's services, as the handlers reach them; `api` is the inbound request, not an AWS call. */
+export const SERVICES = ['api', 'sqs', 's3', 'dynamodb', 'eventbridge', 'websocket', 'postgres'] as const;
 
 export interface StackCost {
   webhooks: number;
-  /** Requests per webhook served by each stand-in (by service) and SQL statements run. */
+  /** Requests per webhook served by each stand-in (by service) and SQL statements run (`postgres`). */
   perWebhook: Record<string, number>;
-  roundTripsPerWebhook: number;
-  /** Process CPU time (user + system, all threads) per webhook. */
+  /** The same by operation (bench/lib/meter.ts), most frequent first. */
+  operationsPerWebhook: Record<string, number>;
+  /** Every call the handlers make to a service per webhook (the inbound API request left out). */
+  awsCallsPerWebhook: number;
+  /** CPU time (user + system) per webhook, all processes of the stack together. */
   cpuMsPerWebhook: number;
-  /** Share of the metered time the main thread's event loop was busy. */
+  /** Each process's CPU time per webhook and how busy its event loop was. */
+  processes: { process: string; cpuMsPerWebhook: number; eventLoopUtilization: number }[];
+  /** How busy the event loop serving ingest (the main process's) was. */
   eventLoopUtilization: number;
   /** Webhooks per second the machine's cores could carry at this cost, if nothing else ran. */
   ceilingPerSecond: number;
 }
 
-/**
- * Starts counting. `services` maps each stand-in's port to its name (the REST front counts as
- * `api`); fauxqs behind the move-task proxy is not listed, so an SQS call counts once.
- */
-export function meterStack(services: ReadonlyMap<number, string>): { stop(webhooks: number): StackCost } {
-  const counts = new Map<string, number>();
-  const add = (service: string) => counts.set(service, (counts.get(service) ?? 0) + 1);
+/** The stand-ins' ports, from the endpoints the stack gives its handlers. */
+function servicePorts(stack: LocalStack): Record<number, string> {
+  const endpoints: [string, string | undefined][] = [
+    ['api', stack.httpUrl],
+    ['sqs', process.env.AWS_ENDPOINT_URL_SQS],
+    ['s3', process.env.AWS_ENDPOINT_URL_S3],
+    ['dynamodb', process.env.AWS_ENDPOINT_URL_DYNAMODB],
+    ['eventbridge', process.env.AWS_ENDPOINT_URL_EVENTBRIDGE],
+    ['websocket', process.env.WEBSOCKET_ENDPOINT],
+  ];
+  return Object.fromEntries(
+    endpoints.flatMap(([service, url]) => (url ? [[Number(new URL(url).port), service] as const] : [])),
+  );
+}
 
-  const emit = Server.prototype.emit;
-  Server.prototype.emit = function (this: Server, event: string | symbol, ...args: unknown[]) {
-    if (event === 'request') {
-      const address = this.address();
-      const service = typeof address === 'object' && address ? services.get(address.port) : undefined;
-      const target = (args[0] as IncomingMessage).headers['x-amz-target'];
-      if (service && !BENCH_OPERATIONS.has(String(target))) add(service);
-    }
-    return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
-  } as typeof emit;
-  const query = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    add('postgres');
-    return (query as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof query;
-
-  const cpuBefore = process.cpuUsage();
-  const loopBefore: EventLoopUtilization = performance.eventLoopUtilization();
+/** Starts counting in every process of the stack. */
+export async function meterStack(stack: LocalStack): Promise<{ stop(webhooks: number): Promise<StackCost> }> {
+  const options = { services: servicePorts(stack), ignoredOperations: BENCH_OPERATIONS };
+  const stopMain = await meterProcess(options);
+  const meters: { process: string; stop: () => Promise<ProcessUsage> }[] = [
+    { process: 'main', stop: async () => stopMain() },
+  ];
+  for (const child of stack.processes) meters.push({ process: child.name, stop: await child.meter(options) });
   return {
-    stop: (webhooks) => {
-      Server.prototype.emit = emit;
-      pg.Client.prototype.query = query;
-      const cpu = process.cpuUsage(cpuBefore);
-      const perWebhook = Object.fromEntries(
-        [...counts]
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([service, n]) => [service, round(n / webhooks)]),
+    stop: async (webhooks) => {
+      const usages = await Promise.all(
+        meters.map(async (m) => ({ process: m.process, usage: await m.stop() })),
       );
-      const cpuMsPerWebhook = (cpu.user + cpu.system) / 1000 / webhooks;
+      const counts: Record<string, number> = {};
+      const operations: Record<string, number> = {};
+      for (const { usage } of usages) {
+        for (const [operation, n] of Object.entries(usage.operations))
+          operations[operation] = (operations[operation] ?? 0) + n;
+        for (const [service, n] of Object.entries(usage.served)) counts[service] = (counts[service] ?? 0) + n;
+        if (usage.statements) counts.postgres = (counts.postgres ?? 0) + usage.statements;
+      }
+      const perWebhook = Object.fromEntries(
+        SERVICES.filter((service) => counts[service]).map((service) => [
+          service,
+          round((counts[service] ?? 0) / webhooks),
+        ]),
+      );
+      const cpuMs = usages.reduce((sum, { usage }) => sum + usage.cpuMs, 0);
+      const cpuMsPerWebhook = cpuMs / webhooks;
       return {
         webhooks,
         perWebhook,
-        roundTripsPerWebhook: round(Object.values(perWebhook).reduce((sum, n) => sum + n, 0)),
+        operationsPerWebhook: Object.fromEntries(
+          Object.entries(operations)
+            .sort(([, a], [, b]) => b - a)
+            .map(([operation, n]) => [operation, round(n / webhooks, 3)]),
+        ),
+        awsCallsPerWebhook: round(
+          Object.entries(perWebhook).reduce((sum, [service, n]) => sum + (service === 'api' ? 0 : n), 0),
+        ),
         cpuMsPerWebhook: round(cpuMsPerWebhook),
-        eventLoopUtilization: round(performance.eventLoopUtilization(loopBefore).utilization),
+        processes: usages.map(({ process, usage }) => ({
+          process,
+          cpuMsPerWebhook: round(usage.cpuMs / webhooks),
+          eventLoopUtilization: round(usage.eventLoopUtilization),
+        })),
+        eventLoopUtilization: round(usages[0]?.usage.eventLoopUtilization ?? 0),
         ceilingPerSecond: Math.round((cpus().length * 1000) / cpuMsPerWebhook),
       };
     },

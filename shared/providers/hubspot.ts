@@ -1,9 +1,9 @@
-import * as z from 'zod';
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, UnauthorizedError } from '../errors';
 import { contentId, parseJsonItems } from '../json';
 import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
+import * as z from '../zod-mini';
 import type { ProviderEvent, WebhookProvider, WebhookRequest } from './types';
 
 /** HubSpot rejects nothing older than this itself; we refuse replays outside the same window. */
@@ -67,26 +67,27 @@ const OBJECT_TYPE_IDS: Record<string, string> = {
   '0-5': 'ticket',
 };
 
-const idSchema = z.union([z.string().min(1).max(200), z.number().int().nonnegative()]).transform(String);
+const count = () => z.int().check(z.nonnegative());
+const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
+const upTo = (max: number) => z.string().check(z.maxLength(max));
+const idSchema = z.pipe(z.union([text(1, 200), count()]), z.transform(String));
 
-const eventSchema = z
-  .object({
-    eventId: idSchema.optional(),
-    subscriptionId: idSchema.optional(),
-    portalId: idSchema.optional(),
-    appId: idSchema.optional(),
-    occurredAt: z.number().int().nonnegative().optional(),
-    subscriptionType: z.string().min(3).max(100).optional(),
-    eventType: z.string().min(3).max(100).optional(),
-    attemptNumber: z.number().int().nonnegative().optional(),
-    objectId: idSchema.optional(),
-    objectTypeId: z.string().max(20).optional(),
-    propertyName: z.string().max(200).optional(),
-    changeSource: z.string().max(100).optional(),
-    primaryObjectId: idSchema.optional(),
-    fromObjectId: idSchema.optional(),
-  })
-  .loose();
+const eventSchema = z.looseObject({
+  eventId: z.optional(idSchema),
+  subscriptionId: z.optional(idSchema),
+  portalId: z.optional(idSchema),
+  appId: z.optional(idSchema),
+  occurredAt: z.optional(count()),
+  subscriptionType: z.optional(text(3, 100)),
+  eventType: z.optional(text(3, 100)),
+  attemptNumber: z.optional(count()),
+  objectId: z.optional(idSchema),
+  objectTypeId: z.optional(upTo(20)),
+  propertyName: z.optional(upTo(200)),
+  changeSource: z.optional(upTo(100)),
+  primaryObjectId: z.optional(idSchema),
+  fromObjectId: z.optional(idSchema),
+});
 
 type HubSpotEvent = z.infer<typeof eventSchema>;
 

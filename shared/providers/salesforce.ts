@@ -1,12 +1,12 @@
 import { XMLParser } from 'fast-xml-parser';
 import { decodeProtectedHeader, errors, importSPKI, type JWTPayload, jwtVerify } from 'jose';
-import * as z from 'zod';
 import { hmacSha256, safeEqual, sha256Hex } from '../crypto';
 import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors';
 import { contentId, decodeUtf8, isJsonObject, parseJsonItems } from '../json';
 import type { RejectionCause } from '../rejections/causes';
 import { normalizeSourceAccount } from '../source-account';
 import { toIsoTime } from '../time';
+import * as z from '../zod-mini';
 import { OUTBOUND_MESSAGE_TOKEN_PARAMETER } from './outbound-message-token';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from './salesforce-limits';
 import type {
@@ -35,46 +35,41 @@ export const OUTBOUND_MESSAGE_ACK =
   '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse>' +
   '</soapenv:Body></soapenv:Envelope>';
 
-const recordId = z.string().regex(/^[A-Za-z0-9]{1,40}$/, 'must be a Salesforce record id');
-const entityName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/, 'must be an sObject name');
+const recordId = z.string().check(z.regex(/^[A-Za-z0-9]{1,40}$/, 'must be a Salesforce record id'));
+const entityName = z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_]{0,79}$/, 'must be an sObject name'));
+const changeType = z.string().check(z.regex(/^[A-Z_]{1,40}$/));
+const recordIds = z.array(recordId).check(z.minLength(1), z.maxLength(1000));
+const count = () => z.int().check(z.nonnegative());
+const transactionKey = z.string().check(z.minLength(1), z.maxLength(200));
 
 /** CDC `ChangeEventHeader` (Pub/Sub API / Event Relay field names). */
-const changeEventHeaderSchema = z
-  .object({
-    entityName,
-    recordIds: z.array(recordId).min(1).max(1000),
-    changeType: z.string().regex(/^[A-Z_]{1,40}$/),
-    commitTimestamp: z.number().int().nonnegative().optional(),
-    transactionKey: z.string().min(1).max(200).optional(),
-    sequenceNumber: z.number().int().nonnegative().optional(),
-    commitUser: z.string().max(40).optional(),
-    changedFields: z.array(z.string().max(200)).max(5000).optional(),
-  })
-  .loose();
+const changeEventHeaderSchema = z.looseObject({
+  entityName,
+  recordIds,
+  changeType,
+  commitTimestamp: z.optional(count()),
+  transactionKey: z.optional(transactionKey),
+  sequenceNumber: z.optional(count()),
+  commitUser: z.optional(z.string().check(z.maxLength(40))),
+  changedFields: z.optional(z.array(z.string().check(z.maxLength(200))).check(z.maxLength(5000))),
+});
 
 /** Our users' simplified shape: `{header:{recordId, changeType}, data:{...}}`. */
-const simplifiedSchema = z
-  .object({
-    eventType: z.string().optional(),
-    event_type: z.string().optional(),
-    header: z
-      .object({
-        recordId: recordId.optional(),
-        recordIds: z.array(recordId).min(1).max(1000).optional(),
-        changeType: z
-          .string()
-          .regex(/^[A-Z_]{1,40}$/)
-          .optional(),
-        entityName: entityName.optional(),
-        eventType: z.string().optional(),
-        commitTimestamp: z.number().int().nonnegative().optional(),
-        transactionKey: z.string().min(1).max(200).optional(),
-        sequenceNumber: z.number().int().nonnegative().optional(),
-      })
-      .loose(),
-    data: z.record(z.string(), z.unknown()).optional(),
-  })
-  .loose();
+const simplifiedSchema = z.looseObject({
+  eventType: z.optional(z.string()),
+  event_type: z.optional(z.string()),
+  header: z.looseObject({
+    recordId: z.optional(recordId),
+    recordIds: z.optional(recordIds),
+    changeType: z.optional(changeType),
+    entityName: z.optional(entityName),
+    eventType: z.optional(z.string()),
+    commitTimestamp: z.optional(count()),
+    transactionKey: z.optional(transactionKey),
+    sequenceNumber: z.optional(count()),
+  }),
+  data: z.optional(z.record(z.string(), z.unknown())),
+});
 
 const CHANGE_EVENT_TYPE = /^([A-Za-z][A-Za-z0-9_]{0,79})ChangeEvent$/;
 

@@ -1,42 +1,9 @@
-import * as z from 'zod';
-import { PROVIDER_NAMES } from '../envelope';
-
+/**
+ * What the server sends to dashboards. What clients send, and its schema, is in
+ * client-messages.ts: the functions that only push do not carry zod.
+ */
 export const PUSH_TYPES = ['webhook-event', 'webhook-alert', 'webhook-metrics-update'] as const;
 export type PushType = (typeof PUSH_TYPES)[number];
-
-/** A list of distinct values (repeats are dropped), at least one, at most `max`. */
-function distinct<T extends z.ZodType<string>>(item: T, max: number) {
-  return z
-    .array(item)
-    .min(1)
-    .max(max)
-    .transform((values) => [...new Set(values)]);
-}
-
-const subscription = {
-  events: distinct(z.enum(PUSH_TYPES), 10),
-  providers: distinct(z.enum(PROVIDER_NAMES), 10).optional(),
-};
-
-/**
- * What clients send: the seed's `subscribe` (with optional `providers` and `configIds` filters),
- * `unsubscribe` (optionally from some providers only) and `ping`. Unknown keys are ignored.
- */
-export const clientMessageSchema = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('subscribe'),
-    data: z.object({
-      ...subscription,
-      configIds: distinct(z.string().min(1).max(128), 100).optional(),
-    }),
-  }),
-  z.object({ type: z.literal('unsubscribe'), data: z.object(subscription) }),
-  z.object({ type: z.literal('ping') }),
-]);
-
-export type ClientMessage = z.infer<typeof clientMessageSchema>;
-export type SubscribeMessage = Extract<ClientMessage, { type: 'subscribe' }>;
-export type UnsubscribeMessage = Extract<ClientMessage, { type: 'unsubscribe' }>;
 
 /** Every message the server sends: `{type, data, timestamp}`. */
 export interface ServerMessage<T extends string = string> {

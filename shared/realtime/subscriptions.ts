@@ -1,6 +1,7 @@
-import { PROVIDER_NAMES, type ProviderName } from '../envelope';
+import { PROVIDER_NAMES, type ProviderName } from '../envelope-values';
 import { isReservedOwner } from '../owner';
-import type { PushType, ServerMessage, SubscribeMessage, UnsubscribeMessage } from './messages';
+import type { SubscribeMessage, UnsubscribeMessage } from './client-messages';
+import type { PushType, ServerMessage } from './messages';
 
 /** What one push type of a connection is restricted to; an absent list means "all". */
 export interface PushFilter {

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -374,6 +374,61 @@ describe('functions', () => {
     for (const id of functionsByService().get('process') ?? []) {
       expect(env(id).EVENT_LOG_RETENTION_DAYS).toBe('30');
     }
+  });
+});
+
+/** The input files of a service's bundle (the processors share one), as its source map lists them. */
+function bundledSources(service: string): string[] {
+  const [functionId] = functionsByService().get(service) ?? [];
+  if (!functionId) throw new Error(`No ${service} function`);
+  const code = props(functionId).Code as { S3Key: string };
+  const assetDir = path.join(fixture.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
+  const map = JSON.parse(readFileSync(path.join(assetDir, 'index.mjs.map'), 'utf8')) as { sources: string[] };
+  return map.sources;
+}
+
+describe('Lambda bundles', () => {
+  it('leave the wire-protocol Postgres driver out: in AWS the functions reach Aurora through the Data API', () => {
+    for (const service of SERVICES) {
+      const sources = bundledSources(service);
+      expect(sources.length, service).toBeGreaterThan(0);
+      expect(
+        sources.filter((source) => /node_modules\/(pg|pg-[^/]+)\/|drizzle-orm\/node-postgres\//.test(source)),
+        service,
+      ).toEqual([]);
+    }
+  });
+
+  it('leave zod out of the WebSocket functions that validate no input', () => {
+    for (const service of ['ws-authorize', 'ws-connect', 'ws-disconnect'])
+      expect(
+        bundledSources(service).filter((source) => source.includes('node_modules/zod/')),
+        service,
+      ).toEqual([]);
+  });
+
+  it("validate ingest with zod's smaller entry point (zod/mini), never the classic one", () => {
+    for (const service of INGEST_SERVICES) {
+      const sources = bundledSources(service);
+      expect(
+        sources.some((source) => source.includes('node_modules/zod/v4/mini/')),
+        service,
+      ).toBe(true);
+      expect(
+        sources.filter((source) => source.includes('node_modules/zod/v4/classic/')),
+        service,
+      ).toEqual([]);
+    }
+  });
+
+  it('carry one copy of Powertools: every package on one version', () => {
+    for (const service of SERVICES)
+      expect(
+        bundledSources(service).filter((source) =>
+          /node_modules\/@aws-lambda-powertools\/[^/]+\/node_modules\//.test(source),
+        ),
+        service,
+      ).toEqual([]);
   });
 });
 

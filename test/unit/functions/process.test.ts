@@ -940,8 +940,10 @@ describe('the Lambda entry point', () => {
     METRICS_TABLE: 'env-metric-counters',
     EVENT_BUS_NAME: 'env-bus',
     WEBSOCKET_ENDPOINT: 'https://ws.example.com/prod',
-    // Never connected to: the record below is invalid and reaches no database.
-    DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+    // The Data API, as in Lambda; never called: the record below is invalid and reaches no database.
+    DB_CLUSTER_ARN: 'arn:aws:rds:eu-west-1:123456789012:cluster:none',
+    DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:none',
+    DB_NAME: 'none',
     MAX_RECEIVE_COUNT: '7',
     RETRY_BASE_DELAY_MS: '1000',
     MAX_RETRY_DELAY_MS: '60000',

@@ -15,8 +15,11 @@ const ENV = {
   AWS_REGION: 'eu-west-1',
   EVENT_LOG_TABLE: 'webhook-events-table',
   METRICS_TABLE: 'webhook-metrics-table',
-  // Alert rules live in Postgres (no connection is opened until an alert route runs).
-  DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
+  // Alert rules live in Postgres, reached through the Data API as in Lambda (no call is made until
+  // an alert route runs).
+  DB_CLUSTER_ARN: 'arn:aws:rds:eu-west-1:123456789012:cluster:unused',
+  DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:unused',
+  DB_NAME: 'unused',
   EVENT_BUS_NAME: 'webhooks-domain-events',
   REJECTIONS_TABLE: 'webhook-rejections-table',
   SECRETS_KEY_ID: 'arn:aws:kms:eu-west-1:1:key/secrets',

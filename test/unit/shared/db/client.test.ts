@@ -1,7 +1,7 @@
 import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
-import { dbFromEnv } from '../../../../shared/db/client';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type Db, dbFromEnv, useWireProtocol } from '../../../../shared/db/client';
 import { entityHandlerFor } from '../../../../shared/process/entities';
 import { useDataApiEnv } from '../../support/data-api-env';
 import { shopifyEnvelope } from '../../support/envelopes';
@@ -74,5 +74,34 @@ describe('dbFromEnv over the RDS Data API', () => {
     rdsMock.on(ExecuteStatementCommand).resolves({ records: [] });
 
     await expect(upsertThroughDataApi()).resolves.toBe(false);
+  });
+});
+
+describe('dbFromEnv with DATABASE_URL', () => {
+  const url = 'postgres://local@127.0.0.1:5434/postgres';
+
+  it('needs the wire-protocol driver plugged in: no Lambda bundle carries one', () => {
+    vi.stubEnv('DATABASE_URL', url);
+    try {
+      expect(() => dbFromEnv()).toThrow('DATABASE_URL is set but no wire-protocol driver is plugged in');
+    } finally {
+      vi.stubEnv('DATABASE_URL', '');
+    }
+  });
+
+  it('opens the URL with the driver the local stack plugs in', () => {
+    const db = {} as Db;
+    const opened: string[] = [];
+    useWireProtocol((given) => {
+      opened.push(given);
+      return db;
+    });
+    vi.stubEnv('DATABASE_URL', url);
+    try {
+      expect(dbFromEnv()).toBe(db);
+      expect(opened).toEqual([url]);
+    } finally {
+      vi.stubEnv('DATABASE_URL', '');
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { clientMessageSchema, serverMessage } from '../../../../shared/realtime/messages';
+import { clientMessageSchema } from '../../../../shared/realtime/client-messages';
+import { serverMessage } from '../../../../shared/realtime/messages';
 import {
   audienceOf,
   NO_SUBSCRIPTION,
