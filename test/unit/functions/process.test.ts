@@ -778,7 +778,12 @@ describe('message groups and time', () => {
 
   it('leaves the records it has no time for untouched and uncharged, back after the first backoff', async () => {
     const remaining = [60_000, 2_500, 2_400];
-    const records = [record(order('1001')), record(order('2002')), record(order('3003'), { attempt: 5 })];
+    // One group: its records are taken one round after another, each round checking the time.
+    const records = [
+      record(order('1001')),
+      record(order('1001', { dedupKey: 'shopify:a2', deliveryId: 'a2' })),
+      record(order('1001', { dedupKey: 'shopify:a3', deliveryId: 'a3' }), { attempt: 5 }),
+    ];
 
     const response = await run(
       records,
@@ -794,7 +799,10 @@ describe('message groups and time', () => {
 
   it('keeps three times the slowest record in reserve', async () => {
     eventLogBegins({}, 150);
-    const records = [record(order('1001')), record(order('2002'))];
+    const records = [
+      record(order('1001')),
+      record(order('1001', { dedupKey: 'shopify:a2', deliveryId: 'a2' })),
+    ];
 
     // 400 ms left is above the 100 ms floor, but not above 3 x a record of >= 150 ms.
     const response = await run(

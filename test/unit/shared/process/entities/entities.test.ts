@@ -22,6 +22,7 @@ import {
 } from '../../../../../shared/db/schema';
 import type { Envelope } from '../../../../../shared/envelope';
 import { entityHandlerFor } from '../../../../../shared/process/entities';
+import { directWriter } from '../../../../../shared/process/entities/upsert';
 import { type TestDatabase, testDatabase } from './database';
 import {
   fixture,
@@ -65,7 +66,7 @@ beforeEach(async () => {
 async function apply(envelope: Envelope): Promise<boolean> {
   const handler = entityHandlerFor(envelope);
   if (!handler) throw new Error(`no handler for ${envelope.provider}:${envelope.objectType}`);
-  return handler(db, envelope);
+  return handler(directWriter(db), envelope);
 }
 
 async function applyAll(envelopes: Envelope[]): Promise<boolean[]> {
