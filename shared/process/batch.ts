@@ -27,7 +27,13 @@ import {
   type MetricCounters,
 } from '../stores/metric-counters';
 import { fieldsOf, type ReadDelivery, readDelivery } from './delivery';
-import { applyEnvelopes, type BegunAttempt, type Processed, type ProcessorDeps, pushLive } from './processor';
+import {
+  applyEnvelopes,
+  type BegunAttempt,
+  type Processed,
+  type ProcessorDeps,
+  pushAllLive,
+} from './processor';
 import { type RetrySchedule, retryDelaySeconds } from './retry-schedule';
 
 /**
@@ -555,7 +561,7 @@ class Batch {
     this.publishMetrics();
     // Last, in record order: a dashboard hears of an event only once everything about it is written.
     const pushes = this.pushes.sort((a, b) => a.order - b.order).map(({ message }) => message);
-    for (const message of pushes) await pushLive(this.deps.broadcaster, message);
+    await pushAllLive(this.deps.broadcaster, pushes);
   }
 
   /**

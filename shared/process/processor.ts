@@ -196,8 +196,17 @@ export async function pushLive(
   broadcaster: Broadcaster,
   message: ServerMessage<'webhook-event'>,
 ): Promise<void> {
+  await pushAllLive(broadcaster, [message]);
+}
+
+/** pushLive for a batch's pushes: each connection's subscribers looked up once, pushes in order. */
+export async function pushAllLive(
+  broadcaster: Broadcaster,
+  messages: readonly ServerMessage<'webhook-event'>[],
+): Promise<void> {
+  if (messages.length === 0) return;
   await broadcaster
-    .broadcast(message)
+    .broadcastAll(messages)
     .catch((error: unknown) => logger.warn('live push failed', { error: error as Error }));
 }
 

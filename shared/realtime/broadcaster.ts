@@ -84,31 +84,67 @@ export class Broadcaster {
     message: ServerMessage<PushType>,
     audience: Audience = audienceOf(message),
   ): Promise<BroadcastSummary> {
-    const { ownerId } = audience;
-    const [owners, operators] = await Promise.all([
-      ownerId === undefined || isReservedOwner(ownerId)
-        ? []
-        : this.connections.subscribedOfUser(ownerId, message.type),
-      this.operatorsSubscribedTo(message.type),
-    ]);
-    // An operator's own data reaches their connections once.
-    const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
-    const targets = [...candidates.values()].filter((subscriber) =>
-      wants(subscriber, message.type, audience),
-    );
-    const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
-    if (targets.length === 0) return summary;
+    return this.deliver([{ message, audience }]);
+  }
 
-    const data = Buffer.from(JSON.stringify(message));
-    await mapLimited(targets, this.concurrency, async (target) => {
-      const outcome = await this.post(target.connectionId, data, 2).catch((error: unknown) => {
-        logger.warn('push failed', { connectionId: target.connectionId, error: error as Error });
-        return 'failed' as const;
-      });
-      summary[outcome]++;
+  /**
+   * Sends pushes, each to every connection that wants it, as `broadcast` does one by one, but with
+   * each owner's and the operators' connections looked up once for all of them; a connection gets
+   * its pushes in their order.
+   */
+  async broadcastAll(messages: readonly ServerMessage<PushType>[]): Promise<BroadcastSummary> {
+    return this.deliver(messages.map((message) => ({ message, audience: audienceOf(message) })));
+  }
+
+  private async deliver(
+    pushes: readonly { message: ServerMessage<PushType>; audience: Audience }[],
+  ): Promise<BroadcastSummary> {
+    const lookups = new Map<string, Promise<Subscriber[]>>();
+    const lookup = (key: string, find: () => Promise<Subscriber[]>) => {
+      let found = lookups.get(key);
+      if (!found) {
+        found = find();
+        lookups.set(key, found);
+      }
+      return found;
+    };
+    // Per connection, the pushes it wants, in order.
+    const queues = new Map<string, Uint8Array[]>();
+    for (const { message, audience } of pushes) {
+      const { ownerId } = audience;
+      const [owners, operators] = await Promise.all([
+        ownerId === undefined || isReservedOwner(ownerId)
+          ? []
+          : lookup(`owner:${ownerId}:${message.type}`, () =>
+              this.connections.subscribedOfUser(ownerId, message.type),
+            ),
+        lookup(`operators:${message.type}`, () => this.operatorsSubscribedTo(message.type)),
+      ]);
+      // An operator's own data reaches their connections once.
+      const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
+      const data = Buffer.from(JSON.stringify(message));
+      for (const target of candidates.values()) {
+        if (!wants(target, message.type, audience)) continue;
+        queues.set(target.connectionId, [...(queues.get(target.connectionId) ?? []), data]);
+      }
+    }
+    const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
+    await mapLimited([...queues], this.concurrency, async ([connectionId, frames]) => {
+      for (const data of frames) {
+        const outcome = await this.post(connectionId, data, 2).catch((error: unknown) => {
+          logger.warn('push failed', { connectionId, error: error as Error });
+          return 'failed' as const;
+        });
+        summary[outcome]++;
+        // A connection found gone (and forgotten) gets nothing more.
+        if (outcome === 'gone') break;
+      }
     });
     if (summary.failed > 0 || summary.gone > 0)
-      logger.info('push summary', { type: message.type, ...summary });
+      logger.info('push summary', {
+        types: [...new Set(pushes.map(({ message }) => message.type))],
+        ...summary,
+      });
     return summary;
   }
 
