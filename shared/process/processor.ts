@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import type { Envelope } from '../envelope';
 import { ValidationError } from '../errors';
 import { toDomainEvent } from '../events/domain-events';
-import type { DomainEventPublisher } from '../events/publisher';
+import { type DomainEventPublisher, putEventsBatches } from '../events/publisher';
 import { logger } from '../observability';
 import type { Broadcaster } from '../realtime/broadcaster';
 import { deliveryPush } from '../realtime/delivery-push';
@@ -75,15 +75,12 @@ export interface EnvelopeAttempt {
   together?: number;
 }
 
-/** PutEvents takes at most 10 entries per call. */
-const PUT_EVENTS_MAX = 10;
-
 /**
  * Applies envelopes of distinct message groups together, each exactly once in effect: the event
  * log recognises processed deliveries, and the monotonic upsert makes a retry after a crash
  * harmless. The calls are made per batch where the services allow it: the event log's writes go
  * out together, the entity writes make one statement per table, the domain events one PutEvents per
- * ten. Answers one promise per envelope, settled as soon as its own work is done: it rejects on
+ * ten (or 256 KiB). Answers one promise per envelope, settled as soon as its own work is done: it rejects on
  * the envelope's failure (the record is retried or, for a ValidationError, dead-lettered) and
  * never because of another's.
  */
@@ -143,18 +140,18 @@ export function applyEnvelopes(
     // Published before the deliveries are marked processed: if publishing fails, those records are
     // retried, re-applying the same state is a no-op that reports 'applied' again, and the event
     // goes out then. A failed PutEvents fails its own ten records only.
-    const toPublish = applied.filter((item) => item.outcome === 'applied');
+    const toPublish = applied
+      .filter((item) => item.outcome === 'applied')
+      .map(({ index, envelope }) => ({ index, ...toDomainEvent(envelope, processedAt) }));
     const unpublished = new Set<number>();
     await Promise.all(
-      chunks(toPublish, PUT_EVENTS_MAX).map((chunk) =>
-        deps.events
-          .publish(chunk.map(({ envelope }) => toDomainEvent(envelope, processedAt)))
-          .catch((error: unknown) => {
-            for (const { index } of chunk) {
-              unpublished.add(index);
-              fail(index)(error);
-            }
-          }),
+      putEventsBatches(toPublish).map((batch) =>
+        deps.events.publish(batch.map(({ index: _, ...event }) => event)).catch((error: unknown) => {
+          for (const { index } of batch) {
+            unpublished.add(index);
+            fail(index)(error);
+          }
+        }),
       ),
     );
 
@@ -229,12 +226,6 @@ async function withPayload(deps: ProcessorDeps, envelope: Envelope): Promise<Env
 // ---------------------------------------------------------------------------------------------
 // One SQS batch: partial failures, retries with backoff, dead-lettering, counters and metrics.
 // ---------------------------------------------------------------------------------------------
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
-  return out;
-}
 
 interface Deferred<T> {
   promise: Promise<T>;
