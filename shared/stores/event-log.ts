@@ -268,6 +268,13 @@ export interface EventPage {
 const MAX_PAGES_PER_LIST = 10;
 
 /**
+ * Index entries one read of a filtered list evaluates (DynamoDB applies the filter after reading,
+ * up to 1 MB of the small projected entries): a rare status (dead, quarantined) under thousands of
+ * processed deliveries is found in one request rather than after many empty pages.
+ */
+const FILTERED_READ_ENTRIES = 1000;
+
+/**
  * The event log: one item per delivery, keyed by its dedup key. Writes are conditional so a
  * delivery that was already processed is recognised and never applied twice; a `failed` or `dead`
  * one can be attempted again (a retry, or a replay).
@@ -667,6 +674,7 @@ export class EventLog {
       startKey: Record<string, unknown> | undefined,
       items: StoredEvent[],
     ): Promise<Record<string, unknown> | undefined> => {
+      const wanted = query.limit - items.length;
       const result = await this.ddb.send(
         new QueryCommand({
           TableName: this.tableName,
@@ -677,12 +685,19 @@ export class EventLog {
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ...values, ...keyValues },
           ScanIndexForward: false,
-          Limit: query.limit - items.length,
+          // Unfiltered, a read never overshoots, so its last evaluated key is where the next starts.
+          Limit: filters.length > 0 ? Math.max(wanted, FILTERED_READ_ENTRIES) : wanted,
           ExclusiveStartKey: startKey,
         }),
       );
-      items.push(...((result.Items ?? []) as StoredEvent[]));
-      return result.LastEvaluatedKey;
+      const found = (result.Items ?? []) as StoredEvent[];
+      items.push(...found.slice(0, wanted));
+      if (found.length <= wanted) return result.LastEvaluatedKey;
+      // The page filled up mid-read: the next one starts after its last entry (the index key).
+      const last = found[wanted - 1] as StoredEvent;
+      return index === EVENTS_BY_USER_INDEX
+        ? { pk: last.pk, userId: last.userId, receivedAt: last.receivedAt }
+        : { pk: last.pk, receivedDay: last.receivedDay, receivedAt: last.receivedAt };
     };
   }
 

@@ -173,8 +173,14 @@ describe('metric counters', () => {
     }
   });
 
-  it('is written by the processors only; the status API and the metrics push may only read it', () => {
-    const processors = new Set(PRIORITIES.map((p) => defaults.processorOf(p)));
+  it('is written by the processors (and the DLQ sweep, counting what it marks dead) only; the status API and the metrics push may only read it', () => {
+    const sweep = defaults
+      .functions()
+      .filter((id) => defaults.env(id).POWERTOOLS_SERVICE_NAME === 'dead-letter-sweep');
+    expect(sweep).toHaveLength(1);
+    for (const fn of sweep)
+      expect(defaults.grantsOn(fn, tableId()).flatMap(actionsOf)).toEqual(['dynamodb:UpdateItem']);
+    const processors = new Set([...PRIORITIES.map((p) => defaults.processorOf(p)), ...sweep]);
     const readers = defaults
       .functions()
       .filter((id) =>

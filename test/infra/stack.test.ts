@@ -58,6 +58,7 @@ const SERVICES = [
   'alerts-reconcile',
   'alerts-record',
   'cleanup',
+  'dead-letter-sweep',
 ];
 
 /** The path of an API Gateway resource, from its PathPart and parents. */
@@ -217,7 +218,7 @@ describe('functions', () => {
       logGroups.add(logGroupId);
       expect(props(logGroupId).RetentionInDays).toBe(30);
     }
-    expect(logGroups.size).toBe(16);
+    expect(logGroups.size).toBe(17);
   });
 
   it('gives no function role an AWS managed policy', () => {
@@ -386,7 +387,7 @@ describe('ingest permissions', () => {
     expect(secretIds.size).toBe(PROVIDER_NAMES.length);
   });
 
-  it('lets ingest roles and replays only put objects into the payload bucket, and processors only get (and list) them', () => {
+  it('lets ingest roles only put objects into the payload bucket, replays put and get them, and processors only get (and list) them', () => {
     const bucketId = logicalId(fixture.stack.payloads.bucket);
     const bucket = { 'Fn::GetAtt': [bucketId, 'Arn'] };
     const objects = { 'Fn::Join': ['', [bucket, '/*']] };
@@ -394,9 +395,13 @@ describe('ingest permissions', () => {
       const statements = s3StatementsOf(functionId);
       expect(statements.map((s) => [actionsOf(s).join(), resourcesOf(s)[0]])).toEqual(grants);
     };
-    // The management function replays deliveries through the same claim check as ingest.
-    for (const service of [...INGEST_SERVICES, 'api-management'])
-      expectOnly(functionOf(service), [['s3:PutObject', objects]]);
+    for (const service of INGEST_SERVICES) expectOnly(functionOf(service), [['s3:PutObject', objects]]);
+    // The management function replays deliveries through the same claim check as ingest, and
+    // reads the quarantined requests it replays.
+    expectOnly(functionOf('api-management'), [
+      ['s3:GetObject,s3:PutObject', objects],
+      ['s3:ListBucket', bucket],
+    ]);
     const processors = functionsByService().get('process') ?? [];
     expect(processors).toHaveLength(3);
     // ListBucket only so a missing claim-check object reads as NoSuchKey, not AccessDenied.

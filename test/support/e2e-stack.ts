@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type QueueAttributeName, SendMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import type { LocalStack } from '../../local/stack';
 import { OPERATORS_GROUP, signDevToken } from '../../shared/auth/tokens';
@@ -122,18 +122,31 @@ export function messagesInDlqs(stack: LocalStack): Promise<number> {
   return messagesIn(stack, 'dlqUrl');
 }
 
-async function messagesIn(stack: LocalStack, which: 'url' | 'dlqUrl'): Promise<number> {
+/**
+ * Messages of the DLQs that a receive would return now: not those the DLQ sweep holds while it
+ * reads them (for DLQ_SWEEP_HOLD_SECONDS if an outage kept it from releasing them).
+ */
+export function visibleInDlqs(stack: LocalStack): Promise<number> {
+  return messagesIn(stack, 'dlqUrl', ['ApproximateNumberOfMessages']);
+}
+
+async function messagesIn(
+  stack: LocalStack,
+  which: 'url' | 'dlqUrl',
+  counted: readonly QueueAttributeName[] = [
+    'ApproximateNumberOfMessages',
+    'ApproximateNumberOfMessagesNotVisible',
+  ],
+): Promise<number> {
   let total = 0;
   for (const queue of Object.values(stack.queues)) {
     const { Attributes } = await stack.sqs.send(
       new GetQueueAttributesCommand({
         QueueUrl: queue[which],
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        AttributeNames: [...counted] as QueueAttributeName[],
       }),
     );
-    total +=
-      Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    for (const name of counted) total += Number(Attributes?.[name] ?? 0);
   }
   return total;
 }

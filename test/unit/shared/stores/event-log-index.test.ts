@@ -234,6 +234,63 @@ describe("listing every owner's deliveries (operators)", () => {
   });
 });
 
+describe('a filter that matches few of many deliveries', () => {
+  const MANY = 240;
+
+  beforeAll(async () => {
+    // One dead delivery under many processed ones, for one owner and for every owner (one day).
+    await log.fail(
+      {
+        key: 'shopify:rare-dead',
+        envelope: owned(20_000, { dedupKey: 'shopify:rare-dead', ownerId: 'erin' }),
+      },
+      {
+        status: 'dead',
+        counts: 'own',
+        begun: false,
+        category: 'processing',
+        message: 'boom',
+        now: at(20_000),
+      },
+    );
+    for (let n = 1; n <= MANY; n++)
+      await processed(owned(20_000 + n, { dedupKey: `shopify:many-${n}`, ownerId: 'erin' }), 20_000 + n);
+  });
+
+  it('finds it in one request, however many deliveries it skips', async () => {
+    const own = await log.list({ ownerId: 'erin', status: 'dead', limit: 10 });
+    expect(own.items.map((item) => item.pk)).toEqual(['shopify:rare-dead']);
+    const every = await log.list({
+      status: 'dead',
+      limit: 10,
+      since: at(20_000).toISOString(),
+      now: at(20_000 + MANY),
+    });
+    expect(every.items.map((item) => item.pk)).toEqual(['shopify:rare-dead']);
+  });
+
+  it('pages a filtered list exactly once each, with a cursor where a page filled up mid-read', async () => {
+    for (const ownerId of ['erin', undefined]) {
+      const seen: string[] = [];
+      let after: Record<string, unknown> | undefined;
+      for (let pages = 0; pages < 100; pages++) {
+        const page = await log.list({
+          ownerId,
+          status: 'processed',
+          limit: 7,
+          since: at(20_000).toISOString(),
+          now: at(20_000 + MANY),
+          after,
+        });
+        seen.push(...page.items.map((item) => item.pk));
+        after = page.next;
+        if (!after) break;
+      }
+      expect(seen).toEqual(Array.from({ length: MANY }, (_, i) => `shopify:many-${MANY - i}`));
+    }
+  });
+});
+
 describe('a message that is not an envelope', () => {
   it('is logged under the owner it names, or the system owner, so operators list it', async () => {
     await log.fail(
