@@ -19,11 +19,12 @@ export function withChaos(
 ): EventLogPort {
   if (!(rate >= 0 && rate <= 1)) throw new Error(`CHAOS_FAILURE_RATE must be between 0 and 1, got ${rate}`);
   return {
-    begin: async (envelope, now) => {
+    begin: async (envelope, now, options) => {
       if (random() < rate)
         throw new ChaosError(`Injected failure before an attempt (CHAOS_FAILURE_RATE=${rate})`);
-      return eventLog.begin(envelope, now);
+      return eventLog.begin(envelope, now, options);
     },
+    states: eventLog.states && ((keys) => eventLog.states?.(keys) ?? Promise.resolve(new Map())),
     complete: (envelope, completion) => eventLog.complete(envelope, completion),
     fail: (delivery, failure) => eventLog.fail(delivery, failure),
   };
@@ -47,7 +48,8 @@ export function withKills(
   const never = () => new Promise<never>(() => {});
   const alive = () => currentInvocation()?.killed !== true;
   return {
-    begin: (envelope, now) => (alive() ? eventLog.begin(envelope, now) : never()),
+    begin: (envelope, now, options) => (alive() ? eventLog.begin(envelope, now, options) : never()),
+    states: eventLog.states && ((keys) => (alive() ? (eventLog.states?.(keys) ?? never()) : never())),
     complete: (envelope, completion) => {
       if (!alive()) return never();
       if (random() >= rate) return eventLog.complete(envelope, completion);

@@ -41,8 +41,10 @@ export interface TableRef {
 /**
  * `update` is UpdateItem alone: writers of counters (ADD) that never read, put or delete an item.
  * `get` is GetItem alone: readers of single items by key that never query or scan.
+ * `updateBatchGet` is UpdateItem and BatchGetItem: the processors, which read a batch's event-log
+ * items by key before updating them one by one.
  */
-export type TableAccess = 'read' | 'readWrite' | 'readDelete' | 'update' | 'get';
+export type TableAccess = 'read' | 'readWrite' | 'readDelete' | 'update' | 'updateBatchGet' | 'get';
 
 const READ_ACTIONS = [
   'dynamodb:GetItem',
@@ -63,11 +65,12 @@ const TABLE_ACTIONS: Record<TableAccess, string[]> = {
   ],
   readDelete: [...READ_ACTIONS, 'dynamodb:DeleteItem'],
   update: ['dynamodb:UpdateItem'],
+  updateBatchGet: ['dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
   get: ['dynamodb:GetItem'],
 };
 
 /** Item-level actions that never apply to an index: their grants name the table alone. */
-const TABLE_ONLY_ACCESS = new Set<TableAccess>(['update', 'get']);
+const TABLE_ONLY_ACCESS = new Set<TableAccess>(['update', 'updateBatchGet', 'get']);
 
 /**
  * What a table's customer-managed key must allow each access (DynamoDB uses the key on the caller's
@@ -80,6 +83,7 @@ const KEY_ACTIONS: Record<TableAccess, string[]> = {
   readDelete: KEY_READ_ACTIONS,
   readWrite: [...KEY_READ_ACTIONS, 'kms:Encrypt', 'kms:GenerateDataKey'],
   update: [...KEY_READ_ACTIONS, 'kms:Encrypt', 'kms:GenerateDataKey'],
+  updateBatchGet: [...KEY_READ_ACTIONS, 'kms:Encrypt', 'kms:GenerateDataKey'],
 };
 
 /** Object-level access to a bucket: write new objects, or read them. Never list, delete or bucket-level. */

@@ -88,7 +88,7 @@ export class Processing extends Construct {
           ),
         },
       })
-        .bindTable('EVENT_LOG_TABLE', props.eventLog, 'update')
+        .bindTable('EVENT_LOG_TABLE', props.eventLog, 'updateBatchGet')
         .bindTable('METRICS_TABLE', props.metrics, 'update')
         // Broadcasting reads the subscribed connections and deletes the ones API Gateway reports gone.
         .bindTable('CONNECTIONS_TABLE', props.connections, 'readDelete')

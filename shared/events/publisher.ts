@@ -15,8 +15,41 @@ export interface BusEvent {
   detail: unknown;
 }
 
-/** PutEvents takes at most 10 entries per call. */
+/** PutEvents takes at most 10 entries per call, of at most 256 KiB together. */
 const MAX_ENTRIES = 10;
+const MAX_REQUEST_BYTES = 256 * 1024;
+
+/** An entry's size as EventBridge counts it: source, detail type and detail in UTF-8, plus 14 for its time. */
+function entrySize(event: BusEvent): number {
+  return (
+    Buffer.byteLength(event.source) +
+    Buffer.byteLength(event.detailType) +
+    Buffer.byteLength(JSON.stringify(event.detail)) +
+    14
+  );
+}
+
+/**
+ * Events packed into PutEvents requests, in order: at most 10 a request and 256 KiB together (an
+ * event larger than that on its own goes alone, and EventBridge refuses it).
+ */
+export function putEventsBatches<T extends BusEvent>(events: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = entrySize(event);
+    if (current.length > 0 && (current.length === MAX_ENTRIES || bytes + size > MAX_REQUEST_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(event);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
 
 /** Publishes to an EventBridge custom bus. A partly failed PutEvents fails the whole publish. */
 export class EventBridgePublisher implements DomainEventPublisher {
@@ -26,8 +59,7 @@ export class EventBridgePublisher implements DomainEventPublisher {
   ) {}
 
   async publish(events: readonly BusEvent[]): Promise<void> {
-    for (let start = 0; start < events.length; start += MAX_ENTRIES) {
-      const chunk = events.slice(start, start + MAX_ENTRIES);
+    for (const chunk of putEventsBatches(events)) {
       const result = await this.client.send(
         new PutEventsCommand({
           Entries: chunk.map((event) => ({

@@ -1,4 +1,3 @@
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -20,7 +19,7 @@ import {
 import { logger } from '../observability';
 import { deliveryPush } from '../realtime/delivery-push';
 import type { ServerMessage } from '../realtime/messages';
-import type { FailureCounts } from '../stores/event-log';
+import type { DeliveryState, FailureCounts } from '../stores/event-log';
 import {
   type CountedResult,
   type CountedSubject,
@@ -28,7 +27,13 @@ import {
   type MetricCounters,
 } from '../stores/metric-counters';
 import { fieldsOf, type ReadDelivery, readDelivery } from './delivery';
-import { applyEnvelope, type BegunAttempt, type Processed, type ProcessorDeps, pushLive } from './processor';
+import {
+  applyEnvelopes,
+  type BegunAttempt,
+  type Processed,
+  type ProcessorDeps,
+  pushAllLive,
+} from './processor';
 import { type RetrySchedule, retryDelaySeconds } from './retry-schedule';
 
 /**
@@ -67,8 +72,10 @@ const DEFAULT_SAFETY_MARGIN_MS = 3000;
 const SLOWEST_RECORD_FACTOR = 3;
 
 /**
- * The SQS handler's core. Records are taken in order by Powertools' FIFO processor with
- * `skipGroupOnError`, so a failure holds back only its own message group. Per record:
+ * The SQS handler's core. The batch's message groups run concurrently, in rounds: each round
+ * takes the next record of every group still going and applies them together (applyEnvelopes: the
+ * event log's reads and writes together, a statement per table, a PutEvents per ten), so a group's
+ * records stay strictly in order and a failure holds back only its own group. Per record:
  * - success (applied, stale, ignored, duplicate): reported as such, SQS deletes it;
  * - a failure is recorded in the event log: a dependency's (`dependency`) is not charged to the
  *   delivery, any other is (its `failedAttempts`); the record comes back after the schedule's
@@ -79,8 +86,10 @@ const SLOWEST_RECORD_FACTOR = 3;
  *   expire it) or when SQS's redrive would take it on the next receive;
  * - when the invocation is close to its timeout, the remaining records are not started and come
  *   back without being charged anything.
- * Held-back records are never attempted, so they use up nothing. Counters and metrics are written
- * once per batch, after the records; the live pushes (processed, failed, dead) go out last.
+ * Held-back records are never attempted, so they use up nothing. An attempt the invocation died on
+ * along with others is charged to none of them; such a record is tried alone (EventLog.states).
+ * Counters and metrics are written once per batch, after the records; the live pushes (processed,
+ * failed, dead) go out last.
  */
 export function makeBatchHandler(deps: BatchDeps): BatchHandler {
   const queueUrls = new Map<string, Promise<string>>();
@@ -95,22 +104,8 @@ export function makeBatchHandler(deps: BatchDeps): BatchHandler {
     return url;
   };
   return async (event, context) => {
-    const batch = new Batch(deps, context, queueUrlOf);
-    // A processor per invocation: it holds the batch's state, and the local stack may run batches concurrently.
-    const processor = new SqsFifoPartialProcessorAsync();
-    const response = await processPartialResponse(
-      event,
-      (record: SQSRecord) => batch.handle(record),
-      processor,
-      {
-        context,
-        skipGroupOnError: true,
-        // A batch whose every record failed is still answered record by record: the retry delays were set.
-        throwOnFullBatchFailure: false,
-      },
-    );
-    await batch.settle(event.Records, response);
-    return response;
+    // A batch per invocation: it holds the batch's state, and the local stack may run batches concurrently.
+    return new Batch(deps, context, queueUrlOf).run(event.Records);
   };
 }
 
@@ -140,8 +135,12 @@ class Batch {
   /** The first failure's delay per message group: the group's skipped records come back with it. */
   private readonly groupDelays = new Map<string, number>();
   private readonly counters = new CounterTally();
+  private readonly counted: { order: number; subject: CountedSubject; result: CountedResult; at: Date }[] =
+    [];
   private readonly perProvider = new Map<string, ProviderMetrics>();
-  private readonly pushes: ServerMessage<'webhook-event'>[] = [];
+  private readonly pushes: { order: number; message: ServerMessage<'webhook-event'> }[] = [];
+  /** Each record's place in the batch: the pushes go out in record order. */
+  private readonly order = new Map<string, number>();
   private slowestMs = 0;
   private outOfTime = false;
 
@@ -157,7 +156,72 @@ class Batch {
     return this.deps.minSafetyMarginMs ?? DEFAULT_SAFETY_MARGIN_MS;
   }
 
-  async handle(record: SQSRecord): Promise<void> {
+  /** The batch's records, group by group in rounds (see makeBatchHandler); answers the records to retry. */
+  async run(records: SQSRecord[]): Promise<SQSBatchResponse> {
+    for (const [index, record] of records.entries()) this.order.set(record.messageId, index);
+    const deliveries = records.map((record) => readDelivery(record));
+    const states = await this.readStates(deliveries);
+    const groups = new Map<string, number[]>();
+    records.forEach((record, index) => {
+      const group = record.attributes.MessageGroupId ?? record.messageId;
+      groups.set(group, [...(groups.get(group) ?? []), index]);
+    });
+    const reported = new Set<number>();
+    let queues = [...groups.values()];
+    while (queues.length > 0) {
+      const round = queues.map((queue) => queue[0] as number);
+      // Those whose last attempt died along with others go alone, each in a round of its own.
+      const alone = round.filter((index) => states.get(deliveries[index]?.key ?? '')?.unfinishedTogether);
+      const parts = [round.filter((index) => !alone.includes(index)), ...alone.map((index) => [index])];
+      const succeeded = new Set<number>();
+      for (const part of parts.filter((indexes) => indexes.length > 0)) {
+        const results = await this.runRound(
+          part.map((index) => ({
+            record: records[index] as SQSRecord,
+            delivery: deliveries[index] as ReadDelivery,
+          })),
+          states,
+        );
+        for (const [i, index] of part.entries()) if (results[i]) succeeded.add(index);
+      }
+      queues = queues.flatMap((queue) => {
+        const [first, ...rest] = queue as [number, ...number[]];
+        if (succeeded.has(first)) return rest.length > 0 ? [rest] : [];
+        // The failed record and the group's records behind it come back together.
+        for (const index of queue) reported.add(index);
+        return [];
+      });
+    }
+    const response: SQSBatchResponse = {
+      batchItemFailures: records
+        .filter((_, index) => reported.has(index))
+        .map((record) => ({ itemIdentifier: record.messageId })),
+    };
+    await this.settle(records, response);
+    return response;
+  }
+
+  /**
+   * What the log says of the deliveries before they are begun: one read for the batch (none for a
+   * batch of one, which has nothing to gain from it). A failed read leaves everything to `begin`.
+   */
+  private async readStates(deliveries: readonly ReadDelivery[]): Promise<Map<string, DeliveryState>> {
+    const { eventLog } = this.deps;
+    const keys = deliveries.filter((delivery) => delivery.envelope).map((delivery) => delivery.key);
+    if (!eventLog.states || keys.length < 2) return new Map();
+    try {
+      return await eventLog.states(keys);
+    } catch (error) {
+      logger.warn('could not read the event log ahead of the batch', { error: error as Error });
+      return new Map();
+    }
+  }
+
+  /** One record of each of some groups, applied together; answers, per record, whether it is done with. */
+  private async runRound(
+    round: readonly { record: SQSRecord; delivery: ReadDelivery }[],
+    states: ReadonlyMap<string, DeliveryState>,
+  ): Promise<boolean[]> {
     const margin = Math.max(this.marginMs, SLOWEST_RECORD_FACTOR * this.slowestMs);
     const remaining = this.context.getRemainingTimeInMillis();
     if (!this.outOfTime && remaining < margin) {
@@ -168,28 +232,67 @@ class Batch {
       });
     }
     if (this.outOfTime) {
-      // Not attempted, so nothing is charged: it comes back after the first backoff.
-      this.noteRetry(record, retryDelaySeconds(this.deps.retry.schedule, 2));
-      throw new Error(`Not started: ${remaining} ms left, ${margin} ms kept in reserve`);
+      // Not attempted, so nothing is charged: they come back after the first backoff.
+      for (const { record } of round) this.noteRetry(record, retryDelaySeconds(this.deps.retry.schedule, 2));
+      return round.map(() => false);
     }
 
     const started = performance.now();
-    const delivery = readDelivery(record);
-    let begun: BegunAttempt | undefined;
+    const begun = new Map<number, BegunAttempt>();
+    const valid = round.flatMap(({ delivery }, index) =>
+      delivery.envelope ? [{ index, envelope: delivery.envelope }] : [],
+    );
+    const known = valid.map(({ envelope }) => isProcessed(states.get(envelope.dedupKey), envelope));
+    const together = known.filter((processed) => !processed).length;
+    const work = applyEnvelopes(
+      this.deps,
+      valid.map(({ index, envelope }, i) => {
+        const limits = this.limitsOf(envelope);
+        return {
+          envelope,
+          knownProcessed: known[i],
+          together,
+          hooks: {
+            onBegun: (attempt: BegunAttempt) => {
+              begun.set(index, attempt);
+              if (attempt.failedAttempts > limits.retryAttempts)
+                throw new AttemptsUsedUpError(
+                  `${attempt.failedAttempts} attempts did not finish (the invocation timed out or died on them)`,
+                );
+            },
+          },
+        };
+      }),
+    );
+    const workOf = new Map(valid.map(({ index }, i) => [index, work[i] as Promise<Processed>]));
     try {
-      if (!delivery.envelope) throw delivery.invalid ?? new ValidationError('Invalid envelope');
-      const limits = this.limitsOf(delivery.envelope);
-      const result = await this.attempt(delivery.envelope, limits, remaining, (attempt) => {
-        begun = attempt;
-        if (attempt.failedAttempts > limits.retryAttempts)
-          throw new AttemptsUsedUpError(
-            `${attempt.failedAttempts} attempts did not finish (the invocation timed out or died on them)`,
-          );
-      });
-      this.countSuccess(delivery.envelope, result);
-      if (result.push) this.pushes.push(result.push);
+      return await Promise.all(
+        round.map(({ record, delivery }, index) =>
+          this.finish(record, delivery, workOf.get(index), remaining, () => begun.has(index)),
+        ),
+      );
+    } finally {
+      this.slowestMs = Math.max(this.slowestMs, performance.now() - started);
+    }
+  }
+
+  /** A record's attempt to its end: counted, or its failure recorded. True if the record is done with. */
+  private async finish(
+    record: SQSRecord,
+    delivery: ReadDelivery,
+    work: Promise<Processed> | undefined,
+    remaining: number,
+    wasBegun: () => boolean,
+  ): Promise<boolean> {
+    try {
+      if (!delivery.envelope || !work) throw delivery.invalid ?? new ValidationError('Invalid envelope');
+      const result = await this.attempt(work, this.limitsOf(delivery.envelope), remaining);
+      this.countSuccess(record, delivery.envelope, result);
+      if (result.push) this.push(record, result.push);
       logger.debug('record processed', { dedupKey: delivery.envelope.dedupKey, outcome: result.outcome });
+      return true;
     } catch (error) {
+      const begun = wasBegun();
       const category = errorCategoryOf(error);
       if (category === 'validation' || error instanceof AttemptsUsedUpError) {
         logger.error('record can never succeed: sending it to the DLQ', {
@@ -198,21 +301,15 @@ class Batch {
           reason: shortErrorMessage(error),
         });
         const counts = error instanceof AttemptsUsedUpError ? 'none' : 'own';
-        if (await this.deadLetter(record, delivery, { category, error, counts, begun: begun !== undefined }))
-          return;
-        throw error;
+        return this.deadLetter(record, delivery, { category, error, counts, begun });
       }
-      // The batch processor turns this into a batch item failure; say why, once, here.
       logger.error('record failed', {
         messageId: record.messageId,
         dedupKey: delivery.key,
         receives: receivesOf(record),
         error: reportableError(error) as Error,
       });
-      if (await this.recordFailure(record, delivery, error, category, begun !== undefined)) return;
-      throw error;
-    } finally {
-      this.slowestMs = Math.max(this.slowestMs, performance.now() - started);
+      return this.recordFailure(record, delivery, error, category, begun);
     }
   }
 
@@ -227,14 +324,12 @@ class Batch {
    * its own; a processed delivery is never applied twice.
    */
   private async attempt(
-    envelope: Envelope,
+    work: Promise<Processed>,
     limits: { timeoutMs: number },
     remainingMs: number,
-    onBegun: (begun: BegunAttempt) => void,
   ): Promise<Processed> {
     const invocationMs = remainingMs - this.marginMs / 2;
     const deadlineMs = Math.max(0, Math.min(limits.timeoutMs, invocationMs));
-    const work = applyEnvelope(this.deps, envelope, { onBegun });
     // What the cut-short work throws later is nobody's to handle.
     work.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
@@ -287,7 +382,7 @@ class Batch {
       // Processed already (a redelivery that failed before its begin, or an attempt cut short
       // that finished after all): a duplicate, nothing left to do.
       if (!logged) {
-        if (delivery.envelope) this.count(delivery.envelope, { kind: 'duplicates' });
+        if (delivery.envelope) this.count(record, delivery.envelope, { kind: 'duplicates' });
         return true;
       }
     } catch (logError) {
@@ -314,8 +409,9 @@ class Batch {
     if (reason) return this.deadLetter(record, delivery, { category, error: reason, counts: 'none', begun });
 
     this.noteRetry(record, delaySeconds);
-    this.count(subjectOf(delivery), { kind: 'failed' });
-    this.pushes.push(
+    this.count(record, subjectOf(delivery), { kind: 'failed' });
+    this.push(
+      record,
       deliveryPush(
         fieldsOf(delivery),
         { status: 'failed', errorCategory: category, errorMessage: message, failures },
@@ -384,8 +480,9 @@ class Batch {
     } catch (logError) {
       return retryLater('could not log the dead-lettered record dead', logError);
     }
-    this.count(subjectOf(delivery), { kind: 'dead' });
-    this.pushes.push(
+    this.count(record, subjectOf(delivery), { kind: 'dead' });
+    this.push(
+      record,
       deliveryPush(
         fieldsOf(delivery),
         { status: 'dead', errorCategory: failure.category, errorMessage: message },
@@ -395,6 +492,10 @@ class Batch {
     return true;
   }
 
+  private push(record: SQSRecord, message: ServerMessage<'webhook-event'>): void {
+    this.pushes.push({ order: this.order.get(record.messageId) ?? 0, message });
+  }
+
   /** A record that comes back after `delaySeconds`; its group's skipped records come back with it. */
   private noteRetry(record: SQSRecord, delaySeconds: number): void {
     const group = record.attributes.MessageGroupId;
@@ -402,21 +503,26 @@ class Batch {
     this.retries.set(record.messageId, { record, delaySeconds });
   }
 
-  private countSuccess(envelope: Envelope, result: Processed): void {
+  private countSuccess(record: SQSRecord, envelope: Envelope, result: Processed): void {
     if (result.outcome === 'duplicate') {
-      this.count(envelope, { kind: 'duplicates' });
+      this.count(record, envelope, { kind: 'duplicates' });
       return;
     }
     const latencyMs = Math.max(0, result.processedAt.getTime() - Date.parse(envelope.receivedAt));
-    this.count(envelope, {
+    this.count(record, envelope, {
       kind: 'succeeded',
       processingMs: result.processingTimeMs,
       latencyMs,
     });
   }
 
-  private count(subject: CountedSubject, result: CountedResult): void {
-    this.counters.add(subject, this.now(), result);
+  /** Noted now, tallied at the end in record order (the records finish in any order). */
+  private count(record: SQSRecord, subject: CountedSubject, result: CountedResult): void {
+    this.counted.push({ order: this.order.get(record.messageId) ?? 0, subject, result, at: this.now() });
+  }
+
+  private tally({ subject, result, at }: (typeof this.counted)[number]): void {
+    this.counters.add(subject, at, result);
     const { provider } = subject;
     let tally = this.perProvider.get(provider);
     if (!tally) {
@@ -450,10 +556,12 @@ class Batch {
       .filter((record) => reported.has(record.messageId))
       .map((record) => this.retries.get(record.messageId))
       .filter((retry): retry is NotedRetry => retry !== undefined);
+    for (const counted of this.counted.sort((a, b) => a.order - b.order)) this.tally(counted);
     await Promise.all([this.changeVisibility(retries), this.writeCounters()]);
     this.publishMetrics();
     // Last, in record order: a dashboard hears of an event only once everything about it is written.
-    for (const message of this.pushes) await pushLive(this.deps.broadcaster, message);
+    const pushes = this.pushes.sort((a, b) => a.order - b.order).map(({ message }) => message);
+    await pushAllLive(this.deps.broadcaster, pushes);
   }
 
   /**
@@ -579,4 +687,10 @@ async function resolveQueueUrl(sqs: SQSClient, arn: string): Promise<string> {
   );
   if (!QueueUrl) throw new Error(`No URL for queue ${arn}`);
   return QueueUrl;
+}
+
+/** The log says the delivery (or this replay of it) was processed: a duplicate, as begin would find. */
+function isProcessed(state: DeliveryState | undefined, envelope: Envelope): boolean {
+  if (!state?.processed) return false;
+  return !envelope.replay || state.appliedReplay === envelope.replay.id;
 }

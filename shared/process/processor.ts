@@ -2,14 +2,16 @@ import type { Db } from '../db/client';
 import type { Envelope } from '../envelope';
 import { ValidationError } from '../errors';
 import { toDomainEvent } from '../events/domain-events';
-import type { DomainEventPublisher } from '../events/publisher';
+import { type DomainEventPublisher, putEventsBatches } from '../events/publisher';
 import { logger } from '../observability';
 import type { Broadcaster } from '../realtime/broadcaster';
 import { deliveryPush } from '../realtime/delivery-push';
 import type { ServerMessage } from '../realtime/messages';
-import type { Begun, EventLogPort } from '../stores/event-log';
+import type { AppliedOutcome, Begun, EventLogPort } from '../stores/event-log';
 import type { PayloadStore } from '../stores/payload-store';
 import { entityHandlerFor } from './entities';
+import type { SyncedWriter } from './entities/upsert';
+import { writeTogether } from './entities/write-together';
 
 export interface ProcessorDeps {
   eventLog: EventLogPort;
@@ -55,38 +57,135 @@ export async function processEnvelope(deps: ProcessorDeps, received: Envelope): 
 }
 
 /** processEnvelope without the live push, which the caller sends (the batch: after its records). */
-export async function applyEnvelope(
+export function applyEnvelope(
   deps: ProcessorDeps,
   received: Envelope,
   hooks: AttemptHooks = {},
 ): Promise<Processed> {
+  return applyEnvelopes(deps, [{ envelope: received, hooks }])[0] as Promise<Processed>;
+}
+
+/** One envelope of applyEnvelopes, with the caller's hooks into its attempt. */
+export interface EnvelopeAttempt {
+  envelope: Envelope;
+  hooks?: AttemptHooks;
+  /** The event log says this delivery was processed already: a duplicate, no write needed. */
+  knownProcessed?: boolean;
+  /** How many records were begun together, this one included (see EventLog.begin). */
+  together?: number;
+}
+
+/**
+ * Applies envelopes of distinct message groups together, each exactly once in effect: the event
+ * log recognises processed deliveries, and the monotonic upsert makes a retry after a crash
+ * harmless. The calls are made per batch where the services allow it: the event log's writes go
+ * out together, the entity writes make one statement per table, the domain events one PutEvents per
+ * ten (or 256 KiB). Answers one promise per envelope, settled as soon as its own work is done: it rejects on
+ * the envelope's failure (the record is retried or, for a ValidationError, dead-lettered) and
+ * never because of another's.
+ */
+export function applyEnvelopes(
+  deps: ProcessorDeps,
+  attempts: readonly EnvelopeAttempt[],
+): Promise<Processed>[] {
   const now = deps.now ?? (() => new Date());
   const started = performance.now();
-  const begun = await deps.eventLog.begin(received, now());
-  if (begun.duplicate) return { outcome: 'duplicate', processingTimeMs: 0, processedAt: now() };
-  hooks.onBegun?.(begun);
-  const envelope = await withPayload(deps, received);
+  const settlers = attempts.map(() => deferred<Processed>());
+  const fail = (index: number) => (error: unknown) => settlers[index]?.reject(error);
 
-  const handler = entityHandlerFor(envelope);
-  const outcome = handler ? ((await handler(deps.db, envelope)) ? 'applied' : 'stale') : 'ignored';
-  const processedAt = now();
-  // Published before the delivery is marked processed: if publishing fails, the record is retried,
-  // re-applying the same state is a no-op that reports 'applied' again, and the event goes out then.
-  if (outcome === 'applied') await deps.events.publish([toDomainEvent(envelope, processedAt)]);
-  const processingTimeMs = Math.round(performance.now() - started);
-  await deps.eventLog.complete(envelope, { outcome, processingTimeMs, processedAt });
+  const run = async () => {
+    // The attempts: begun in the log, their payloads at hand.
+    const prepared = await Promise.all(
+      attempts.map(async ({ envelope, hooks, knownProcessed, together }, index) => {
+        try {
+          if (knownProcessed) return duplicateOf(index);
+          const begun = await deps.eventLog.begin(envelope, now(), { together });
+          if (begun.duplicate) return duplicateOf(index);
+          hooks?.onBegun?.(begun);
+          return { index, envelope: await withPayload(deps, envelope) };
+        } catch (error) {
+          fail(index)(error);
+          return undefined;
+        }
+      }),
+    );
+    function duplicateOf(index: number): undefined {
+      settlers[index]?.resolve({ outcome: 'duplicate', processingTimeMs: 0, processedAt: now() });
+      return undefined;
+    }
+    const live = prepared.filter((item): item is { index: number; envelope: Envelope } => item !== undefined);
+    if (live.length === 0) return;
 
-  const push = deliveryPush(
-    envelope,
-    {
-      status: 'processed',
-      outcome,
-      processedAt: processedAt.toISOString(),
-      processingTimeMs,
-    },
-    processedAt,
-  );
-  return { outcome, processingTimeMs, processedAt, push };
+    // The rows: one statement per table.
+    const handlers = live.map(({ envelope }) => entityHandlerFor(envelope));
+    const written = await writeTogether(
+      deps.db,
+      live.flatMap(({ envelope }, i) => {
+        const handler = handlers[i];
+        return handler ? [(writer: SyncedWriter) => handler(writer, envelope)] : [];
+      }),
+    );
+    const processedAt = now();
+    let next = 0;
+    const applied = live.flatMap(({ index, envelope }, i) => {
+      if (!handlers[i]) return [{ index, envelope, outcome: 'ignored' as AppliedOutcome }];
+      const result = written[next++] as PromiseSettledResult<boolean>;
+      if (result.status === 'rejected') {
+        fail(index)(result.reason);
+        return [];
+      }
+      return [{ index, envelope, outcome: (result.value ? 'applied' : 'stale') as AppliedOutcome }];
+    });
+
+    // Published before the deliveries are marked processed: if publishing fails, those records are
+    // retried, re-applying the same state is a no-op that reports 'applied' again, and the event
+    // goes out then. A failed PutEvents fails its own ten records only.
+    const toPublish = applied
+      .filter((item) => item.outcome === 'applied')
+      .map(({ index, envelope }) => ({ index, ...toDomainEvent(envelope, processedAt) }));
+    const unpublished = new Set<number>();
+    await Promise.all(
+      putEventsBatches(toPublish).map((batch) =>
+        deps.events.publish(batch.map(({ index: _, ...event }) => event)).catch((error: unknown) => {
+          for (const { index } of batch) {
+            unpublished.add(index);
+            fail(index)(error);
+          }
+        }),
+      ),
+    );
+
+    // The log's completions, all at once.
+    await Promise.all(
+      applied
+        .filter(({ index }) => !unpublished.has(index))
+        .map(async ({ index, envelope, outcome }) => {
+          const processingTimeMs = Math.round(performance.now() - started);
+          try {
+            await deps.eventLog.complete(envelope, { outcome, processingTimeMs, processedAt });
+          } catch (error) {
+            fail(index)(error);
+            return;
+          }
+          const push = deliveryPush(
+            envelope,
+            {
+              status: 'processed',
+              outcome,
+              processedAt: processedAt.toISOString(),
+              processingTimeMs,
+            },
+            processedAt,
+          );
+          settlers[index]?.resolve({ outcome, processingTimeMs, processedAt, push });
+        }),
+    );
+  };
+  // Whatever escapes (a bug) fails every record still open; settled ones stay as they are.
+  run().catch((error: unknown) => {
+    for (const settler of settlers) settler.reject(error);
+  });
+  return settlers.map((settler) => settler.promise);
 }
 
 /** The change is durable: a failed live push is logged and never makes the record retry. */
@@ -94,8 +193,17 @@ export async function pushLive(
   broadcaster: Broadcaster,
   message: ServerMessage<'webhook-event'>,
 ): Promise<void> {
+  await pushAllLive(broadcaster, [message]);
+}
+
+/** pushLive for a batch's pushes: each connection's subscribers looked up once, pushes in order. */
+export async function pushAllLive(
+  broadcaster: Broadcaster,
+  messages: readonly ServerMessage<'webhook-event'>[],
+): Promise<void> {
+  if (messages.length === 0) return;
   await broadcaster
-    .broadcast(message)
+    .broadcastAll(messages)
     .catch((error: unknown) => logger.warn('live push failed', { error: error as Error }));
 }
 
@@ -118,3 +226,19 @@ async function withPayload(deps: ProcessorDeps, envelope: Envelope): Promise<Env
 // ---------------------------------------------------------------------------------------------
 // One SQS batch: partial failures, retries with backoff, dead-lettering, counters and metrics.
 // ---------------------------------------------------------------------------------------------
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -85,40 +85,81 @@ export class Broadcaster {
     message: ServerMessage<PushType>,
     audience: Audience = audienceOf(message),
   ): Promise<BroadcastSummary> {
-    const { ownerId } = audience;
-    const [owners, operators] = await Promise.all([
-      ownerId === undefined || isReservedOwner(ownerId)
-        ? []
-        : this.connections.subscribedOfUser(ownerId, message.type),
-      this.operatorsSubscribedTo(message.type),
-    ]);
-    // An operator's own data reaches their connections once.
-    const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
-    const wanted = [...candidates.values()].filter((subscriber) => wants(subscriber, message.type, audience));
-    // A connection whose token expired gets nothing more: it is closed instead (and counted gone).
+    return this.deliver([{ message, audience }]);
+  }
+
+  /**
+   * Sends pushes, each to every connection that wants it, as `broadcast` does one by one, but with
+   * each owner's and the operators' connections looked up once for all of them; a connection gets
+   * its pushes in their order.
+   */
+  async broadcastAll(messages: readonly ServerMessage<PushType>[]): Promise<BroadcastSummary> {
+    return this.deliver(messages.map((message) => ({ message, audience: audienceOf(message) })));
+  }
+
+  private async deliver(
+    pushes: readonly { message: ServerMessage<PushType>; audience: Audience }[],
+  ): Promise<BroadcastSummary> {
+    const lookups = new Map<string, Promise<Subscriber[]>>();
+    const lookup = (key: string, find: () => Promise<Subscriber[]>) => {
+      let found = lookups.get(key);
+      if (!found) {
+        found = find();
+        lookups.set(key, found);
+      }
+      return found;
+    };
+    // Per connection, the pushes it wants, in order; a connection whose token expired gets
+    // nothing more: it is closed instead (and counted gone).
     const nowSeconds = this.now() / 1000;
-    const expired = wanted.filter((subscriber) => (subscriber.tokenExpiresAt ?? Infinity) <= nowSeconds);
-    const targets = wanted.filter((subscriber) => !expired.includes(subscriber));
+    const queues = new Map<string, Uint8Array[]>();
+    const expired = new Set<string>();
+    for (const { message, audience } of pushes) {
+      const { ownerId } = audience;
+      const [owners, operators] = await Promise.all([
+        ownerId === undefined || isReservedOwner(ownerId)
+          ? []
+          : lookup(`owner:${ownerId}:${message.type}`, () =>
+              this.connections.subscribedOfUser(ownerId, message.type),
+            ),
+        lookup(`operators:${message.type}`, () => this.operatorsSubscribedTo(message.type)),
+      ]);
+      // An operator's own data reaches their connections once.
+      const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
+      const data = Buffer.from(JSON.stringify(message));
+      for (const target of candidates.values()) {
+        if (!wants(target, message.type, audience)) continue;
+        if ((target.tokenExpiresAt ?? Number.POSITIVE_INFINITY) <= nowSeconds) {
+          expired.add(target.connectionId);
+          continue;
+        }
+        queues.set(target.connectionId, [...(queues.get(target.connectionId) ?? []), data]);
+      }
+    }
     const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
-    await mapLimited(expired, this.concurrency, async ({ connectionId }) => {
+    await mapLimited([...expired], this.concurrency, async (connectionId) => {
       for (const cached of this.cache.values()) cached.gone.add(connectionId);
       await closeConnection(this.api, this.connections, connectionId).catch((error: unknown) =>
         logger.warn('could not close an expired connection', { connectionId, error: error as Error }),
       );
       summary.gone++;
     });
-    if (targets.length === 0) return summary;
-
-    const data = Buffer.from(JSON.stringify(message));
-    await mapLimited(targets, this.concurrency, async (target) => {
-      const outcome = await this.post(target.connectionId, data, 2).catch((error: unknown) => {
-        logger.warn('push failed', { connectionId: target.connectionId, error: error as Error });
-        return 'failed' as const;
-      });
-      summary[outcome]++;
+    await mapLimited([...queues], this.concurrency, async ([connectionId, frames]) => {
+      for (const data of frames) {
+        const outcome = await this.post(connectionId, data, 2).catch((error: unknown) => {
+          logger.warn('push failed', { connectionId, error: error as Error });
+          return 'failed' as const;
+        });
+        summary[outcome]++;
+        // A connection found gone (and forgotten) gets nothing more.
+        if (outcome === 'gone') break;
+      }
     });
     if (summary.failed > 0 || summary.gone > 0)
-      logger.info('push summary', { type: message.type, ...summary });
+      logger.info('push summary', {
+        types: [...new Set(pushes.map(({ message }) => message.type))],
+        ...summary,
+      });
     return summary;
   }
 

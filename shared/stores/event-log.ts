@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { Envelope } from '../envelope';
 import type { ErrorCategory } from '../errors';
 import { SYSTEM_OWNER } from '../owner';
@@ -103,8 +109,30 @@ export interface LedgerCounts {
   oldest_in_flight_at: string | null;
 }
 
-/** What processing needs from the event log; the local stack's chaos wiring wraps it. */
-export type EventLogPort = Pick<EventLog, 'begin' | 'complete' | 'fail'>;
+/**
+ * What processing needs from the event log; the local stack's chaos wiring wraps it. Without
+ * `states` every delivery is begun (the conditional write finds the duplicates).
+ */
+export type EventLogPort = Pick<EventLog, 'begin' | 'complete' | 'fail'> & Partial<Pick<EventLog, 'states'>>;
+
+/** What EventLog.states knows about a delivery before its attempt. */
+export interface DeliveryState {
+  processed: boolean;
+  /** The replay last applied (a replay is a duplicate only of itself). */
+  appliedReplay?: string;
+  /** Its last attempt died along with others begun together. */
+  unfinishedTogether: boolean;
+}
+
+/** BatchGetItem reads at most 100 keys. */
+const BATCH_GET_MAX = 100;
+/** Reads of keys DynamoDB left unprocessed, the first included. */
+const BATCH_GET_ROUNDS = 4;
+
+/** An attempt left open (the invocation died) that had been begun together with others. */
+function unfinishedTogether(item: Pick<StoredEvent, 'inAttempt' | 'inAttemptWith'>): boolean {
+  return item.inAttempt === true && (item.inAttemptWith ?? 1) > 1;
+}
 
 export interface EventLogOptions {
   retentionDays: number;
@@ -198,6 +226,10 @@ export interface StoredEvent {
   dependencyFailures?: number;
   /** An attempt began and has not ended yet (or never will: the invocation died on it). */
   inAttempt?: boolean;
+  /** How many deliveries that attempt was begun together with, itself included (absent: alone). */
+  inAttemptWith?: number;
+  /** The replay last applied. */
+  appliedReplay?: string;
   /** The delivery's config's limits, from its envelope (see Envelope.limits). */
   limits?: Envelope['limits'];
   /** One id per acceptance by ingest: a provider's redelivery adds one (see EventLog.receive). */
@@ -298,8 +330,9 @@ export class EventLog {
    * applied again once: it is a duplicate only if that same replay was processed. An attempt left
    * open by the previous one (the invocation died on it) is charged to the delivery here.
    */
-  async begin(envelope: Envelope, now: Date): Promise<Begun> {
+  async begin(envelope: Envelope, now: Date, options: { together?: number } = {}): Promise<Begun> {
     const { receivedAt, receivedDay, ...fields } = this.envelopeFields(envelope, now);
+    const together = options.together ?? 1;
     const replay = envelope.replay
       ? {
           condition: ' OR attribute_not_exists(appliedReplay) OR appliedReplay <> :replay',
@@ -311,9 +344,16 @@ export class EventLog {
       before = await this.update(
         envelope.dedupKey,
         {
-          set: { ...fields, status: 'received', inAttempt: true },
+          // Begun together with others, it says with how many (see unfinishedTogether).
+          set: {
+            ...fields,
+            status: 'received',
+            inAttempt: true,
+            inAttemptWith: together > 1 ? together : undefined,
+          },
           setIfAbsent: { receivedAt, receivedDay },
           add: { attempts: 1 },
+          remove: together > 1 ? [] : ['inAttemptWith'],
         },
         {
           condition: `attribute_not_exists(pk) OR #status <> :processed${replay.condition}`,
@@ -326,12 +366,56 @@ export class EventLog {
       throw error;
     }
     const failedAttempts = before?.failedAttempts ?? 0;
-    if (before?.inAttempt !== true) return { duplicate: false, failedAttempts, unfinished: false };
+    // An attempt the invocation died on along with others is not charged to any one of them: the
+    // processor tries such a delivery alone next, where a death is its own (see states).
+    if (before?.inAttempt !== true || unfinishedTogether(before))
+      return { duplicate: false, failedAttempts, unfinished: false };
     await this.update(envelope.dedupKey, {
       set: { errorCategory: 'timeout', errorMessage: UNFINISHED_ATTEMPT },
       add: { failedAttempts: 1 },
     });
     return { duplicate: false, failedAttempts: failedAttempts + 1, unfinished: true };
+  }
+
+  /**
+   * What the processor needs to know before it begins a batch's deliveries, read in BatchGetItem
+   * calls of up to 100 keys (strongly consistent; keys DynamoDB leaves unprocessed are asked again
+   * a few times, then left unknown): which are processed already (a redelivery, or a replay already
+   * applied) and which were in an attempt that died along with others. Keys without an entry are
+   * left out.
+   */
+  async states(keys: readonly string[]): Promise<Map<string, DeliveryState>> {
+    const states = new Map<string, DeliveryState>();
+    const unique = [...new Set(keys)];
+    for (let start = 0; start < unique.length; start += BATCH_GET_MAX) {
+      let pending: Record<string, unknown>[] = unique
+        .slice(start, start + BATCH_GET_MAX)
+        .map((pk) => ({ pk }));
+      for (let round = 0; pending.length > 0 && round < BATCH_GET_ROUNDS; round++) {
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** round));
+        const result = await this.ddb.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: pending,
+                ConsistentRead: true,
+                ProjectionExpression: 'pk, #status, inAttempt, inAttemptWith, appliedReplay',
+                ExpressionAttributeNames: { '#status': 'status' },
+              },
+            },
+          }),
+        );
+        for (const item of (result?.Responses?.[this.tableName] ?? []) as StoredEvent[]) {
+          states.set(item.pk, {
+            processed: item.status === 'processed',
+            appliedReplay: item.appliedReplay,
+            unfinishedTogether: unfinishedTogether(item),
+          });
+        }
+        pending = (result?.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+      }
+    }
+    return states;
   }
 
   /** Marks the delivery (or its replay) processed; clears the error of an earlier failed attempt. */

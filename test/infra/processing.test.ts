@@ -289,12 +289,15 @@ describe('processor event log and metrics', () => {
     }
   });
 
-  it('only updates event log items (every write is a conditional UpdateItem), never its index', () => {
+  it("only updates event log items (every write is a conditional UpdateItem) and reads a batch's items by key, never its index", () => {
     const eventLogId = defaults.logicalId(defaults.fixture.stack.storage.eventLog);
     for (const priority of PRIORITIES) {
       const fn = defaults.processorOf(priority);
       expect(defaults.env(fn).EVENT_LOG_TABLE).toEqual({ Ref: eventLogId });
-      expect(defaults.grantsOn(fn, eventLogId).flatMap(actionsOf)).toEqual(['dynamodb:UpdateItem']);
+      expect(defaults.grantsOn(fn, eventLogId).flatMap(actionsOf)).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:UpdateItem',
+      ]);
     }
   });
 

@@ -1,4 +1,3 @@
-import type { Db } from '../../db/client';
 import { syncedAssociations, syncedCompanies, syncedContacts, syncedDeals } from '../../db/schema';
 import type { Envelope } from '../../envelope';
 import { isJsonObject } from '../../json';
@@ -9,8 +8,8 @@ import {
   type FieldsSpec,
   idValue,
   type SnapshotSpec,
+  type SyncedWriter,
   textValue,
-  upsertMonotonic,
   versionOf,
 } from './upsert';
 
@@ -76,27 +75,27 @@ export function acceptsHubSpotEvent(envelope: Envelope): boolean {
 }
 
 function handler(spec: FieldsSpec): EntityHandler {
-  return (db, envelope) => {
+  return (writer, envelope) => {
     const event = isJsonObject(envelope.payload) ? envelope.payload : {};
     switch (actionOf(envelope)) {
       case 'merge':
-        return merge(db, spec, envelope, event);
+        return merge(writer, spec, envelope, event);
       case 'associationChange':
-        return associate(db, envelope, event);
+        return associate(writer, envelope, event);
       default:
-        return upsertObject(db, spec, envelope, event);
+        return upsertObject(writer, spec, envelope, event);
     }
   };
 }
 
 function upsertObject(
-  db: Db,
+  writer: SyncedWriter,
   spec: FieldsSpec,
   envelope: Envelope,
   event: Record<string, unknown>,
 ): Promise<boolean> {
   const action = actionOf(envelope);
-  return upsertMonotonic(db, spec, {
+  return writer.upsert(spec, {
     key: { portalId: envelope.meta.portalId ?? '', id: envelope.objectId },
     ownerId: envelope.ownerId,
     version: versionOf(envelope),
@@ -119,7 +118,7 @@ function propertiesOf(envelope: Envelope, event: Record<string, unknown>): Recor
  * with `merged_into` = the survivor, each with the merge event's version (monotonic per row).
  */
 async function merge(
-  db: Db,
+  writer: SyncedWriter,
   spec: FieldsSpec,
   envelope: Envelope,
   event: Record<string, unknown>,
@@ -133,30 +132,36 @@ async function merge(
   );
   const portalId = envelope.meta.portalId ?? '';
   const version = versionOf(envelope);
-  let changed = await upsertMonotonic(db, spec, {
-    ownerId: envelope.ownerId,
-    key: { portalId, id: survivor },
-    version,
-    eventType: envelope.eventType,
-    deleted: false,
-    data: propertiesOf(envelope, event),
-  });
-  for (const id of losers) {
-    const tombstoned = await upsertMonotonic(db, spec, {
+  // Issued together: in a batch they go in one statement (the rows are distinct).
+  const written = await Promise.all([
+    writer.upsert(spec, {
       ownerId: envelope.ownerId,
-      key: { portalId, id },
+      key: { portalId, id: survivor },
       version,
       eventType: envelope.eventType,
-      deleted: true,
-      mergedInto: survivor,
-    });
-    changed ||= tombstoned;
-  }
-  return changed;
+      deleted: false,
+      data: propertiesOf(envelope, event),
+    }),
+    ...[...losers].map((id) =>
+      writer.upsert(spec, {
+        ownerId: envelope.ownerId,
+        key: { portalId, id },
+        version,
+        eventType: envelope.eventType,
+        deleted: true,
+        mergedInto: survivor,
+      }),
+    ),
+  ]);
+  return written.some(Boolean);
 }
 
 /** `*.associationChange`: one synced_associations row per (type, from, to); a removal tombstones it. */
-function associate(db: Db, envelope: Envelope, event: Record<string, unknown>): Promise<boolean> {
+function associate(
+  writer: SyncedWriter,
+  envelope: Envelope,
+  event: Record<string, unknown>,
+): Promise<boolean> {
   const from = idValue(event.fromObjectId);
   const to = idValue(event.toObjectId);
   const type =
@@ -167,7 +172,7 @@ function associate(db: Db, envelope: Envelope, event: Record<string, unknown>): 
   // Nothing identifies the association: there is nothing to record.
   if (!from || !to || !type) return Promise.resolve(false);
   const removed = event.associationRemoved === true;
-  return upsertMonotonic(db, associations, {
+  return writer.upsert(associations, {
     key: {
       portalId: envelope.meta.portalId ?? '',
       associationType: type,

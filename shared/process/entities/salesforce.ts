@@ -8,7 +8,6 @@ import {
   type FieldMirror,
   type FieldsSpec,
   textValue,
-  upsertMonotonic,
   versionOf,
 } from './upsert';
 
@@ -59,12 +58,12 @@ export function acceptsSalesforceEvent(envelope: Envelope): boolean {
 }
 
 function handler(spec: FieldsSpec): EntityHandler {
-  return (db, envelope) => {
+  return (writer, envelope) => {
     const changeType = changeTypeOf(envelope);
     const gap = changeType.startsWith('GAP_') || envelope.meta.refetch === 'true';
     const kind = changeType.startsWith('GAP_') ? changeType.slice('GAP_'.length) : changeType;
     const { fields, incomplete } = gap ? { fields: undefined, incomplete: true } : changedFields(envelope);
-    return upsertMonotonic(db, spec, {
+    return writer.upsert(spec, {
       key: { id: envelope.objectId },
       ownerId: envelope.ownerId,
       version: versionOf(envelope),

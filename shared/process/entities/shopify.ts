@@ -8,7 +8,6 @@ import {
   type SnapshotSpec,
   type SyncedWrite,
   textValue,
-  upsertMonotonic,
   versionOf,
 } from './upsert';
 
@@ -71,7 +70,7 @@ function handler(
   spec: SnapshotSpec,
   keyOf: (envelope: Envelope, shopDomain: string) => Record<string, string>,
 ) {
-  const apply: EntityHandler = (db, envelope) => {
+  const apply: EntityHandler = (writer, envelope) => {
     const action = envelope.eventType.slice(envelope.eventType.indexOf('/') + 1);
     const deleted = REMOVALS.has(action);
     const write: SyncedWrite = {
@@ -83,7 +82,7 @@ function handler(
       // A removal keeps the last known snapshot: its own body is not one.
       data: !deleted && isJsonObject(envelope.payload) ? envelope.payload : undefined,
     };
-    return upsertMonotonic(db, spec, write);
+    return writer.upsert(spec, write);
   };
   return apply;
 }

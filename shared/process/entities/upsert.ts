@@ -3,8 +3,11 @@ import type { PgColumn, PgInsertValue, PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from '../../db/client';
 import type { Envelope } from '../../envelope';
 
-/** Applies one event to its Postgres table. Resolves true if the row changed, false if the event was stale. */
-export type EntityHandler = (db: Db, envelope: Envelope) => Promise<boolean>;
+/**
+ * Applies one event to its Postgres table through `writer`. Resolves true if the row changed, false
+ * if the event was stale.
+ */
+export type EntityHandler = (writer: SyncedWriter, envelope: Envelope) => Promise<boolean>;
 
 /**
  * The total order on events for one record: source time, then the provider's sequence, then the
@@ -94,9 +97,21 @@ export interface FieldsSpec extends SpecBase {
 
 export type SyncedTableSpec = SnapshotSpec | FieldsSpec;
 
+/** Where entity handlers send their writes: straight to the database, or collected for a batch. */
+export interface SyncedWriter {
+  /** Applies one write; resolves true if the row changed visibly (see upsertMonotonic). */
+  upsert(spec: SyncedTableSpec, write: SyncedWrite): Promise<boolean>;
+}
+
+/** A writer that runs each write as its own statement. */
+export function directWriter(db: Db): SyncedWriter {
+  return { upsert: async (spec, write) => (await upsertMonotonic(db, spec, [write]))[0] ?? false };
+}
+
 /**
  * The one monotonic upsert every synced_* table goes through: a single `INSERT ... ON CONFLICT DO
- * UPDATE ... WHERE ... RETURNING` statement (one Data API call, atomic on its row).
+ * UPDATE ... WHERE ... RETURNING` statement for any number of rows (one Data API call, atomic on
+ * each row).
  *
  * Row-level columns (source_*, deleted_at, merged_into) take the incoming values only when
  * `(stored version) <= (incoming version)`, compared as a row value. Data takes its own versions:
@@ -106,11 +121,51 @@ export type SyncedTableSpec = SnapshotSpec | FieldsSpec;
  * snapshot or per-field change decides the data) and equals applying them once in version order,
  * whatever the arrival order and however many duplicates.
  *
- * Resolves true when the event made a visible change: it is now the row's newest event, or it
- * changed the data or flags of a live row. An event that only refined the last known fields of a
- * tombstone, or changed nothing, resolves false (stale).
+ * Resolves, per write, true when the event made a visible change: it is now the row's newest
+ * event, or it changed the data or flags of a live row. An event that only refined the last known
+ * fields of a tombstone, or changed nothing, resolves false (stale). Postgres updates a row once
+ * per statement, so writes naming the same row go in statements one after another, in their order:
+ * each resolves exactly as it would alone.
  */
-export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: SyncedWrite): Promise<boolean> {
+export async function upsertMonotonic(
+  db: Db,
+  spec: SyncedTableSpec,
+  writes: readonly SyncedWrite[],
+): Promise<boolean[]> {
+  const results: boolean[] = new Array(writes.length).fill(false);
+  const rowKey = (write: SyncedWrite) =>
+    JSON.stringify([write.ownerId, ...spec.key.map((k) => write.key[k])]);
+  // Layer n holds the n-th write of each row.
+  const layers: number[][] = [];
+  const seen = new Map<string, number>();
+  writes.forEach((write, index) => {
+    const key = rowKey(write);
+    const layer = seen.get(key) ?? 0;
+    seen.set(key, layer + 1);
+    if (!layers[layer]) layers[layer] = [];
+    layers[layer].push(index);
+  });
+  for (const layer of layers) {
+    const written = await upsertRows(
+      db,
+      spec,
+      layer.map((index) => writes[index] as SyncedWrite),
+    );
+    for (const index of layer) {
+      const write = writes[index] as SyncedWrite;
+      const row = written.get(rowKey(write));
+      results[index] = row !== undefined && (row.eventId === write.version.eventId || row.live);
+    }
+  }
+  return results;
+}
+
+/** One statement for writes of distinct rows; answers the rows it changed, by row key. */
+async function upsertRows(
+  db: Db,
+  spec: SyncedTableSpec,
+  writes: readonly SyncedWrite[],
+): Promise<Map<string, { eventId: string; live: boolean }>> {
   const columns = getTableColumns(spec.table) as Record<string, PgColumn>;
   const column = (property: string): PgColumn => {
     const found = columns[property];
@@ -119,22 +174,10 @@ export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: Sync
   };
   const excluded = (property: string): SQL => sql`excluded.${sql.identifier(column(property).name)}`;
 
-  const key = versionKey(write.version);
   const rowWins = sql`(${column('sourceUpdatedAt')}, ${column('sourceSequence')}, ${column('sourceEventId')}) <= (${excluded('sourceUpdatedAt')}, ${excluded('sourceSequence')}, ${excluded('sourceEventId')})`;
   const whenRowWins = (property: string): SQL =>
     sql`CASE WHEN ${rowWins} THEN ${excluded(property)} ELSE ${column(property)} END`;
 
-  const values: Record<string, unknown> = {
-    ownerId: write.ownerId,
-    ...write.key,
-    sourceEventType: write.eventType,
-    sourceUpdatedAt: write.version.at,
-    sourceSequence: write.version.sequence,
-    sourceEventId: write.version.eventId,
-    deletedAt: write.deleted ? write.version.at : null,
-    mergedInto: write.mergedInto ?? null,
-    needsRefetch: write.needsRefetch ?? false,
-  };
   const set: Record<string, SQL> = {
     sourceEventType: whenRowWins('sourceEventType'),
     sourceUpdatedAt: whenRowWins('sourceUpdatedAt'),
@@ -148,27 +191,55 @@ export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: Sync
   };
   const changes: SQL[] = [rowWins, sql`(${excluded('needsRefetch')} AND NOT ${column('needsRefetch')})`];
 
-  // Data versions are compared against the proposed row (`excluded`), which carries this event's
+  // Every row of the statement shares its SET: a row without data proposes NULL data versions,
+  // which win nothing (a comparison with NULL is never true), so its stored data stays.
+  const rows = writes.map((write) => ({
+    ownerId: write.ownerId,
+    ...write.key,
+    sourceEventType: write.eventType,
+    sourceUpdatedAt: write.version.at,
+    sourceSequence: write.version.sequence,
+    sourceEventId: write.version.eventId,
+    deletedAt: write.deleted ? write.version.at : null,
+    mergedInto: write.mergedInto ?? null,
+    needsRefetch: write.needsRefetch ?? false,
+  })) as Record<string, unknown>[];
+
+  // Data versions are compared against the proposed row (`excluded`), which carries its event's
   // version key: no parameter is repeated and the statement reads row against row.
   if (spec.kind === 'snapshot') {
-    const data = write.data;
-    values.payload = data ?? null;
-    values.payloadVersion = data ? key : null;
-    if (data) {
-      const mirrored = spec.mirror(data);
-      Object.assign(values, mirrored);
+    const mirroredColumns = new Set<string>();
+    writes.forEach((write, index) => {
+      const row = rows[index] as Record<string, unknown>;
+      row.payload = write.data ?? null;
+      row.payloadVersion = write.data ? versionKey(write.version) : null;
+      if (!write.data) return;
+      const mirrored = spec.mirror(write.data);
+      Object.assign(row, mirrored);
+      for (const property of Object.keys(mirrored)) mirroredColumns.add(property);
+    });
+    if (writes.some((write) => write.data)) {
       const dataWins = sql`(coalesce(${column('payloadVersion')}, '') COLLATE "C") <= (${excluded('payloadVersion')} COLLATE "C")`;
-      for (const property of ['payload', 'payloadVersion', ...Object.keys(mirrored)]) {
+      for (const property of ['payload', 'payloadVersion', ...mirroredColumns]) {
         set[property] = sql`CASE WHEN ${dataWins} THEN ${excluded(property)} ELSE ${column(property)} END`;
       }
-      changes.push(dataWins);
+      changes.push(sql`coalesce(${dataWins}, false)`);
     }
   } else {
-    const fields = write.data ?? {};
-    const names = Object.keys(fields);
-    values[spec.document] = fields;
-    values[spec.versions] = Object.fromEntries(names.map((name) => [name, key]));
-    if (names.length > 0) {
+    const mirrors = new Set<FieldMirror>();
+    writes.forEach((write, index) => {
+      const row = rows[index] as Record<string, unknown>;
+      const fields = write.data ?? {};
+      const key = versionKey(write.version);
+      row[spec.document] = fields;
+      row[spec.versions] = Object.fromEntries(Object.keys(fields).map((name) => [name, key]));
+      for (const mirror of spec.mirrors) {
+        if (!(mirror.field in fields)) continue;
+        row[mirror.column] = mirror.convert(fields[mirror.field]);
+        mirrors.add(mirror);
+      }
+    });
+    if (writes.some((write) => Object.keys(write.data ?? {}).length > 0)) {
       const stored = column(spec.versions);
       const incoming = excluded(spec.versions);
       const fieldWins = (name: SQL): SQL =>
@@ -177,9 +248,7 @@ export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: Sync
         sql`coalesce((SELECT jsonb_object_agg(e.key, ${value}) FROM jsonb_each(${excluded(spec.document)}) AS e WHERE ${fieldWins(sql`e.key`)}), '{}'::jsonb)`;
       set[spec.document] = sql`${column(spec.document)} || ${winning(sql`e.value`)}`;
       set[spec.versions] = sql`${stored} || ${winning(sql`${incoming} -> e.key`)}`;
-      for (const mirror of spec.mirrors) {
-        if (!(mirror.field in fields)) continue;
-        values[mirror.column] = mirror.convert(fields[mirror.field]);
+      for (const mirror of mirrors) {
         set[mirror.column] =
           sql`CASE WHEN ${fieldWins(sql`CAST(${mirror.field} AS text)`)} THEN ${excluded(mirror.column)} ELSE ${column(mirror.column)} END`;
       }
@@ -189,18 +258,27 @@ export async function upsertMonotonic(db: Db, spec: SyncedTableSpec, write: Sync
     }
   }
 
+  const keyProperties = ['ownerId', ...spec.key];
+  const returned = Object.fromEntries(keyProperties.map((property) => [property, column(property)]));
   const written = await db
     .insert(spec.table)
-    .values(values as PgInsertValue<PgTable>)
+    .values(rows as PgInsertValue<PgTable>[])
     .onConflictDoUpdate({
-      target: ['ownerId', ...spec.key].map(column),
+      target: keyProperties.map(column),
       set: set as never,
       setWhere: sql.join(changes, sql` OR `),
     })
     .returning({
-      applied: sql<boolean>`(${column('sourceEventId')} = CAST(${write.version.eventId} AS text) OR ${column('deletedAt')} IS NULL)`,
+      ...returned,
+      eventId: column('sourceEventId'),
+      live: sql<boolean>`(${column('deletedAt')} IS NULL)`,
     });
-  return written.some((row) => row.applied === true);
+  return new Map(
+    (written as Record<string, unknown>[]).map((row) => [
+      JSON.stringify(keyProperties.map((property) => row[property])),
+      { eventId: String(row.eventId), live: row.live === true },
+    ]),
+  );
 }
 
 // Values for mirrored columns: what a column cannot hold becomes null, never a failed statement

@@ -1,8 +1,9 @@
-import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { ExecuteStatementCommand, type Field, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Db, dbFromEnv, useWireProtocol } from '../../../../shared/db/client';
 import { entityHandlerFor } from '../../../../shared/process/entities';
+import { directWriter } from '../../../../shared/process/entities/upsert';
 import { useDataApiEnv } from '../../support/data-api-env';
 import { shopifyEnvelope } from '../../support/envelopes';
 
@@ -15,16 +16,29 @@ afterEach(() => {
   rdsMock.reset();
 });
 
+const ENVELOPE = shopifyEnvelope('orders-create.json');
+
+/** What the statement returns for a row it wrote: its key, its newest event, and whether it is live. */
+function returnedRow(eventId: string, live: boolean): Field[] {
+  return [
+    { stringValue: ENVELOPE.ownerId },
+    { stringValue: ENVELOPE.meta.shopDomain ?? '' },
+    { stringValue: ORDER_ID },
+    { stringValue: eventId },
+    { booleanValue: live },
+  ];
+}
+
 async function upsertThroughDataApi() {
-  const envelope = shopifyEnvelope('orders-create.json');
+  const envelope = ENVELOPE;
   const upsert = entityHandlerFor(envelope);
   if (!upsert) throw new Error('no handler for shopify orders');
-  return upsert(dbFromEnv(), envelope);
+  return upsert(directWriter(dbFromEnv()), envelope);
 }
 
 describe('dbFromEnv over the RDS Data API', () => {
   it('sends the monotonic order upsert as one ExecuteStatement to the configured cluster', async () => {
-    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ booleanValue: true }]] });
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [returnedRow(ENVELOPE.dedupKey, true)] });
 
     const changed = await upsertThroughDataApi();
 
@@ -45,13 +59,16 @@ describe('dbFromEnv over the RDS Data API', () => {
     expect(statement).toContain(
       'where ("synced_orders"."source_updated_at", "synced_orders"."source_sequence", "synced_orders"."source_event_id") <= (excluded."source_updated_at", excluded."source_sequence", excluded."source_event_id")',
     );
-    expect(statement).toContain('returning ("source_event_id" = cast(:');
+    // Each row it wrote, by key: the caller tells its events apart (a statement holds many rows).
+    expect(statement).toContain(
+      'returning "owner_id", "shop_domain", "id", "source_event_id", ("deleted_at" is null)',
+    );
     // The Data API takes no `::` casts after a parameter, and no array parameters.
     expect(statement).not.toMatch(/:\d+::/);
   });
 
   it('passes the order id as a string parameter and the source time in UTC', async () => {
-    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ booleanValue: true }]] });
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [returnedRow(ENVELOPE.dedupKey, true)] });
 
     await upsertThroughDataApi();
 
@@ -68,7 +85,8 @@ describe('dbFromEnv over the RDS Data API', () => {
   });
 
   it('reports a stale event when the upsert returns no row, or a row it did not make visible', async () => {
-    rdsMock.on(ExecuteStatementCommand).resolves({ records: [[{ booleanValue: false }]] });
+    // A tombstone whose newest event is another's.
+    rdsMock.on(ExecuteStatementCommand).resolves({ records: [returnedRow('shopify:newer', false)] });
     await expect(upsertThroughDataApi()).resolves.toBe(false);
 
     rdsMock.on(ExecuteStatementCommand).resolves({ records: [] });

@@ -173,6 +173,31 @@ describe('EventBridgePublisher', () => {
     });
   });
 
+  it('keeps each call under 256 KiB of entries, however few', async () => {
+    eventBridgeMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [] });
+    // Ten events of about 60 KiB each: 600 KiB, which one call would carry over the limit.
+    const events = Array.from({ length: 10 }, (_, i) =>
+      toDomainEvent(
+        envelope({ dedupKey: `shopify:${i}`, payload: { note: 'x'.repeat(60 * 1024) } }),
+        PROCESSED_AT,
+      ),
+    );
+
+    await publisher.publish(events);
+
+    const calls = eventBridgeMock
+      .commandCalls(PutEventsCommand)
+      .map((call) => call.args[0].input.Entries ?? []);
+    expect(calls.map((entries) => entries.length)).toEqual([4, 4, 2]);
+    for (const entries of calls)
+      expect(entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.Detail ?? ''), 0)).toBeLessThan(
+        256 * 1024,
+      );
+    expect(calls.flat().map((entry) => JSON.parse(entry.Detail ?? '{}').eventId)).toEqual(
+      events.map((event) => event.detail.eventId),
+    );
+  });
+
   it('rejects with a TransientError when any entry fails', async () => {
     eventBridgeMock.on(PutEventsCommand).resolves({
       FailedEntryCount: 1,

@@ -92,6 +92,37 @@ const alicesEvent = serverMessage(
   at,
 );
 
+describe('Broadcaster.broadcastAll (a batch of pushes)', () => {
+  it("looks up each owner's and the operators' connections once for all pushes, and posts each connection its pushes in order", async () => {
+    operatorsConnected({ connectionId: 'conn-op', userId: 'oncall' });
+    ownersConnected({ connectionId: 'conn-alice', userId: 'alice' });
+    const second = serverMessage('webhook-event', { ...(alicesEvent.data as object), objectId: '2' }, at);
+
+    const result = await broadcaster().broadcastAll([alicesEvent, providerWide, second]);
+
+    expect(result).toEqual({ delivered: 5, gone: 0, failed: 0 });
+    expect(queriesOf('byRole')).toHaveLength(1);
+    expect(queriesOf('byUser')).toHaveLength(1);
+    const posted = (connectionId: string) =>
+      apiMock
+        .commandCalls(PostToConnectionCommand)
+        .filter((call) => call.args[0].input.ConnectionId === connectionId)
+        .map((call) => JSON.parse(Buffer.from(call.args[0].input.Data as Uint8Array).toString('utf8')));
+    expect(posted('conn-op')).toEqual([alicesEvent, providerWide, second]);
+    expect(posted('conn-alice')).toEqual([alicesEvent, second]);
+  });
+
+  it('posts nothing more to a connection found gone', async () => {
+    operatorsConnected({ connectionId: 'conn-op', userId: 'oncall' });
+    apiMock.on(PostToConnectionCommand).rejects(gone());
+
+    const result = await broadcaster().broadcastAll([providerWide, providerWide]);
+
+    expect(result).toEqual({ delivered: 0, gone: 1, failed: 0 });
+    expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(1);
+  });
+});
+
 describe('Broadcaster fan-out', () => {
   it("queries the operators' connections subscribed to the push type and posts the message as JSON to each", async () => {
     operatorsConnected({ connectionId: 'conn-a' }, { connectionId: 'conn-b', userId: 'user-2' });

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventLog } from '../../../../shared/stores/event-log';
@@ -61,6 +61,56 @@ beforeEach(() => {
 
 afterEach(() => {
   ddbMock.reset();
+});
+
+describe('EventLog.states', () => {
+  it('reads the keys in BatchGetItem calls of at most 100, strongly consistent, asking again for the unprocessed ones', async () => {
+    const keys = Array.from({ length: 101 }, (_, i) => `shopify:k${i}`);
+    ddbMock
+      .on(BatchGetCommand)
+      .resolvesOnce({
+        Responses: { 'event-log': [{ pk: 'shopify:k0', status: 'processed', appliedReplay: 'r-1' }] },
+        UnprocessedKeys: { 'event-log': { Keys: [{ pk: 'shopify:k1' }] } },
+      })
+      .resolvesOnce({
+        Responses: {
+          'event-log': [{ pk: 'shopify:k1', status: 'received', inAttempt: true, inAttemptWith: 3 }],
+        },
+      })
+      .resolves({ Responses: { 'event-log': [{ pk: 'shopify:k100', status: 'failed', inAttempt: true }] } });
+
+    const states = await log().states([...keys, 'shopify:k0']);
+
+    const reads = ddbMock
+      .commandCalls(BatchGetCommand)
+      .map((call) => call.args[0].input.RequestItems?.['event-log']);
+    expect(reads.map((read) => read?.Keys?.length)).toEqual([100, 1, 1]);
+    expect(reads[0]).toMatchObject({ ConsistentRead: true });
+    expect(reads[1]?.Keys).toEqual([{ pk: 'shopify:k1' }]);
+    expect(states).toEqual(
+      new Map([
+        ['shopify:k0', { processed: true, appliedReplay: 'r-1', unfinishedTogether: false }],
+        ['shopify:k1', { processed: false, appliedReplay: undefined, unfinishedTogether: true }],
+        // Died alone: charged by begin, nothing for the processor to do about it.
+        ['shopify:k100', { processed: false, appliedReplay: undefined, unfinishedTogether: false }],
+      ]),
+    );
+  });
+
+  it('does not charge an attempt that died along with others, and says how many were begun together', async () => {
+    ddbMock
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { inAttempt: true, inAttemptWith: 4, failedAttempts: 2 } })
+      .resolves({});
+
+    await expect(log().begin(envelope(), NOW, { together: 3 })).resolves.toEqual({
+      duplicate: false,
+      failedAttempts: 2,
+      unfinished: false,
+    });
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
+    expect(assigned()).toMatchObject({ inAttempt: true, inAttemptWith: 3 });
+  });
 });
 
 describe('EventLog.begin', () => {

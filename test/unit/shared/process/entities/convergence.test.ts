@@ -5,7 +5,7 @@ import type { Db } from '../../../../../shared/db/client';
 import { syncedContacts, syncedOpportunities, syncedOrders } from '../../../../../shared/db/schema';
 import type { Envelope } from '../../../../../shared/envelope';
 import { entityHandlerFor } from '../../../../../shared/process/entities';
-import { versionKey, versionOf } from '../../../../../shared/process/entities/upsert';
+import { directWriter, versionKey, versionOf } from '../../../../../shared/process/entities/upsert';
 import { type TestDatabase, testDatabase } from './database';
 import { hubspotEvent, salesforceEvent, shopifyEvent } from './events';
 
@@ -42,7 +42,7 @@ async function applyEach(envelopes: readonly Envelope[]): Promise<void> {
   for (const envelope of envelopes) {
     const handler = entityHandlerFor(envelope);
     if (!handler) throw new Error(`no handler for ${envelope.eventType}`);
-    await handler(db, envelope);
+    await handler(directWriter(db), envelope);
   }
 }
 

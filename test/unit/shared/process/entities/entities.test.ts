@@ -22,6 +22,8 @@ import {
 } from '../../../../../shared/db/schema';
 import type { Envelope } from '../../../../../shared/envelope';
 import { entityHandlerFor } from '../../../../../shared/process/entities';
+import { directWriter, type SyncedWriter } from '../../../../../shared/process/entities/upsert';
+import { writeTogether } from '../../../../../shared/process/entities/write-together';
 import { type TestDatabase, testDatabase } from './database';
 import {
   fixture,
@@ -65,7 +67,7 @@ beforeEach(async () => {
 async function apply(envelope: Envelope): Promise<boolean> {
   const handler = entityHandlerFor(envelope);
   if (!handler) throw new Error(`no handler for ${envelope.provider}:${envelope.objectType}`);
-  return handler(db, envelope);
+  return handler(directWriter(db), envelope);
 }
 
 async function applyAll(envelopes: Envelope[]): Promise<boolean[]> {
@@ -1059,5 +1061,49 @@ describe('migration 0002', () => {
         throw rollback;
       }),
     ).rejects.toBe(rollback);
+  });
+});
+
+// Together --------------------------------------------------------------------------------------
+
+describe('events written together (a batch: one statement per table)', () => {
+  /** Every row of the tables these events write, without the write time. */
+  async function rows() {
+    const strip = <T extends { updatedAt?: unknown; createdAt?: unknown }>(all: T[]) =>
+      all
+        .map(({ updatedAt: _u, createdAt: _c, ...row }) => row)
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    return {
+      orders: strip(await db.select().from(syncedOrders)),
+      contacts: strip(await db.select().from(syncedContacts)),
+    };
+  }
+
+  it('gives every event the result and the rows it gives written alone, in order, several versions of one row included', async () => {
+    const events = [
+      order({}, { topic: 'orders/create', webhookId: 'wh-1' }),
+      order({}, { topic: 'orders/create', webhookId: 'wh-x', shopDomain: 'other.myshopify.com' }),
+      contactChange('email', 'a@example.com', 1, 1764410000000),
+      order({ financial_status: 'refunded', updated_at: '2022-01-02T00:00:00Z' }, { webhookId: 'wh-2' }),
+      contactChange('firstname', 'Ada', 2, 1764410001000),
+      order({ financial_status: 'pending', updated_at: '2021-12-31T00:00:00Z' }, { webhookId: 'wh-0' }),
+      contactChange('email', 'old@example.com', 3, 1764409999000),
+    ];
+    const alone = await applyAll(events);
+    const rowsAlone = await rows();
+    await database.truncate();
+
+    const together = await writeTogether(
+      db,
+      events.map((envelope) => (writer: SyncedWriter) => {
+        const handler = entityHandlerFor(envelope);
+        if (!handler) throw new Error(`no handler for ${envelope.eventType}`);
+        return handler(writer, envelope);
+      }),
+    );
+
+    expect(alone).toEqual([true, true, true, true, true, false, false]);
+    expect(together).toEqual(alone.map((value) => ({ status: 'fulfilled', value })));
+    expect(await rows()).toEqual(rowsAlone);
   });
 });
