@@ -14,6 +14,7 @@ import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS } from '../shared/providers/salesfor
 import {
   CONFIG_RATE_LIMIT_PER_MINUTE_DEFAULT,
   IP_RATE_LIMIT_PER_MINUTE_DEFAULT,
+  PROVIDER_RATE_LIMIT_PER_MINUTE_DEFAULTS,
   PROVIDER_THROTTLING_DEFAULTS,
   SOURCE_PATH_RATE_LIMIT_PER_MINUTE_DEFAULT,
 } from './edge-limits';
@@ -484,6 +485,26 @@ export const configSchema = z
           .min(10)
           .max(2_000_000_000)
           .default(CONFIG_RATE_LIMIT_PER_MINUTE_DEFAULT),
+        /**
+         * Requests each provider's routes may take per 60 s from every source together (429 above):
+         * the seed's per-provider limit over a one-minute sliding window.
+         */
+        providerRateLimitPerMinute: z
+          .object(
+            Object.fromEntries(
+              PROVIDER_NAMES.map((provider) => [
+                provider,
+                z
+                  .number()
+                  .int()
+                  .min(10)
+                  .max(2_000_000_000)
+                  .default(PROVIDER_RATE_LIMIT_PER_MINUTE_DEFAULTS[provider]),
+              ]),
+            ) as Record<ProviderName, z.ZodDefault<z.ZodNumber>>,
+          )
+          .strict()
+          .prefault({}),
         /** CIDR blocks (IPv4 or IPv6) refused outright (one IP set per family, 10,000 each at most). */
         blockedCidrs: z
           .array(wafCidr)

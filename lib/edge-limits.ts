@@ -31,6 +31,18 @@ export const SOURCE_PATH_RATE_LIMIT_PER_MINUTE_DEFAULT = 600;
 /** Requests one per-config endpoint may receive over the last 60 s, from every source together. */
 export const CONFIG_RATE_LIMIT_PER_MINUTE_DEFAULT = 1200;
 
+/**
+ * Requests one provider's routes (provider-wide and per-config together, every source) may take
+ * over the last 60 s: the seed's per-provider limit over a one-minute sliding window, a WAF rule.
+ * The defaults are the routes' steady throttle for a minute; API Gateway's token bucket still caps
+ * the bursts within it.
+ */
+export const PROVIDER_RATE_LIMIT_PER_MINUTE_DEFAULTS: Readonly<Record<ProviderName, number>> = {
+  hubspot: 6000,
+  shopify: 12_000,
+  salesforce: 3000,
+};
+
 /** The WAF rule's evaluation window. */
 export const IP_RATE_WINDOW_SECONDS = 60;
 
@@ -51,6 +63,17 @@ export const IP_THROTTLED: ThrottledAnswer = {
   retryAfterSeconds: IP_RATE_WINDOW_SECONDS,
   error: { code: 'throttled', message: 'Too many requests from this address, retry later' },
 };
+
+/** The per-provider rule's answer: the provider's minute is used up, for every sender. */
+export const PROVIDER_RATE_THROTTLED: ThrottledAnswer = {
+  retryAfterSeconds: IP_RATE_WINDOW_SECONDS,
+  error: { code: 'throttled', message: 'Too many requests for this provider, retry later' },
+};
+
+/** A provider's webhook paths (`/api/webhooks/{provider}` and its per-config children), as WAF matches them. */
+export function providerPathPattern(provider: string): string {
+  return `/api/webhooks/${provider}(/[^/]*)?$`;
+}
 
 /** The per-source-and-path and per-config rules' answer (same window). */
 export const PATH_THROTTLED: ThrottledAnswer = {

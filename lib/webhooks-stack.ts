@@ -169,6 +169,7 @@ export class WebhooksStack extends Stack {
       ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
       sourcePathRateLimitPerMinute: config.waf.sourcePathRateLimitPerMinute,
       configRateLimitPerMinute: config.waf.configRateLimitPerMinute,
+      providerRateLimitPerMinute: config.waf.providerRateLimitPerMinute,
       blockedCidrs: config.waf.blockedCidrs,
       logRetention: config.logRetentionDays,
       logRemovalPolicy: removalPolicy,

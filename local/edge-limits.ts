@@ -4,6 +4,7 @@ import {
   IP_RATE_WINDOW_SECONDS,
   IP_THROTTLED,
   PATH_THROTTLED,
+  PROVIDER_RATE_THROTTLED,
   PROVIDER_THROTTLED,
   type ThrottledAnswer,
   type ThrottleLimits,
@@ -18,6 +19,8 @@ export interface EdgeLimitsOptions {
   sourcePathRateLimitPerMinute: number;
   /** Requests per per-config endpoint, every source together, over the last 60 s (`waf.configRateLimitPerMinute`). */
   configRateLimitPerMinute: number;
+  /** Requests per provider, every source and endpoint together, over the last 60 s (`waf.providerRateLimitPerMinute`). */
+  providerRateLimitPerMinute?: Readonly<Record<string, number>>;
   now?: () => number;
 }
 
@@ -31,7 +34,8 @@ const PROVIDER_ROUTE = /^\/api\/webhooks\/([^/]+)(\/[^/]+)?$/;
  * rate-based rules, each over the last 60 s and counting every request it sees (refused ones too):
  * per source IP (`ipRateLimitPerMinute`, every path under /api/), per source IP and webhook path
  * (`sourcePathRateLimitPerMinute`), and per per-config endpoint from every source together
- * (`configRateLimitPerMinute`). Then API Gateway's method throttling: a token bucket per route
+ * (`configRateLimitPerMinute`), and per provider, every source and endpoint together
+ * (`providerRateLimitPerMinute`, the seed's per-provider one-minute window). Then API Gateway's method throttling: a token bucket per route
  * (`/api/webhooks/{provider}` and its per-config child are two methods, each with the provider's
  * limits) refilled at `rateLimit` per second, holding at most `burstLimit`.
  */
@@ -56,6 +60,12 @@ export function edgeLimits(options: EdgeLimitsOptions): EdgeCheck {
   const overIpRate = rateRule(options.ipRateLimitPerMinute);
   const overSourcePathRate = rateRule(options.sourcePathRateLimitPerMinute);
   const overConfigRate = rateRule(options.configRateLimitPerMinute);
+  const overProviderRate = new Map(
+    Object.entries(options.providerRateLimitPerMinute ?? {}).map(([provider, limit]) => [
+      provider,
+      rateRule(limit),
+    ]),
+  );
 
   const takeToken = (route: string, limits: ThrottleLimits, at: number): boolean => {
     const bucket = buckets.get(route) ?? { tokens: limits.burstLimit, at };
@@ -75,10 +85,13 @@ export function edgeLimits(options: EdgeLimitsOptions): EdgeCheck {
     const webhook = pathname.startsWith('/api/webhooks/');
     const sourcePathOver = webhook && overSourcePathRate(`${sourceIp} ${pathname}`, at);
     const configOver = configPath.test(pathname) && overConfigRate(pathname, at);
-    if (ipOver) return throttled(IP_THROTTLED);
-    if (sourcePathOver || configOver) return throttled(PATH_THROTTLED);
     const route = PROVIDER_ROUTE.exec(pathname);
     const provider = route?.[1];
+    const providerRate = provider === undefined ? undefined : overProviderRate.get(provider);
+    const providerOver = providerRate?.(provider as string, at) ?? false;
+    if (ipOver) return throttled(IP_THROTTLED);
+    if (sourcePathOver || configOver) return throttled(PATH_THROTTLED);
+    if (providerOver) return throttled(PROVIDER_RATE_THROTTLED);
     if (!route || !provider || !Object.hasOwn(options.providers, provider)) return undefined;
     const limits = options.providers[provider] as ThrottleLimits;
     const method = route[2] === undefined ? provider : `${provider}/{configId}`;

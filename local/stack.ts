@@ -320,6 +320,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
               ipRateLimitPerMinute: config.waf.ipRateLimitPerMinute,
               sourcePathRateLimitPerMinute: config.waf.sourcePathRateLimitPerMinute,
               configRateLimitPerMinute: config.waf.configRateLimitPerMinute,
+              providerRateLimitPerMinute: config.waf.providerRateLimitPerMinute,
             }),
       site: {
         file: dashboardSite(() => ({ apiBaseUrl: '', websocketUrl: wsUrl })),

@@ -8,6 +8,8 @@ import {
   IP_RATE_WINDOW_SECONDS,
   IP_THROTTLED,
   PATH_THROTTLED,
+  PROVIDER_RATE_THROTTLED,
+  providerPathPattern,
   type ThrottledAnswer,
 } from '../edge-limits';
 
@@ -20,6 +22,8 @@ export interface EdgeProtectionProps {
   readonly sourcePathRateLimitPerMinute: number;
   /** Requests one per-config endpoint may receive in a 60 s window, from every source together. */
   readonly configRateLimitPerMinute: number;
+  /** Requests each provider's routes may take in a 60 s window, from every source together. */
+  readonly providerRateLimitPerMinute: Readonly<Record<string, number>>;
   /** CIDR blocks (IPv4 and IPv6 mixed) refused outright. */
   readonly blockedCidrs: readonly string[];
   readonly logRetention: RetentionDays;
@@ -32,6 +36,8 @@ export const IP_RATE_RULE = 'PerIpRateLimit';
 export const SOURCE_PATH_RATE_RULE = 'PerSourceAndPathRateLimit';
 /** Per per-config URI path, every source together: one tenant's share of the per-config route. */
 export const CONFIG_RATE_RULE = 'PerConfigRateLimit';
+/** Per provider, every source and endpoint together: the seed's per-provider one-minute window. */
+export const providerRateRule = (provider: string) => `PerProviderRateLimit-${provider}`;
 
 /** The AWS managed rule groups, in evaluation order, with the rules that only count. */
 export const MANAGED_RULE_GROUPS: readonly {
@@ -76,6 +82,7 @@ export const MANAGED_RULE_GROUPS: readonly {
 /** WAF's answers to a rate rule, in the API's one error shape. */
 const THROTTLED_BODY_KEY = 'throttled';
 const PATH_THROTTLED_BODY_KEY = 'pathThrottled';
+const PROVIDER_THROTTLED_BODY_KEY = 'providerThrottled';
 
 function blockWith(answer: ThrottledAnswer, bodyKey: string): wafv2.CfnWebACL.RuleActionProperty {
   return {
@@ -156,6 +163,26 @@ export class EdgeProtection extends Construct {
       action: blockWith(PATH_THROTTLED, PATH_THROTTLED_BODY_KEY),
     });
 
+    for (const [provider, limit] of Object.entries(props.providerRateLimitPerMinute))
+      addRule({
+        name: providerRateRule(provider),
+        statement: {
+          rateBasedStatement: {
+            aggregateKeyType: 'CONSTANT',
+            evaluationWindowSec: IP_RATE_WINDOW_SECONDS,
+            limit,
+            scopeDownStatement: {
+              regexMatchStatement: {
+                regexString: providerPathPattern(provider),
+                fieldToMatch: { uriPath: {} },
+                textTransformations: [{ priority: 0, type: 'NONE' }],
+              },
+            },
+          },
+        },
+        action: blockWith(PROVIDER_RATE_THROTTLED, PROVIDER_THROTTLED_BODY_KEY),
+      });
+
     for (const version of ['IPV4', 'IPV6'] as const) {
       const addresses = props.blockedCidrs.filter((cidr) => cidr.includes(':') === (version === 'IPV6'));
       if (addresses.length === 0) continue;
@@ -198,6 +225,10 @@ export class EdgeProtection extends Construct {
         [THROTTLED_BODY_KEY]: {
           contentType: 'APPLICATION_JSON',
           content: JSON.stringify({ success: false, error: IP_THROTTLED.error }),
+        },
+        [PROVIDER_THROTTLED_BODY_KEY]: {
+          contentType: 'APPLICATION_JSON',
+          content: JSON.stringify({ success: false, error: PROVIDER_RATE_THROTTLED.error }),
         },
         [PATH_THROTTLED_BODY_KEY]: {
           contentType: 'APPLICATION_JSON',

@@ -37,6 +37,7 @@ describe('stack configuration', () => {
         ipRateLimitPerMinute: 3000,
         sourcePathRateLimitPerMinute: 600,
         configRateLimitPerMinute: 1200,
+        providerRateLimitPerMinute: { hubspot: 6000, shopify: 12_000, salesforce: 3000 },
         blockedCidrs: [],
       },
       queues: { maxReceiveCount: 1000, retentionDays: 4 },

@@ -6,9 +6,10 @@ import {
   CONFIG_RATE_RULE,
   IP_RATE_RULE,
   MANAGED_RULE_GROUPS,
+  providerRateRule,
   SOURCE_PATH_RATE_RULE,
 } from '../../lib/constructs/edge-protection';
-import { CONFIG_PATH_PATTERN } from '../../lib/edge-limits';
+import { CONFIG_PATH_PATTERN, providerPathPattern } from '../../lib/edge-limits';
 import { buildTestApp, type SynthFixture, TEST_REGION } from './fixture';
 import type { CfnResource, Json } from './template';
 
@@ -38,6 +39,7 @@ const CONFIG = {
     ipRateLimitPerMinute: 1200,
     sourcePathRateLimitPerMinute: 300,
     configRateLimitPerMinute: 900,
+    providerRateLimitPerMinute: { shopify: 9000 },
     blockedCidrs: ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32'],
   },
 } satisfies WebhooksConfigInput;
@@ -173,7 +175,40 @@ describe('WAF web ACL', () => {
       },
       Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
     });
-    for (const limited of [sourcePath, perConfig]) {
+    // The seed's per-provider one-minute window: every source and endpoint of the provider together.
+    const providerRules = Object.fromEntries(
+      (['hubspot', 'shopify', 'salesforce'] as const).map((provider) => [
+        provider,
+        rule(providerRateRule(provider)),
+      ]),
+    );
+    for (const [provider, limit] of [
+      ['hubspot', 6000],
+      ['shopify', 9000],
+      ['salesforce', 3000],
+    ] as const) {
+      expect(providerRules[provider]).toMatchObject({
+        Statement: {
+          RateBasedStatement: {
+            AggregateKeyType: 'CONSTANT',
+            EvaluationWindowSec: 60,
+            Limit: limit,
+            ScopeDownStatement: { RegexMatchStatement: { RegexString: providerPathPattern(provider) } },
+          },
+        },
+        Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
+      });
+    }
+    const shopifyPaths = new RegExp(providerPathPattern('shopify'));
+    expect(
+      ['/prod/api/webhooks/shopify', '/prod/api/webhooks/shopify/0f8fad5b-d9cb-469f-a165-70867728950e'].every(
+        (p) => shopifyPaths.test(p),
+      ),
+    ).toBe(true);
+    expect(
+      ['/prod/api/webhooks/shopifyx', '/prod/api/webhooks/hubspot'].some((p) => shopifyPaths.test(p)),
+    ).toBe(false);
+    for (const limited of [sourcePath, perConfig, ...Object.values(providerRules)]) {
       const key = (limited.Action as { Block: { CustomResponse: { CustomResponseBodyKey: string } } }).Block
         .CustomResponse.CustomResponseBodyKey;
       expect(errorBody(bodies[key]?.Content)).toMatchObject({ success: false, error: { code: 'throttled' } });
@@ -249,6 +284,7 @@ describe('WAF web ACL', () => {
       IP_RATE_RULE,
       SOURCE_PATH_RATE_RULE,
       CONFIG_RATE_RULE,
+      ...['hubspot', 'shopify', 'salesforce'].map(providerRateRule),
       'BlockedIpv4',
       'BlockedIpv6',
       ...MANAGED_RULE_GROUPS.map((g) => g.name),

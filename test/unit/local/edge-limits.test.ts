@@ -30,6 +30,34 @@ describe('local edge limits', () => {
     expect(check('/health', '203.0.113.7')).toBeUndefined();
   });
 
+  it('refuses a provider over its requests of the last 60 s, from every source and endpoint together, as the WAF rule', () => {
+    const time = clock();
+    const check = edgeLimits({
+      providers: {},
+      ipRateLimitPerMinute: 1000,
+      ...WIDE_OPEN,
+      providerRateLimitPerMinute: { shopify: 3, hubspot: 1000 },
+      now: time.now,
+    });
+    const config = '/api/webhooks/shopify/0f8fad5b-d9cb-469f-a165-70867728950e';
+    const first = [
+      check('/api/webhooks/shopify', '192.0.2.1'),
+      check(config, '192.0.2.2'),
+      check('/api/webhooks/shopify', '192.0.2.3'),
+    ];
+    const refused = check(config, '192.0.2.4');
+    expect(statuses([...first, refused])).toEqual([200, 200, 200, 429]);
+    expect(refused?.headers).toMatchObject({ 'Retry-After': '60' });
+    expect(JSON.parse(refused?.body ?? '').error).toEqual({
+      code: 'throttled',
+      message: 'Too many requests for this provider, retry later',
+    });
+    // Another provider has its own minute; the first requests leave the window after 60 s.
+    expect(check('/api/webhooks/hubspot', '192.0.2.1')).toBeUndefined();
+    time.advance(60_001);
+    expect(check('/api/webhooks/shopify', '192.0.2.1')).toBeUndefined();
+  });
+
   it('slides: the window holds the last 60 s, and refused requests count too', () => {
     const time = clock();
     const check = edgeLimits({ providers: {}, ipRateLimitPerMinute: 2, ...WIDE_OPEN, now: time.now });
