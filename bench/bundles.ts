@@ -60,6 +60,8 @@ const LAMBDA_ENV: Record<string, string> = {
   METRICS_TABLE: 'metrics',
   CONFIGS_TABLE: 'configs',
   RATE_LIMIT_TABLE: 'rate-limits',
+  REJECTIONS_TABLE: 'rejections',
+  SECRETS_KEY_ID: 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000',
   EVENT_BUS_NAME: 'webhooks-domain-events',
   WEBSOCKET_ENDPOINT: 'https://example.execute-api.us-east-1.amazonaws.com/prod',
   DB_CLUSTER_ARN: 'arn:aws:rds:us-east-1:123456789012:cluster:webhooks',

@@ -67,6 +67,11 @@ export interface LoadResult {
   notPushed?: number;
 }
 
+interface Pushed {
+  type: string;
+  data?: { id?: string };
+}
+
 /** The dashboard client: the arrival time of each webhook-event push, by event log id (dedup key). */
 async function pushClient(url: string): Promise<{ pushes: Map<string, number>; close(): void }> {
   const ws = new WebSocket(url);
@@ -77,12 +82,19 @@ async function pushClient(url: string): Promise<{ pushes: Map<string, number>; c
       reject(new Error(`WebSocket refused with ${response.statusCode}`)),
     );
     ws.on('message', (raw) => {
-      const message = JSON.parse(raw.toString()) as { type: string; data?: { id?: string } };
+      const arrivedAt = performance.timeOrigin + performance.now();
+      const message = JSON.parse(raw.toString()) as Pushed | { type: 'batch'; data: Pushed[] };
       if (message.type === 'subscribed') resolve();
-      if (message.type === 'webhook-event' && message.data?.id && !pushes.has(message.data.id))
-        pushes.set(message.data.id, performance.timeOrigin + performance.now());
+      // A batch message carries the pushes of one processor batch.
+      const received = Array.isArray(message.data) ? (message.data as Pushed[]) : [message as Pushed];
+      for (const push of received)
+        if (push.type === 'webhook-event' && push.data?.id && !pushes.has(push.data.id))
+          pushes.set(push.data.id, arrivedAt);
     });
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', data: { events: ['webhook-event'] } })));
+    // As the dashboard does: the pushes of one processor batch in one message.
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'subscribe', data: { events: ['webhook-event'], batch: true } })),
+    );
   });
   return { pushes, close: () => ws.close() };
 }

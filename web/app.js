@@ -102,7 +102,8 @@ function connect() {
     socket.send(
       JSON.stringify({
         type: 'subscribe',
-        data: { events: ['webhook-event', 'webhook-alert', 'webhook-metrics-update'] },
+        // batch: the pushes of one processor batch arrive as one `batch` message.
+        data: { events: ['webhook-event', 'webhook-alert', 'webhook-metrics-update'], batch: true },
       }),
     );
     setConnection('open', 'Live');
@@ -133,6 +134,11 @@ function onMessage(text) {
   } catch {
     return;
   }
+  if (message.type === 'batch' && Array.isArray(message.data)) message.data.forEach(onPush);
+  else onPush(message);
+}
+
+function onPush(message) {
   if (message.type === 'webhook-event') addEvent(message.data, message.timestamp);
   else if (message.type === 'webhook-alert' && state.me?.operator) refreshAlerts();
   else if (message.type === 'webhook-metrics-update') addMetrics(message.data);

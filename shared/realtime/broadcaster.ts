@@ -10,10 +10,10 @@ import { logger } from '../observability';
 import { isReservedOwner } from '../owner';
 import type { ConnectionStore } from '../stores/connections';
 import { closeConnection } from './expiry';
-import type { PushType, ServerMessage } from './messages';
+import { batchFrames, type Frame, type PushType, type ServerMessage } from './messages';
 import { type Audience, audienceOf, type Subscriber, wants } from './subscriptions';
 
-/** What one push did: posted, found gone (410, connection forgotten), or failed twice. */
+/** What pushes did: posted, found their connection gone (410, connection forgotten; counted once), or failed twice. */
 export interface BroadcastSummary {
   delivered: number;
   gone: number;
@@ -54,7 +54,8 @@ interface CachedSubscribers {
  * wants): its owner's connections (the byUser index) and operators' (the byRole index, cached for
  * `subscriberCacheMs`); a push naming no owner, or the system owner, to operators only. Posting runs
  * `concurrency` at a time; a 410 deletes the connection, any other error is retried once and then
- * counted as failed.
+ * counted as failed. A connection subscribed with `batch` gets the pushes sent together as one
+ * `batch` message (messages.ts): one post per connection, not one per push.
  */
 export class Broadcaster {
   private readonly concurrency: number;
@@ -112,7 +113,7 @@ export class Broadcaster {
     // Per connection, the pushes it wants, in order; a connection whose token expired gets
     // nothing more: it is closed instead (and counted gone).
     const nowSeconds = this.now() / 1000;
-    const queues = new Map<string, Uint8Array[]>();
+    const queues = new Map<string, { batched: boolean; pushes: string[] }>();
     const expired = new Set<string>();
     for (const { message, audience } of pushes) {
       const { ownerId } = audience;
@@ -126,14 +127,16 @@ export class Broadcaster {
       ]);
       // An operator's own data reaches their connections once.
       const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
-      const data = Buffer.from(JSON.stringify(message));
+      const text = JSON.stringify(message);
       for (const target of candidates.values()) {
         if (!wants(target, message.type, audience)) continue;
         if ((target.tokenExpiresAt ?? Number.POSITIVE_INFINITY) <= nowSeconds) {
           expired.add(target.connectionId);
           continue;
         }
-        queues.set(target.connectionId, [...(queues.get(target.connectionId) ?? []), data]);
+        const queue = queues.get(target.connectionId) ?? { batched: target.batched === true, pushes: [] };
+        queue.pushes.push(text);
+        queues.set(target.connectionId, queue);
       }
     }
     const summary: BroadcastSummary = { delivered: 0, gone: 0, failed: 0 };
@@ -144,15 +147,22 @@ export class Broadcaster {
       );
       summary.gone++;
     });
-    await mapLimited([...queues], this.concurrency, async ([connectionId, frames]) => {
-      for (const data of frames) {
-        const outcome = await this.post(connectionId, data, 2).catch((error: unknown) => {
+    const sentAt = new Date(this.now());
+    await mapLimited([...queues], this.concurrency, async ([connectionId, { batched, pushes }]) => {
+      const frames: Frame[] = batched
+        ? batchFrames(pushes, sentAt)
+        : pushes.map((text) => ({ text, pushes: 1 }));
+      for (const frame of frames) {
+        const outcome = await this.post(connectionId, Buffer.from(frame.text), 2).catch((error: unknown) => {
           logger.warn('push failed', { connectionId, error: error as Error });
           return 'failed' as const;
         });
-        summary[outcome]++;
         // A connection found gone (and forgotten) gets nothing more.
-        if (outcome === 'gone') break;
+        if (outcome === 'gone') {
+          summary.gone++;
+          break;
+        }
+        summary[outcome] += frame.pushes;
       }
     });
     if (summary.failed > 0 || summary.gone > 0)

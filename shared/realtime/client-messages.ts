@@ -17,7 +17,8 @@ const subscription = {
 };
 
 /**
- * What clients send: the seed's `subscribe` (with optional `providers` and `configIds` filters),
+ * What clients send: the seed's `subscribe` (with optional `providers` and `configIds` filters, and
+ * `batch`: the connection takes the pushes of one batch as one `batch` message, see messages.ts),
  * `unsubscribe` (optionally from some providers only) and `ping`. Unknown keys are ignored.
  */
 export const clientMessageSchema = z.discriminatedUnion('type', [
@@ -26,6 +27,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     data: z.object({
       ...subscription,
       configIds: distinct(z.string().min(1).max(128), 100).optional(),
+      batch: z.boolean().optional(),
     }),
   }),
   z.object({ type: z.literal('unsubscribe'), data: z.object(subscription) }),

@@ -19,3 +19,53 @@ export function serverMessage<T extends string>(
 ): ServerMessage<T> {
   return { type, data, timestamp: now.toISOString() };
 }
+
+/**
+ * The message a connection that subscribed with `batch: true` gets for the pushes sent to it
+ * together (those of one processor batch): `{type: 'batch', data: [push, ...], timestamp}`, the pushes
+ * in their order. One post instead of one per push; a lone push is sent as itself.
+ */
+export const BATCH_MESSAGE_TYPE = 'batch';
+
+/**
+ * API Gateway accepts WebSocket messages of up to 128 KiB: pushes are packed into batch messages of at
+ * most this many bytes (a push larger than that alone is sent as itself).
+ */
+export const MAX_BATCH_MESSAGE_BYTES = 96 * 1024;
+
+/** A WebSocket message to post, and how many pushes it carries. */
+export interface Frame {
+  text: string;
+  pushes: number;
+}
+
+/**
+ * The frames that carry already serialized pushes to a batched connection: runs of pushes packed into
+ * `batch` messages within `maxBytes`, a run of one sent as the push itself.
+ */
+export function batchFrames(
+  pushes: readonly string[],
+  now: Date = new Date(),
+  maxBytes = MAX_BATCH_MESSAGE_BYTES,
+): Frame[] {
+  const head = `{"type":"${BATCH_MESSAGE_TYPE}","data":[`;
+  const tail = `],"timestamp":"${now.toISOString()}"}`;
+  const frames: Frame[] = [];
+  let run: string[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (run.length === 1) frames.push({ text: run[0] as string, pushes: 1 });
+    else if (run.length > 1) frames.push({ text: `${head}${run.join(',')}${tail}`, pushes: run.length });
+    run = [];
+    bytes = head.length + tail.length;
+  };
+  close();
+  for (const push of pushes) {
+    const size = Buffer.byteLength(push) + 1;
+    if (run.length > 0 && bytes + size > maxBytes) close();
+    run.push(push);
+    bytes += size;
+  }
+  close();
+  return frames;
+}

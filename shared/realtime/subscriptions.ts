@@ -13,6 +13,8 @@ export interface PushFilter {
 export interface Subscription {
   events: PushType[];
   filters: Partial<Record<PushType, PushFilter>>;
+  /** Takes the pushes sent together as one `batch` message (absent: one message per push, as the seed's clients expect). */
+  batched?: true;
 }
 
 /** A stored connection as fan-out sees it. */
@@ -29,7 +31,8 @@ export const NO_SUBSCRIPTION: Subscription = { events: [], filters: {} };
 
 /**
  * `subscribe`: the named types are added, each with exactly the filter the message carries (none:
- * every provider and config), replacing the filter an earlier `subscribe` gave them.
+ * every provider and config), replacing the filter an earlier `subscribe` gave them. `batch`, when
+ * given, switches the whole connection to (or from) batch messages.
  */
 export function subscribe(current: Subscription, { data }: SubscribeMessage): Subscription {
   const filter: PushFilter = {
@@ -38,7 +41,8 @@ export function subscribe(current: Subscription, { data }: SubscribeMessage): Su
   };
   const filters = { ...current.filters };
   for (const type of data.events) filters[type] = filter;
-  return normalized({ events: [...current.events, ...data.events], filters });
+  const batched = data.batch ?? current.batched === true;
+  return normalized({ events: [...current.events, ...data.events], filters, ...(batched && { batched }) });
 }
 
 /**
@@ -59,7 +63,7 @@ export function unsubscribe(current: Subscription, { data }: UnsubscribeMessage)
       delete filters[type];
     }
   }
-  return normalized({ events, filters });
+  return normalized({ events, filters, ...(current.batched && { batched: true }) });
 }
 
 function normalized(subscription: Subscription): Subscription {
@@ -70,7 +74,7 @@ function normalized(subscription: Subscription): Subscription {
       return filter && Object.keys(filter).length > 0 ? [[type, filter]] : [];
     }),
   );
-  return { events, filters };
+  return { events, filters, ...(subscription.batched && { batched: true }) };
 }
 
 /**

@@ -37,14 +37,15 @@ export class ConnectionGoneError extends Error {
 
 /** What fan-out reads of every connection (and nothing else). */
 const SUBSCRIBER_PROJECTION = {
-  ProjectionExpression: 'connectionId, userId, #role, events, #filters, tokenExpiresAt',
-  ExpressionAttributeNames: { '#filters': 'filters', '#role': 'role' },
+  ProjectionExpression: 'connectionId, userId, #role, events, #filters, #batched, tokenExpiresAt',
+  ExpressionAttributeNames: { '#filters': 'filters', '#role': 'role', '#batched': 'batched' },
 } as const;
 
 /**
  * WebSocket connections: `connectionId`, the authenticated `userId`, `role` (`operator` for a member
  * of the operators group, absent otherwise), the subscribed push types
- * (`events`) with a filter per type (`filters`: providers, config ids), `connectedAt`,
+ * (`events`) with a filter per type (`filters`: providers, config ids), `batched` (pushes sent
+ * together arrive as one `batch` message), `connectedAt`,
  * `tokenExpiresAt` (the `exp` of the token that opened it: the connection is closed then, see
  * shared/realtime/expiry.ts), `expiresAt` (TTL) and `rev`, a revision number that makes
  * subscription changes compare-and-set.
@@ -96,8 +97,8 @@ export class ConnectionStore {
           TableName: this.tableName,
           Key: { connectionId },
           ConsistentRead: true,
-          ProjectionExpression: 'events, #filters, rev',
-          ExpressionAttributeNames: { '#filters': 'filters' },
+          ProjectionExpression: 'events, #filters, #batched, rev',
+          ExpressionAttributeNames: { '#filters': 'filters', '#batched': 'batched' },
         }),
       );
       if (!Item) throw new ConnectionGoneError(connectionId);
@@ -108,13 +109,14 @@ export class ConnectionStore {
           new UpdateCommand({
             TableName: this.tableName,
             Key: { connectionId },
-            UpdateExpression: 'SET events = :events, #filters = :filters, rev = :next',
+            UpdateExpression: 'SET events = :events, #filters = :filters, #batched = :batched, rev = :next',
             ConditionExpression:
               'attribute_exists(connectionId) AND (rev = :rev OR attribute_not_exists(rev))',
-            ExpressionAttributeNames: { '#filters': 'filters' },
+            ExpressionAttributeNames: { '#filters': 'filters', '#batched': 'batched' },
             ExpressionAttributeValues: {
               ':events': next.events,
               ':filters': next.filters,
+              ':batched': next.batched === true,
               ':rev': rev,
               ':next': rev + 1,
             },
@@ -222,5 +224,6 @@ function subscriptionOf(item: Record<string, unknown>): Subscription {
       typeof item.filters === 'object' && item.filters !== null
         ? (item.filters as Subscription['filters'])
         : NO_SUBSCRIPTION.filters,
+    ...(item.batched === true && { batched: true }),
   };
 }

@@ -226,6 +226,8 @@ describe('the dashboard page', () => {
     const connections = new ConnectionStore(ddb, process.env.CONNECTIONS_TABLE as string);
     const [page1] = await connections.subscribedOfUser('dashboard-user', 'webhook-event');
     expect(page1).toBeDefined();
+    // The page takes the pushes of a processor batch as one message.
+    expect(page1?.batched).toBe(true);
     const api = new ApiGatewayManagementApiClient({ endpoint: process.env.WEBSOCKET_ENDPOINT as string });
     await api.send(new DeleteConnectionCommand({ ConnectionId: page1?.connectionId }));
     await page.waitForSelector('#connection[data-state="retrying"]');

@@ -49,7 +49,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 async function dashboard(
   userId: string,
-  data: { events: string[]; providers?: string[]; configIds?: string[] } = { events: ['webhook-event'] },
+  data: { events: string[]; providers?: string[]; configIds?: string[]; batch?: boolean } = {
+    events: ['webhook-event'],
+  },
   operator = false,
 ): Promise<TestClient> {
   const token = await e2e.token(userId, operator ? [OPERATORS_GROUP] : []);
@@ -227,6 +229,34 @@ describe('realtime dashboards on the local stack', () => {
       false,
       false,
     ]);
+  });
+
+  it('gives a dashboard subscribed with batch: true every push once, in batch messages or alone, as a seed client gets them one by one', async () => {
+    const batched = await dashboard('rt-dave', { events: ['webhook-event'], batch: true }, true);
+    const seedClient = await dashboard('rt-dave', { events: ['webhook-event'] }, true);
+    expect(batched.messages.find((m) => m.type === 'subscribed')?.data).toEqual({
+      events: ['webhook-event'],
+      filters: {},
+      batched: true,
+    });
+    await sleep(SUBSCRIBER_CACHE_MS + 50);
+
+    const orderIds = Array.from({ length: 20 }, nextOrderId);
+    expect(await Promise.all(orderIds.map((orderId) => postOrder(orderId)))).toEqual(orderIds.map(() => 200));
+    const pushesOf = (client: TestClient) =>
+      client.messages.flatMap((m) =>
+        m.type === 'batch' ? (m.data as TestClient['messages']) : m.type === 'webhook-event' ? [m] : [],
+      );
+    const objectIds = (client: TestClient) =>
+      pushesOf(client)
+        .map((push) => (push.data as { objectId?: string }).objectId)
+        .filter((id) => id !== undefined && orderIds.includes(id));
+    const deadline = Date.now() + 20_000;
+    while (objectIds(batched).length < orderIds.length && Date.now() < deadline) await sleep(100);
+    await Promise.all(orderIds.map((orderId) => seedClient.next(eventFor(orderId), 20_000)));
+
+    expect(objectIds(batched).sort()).toEqual([...orderIds].sort());
+    expect(seedClient.messages.some((m) => m.type === 'batch')).toBe(false);
   });
 
   it('pushes each user the minute metrics of their own configs only, per provider', async () => {

@@ -48,7 +48,7 @@ export function connect(url: string): Promise<TestClient> {
 /** Connects like `connect` and subscribes, resolving once the server confirmed the subscription. */
 export async function subscribedClient(
   url: string,
-  data: { events: string[]; providers?: string[]; configIds?: string[] },
+  data: { events: string[]; providers?: string[]; configIds?: string[]; batch?: boolean },
 ): Promise<TestClient> {
   const client = await connect(url);
   client.send({ type: 'subscribe', data });

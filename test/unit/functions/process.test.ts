@@ -853,9 +853,12 @@ describe('a batch is processed per batch, not per record', () => {
     }) as unknown as Db;
   }
 
-  function dashboardConnected() {
+  /** An operator's dashboard; `batched`: subscribed with batch: true, as the dashboard page does. */
+  function dashboardConnected(batched: boolean) {
     ddbMock.on(QueryCommand).resolves({
-      Items: [{ connectionId: 'c-1', userId: 'oncall', role: 'operator', events: ['webhook-event'] }],
+      Items: [
+        { connectionId: 'c-1', userId: 'oncall', role: 'operator', events: ['webhook-event'], batched },
+      ],
     });
   }
 
@@ -870,8 +873,8 @@ describe('a batch is processed per batch, not per record', () => {
     return counts;
   }
 
-  it('applies ten records of ten groups with one statement, one PutEvents, one read of the log and one lookup of the dashboards', async () => {
-    dashboardConnected();
+  it('applies ten records of ten groups with one statement, one PutEvents, one read of the log, one lookup of the dashboards and one post to a batched dashboard', async () => {
+    dashboardConnected(true);
     const envelopes = Array.from({ length: 10 }, (_, i) => order(String(1001 + i)));
 
     const response = await run(
@@ -889,11 +892,31 @@ describe('a batch is processed per batch, not per record', () => {
       QueryCommand: 1,
       // The log's conditional begin and its completion stay per delivery (issued together).
       UpdateCommand: 20 + updates('metric-counters').length,
-      PostToConnectionCommand: 10,
+      PostToConnectionCommand: 1,
     });
-    const perEvent = (Object.values(counts).reduce((sum, n) => sum + n, 0) - 10) / 10;
-    // Without the dashboard's posts (one per event and connection), under 3 calls per event.
+    const posted = JSON.parse(
+      Buffer.from(
+        apiMock.commandCalls(PostToConnectionCommand)[0]?.args[0].input.Data as Uint8Array,
+      ).toString(),
+    );
+    expect(posted.type).toBe('batch');
+    expect(posted.data.map((push: { data: { objectId: string } }) => push.data.objectId)).toEqual(
+      envelopes.map((envelope) => envelope.objectId),
+    );
+    const perEvent = Object.values(counts).reduce((sum, n) => sum + n, 0) / 10;
     expect(perEvent).toBeLessThanOrEqual(3);
+  });
+
+  it("posts each push on its own to a seed client's connection (no batch option)", async () => {
+    dashboardConnected(false);
+    const envelopes = Array.from({ length: 10 }, (_, i) => order(String(1001 + i)));
+
+    await run(
+      envelopes.map((envelope) => record(envelope)),
+      { db: dataApiFor(envelopes) },
+    );
+
+    expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(10);
   });
 
   it('runs the groups of a batch concurrently, each group strictly in order', async () => {

@@ -86,6 +86,7 @@ describe('WebSocket message handler', () => {
         ExpressionAttributeValues: {
           ':events': ['webhook-event', 'webhook-alert', 'webhook-metrics-update'],
           ':filters': {},
+          ':batched': false,
           ':rev': 0,
           ':next': 1,
         },
@@ -109,6 +110,7 @@ describe('WebSocket message handler', () => {
     expect(updates()[0]?.ExpressionAttributeValues).toEqual({
       ':events': ['webhook-alert', 'webhook-event'],
       ':filters': { 'webhook-event': { providers: ['shopify'] } },
+      ':batched': false,
       ':rev': 3,
       ':next': 4,
     });
@@ -119,6 +121,18 @@ describe('WebSocket message handler', () => {
         filters: { 'webhook-event': { providers: ['shopify'] } },
       },
     });
+  });
+
+  it('stores batch: true for the connection, replies with it, and keeps it through a later subscribe', async () => {
+    await onMessage(json({ type: 'subscribe', data: { events: ['webhook-event'], batch: true } }));
+    stored({ events: ['webhook-event'], filters: {}, batched: true, rev: 1 });
+    await onMessage(json({ type: 'subscribe', data: { events: ['webhook-alert'] } }));
+
+    expect(updates().map((update) => update.ExpressionAttributeValues?.[':batched'])).toEqual([true, true]);
+    expect(replies().map((reply) => reply.data)).toEqual([
+      { events: ['webhook-event'], filters: {}, batched: true },
+      { events: ['webhook-event', 'webhook-alert'], filters: {}, batched: true },
+    ]);
   });
 
   it('unsubscribes from the named types and replies unsubscribed', async () => {
@@ -164,8 +178,14 @@ describe('WebSocket message handler', () => {
     await onMessage(json({ type: 'subscribe', data: { events: ['webhook-event'] } }));
 
     expect(updates().map((u) => u.ExpressionAttributeValues)).toEqual([
-      { ':events': ['webhook-event'], ':filters': {}, ':rev': 0, ':next': 1 },
-      { ':events': ['webhook-alert', 'webhook-event'], ':filters': {}, ':rev': 1, ':next': 2 },
+      { ':events': ['webhook-event'], ':filters': {}, ':batched': false, ':rev': 0, ':next': 1 },
+      {
+        ':events': ['webhook-alert', 'webhook-event'],
+        ':filters': {},
+        ':batched': false,
+        ':rev': 1,
+        ':next': 2,
+      },
     ]);
     expect(ddbMock.commandCalls(GetCommand)[0]?.args[0].input.ConsistentRead).toBe(true);
     expect(replies()).toMatchObject([

@@ -47,6 +47,7 @@ type Stored = {
   role?: 'operator';
   events?: string[];
   filters?: Record<string, unknown>;
+  batched?: boolean;
   tokenExpiresAt?: number;
 };
 
@@ -120,6 +121,54 @@ describe('Broadcaster.broadcastAll (a batch of pushes)', () => {
 
     expect(result).toEqual({ delivered: 0, gone: 1, failed: 0 });
     expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(1);
+  });
+});
+
+describe('Broadcaster batch messages (connections subscribed with batch: true)', () => {
+  const posted = (connectionId: string) =>
+    apiMock
+      .commandCalls(PostToConnectionCommand)
+      .filter((call) => call.args[0].input.ConnectionId === connectionId)
+      .map((call) => JSON.parse(Buffer.from(call.args[0].input.Data as Uint8Array).toString('utf8')));
+  const event = (objectId: string) =>
+    serverMessage('webhook-event', { ...(alicesEvent.data as object), objectId }, at);
+
+  it('posts the pushes of a batch to a batched connection as one batch message, in order, and one by one to the others', async () => {
+    operatorsConnected({ connectionId: 'conn-op', userId: 'oncall', batched: true });
+    ownersConnected({ connectionId: 'conn-alice', userId: 'alice' });
+    const pushes = ['1', '2', '3'].map(event);
+
+    const result = await broadcaster({ now: () => at.getTime() }).broadcastAll(pushes);
+
+    expect(posted('conn-op')).toEqual([{ type: 'batch', data: pushes, timestamp: at.toISOString() }]);
+    expect(posted('conn-alice')).toEqual(pushes);
+    expect(apiMock.commandCalls(PostToConnectionCommand)).toHaveLength(4);
+    // Counted per push, whatever the messages that carried them.
+    expect(result).toEqual({ delivered: 6, gone: 0, failed: 0 });
+  });
+
+  it('sends a lone push to a batched connection as itself', async () => {
+    operatorsConnected({ connectionId: 'conn-op', userId: 'oncall', batched: true });
+
+    await broadcaster().broadcastAll([providerWide]);
+
+    expect(posted('conn-op')).toEqual([providerWide]);
+  });
+
+  it('counts the pushes of a batch message that failed twice as failed, and a gone connection once', async () => {
+    operatorsConnected(
+      { connectionId: 'conn-broken', userId: 'oncall', batched: true },
+      { connectionId: 'conn-gone', userId: 'oncall-2', batched: true },
+    );
+    apiMock
+      .on(PostToConnectionCommand, { ConnectionId: 'conn-broken' })
+      .rejects(new ForbiddenException({ message: 'Forbidden', $metadata: { httpStatusCode: 403 } }))
+      .on(PostToConnectionCommand, { ConnectionId: 'conn-gone' })
+      .rejects(gone());
+
+    const result = await broadcaster().broadcastAll([providerWide, providerWide, providerWide]);
+
+    expect(result).toEqual({ delivered: 0, gone: 1, failed: 3 });
   });
 });
 

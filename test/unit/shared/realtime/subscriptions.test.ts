@@ -50,6 +50,24 @@ describe('subscribe and unsubscribe', () => {
     });
   });
 
+  it('switches the connection to batch messages with batch: true, keeps it through later changes, and back with false', () => {
+    const batched = subscribe(
+      NO_SUBSCRIPTION,
+      message('subscribe', { events: ['webhook-event'], batch: true }),
+    );
+    const more = subscribe(batched, message('subscribe', { events: ['webhook-alert'] }));
+    const fewer = unsubscribe(more, message('unsubscribe', { events: ['webhook-alert'] }));
+
+    expect(batched).toEqual({ events: ['webhook-event'], filters: {}, batched: true });
+    expect(more.batched).toBe(true);
+    expect(fewer).toEqual({ events: ['webhook-event'], filters: {}, batched: true });
+    expect(subscribe(fewer, message('subscribe', { events: ['webhook-event'], batch: false }))).toEqual({
+      events: ['webhook-event'],
+      filters: {},
+    });
+    expect(() => message('subscribe', { events: ['webhook-event'], batch: 'yes' })).toThrow();
+  });
+
   it('replaces a filter when a type is subscribed again without one', () => {
     const filtered = subscribe(
       NO_SUBSCRIPTION,
