@@ -21,6 +21,8 @@ describeFaultRun({
   kill: process.env.SOAK_KILL ?? '0.01',
   concurrency: Number(process.env.SOAK_CONCURRENCY ?? 64),
   settleTimeoutMs: 600_000,
+  // Thousands of deliveries a minute from one address: the bench's reason too (bench/lib/stack.ts).
+  edgeLimits: false,
   outages:
     process.env.SOAK_OUTAGE_ROUNDS === '0'
       ? undefined

@@ -35,6 +35,8 @@ export interface E2eStack {
 export async function startE2eStack(options: {
   secrets: Partial<Record<string, string>>;
   env?: Record<string, string>;
+  /** The seed's edge limits (per source IP, per provider); on unless a run's load comes from one address at scale. */
+  edgeLimits?: boolean;
 }): Promise<E2eStack> {
   const tokenSecret = 'e2e-dev-token-secret';
   Object.assign(process.env, { DEV_TOKEN_SECRET: tokenSecret, ...options.env });
@@ -45,6 +47,7 @@ export async function startE2eStack(options: {
     wsPort: 0,
     secrets: options.secrets,
     databaseUrl: database?.url,
+    edgeLimits: options.edgeLimits,
   });
   const db = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 });
   db.on('error', () => undefined);

@@ -39,6 +39,12 @@ export interface FaultRun {
    * enough that a delivery failing all its own attempts is not to be expected (npm test's run).
    */
   noneDead?: boolean;
+  /**
+   * The local edge limits (local/edge-limits.ts); on by default. Off for the soak: all its load comes
+   * from one address, which the per-source limits (600 requests per minute and path) would throttle
+   * where providers send from many.
+   */
+  edgeLimits?: boolean;
 }
 
 /**
@@ -102,6 +108,7 @@ export function describeFaultRun(run: FaultRun): void {
   beforeAll(async () => {
     e2e = await startE2eStack({
       secrets: SECRETS,
+      edgeLimits: run.edgeLimits,
       env: {
         SALESFORCE_ORG_ID: ORG_ID,
         CHAOS_FAILURE_RATE: run.chaos,
