@@ -86,7 +86,10 @@ async function pushClient(url: string): Promise<{ pushes: Map<string, number>; c
       const message = JSON.parse(raw.toString()) as Pushed | { type: 'batch'; data: Pushed[] };
       if (message.type === 'subscribed') resolve();
       // A batch message carries the pushes of one processor batch.
-      const received = Array.isArray(message.data) ? (message.data as Pushed[]) : [message as Pushed];
+      const received =
+        message.type === 'batch' && Array.isArray(message.data)
+          ? (message.data as Pushed[])
+          : [message as Pushed];
       for (const push of received)
         if (push.type === 'webhook-event' && push.data?.id && !pushes.has(push.data.id))
           pushes.set(push.data.id, arrivedAt);

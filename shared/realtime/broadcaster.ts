@@ -113,7 +113,8 @@ export class Broadcaster {
     // Per connection, the pushes it wants, in order; a connection whose token expired gets
     // nothing more: it is closed instead (and counted gone).
     const nowSeconds = this.now() / 1000;
-    const queues = new Map<string, { batched: boolean; pushes: string[] }>();
+    // Each push is serialized and encoded once, whichever connections it goes to.
+    const queues = new Map<string, { batched: boolean; pushes: { text: string; data: Uint8Array }[] }>();
     const expired = new Set<string>();
     for (const { message, audience } of pushes) {
       const { ownerId } = audience;
@@ -128,6 +129,7 @@ export class Broadcaster {
       // An operator's own data reaches their connections once.
       const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
       const text = JSON.stringify(message);
+      const push = { text, data: Buffer.from(text) };
       for (const target of candidates.values()) {
         if (!wants(target, message.type, audience)) continue;
         if ((target.tokenExpiresAt ?? Number.POSITIVE_INFINITY) <= nowSeconds) {
@@ -135,7 +137,7 @@ export class Broadcaster {
           continue;
         }
         const queue = queues.get(target.connectionId) ?? { batched: target.batched === true, pushes: [] };
-        queue.pushes.push(text);
+        queue.pushes.push(push);
         queues.set(target.connectionId, queue);
       }
     }
@@ -149,11 +151,14 @@ export class Broadcaster {
     });
     const sentAt = new Date(this.now());
     await mapLimited([...queues], this.concurrency, async ([connectionId, { batched, pushes }]) => {
-      const frames: Frame[] = batched
-        ? batchFrames(pushes, sentAt)
-        : pushes.map((text) => ({ text, pushes: 1 }));
+      const frames = batched
+        ? batchFrames(
+            pushes.map((push) => push.text),
+            sentAt,
+          ).map(encoded)
+        : pushes.map(({ data }) => ({ data, pushes: 1 }));
       for (const frame of frames) {
-        const outcome = await this.post(connectionId, Buffer.from(frame.text), 2).catch((error: unknown) => {
+        const outcome = await this.post(connectionId, frame.data, 2).catch((error: unknown) => {
           logger.warn('push failed', { connectionId, error: error as Error });
           return 'failed' as const;
         });
@@ -220,6 +225,11 @@ export class Broadcaster {
     const { subscribers, gone } = cached;
     return (await subscribers).filter((subscriber) => !gone.has(subscriber.connectionId));
   }
+}
+
+/** A frame as posted: its bytes, and how many pushes it carries. */
+function encoded({ text, pushes }: Frame): { data: Uint8Array; pushes: number } {
+  return { data: Buffer.from(text), pushes };
 }
 
 /**

@@ -50,16 +50,16 @@ export function batchFrames(
 ): Frame[] {
   const head = `{"type":"${BATCH_MESSAGE_TYPE}","data":[`;
   const tail = `],"timestamp":"${now.toISOString()}"}`;
+  const overhead = head.length + tail.length;
   const frames: Frame[] = [];
   let run: string[] = [];
-  let bytes = 0;
+  let bytes = overhead;
   const close = () => {
     if (run.length === 1) frames.push({ text: run[0] as string, pushes: 1 });
     else if (run.length > 1) frames.push({ text: `${head}${run.join(',')}${tail}`, pushes: run.length });
     run = [];
-    bytes = head.length + tail.length;
+    bytes = overhead;
   };
-  close();
   for (const push of pushes) {
     const size = Buffer.byteLength(push) + 1;
     if (run.length > 0 && bytes + size > maxBytes) close();
