@@ -54,6 +54,8 @@ export interface SentRequest {
   latencyMs: number;
   /** Epoch ms when its webhook-event push arrived (with `wsUrl`). */
   pushedAt?: number;
+  /** It opened a connection of its own: every kept-alive one was busy (or none was open yet). */
+  newConnection: boolean;
 }
 
 export interface LoadResult {
@@ -144,10 +146,16 @@ async function prepare(job: LoadJob) {
   return prepared.slice(0, job.requests);
 }
 
-function send(agent: Agent, target: URL, request: SignedRequest): Promise<number> {
+interface Answer {
+  status: number;
+  newConnection: boolean;
+}
+
+function send(agent: Agent, target: URL, request: SignedRequest): Promise<Answer> {
   const path = new URL(request.url).pathname;
   const body = Buffer.from(request.body);
-  return new Promise((resolve) => {
+  let newConnection = false;
+  return new Promise<number>((resolve) => {
     const req = httpRequest(
       {
         host: target.hostname,
@@ -163,10 +171,13 @@ function send(agent: Agent, target: URL, request: SignedRequest): Promise<number
         res.on('error', () => resolve(0));
       },
     );
+    req.on('socket', () => {
+      newConnection = !req.reusedSocket;
+    });
     req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve(0));
     req.end(body);
-  });
+  }).then((status) => ({ status, newConnection }));
 }
 
 async function run(job: LoadJob): Promise<LoadResult> {
@@ -196,7 +207,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
       const item = prepared[i];
       if (!item) break;
       inFlight.push(
-        send(agent, target, item.request).then((status) => {
+        send(agent, target, item.request).then(({ status, newConnection }) => {
           if (status < 200 || status >= 300) errors++;
           sent.push({
             provider: item.provider,
@@ -204,6 +215,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
             status,
             dueAt: epochAt(due),
             latencyMs: performance.now() - due,
+            newConnection,
           });
         }),
       );
@@ -222,7 +234,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
       const item = prepared[next++ % prepared.length];
       if (!item) return;
       const at = performance.now();
-      const status = await send(agent, target, item.request);
+      const { status, newConnection } = await send(agent, target, item.request);
       if (status < 200 || status >= 300) errors++;
       sent.push({
         provider: item.provider,
@@ -230,6 +242,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
         status,
         dueAt: epochAt(at),
         latencyMs: performance.now() - at,
+        newConnection,
       });
     }
   };
