@@ -10,7 +10,14 @@ import { logger } from '../observability';
 import { isReservedOwner } from '../owner';
 import type { ConnectionStore } from '../stores/connections';
 import { closeConnection } from './expiry';
-import { batchFrames, type Frame, type PushType, type ServerMessage } from './messages';
+import {
+  batchFrames,
+  type EncodedPush,
+  encodePush,
+  type Frame,
+  type PushType,
+  type ServerMessage,
+} from './messages';
 import { type Audience, audienceOf, type Subscriber, wants } from './subscriptions';
 
 /** What pushes did: posted, found their connection gone (410, connection forgotten; counted once), or failed twice. */
@@ -114,7 +121,7 @@ export class Broadcaster {
     // nothing more: it is closed instead (and counted gone).
     const nowSeconds = this.now() / 1000;
     // Each push is serialized and encoded once, whichever connections it goes to.
-    const queues = new Map<string, { batched: boolean; pushes: { text: string; data: Uint8Array }[] }>();
+    const queues = new Map<string, { batched: boolean; pushes: EncodedPush[] }>();
     const expired = new Set<string>();
     for (const { message, audience } of pushes) {
       const { ownerId } = audience;
@@ -128,8 +135,7 @@ export class Broadcaster {
       ]);
       // An operator's own data reaches their connections once.
       const candidates = new Map([...owners, ...operators].map((target) => [target.connectionId, target]));
-      const text = JSON.stringify(message);
-      const push = { text, data: Buffer.from(text) };
+      const push = encodePush(message);
       for (const target of candidates.values()) {
         if (!wants(target, message.type, audience)) continue;
         if ((target.tokenExpiresAt ?? Number.POSITIVE_INFINITY) <= nowSeconds) {
@@ -151,12 +157,9 @@ export class Broadcaster {
     });
     const sentAt = new Date(this.now());
     await mapLimited([...queues], this.concurrency, async ([connectionId, { batched, pushes }]) => {
-      const frames = batched
-        ? batchFrames(
-            pushes.map((push) => push.text),
-            sentAt,
-          ).map(encoded)
-        : pushes.map(({ data }) => ({ data, pushes: 1 }));
+      const frames: Frame[] = batched
+        ? batchFrames(pushes, sentAt)
+        : pushes.map((push) => ({ ...push, pushes: 1 }));
       for (const frame of frames) {
         const outcome = await this.post(connectionId, frame.data, 2).catch((error: unknown) => {
           logger.warn('push failed', { connectionId, error: error as Error });
@@ -225,11 +228,6 @@ export class Broadcaster {
     const { subscribers, gone } = cached;
     return (await subscribers).filter((subscriber) => !gone.has(subscriber.connectionId));
   }
-}
-
-/** A frame as posted: its bytes, and how many pushes it carries. */
-function encoded({ text, pushes }: Frame): { data: Uint8Array; pushes: number } {
-  return { data: Buffer.from(text), pushes };
 }
 
 /**

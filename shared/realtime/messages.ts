@@ -33,18 +33,29 @@ export const BATCH_MESSAGE_TYPE = 'batch';
  */
 export const MAX_BATCH_MESSAGE_BYTES = 96 * 1024;
 
-/** A WebSocket message to post, and how many pushes it carries. */
-export interface Frame {
+/** A push serialized once, and its bytes, whichever connections it goes to. */
+export interface EncodedPush {
   text: string;
+  data: Uint8Array;
+}
+
+/** A WebSocket message to post, and how many pushes it carries. */
+export interface Frame extends EncodedPush {
   pushes: number;
 }
 
+/** A push, serialized and encoded once. */
+export function encodePush(message: ServerMessage): EncodedPush {
+  const text = JSON.stringify(message);
+  return { text, data: Buffer.from(text) };
+}
+
 /**
- * The frames that carry already serialized pushes to a batched connection: runs of pushes packed into
- * `batch` messages within `maxBytes`, a run of one sent as the push itself.
+ * The frames that carry already encoded pushes to a batched connection: runs of pushes packed into
+ * `batch` messages within `maxBytes`, a run of one sent as the push itself (its bytes reused).
  */
 export function batchFrames(
-  pushes: readonly string[],
+  pushes: readonly EncodedPush[],
   now: Date = new Date(),
   maxBytes = MAX_BATCH_MESSAGE_BYTES,
 ): Frame[] {
@@ -52,16 +63,20 @@ export function batchFrames(
   const tail = `],"timestamp":"${now.toISOString()}"}`;
   const overhead = head.length + tail.length;
   const frames: Frame[] = [];
-  let run: string[] = [];
+  let run: EncodedPush[] = [];
   let bytes = overhead;
   const close = () => {
-    if (run.length === 1) frames.push({ text: run[0] as string, pushes: 1 });
-    else if (run.length > 1) frames.push({ text: `${head}${run.join(',')}${tail}`, pushes: run.length });
+    const [first] = run;
+    if (run.length === 1 && first) frames.push({ ...first, pushes: 1 });
+    else if (run.length > 1) {
+      const text = `${head}${run.map((push) => push.text).join(',')}${tail}`;
+      frames.push({ text, data: Buffer.from(text), pushes: run.length });
+    }
     run = [];
     bytes = overhead;
   };
   for (const push of pushes) {
-    const size = Buffer.byteLength(push) + 1;
+    const size = push.data.byteLength + 1;
     if (run.length > 0 && bytes + size > maxBytes) close();
     run.push(push);
     bytes += size;

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { batchFrames, serverMessage } from '../../../../shared/realtime/messages';
+import { batchFrames, encodePush, serverMessage } from '../../../../shared/realtime/messages';
 
 const at = new Date('2026-01-01T00:00:00Z');
-const push = (id: string, padding = '') =>
-  JSON.stringify(serverMessage('webhook-event', { id, padding }, at));
+const push = (id: string, padding = '') => encodePush(serverMessage('webhook-event', { id, padding }, at));
 
 describe('batchFrames (the messages of a batched connection)', () => {
   it('packs pushes into one batch message, in order, that parses back to them', () => {
@@ -15,13 +14,18 @@ describe('batchFrames (the messages of a batched connection)', () => {
     expect(frames[0]?.pushes).toBe(3);
     expect(JSON.parse(frames[0]?.text ?? '')).toEqual({
       type: 'batch',
-      data: pushes.map((text) => JSON.parse(text)),
+      data: pushes.map(({ text }) => JSON.parse(text)),
       timestamp: at.toISOString(),
     });
+    expect(Buffer.from(frames[0]?.data ?? []).toString()).toBe(frames[0]?.text);
   });
 
-  it('sends a lone push as itself and nothing for no push', () => {
-    expect(batchFrames([push('a')], at)).toEqual([{ text: push('a'), pushes: 1 }]);
+  it('sends a lone push as itself, its bytes as encoded once, and nothing for no push', () => {
+    const lone = push('a');
+    const frames = batchFrames([lone], at);
+
+    expect(frames).toEqual([{ text: lone.text, data: lone.data, pushes: 1 }]);
+    expect(frames[0]?.data).toBe(lone.data);
     expect(batchFrames([], at)).toEqual([]);
   });
 
@@ -37,7 +41,7 @@ describe('batchFrames (the messages of a batched connection)', () => {
       const message = JSON.parse(frame.text);
       return message.type === 'batch' ? message.data : [message];
     });
-    expect(carried).toEqual(pushes.map((text) => JSON.parse(text)));
+    expect(carried).toEqual(pushes.map(({ text }) => JSON.parse(text)));
     expect(frames.reduce((sum, frame) => sum + frame.pushes, 0)).toBe(5);
   });
 
@@ -47,6 +51,6 @@ describe('batchFrames (the messages of a batched connection)', () => {
     const frames = batchFrames([push('a'), big, push('b')], at, 1000);
 
     expect(frames.map((frame) => frame.pushes)).toEqual([1, 1, 1]);
-    expect(frames[1]?.text).toBe(big);
+    expect(frames[1]?.text).toBe(big.text);
   });
 });
